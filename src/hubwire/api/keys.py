@@ -1,0 +1,94 @@
+"""API keys for the REST API: shown once at creation, stored as SHA-256 hashes.
+
+A key looks like ``hw_<8 char prefix>_<32 char secret>``; the prefix is stored in clear so an
+operator can tell keys apart in listings without ever seeing a usable key again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from hubwire.errors import AuthenticationError, NotFoundError, ValidationError
+from hubwire.hub import Hub
+from hubwire.nouns.ids import ALPHABET, new_id
+from hubwire.store.events import iso
+from hubwire.store.tables import api_keys
+
+__all__ = ["ApiKey", "create_api_key", "list_api_keys", "revoke_api_key", "verify_api_key"]
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    name: str
+    prefix: str
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "created_at": iso(self.created_at),
+            "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
+            "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
+        }
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _token(n: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(n))
+
+
+async def create_api_key(hub: Hub, name: str = "default") -> tuple[ApiKey, str]:
+    """Create a key; returns its record and the key itself, which is never shown again."""
+    if not name or len(name) > 200:
+        raise ValidationError.single("name", "length", "a key name is 1 to 200 characters")
+    prefix = _token(8)
+    key = f"hw_{prefix}_{_token(32)}"
+    now = hub.clock()
+    record = ApiKey(new_id("key"), name, prefix, now, None, None)
+    async with hub.transaction() as tx:
+        await tx.conn.execute(
+            api_keys.insert().values(id=record.id, name=name, prefix=prefix, hash=_hash(key), created_at=now)
+        )
+    return record, key
+
+
+async def verify_api_key(hub: Hub, key: str | None) -> ApiKey:
+    if not key:
+        raise AuthenticationError(
+            "missing API key: send Authorization: Bearer <key> (create one with `hubwire apikey create`)"
+        )
+    async with hub.read() as conn:
+        row = (await conn.execute(sa.select(api_keys).where(api_keys.c.hash == _hash(key)))).first()
+    if row is None or row.revoked_at is not None:
+        raise AuthenticationError("invalid or revoked API key")
+    return ApiKey(row.id, row.name, row.prefix, row.created_at, row.last_used_at, row.revoked_at)
+
+
+async def list_api_keys(hub: Hub) -> list[ApiKey]:
+    async with hub.read() as conn:
+        rows = (await conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at))).all()
+    return [ApiKey(r.id, r.name, r.prefix, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
+
+
+async def revoke_api_key(hub: Hub, key_id: str) -> None:
+    async with hub.transaction() as tx:
+        res = await tx.conn.execute(
+            api_keys.update()
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=hub.clock())
+        )
+        if res.rowcount == 0:
+            raise NotFoundError(f"no active API key {key_id}", id=key_id)

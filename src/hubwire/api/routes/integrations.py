@@ -1,0 +1,146 @@
+"""Integration routes that need the provider: connect, disconnect, sync; and the provider catalog.
+
+Credentials go in (connect bodies) and never come out: responses carry the Integration entity,
+which holds config but not credentials, plus only what a provider chooses to reveal once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from hubwire.api.auth import hub_of
+from hubwire.api.routes.body import json_object
+from hubwire.api.routes.nouns import entity_response
+from hubwire.connectors.registry import Provider
+from hubwire.domains.platform import Integration
+from hubwire.errors import NotFoundError, ValidationError
+from hubwire.nouns.schema import camel_to_snake
+from hubwire.sync.runs import list_runs
+
+__all__ = ["providers_router", "router"]
+
+router = APIRouter(tags=["Integration"])
+providers_router = APIRouter(tags=["Provider"])
+
+
+class ConnectBody(BaseModel):
+    """Connect a provider: credentials and config keywords go alongside (e.g. ``api_key``)."""
+
+    model_config = ConfigDict(extra="allow")
+    provider: str
+    slug: str | None = None
+    name: str | None = None
+    api_base_url: str | None = None
+
+
+class ReconnectBody(BaseModel):
+    """New credentials (and config keywords) for an existing Integration."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str | None = None
+    api_base_url: str | None = None
+
+
+class SyncBody(BaseModel):
+    full: bool = False
+
+
+def _doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+@router.post(
+    "/v1/integrations/connect",
+    summary="Connect a provider (creates the Integration, or reconnects the existing one)",
+    status_code=201,
+    response_model=None,
+    responses={200: {"description": "an existing Integration was reconnected"}},
+    openapi_extra=_doc(ConnectBody),
+)
+async def connect(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    provider = body.pop("provider", None)
+    if not provider:
+        raise ValidationError.single("provider", "required", 'connect needs a provider (e.g. "stripe")')
+    if not isinstance(provider, str):
+        raise ValidationError.single("provider", "type", "provider must be a string")
+    params = {camel_to_snake(k): v for k, v in body.items() if k not in ("integration_id", "version")}
+    entity = await Integration.connect(provider=provider, **params)
+    # connect creates and connects in one verb (version 1); a reconnect moves an existing one on.
+    return entity_response(entity, 201 if entity.version == 1 else 200)
+
+
+@router.post(
+    "/v1/integrations/{id}/connect",
+    summary="Connect (or reconnect) an Integration with credentials",
+    response_model=None,
+    openapi_extra=_doc(ReconnectBody, required=False),
+)
+async def reconnect(id: str, request: Request) -> JSONResponse:
+    body = await json_object(request, required=False)
+    params = {camel_to_snake(k): v for k, v in body.items() if k not in ("provider", "version")}
+    return entity_response(await Integration.connect(id, provider=body.get("provider"), **params))
+
+
+@router.post("/v1/integrations/{id}/disconnect", summary="Disconnect an Integration", response_model=None)
+async def disconnect(id: str) -> JSONResponse:
+    return entity_response(await Integration.disconnect(id))
+
+
+@router.post(
+    "/v1/integrations/{id}/sync",
+    summary="Start a sync (enqueued; follow it with the events or the jobs)",
+    status_code=202,
+    response_model=None,
+    openapi_extra=_doc(SyncBody, required=False),
+)
+async def sync(id: str, request: Request) -> JSONResponse:
+    body = await json_object(request, required=False)
+    full = body.pop("full", False)
+    if body:
+        raise ValidationError.single(next(iter(body)), "unknown_field", "sync takes only `full`")
+    if not isinstance(full, bool):
+        raise ValidationError.single("full", "type", "full must be true or false")
+    return entity_response(await Integration.sync(id, full=full), 202)
+
+
+@router.get("/v1/integrations/{id}/runs", summary="The sync runs of an Integration, newest first")
+async def runs(id: str, request: Request, limit: int = 50) -> dict[str, Any]:
+    if not 1 <= limit <= 1000:
+        raise ValidationError.single("limit", "range", "limit must be an integer from 1 to 1000")
+    hub = hub_of(request)
+    await Integration.get(id)  # 404 for an unknown integration rather than an empty list
+    return {"data": [r.to_dict() for r in await list_runs(hub, id, limit=limit)]}
+
+
+def describe(p: Provider) -> dict[str, Any]:
+    """A provider's catalog entry and the names (never values) of what connecting it takes."""
+    return {
+        **p.catalog(),
+        "credential_fields": list(p.credential_fields),
+        "required_credentials": list(p.required_credentials),
+        "config_fields": list(p.config_fields),
+        "syncs": p.syncs,
+    }
+
+
+@providers_router.get("/v1/providers", summary="The catalog of providers that can be connected")
+async def list_providers(request: Request) -> dict[str, Any]:
+    return {"data": [describe(p) for p in hub_of(request).providers.all()]}
+
+
+@providers_router.get("/v1/providers/{slug}", summary="One provider of the catalog")
+async def get_provider(slug: str, request: Request) -> dict[str, Any]:
+    registry = hub_of(request).providers
+    if slug not in registry:
+        raise NotFoundError(f"no provider {slug!r}", code="unknown_provider", provider=slug)
+    return describe(registry.get(slug))

@@ -1,0 +1,142 @@
+"""What every CLI command stands on: user modules imported, a Hub built from the environment, a loop.
+
+``--import MODULE`` (repeatable) and ``HUBWIRE_IMPORT=mod1,mod2`` import user code (Nouns,
+providers, job kinds) before a command runs, like Celery's ``-A``; the current directory is on
+the import path for that. Built-in subsystems that register providers, job kinds or Hub
+extensions at import time are imported first, so ``serve`` and ``worker`` know them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+import pkgutil
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy.engine import make_url
+
+from hubwire.cli.output import UsageError, say
+from hubwire.hub import Hub
+from hubwire.net.redact import redact_processor
+from hubwire.settings import Settings
+
+__all__ = [
+    "configure_logging",
+    "import_modules",
+    "load_builtins",
+    "open_hub",
+    "redacted_url",
+    "run",
+    "with_hub",
+]
+
+T = TypeVar("T")
+# Subsystems that plug into every Hub (event sinks, job kinds) when imported.
+_SUBSYSTEMS = ("hubwire.domains", "hubwire.webhooks", "hubwire.sync", "hubwire.forward")
+_loaded_builtins = False
+
+
+def env_imports() -> list[str]:
+    return [m.strip() for m in os.environ.get("HUBWIRE_IMPORT", "").split(",") if m.strip()]
+
+
+def import_modules(names: Iterable[str]) -> None:
+    """Import user modules by dotted name; a module that cannot be imported is a usage error."""
+    names = [n for n in names if n]
+    if not names:
+        return
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"cannot import module {name!r}: {exc}", module=name) from None
+
+
+def load_builtins() -> None:
+    """Import the built-in subsystems and every connector module (providers register on import)."""
+    global _loaded_builtins
+    if _loaded_builtins:
+        return
+    _loaded_builtins = True
+    names = [n for n in _SUBSYSTEMS if importlib.util.find_spec(n) is not None]
+    import hubwire.connectors as connectors
+
+    names += [
+        f"{connectors.__name__}.{m.name}"
+        for m in pkgutil.iter_modules(connectors.__path__)
+        if not m.name.startswith("_") and m.name != "registry"
+    ]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # one broken connector must not take the whole CLI down
+            say(f"warning: could not load {name}: {type(exc).__name__}: {exc}", err=True)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Structured logs go to stderr (stdout is for results, e.g. ``--json``), always redacted.
+
+    ``HUBWIRE_LOG_FORMAT=json`` (the default when stderr is not a terminal) writes one JSON object
+    per line for log shippers; ``console`` writes readable lines.
+    """
+    import logging
+    import os
+
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    fmt = os.environ.get("HUBWIRE_LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def redacted_url(url: str) -> str:
+    """The database URL with its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+@asynccontextmanager
+async def open_hub(settings: Settings | None = None, **overrides: Any) -> AsyncIterator[Hub]:
+    """A started (migrated, unless HUBWIRE_AUTO_MIGRATE=0), current Hub from the environment."""
+    hub = Hub(settings or Settings.from_env(), **overrides)
+    async with hub:
+        yield hub
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+def with_hub(fn: Callable[[Hub], Awaitable[T]]) -> T:
+    """Run ``fn(hub)`` on a fresh event loop with a Hub from the environment."""
+
+    async def main() -> T:
+        async with open_hub() as hub:
+            return await fn(hub)
+
+    return asyncio.run(main())

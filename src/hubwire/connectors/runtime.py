@@ -1,0 +1,313 @@
+"""The runtime of a :class:`~hubwire.connectors.spec.ProviderSpec`: a connection and ``SpecProvider``.
+
+:class:`Connection` is one Integration talking to its provider through the hub's HTTP layer
+(:mod:`hubwire.net.http`): base URL (the Integration's ``api_base_url`` first), auth, the rate
+budget keyed by the integration id, body encoding, pagination. :class:`SpecProvider` implements
+``check`` and ``sync`` from the spec; a provider overrides its hooks for what data cannot say:
+
+- ``account(body)``: what the credential check reveals (stored in the Integration's config);
+- ``record(resource, raw)``: filter or reshape a raw record before mapping (``None`` drops it);
+- ``streams(ctx, conn)``: the streams a sync pulls (default: every ``sync`` resource, in order);
+- ``resource_for(noun)`` / ``connection(ctx)``: what write-through writers use.
+
+Cursor state of a resource stream (saved with each page): ``since`` (the watermark of the last
+finished pass, for ``incremental_param``), and while a pass runs ``page`` (the position to resume
+from), ``since_run`` (the watermark the pass started with) and ``max`` (the newest seen).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
+from hubwire.connectors.spec import Endpoint, Pagination, ProviderSpec, Resource, dig
+from hubwire.errors import ConfigurationError, ProviderInvalidRequest
+from hubwire.net.http import Budget, http_client
+from hubwire.nouns.noun import Noun
+from hubwire.sync.engine import Batch, Stream, pull
+from hubwire.sync.upsert import Incoming, to_epoch
+
+__all__ = ["Connection", "SpecProvider", "encode_form", "to_incoming"]
+
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+def encode_form(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe-style form fields: ``{"a": {"b": 1}, "l": [x]}`` -> ``a[b]=1``, ``l[0]=x``; ``None`` dropped."""
+    out: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            out += encode_form(value, name)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    out += encode_form(item, f"{name}[{i}]")
+                else:
+                    out.append((f"{name}[{i}]", _scalar(item)))
+        else:
+            out.append((name, _scalar(value)))
+    return out
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def to_incoming(resource: Resource, record: dict[str, Any]) -> Incoming | None:
+    """Map a raw record with the resource's mapping; relations become (resource, remote id) links."""
+    mapping = resource.mapping
+    rid = record.get(resource.id_field)
+    if mapping is None or rid is None:
+        return None
+    links: dict[str, tuple[str, str]] = {}
+    for fname, rel in mapping.relations.items():
+        value = dig(record, rel.source)
+        if isinstance(value, dict):
+            value = value.get("id")
+        if isinstance(value, str | int) and value != "":
+            links[fname] = (rel.resource, str(value))
+    fields = mapping.apply(record)
+    for fname in mapping.relations:
+        fields.setdefault(fname, None)
+    updated = to_epoch(dig(record, resource.updated_field)) if resource.updated_field else None
+    return Incoming(str(rid), fields, links, updated, deleted=bool(record.get("deleted")))
+
+
+class Connection:
+    """One Integration's authenticated, rate-budgeted access to its provider's API."""
+
+    def __init__(self, ctx: ProviderContext, spec: ProviderSpec) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.base_url = (ctx.base_url or spec.base_url).rstrip("/")
+        self.http = http_client(ctx.hub)
+        # The provider counts per credential (an account's key), so the budget does too: the connect
+        # check, syncs and write-through of one Integration share it.
+        self.headers, self.auth_params, self.secrets = self._auth()
+        digest = hashlib.sha256("\0".join(sorted(self.secrets)).encode()).hexdigest()[:16]
+        key = f"{ctx.provider.slug}:{digest}"
+        rl = spec.rate_limit
+        # An Integration may lower (or, for a raised account limit, raise) the provider's default.
+        wanted = ctx.config.get("rate_limit")
+        if isinstance(wanted, int | float) and not isinstance(wanted, bool) and wanted > 0:
+            self.budget: Budget | None = Budget(str(key), int(wanted), rl.period if rl else 1.0)
+        else:
+            self.budget = Budget(str(key), rl.requests, rl.period) if rl else None
+
+    def _auth(self) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
+        a = self.spec.auth
+        creds = self.ctx.credentials
+        value = str(creds.get(a.credential) or "")
+        headers = dict(self.spec.headers)
+        params: dict[str, str] = {}
+        secrets = tuple(str(v) for v in creds.values() if isinstance(v, str) and v)
+        if a.mode == "bearer":
+            headers["Authorization"] = f"Bearer {value}"
+        elif a.mode == "header":
+            headers[a.header] = f"{a.prefix}{value}"
+        elif a.mode == "basic":
+            pair = f"{value}:{creds.get(a.password or '') or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        elif a.mode == "query":
+            params[a.param] = value
+        return headers, params, secrets
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        query: list[tuple[str, Any]] = list(params.items() if isinstance(params, Mapping) else params or [])
+        query += list(self.auth_params.items())
+        data = json = None
+        if body is not None:
+            if self.spec.body == "form":
+                data = dict(encode_form(body))
+            else:
+                json = dict(body)
+        return await self.http.request(
+            method,
+            self.url(path),
+            params=query or None,
+            data=data,
+            json=json,
+            headers=self.headers,
+            idempotency_key=idempotency_key if self.spec.idempotency_header else None,
+            idempotency_header=self.spec.idempotency_header or "Idempotency-Key",
+            budget=self.budget,
+            secrets=self.secrets,
+            provider=self.ctx.provider.slug,
+            integration_id=self.ctx.integration.get("$id") or None,
+        )
+
+    async def call(
+        self,
+        endpoint: Endpoint,
+        *,
+        remote_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        path = endpoint.path.replace("{id}", remote_id or "")
+        resp = await self.send(
+            endpoint.method,
+            path,
+            params={**dict(endpoint.params), **(params or {})},
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            raise ProviderInvalidRequest(
+                f"{endpoint.method} {path} answered with a body that is not JSON", provider=self.ctx.provider.slug
+            ) from None
+
+    async def pages(
+        self, resource: Resource, params: Mapping[str, Any], position: dict[str, Any] | None = None
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Yield ``(records, next_position)``; ``next_position`` is ``None`` on the last page."""
+        if resource.list is None:
+            return
+        pg: Pagination = resource.pagination or self.spec.pagination
+        pos = dict(position or {})
+        while True:
+            query: dict[str, Any] = {**dict(resource.list.params), **params}
+            path = resource.list.path
+            if pg.style != "none":
+                query[pg.limit_param] = pg.page_size
+            if pg.style == "cursor" and pos.get("after"):
+                query[pg.cursor_param] = pos["after"]
+            elif pg.style == "next_token" and pos.get("token"):
+                query[pg.cursor_param] = pos["token"]
+            elif pg.style == "page":
+                query[pg.page_param] = pos.get("page", 1)
+            elif pg.style == "offset":
+                query[pg.offset_param] = pos.get("offset", 0)
+            elif pg.style == "link" and pos.get("url"):
+                path, query = pos["url"], {}
+            resp = await self.send(resource.list.method, path, params=query)
+            body = resp.json()
+            raw = dig(body, resource.record_path) if resource.record_path else body
+            records: list[dict[str, Any]] = [r for r in (raw or []) if isinstance(r, dict)]
+            nxt: dict[str, Any] | None = None
+            if pg.style == "cursor":
+                if dig(body, pg.has_more_path) and records:
+                    nxt = {"after": records[-1].get(resource.id_field)}
+            elif pg.style == "next_token":
+                token = dig(body, pg.token_path)
+                if token:
+                    nxt = {"token": token}
+            elif pg.style == "page":
+                if len(records) >= pg.page_size:
+                    nxt = {"page": int(pos.get("page", 1)) + 1}
+            elif pg.style == "offset":
+                if len(records) >= pg.page_size:
+                    nxt = {"offset": int(pos.get("offset", 0)) + len(records)}
+            elif pg.style == "link":
+                m = _LINK_NEXT.search(resp.headers.get("link", ""))
+                if m:
+                    nxt = {"url": m.group(1)}
+            yield records, nxt
+            if nxt is None:
+                return
+            pos = nxt
+
+
+class SpecProvider(Provider):
+    """A provider implemented from its :class:`ProviderSpec` (``spec``); override hooks as needed."""
+
+    spec: ClassVar[ProviderSpec]
+
+    def connection(self, ctx: ProviderContext) -> Connection:
+        return Connection(ctx, self.spec)
+
+    def account(self, body: Any) -> dict[str, Any] | None:
+        """What the credential check reveals about the account (kept in the Integration's config)."""
+        return None
+
+    def record(self, resource: Resource, raw: dict[str, Any]) -> dict[str, Any] | None:
+        return raw
+
+    def noun(self, resource: Resource) -> Noun:
+        if resource.mapping is None:
+            raise ConfigurationError(f"{self.slug}: resource {resource.name} has no mapping", provider=self.slug)
+        noun = Noun.registry.get(resource.mapping.noun)
+        if noun is None:
+            raise ConfigurationError(f"{self.slug}: unknown Noun {resource.mapping.noun}", provider=self.slug)
+        return noun
+
+    def resource_for(self, noun: str) -> Resource:
+        for r in self.spec.resources:
+            if r.mapping is not None and r.mapping.noun == noun:
+                return r
+        raise KeyError(noun)
+
+    async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
+        if self.spec.check is None:
+            return None
+        body = await self.connection(ctx).call(self.spec.check)
+        return self.account(body)
+
+    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
+        conn = self.connection(ctx)
+        return await pull(ctx, progress, self.streams(ctx, conn))
+
+    def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
+        return [
+            Stream(r.name, self.noun(r), self._resource_pages(conn, r))
+            for r in self.spec.resources
+            if r.sync and r.list is not None and r.mapping is not None
+        ]
+
+    def incremental_value(self, resource: Resource, since: Any) -> Any:
+        """How a watermark goes into ``incremental_param`` (default: as stored)."""
+        return since
+
+    def _resource_pages(self, conn: Connection, resource: Resource) -> Any:
+        async def pages(state: dict[str, Any]) -> AsyncIterator[Batch]:
+            resuming = "page" in state
+            since = state.get("since_run") if resuming else state.get("since")
+            newest = state.get("max") if resuming else None
+            params: dict[str, Any] = {}
+            if resource.incremental_param and since is not None:
+                params[resource.incremental_param] = self.incremental_value(resource, since)
+            position = state.get("page") if resuming else None
+            async for records, nxt in conn.pages(resource, params, position):
+                items: list[Incoming] = []
+                for raw in records:
+                    rec = self.record(resource, raw)
+                    inc = to_incoming(resource, rec) if rec is not None else None
+                    if inc is not None:
+                        items.append(inc)
+                    mark = dig(rec, resource.incremental_field) if rec and resource.incremental_field else None
+                    if mark is not None and (newest is None or mark > newest):
+                        newest = mark
+                if nxt is None:
+                    done = newest if newest is not None else since
+                    yield Batch(items, {"since": done} if done is not None else {})
+                else:
+                    yield Batch(items, {"since": state.get("since"), "since_run": since, "max": newest, "page": nxt})
+
+        return pages

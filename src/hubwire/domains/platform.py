@@ -1,0 +1,316 @@
+"""The Integration Noun: an external service as an entity with a lifecycle.
+
+Status moves (the seed's machine, plus reconnecting, which rotates credentials):
+
+    Available -> Connected -> Synced -> Synced (re-sync)
+    Connected | Synced -> Disconnected -> Available
+    Disconnected | Connected | Synced -> Connected   (reconnect with new credentials)
+    ComingSoon -> Available;  Available -> Deprecated | ComingSoon
+
+``connect`` checks the credentials with the provider, stores them encrypted and enqueues the
+initial sync in the transaction that moves the status. A failing verb leaves the status as it
+was, sets ``error`` and emits ``Integration.Errored`` (hooks ``erroring``/``errored``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
+from hubwire.errors import ConflictError, HubwireError, IllegalTransitionError, ValidationError
+from hubwire.hub import Hub, Tx, current_hub
+from hubwire.jobs import queue
+from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
+from hubwire.net.redact import redact_text
+from hubwire.nouns.entity import Entity
+from hubwire.nouns.noun import Noun, acting_as
+from hubwire.nouns.schema import VerbDecl
+from hubwire.store.events import iso
+from hubwire.sync.runs import finish_run, running, start_run
+from hubwire.vault.credentials import delete_credentials, load_credentials, save_credentials
+
+__all__ = ["SYNC_JOB", "Integration", "IntegrationNoun", "run_sync"]
+
+log = structlog.get_logger("hubwire.integration")
+SYNC_JOB = "integration.sync"
+ACTIVE = ("Connected", "Synced")
+
+SCHEMA = {
+    "name": "string!",
+    "slug": "string##",
+    "description": "string",
+    "provider": "string!#",
+    "providerUrl": "string",
+    "providerLogo": "string",
+    "category": "Payment | CRM | Marketing | Analytics | Communication | Storage | AI | Other",
+    "authType": "OAuth2 | ApiKey | Basic | Custom",
+    "oauthScopes": "string",
+    "configSchema": "string",
+    "status": "Available | Connected | Disconnected | Synced | ComingSoon | Deprecated",
+    "featured": "boolean",
+    "apiBaseUrl": "string",
+    "webhookSupport": "boolean",
+    "lastSyncAt": "datetime",
+    "lastSyncCount": "integer",
+    "error": "string",
+    "config": "json",
+    "connect": "Connected",
+    "disconnect": "Disconnected",
+    "sync": "Synced",
+}
+
+STATES = {
+    "status": {
+        "Available": ["Connected", "Deprecated", "ComingSoon"],
+        "Connected": ["Synced", "Disconnected", "Connected"],
+        "Synced": ["Synced", "Disconnected", "Connected"],
+        "Disconnected": ["Available", "Connected"],
+        "ComingSoon": ["Available"],
+        "Deprecated": [],
+    }
+}
+
+
+class IntegrationNoun(Noun):
+    """The Integration Noun with its provider-aware verbs."""
+
+    internal_verbs = frozenset({"error"})
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Integration",
+            SCHEMA,
+            defaults={"status": "Available", "featured": False, "webhook_support": False},
+            states=STATES,
+            aliases={"status": {"Active": list(ACTIVE)}},
+            description="An external service connected to Hubwire.",
+        )
+        # Errored is an event, not a status: a failed verb records it and leaves the status alone.
+        err = VerbDecl("error", "Errored", "erroring", "errored")
+        self.verbs["error"] = err
+        self._hook_names[err.before] = ("before", "error")
+        self._hook_names[err.after] = ("after", "error")
+        self._before["error"] = []
+        self._after["error"] = []
+
+    # connect -----------------------------------------------------------------------
+    async def connect(
+        self,
+        integration_id: str | None = None,
+        /,
+        *,
+        provider: str | None = None,
+        slug: str | None = None,
+        name: str | None = None,
+        api_base_url: str | None = None,
+        **params: Any,
+    ) -> Entity:
+        """Connect a provider: check credentials, store them encrypted, move to Connected, start the sync.
+
+        ``Integration.connect(provider="stripe", api_key=...)`` creates the integration when none
+        exists for that provider and slug; ``Integration.connect("integration_x", api_key=...)``
+        connects an existing one.
+        """
+        hub = await current_hub()
+        await hub.ensure_noun(self)
+        current: Entity | None = await self.get(integration_id) if integration_id else None
+        if current is None and not provider:
+            raise ValidationError.single("provider", "required", "connect needs a provider or an integration id")
+        prov = hub.providers.get(provider or current["provider"])  # type: ignore[index]
+        if current is not None and provider and provider != current["provider"]:
+            raise ValidationError.single(
+                "provider", "mismatch", f"{current.id} is a {current['provider']} integration, not {provider}"
+            )
+        creds, config = prov.prepare({_snake(k): v for k, v in params.items()})
+        if current is None:
+            wanted = slug or prov.slug_for(config)
+            if wanted:
+                found = await self.find({"slug": wanted}, limit=1)
+                current = found[0] if found else None
+                if current is not None and current["provider"] != prov.slug:
+                    raise ValidationError.single(
+                        "slug", "taken", f"slug {wanted!r} belongs to a {current['provider']} integration"
+                    )
+        changes: dict[str, Any] = {"error": None}
+        if config or current is None:
+            changes["config"] = {**((current.get("config") if current else None) or {}), **config}
+        if api_base_url is not None:
+            changes["api_base_url"] = api_base_url
+        if name is not None:
+            changes["name"] = name
+        if current is not None:
+            self.machines["status"].check(self.name, current.id, current["status"], "Connected")
+            probe = Entity({**current, **changes})
+        else:
+            base = {k: v for k, v in prov.catalog().items() if v is not None}
+            base.update(changes)
+            if slug is not None:
+                base["slug"] = slug
+            elif prov.slug_for(config) is None:
+                base.pop("slug", None)
+            probe = Entity(
+                {
+                    "$id": "",
+                    "$type": self.name,
+                    **{n: None for n in self.fields},
+                    **self.defaults,
+                    **base,
+                    "status": "Available",
+                }
+            )
+            changes = {k: v for k, v in base.items() if k in self.fields}
+        ctx = ProviderContext(hub, prov, probe, creds, probe.get("config") or {})
+        try:
+            account = await prov.check(ctx)
+        except HubwireError as exc:
+            await self._record_error(current, changes, exc)
+            raise
+        if account:
+            changes["config"] = {**(changes.get("config") or probe.get("config") or {}), "account": account}
+
+        async def store_and_enqueue(tx: Tx, entity: Entity) -> None:
+            if creds:
+                await save_credentials(tx, entity.id, creds)
+            if prov.syncs:
+                await queue.enqueue(
+                    tx, SYNC_JOB, {"integration_id": entity.id, "initial": True}, key=f"sync:{entity.id}"
+                )
+
+        if current is None:
+            result = await self._mutate(
+                [self.verbs["create"], self.verbs["connect"]], None, changes, create=True, in_tx=[store_and_enqueue]
+            )
+        else:
+            result = await self._mutate([self.verbs["connect"]], current.id, changes, in_tx=[store_and_enqueue])
+        # Shown once, never stored in the entity: e.g. a signing secret the provider generated.
+        result.update(prov.reveal(creds))
+        return result
+
+    async def _record_error(self, current: Entity | None, changes: dict[str, Any], exc: HubwireError) -> None:
+        message = redact_text(exc.message)
+        try:
+            if current is None:
+                created = {**changes, "status": "Available", "error": message}
+                await self._mutate([self.verbs["create"], self.verbs["error"]], None, created, create=True)
+            else:
+                await self._mutate([self.verbs["error"]], current.id, {"error": message})
+        except HubwireError as record_exc:  # never mask the provider's error with the bookkeeping's
+            log.error("integration.record_error_failed", error=str(record_exc))
+
+    async def fail(self, integration_id: str, error: str) -> Entity:
+        """Record a failure: ``error`` set, ``Integration.Errored`` emitted, status unchanged."""
+        return await self._mutate([self.verbs["error"]], integration_id, {"error": redact_text(error)})
+
+    # disconnect ------------------------------------------------------------------------
+    async def disconnect(self, integration_id: str) -> Entity:
+        hub = await current_hub()
+        current = await self.get(integration_id)
+        self.machines["status"].check(self.name, current.id, current["status"], "Disconnected")
+        prov = hub.providers.get(current["provider"]) if current["provider"] in hub.providers else None
+        if prov is not None:
+            try:
+                creds = await load_credentials(hub, current.id)
+                await prov.disconnect(ProviderContext(hub, prov, current, creds, current.get("config") or {}))
+            except Exception as exc:  # the local disconnect must not depend on the provider answering
+                log.warning("integration.provider_disconnect_failed", id=current.id, error=redact_text(str(exc)))
+
+        async def forget(tx: Tx, entity: Entity) -> None:
+            await delete_credentials(tx, entity.id)
+
+        return await self._mutate([self.verbs["disconnect"]], current.id, {}, in_tx=[forget])
+
+    # sync --------------------------------------------------------------------------------
+    async def sync(
+        self,
+        integration_id: str,
+        *,
+        wait: bool = False,
+        full: bool = False,
+        progress: SyncProgress | None = None,
+    ) -> Entity:
+        """Start a sync: enqueue it (default), or run it here and return when done (``wait=True``)."""
+        hub = await current_hub()
+        current = await self.get(integration_id)
+        self.machines["status"].check(self.name, current.id, current["status"], "Synced")
+        if wait:
+            return await run_sync(hub, current.id, full=full, progress=progress)
+        async with hub.transaction() as tx:
+            await queue.enqueue(tx, SYNC_JOB, {"integration_id": current.id, "full": full}, key=f"sync:{current.id}")
+        return current
+
+    def provider_of(self, hub: Hub, entity: Entity) -> Provider:
+        return hub.providers.get(entity["provider"])
+
+
+def _snake(key: str) -> str:
+    from hubwire.nouns.schema import camel_to_snake
+
+    return camel_to_snake(key)
+
+
+Integration = IntegrationNoun()
+
+
+async def run_sync(
+    hub: Hub,
+    integration_id: str,
+    *,
+    full: bool = False,
+    progress: SyncProgress | None = None,
+    job: Job | None = None,
+) -> Entity:
+    """Run one sync of an integration: ``syncing`` hooks, the provider's pull, then Synced or Errored."""
+    entity = await Integration.get(integration_id)
+    if entity["status"] not in ACTIVE:
+        raise IllegalTransitionError(
+            f"Integration {integration_id} is {entity['status']}; connect it before syncing",
+            id=integration_id,
+            from_state=entity["status"],
+            to_state="Synced",
+        )
+    prov = hub.providers.get(entity["provider"])
+    await Integration.run_before_hooks("sync", entity)
+    creds = await load_credentials(hub, integration_id)
+    ctx = ProviderContext(hub, prov, entity, creds, dict(entity.get("config") or {}))
+    ctx.config["full"] = full
+    tracker = progress or SyncProgress()
+    run = await start_run(hub, integration_id, full=full)  # ConflictError while another run is running
+    try:
+        with acting_as(prov.slug), running(run):
+            count = await prov.sync(ctx, tracker)
+    except BaseException as exc:
+        msg = exc.message if isinstance(exc, HubwireError) else f"{type(exc).__name__}: {exc}"
+        await finish_run(hub, run, error=msg)
+        if isinstance(exc, Exception):
+            await Integration.fail(integration_id, f"sync failed: {msg}")
+        raise
+    await finish_run(hub, run, records=int(count))
+    return await Integration._mutate(
+        [Integration.verbs["sync"]],
+        integration_id,
+        {"last_sync_at": iso(hub.clock()), "last_sync_count": int(count), "error": None},
+        run_before=False,
+    )
+
+
+@job_kind(SYNC_JOB, max_attempts=3, backoff=Backoff(base=30.0, factor=4.0, max=3600.0))
+async def _sync_job(job: Job, hub: Hub) -> None:
+    try:
+        await run_sync(hub, job.payload["integration_id"], full=bool(job.payload.get("full")), job=job)
+    except IllegalTransitionError as exc:
+        raise Dead(exc.message) from exc
+    except ConflictError as exc:
+        if exc.code == "sync_running":
+            raise Retry(60.0, exc.message) from exc  # another run of this integration is still going
+        raise Dead(exc.message) from exc
+    except HubwireError as exc:
+        if exc.status < 500 and exc.status != 429:
+            raise Dead(exc.message) from exc  # a refused credential will not fix itself by retrying
+        raise
+
+
+def catalog_entities(providers: list[Provider]) -> list[Mapping[str, Any]]:
+    return [p.catalog() for p in providers]

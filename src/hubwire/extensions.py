@@ -1,0 +1,27 @@
+"""Extension points a subsystem uses to plug into every Hub (e.g. webhooks adds an event sink).
+
+A subsystem registers an installer at import time; each new Hub calls every installer once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub
+
+__all__ = ["install_extensions", "on_hub"]
+
+_installers: list[Callable[[Hub], None]] = []
+
+
+def on_hub(installer: Callable[[Hub], None]) -> Callable[[Hub], None]:
+    if installer not in _installers:
+        _installers.append(installer)
+    return installer
+
+
+def install_extensions(hub: Hub) -> None:
+    for installer in _installers:
+        installer(hub)

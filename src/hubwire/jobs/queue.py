@@ -1,0 +1,482 @@
+"""The durable job queue, in the same database as the entities.
+
+Jobs are enqueued inside the caller's transaction (so an event and its jobs commit together).
+Workers claim batches with a lease: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``; on SQLite
+inside the one write transaction, which already excludes other writers. A lease that expires
+(the worker died) is reaped back to ``queued``; a job whose attempts are spent goes ``dead``.
+Completion is fenced by (worker, attempts): a worker that lost its lease cannot finish a job
+another worker has taken over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hubwire.errors import ConflictError, NotFoundError, ValidationError
+from hubwire.jobs.kinds import Job, get_kind
+from hubwire.store.tables import JSONDoc, jobs
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from hubwire.hub import Hub, Tx
+
+__all__ = [
+    "JobRow",
+    "claim",
+    "complete",
+    "enqueue",
+    "enqueue_many",
+    "extend",
+    "fail",
+    "get_job",
+    "list_jobs",
+    "prune",
+    "reap",
+    "retry_dead",
+    "retry_job",
+]
+
+STATUSES = ("queued", "running", "done", "dead")
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    kind: str
+    status: str
+    attempts: int
+    max_attempts: int
+    run_at: float
+    last_error: str | None
+    payload: dict[str, Any]
+    key: str | None
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        from hubwire.store.events import iso
+
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "run_at": iso(self.run_at),
+            "last_error": self.last_error,
+            "payload": self.payload,
+            "key": self.key,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+def _row(
+    kind: str,
+    payload: dict[str, Any],
+    now: float,
+    run_at: float | None,
+    priority: int,
+    max_attempts: int | None,
+    key: str | None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "payload": payload,
+        "status": "queued",
+        "priority": priority,
+        "run_at": now if run_at is None else run_at,
+        "attempts": 0,
+        "max_attempts": max_attempts if max_attempts is not None else get_kind(kind).max_attempts,
+        "key": key,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def enqueue(
+    tx: Tx,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    run_at: float | None = None,
+    delay: float | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    key: str | None = None,
+) -> int | None:
+    """Enqueue one job in ``tx``. With a ``key``, a live job with the same key makes this a no-op (None)."""
+    now = tx.hub.clock()
+    if delay is not None:
+        run_at = now + delay
+    values = _row(kind, payload, now, run_at, priority, max_attempts, key)
+    if key is None:
+        stmt: Any = jobs.insert().values(**values).returning(jobs.c.id)
+    else:
+        ins = (postgresql.insert if tx.dialect == "postgresql" else sqlite.insert)(jobs).values(**values)
+        stmt = ins.on_conflict_do_nothing(
+            index_elements=["key"], index_where=sa.text("key IS NOT NULL AND status IN ('queued', 'running')")
+        ).returning(jobs.c.id)
+    job_id = (await tx.conn.execute(stmt)).scalar_one_or_none()
+    if job_id is not None:
+        tx.jobs_enqueued += 1
+    return job_id
+
+
+async def enqueue_many(
+    tx: Tx,
+    kind: str,
+    payloads: Iterable[dict[str, Any]],
+    *,
+    run_at: float | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+) -> int:
+    """Enqueue many jobs of one kind in ``tx`` (no keys); returns how many."""
+    now = tx.hub.clock()
+    if tx.dialect == "postgresql":
+        # One statement over an array of documents, not one bound row per job.
+        docs = [json.dumps(p, separators=(",", ":")) for p in payloads]
+        if docs:
+            attempts = max_attempts if max_attempts is not None else get_kind(kind).max_attempts
+            await tx.conn.execute(
+                _PG_ENQUEUE_MANY,
+                {
+                    "kind": kind,
+                    "docs": docs,
+                    "priority": priority,
+                    "run_at": now if run_at is None else run_at,
+                    "max_attempts": attempts,
+                    "now": now,
+                },
+            )
+            tx.jobs_enqueued += len(docs)
+        return len(docs)
+    rows = [_row(kind, p, now, run_at, priority, max_attempts, None) for p in payloads]
+    if rows:
+        await tx.conn.execute(jobs.insert(), rows)
+        tx.jobs_enqueued += len(rows)
+    return len(rows)
+
+
+_PG_ENQUEUE_MANY = sa.text(
+    "INSERT INTO jobs (kind, payload, status, priority, run_at, attempts, max_attempts, created_at, updated_at) "
+    "SELECT :kind, CAST(doc AS jsonb), 'queued', :priority, :run_at, 0, :max_attempts, :now, :now "
+    "FROM unnest(CAST(:docs AS text[])) WITH ORDINALITY AS d(doc, i) ORDER BY i"
+)
+
+
+_PG_DONE = """
+    UPDATE jobs SET status = 'done', lease_until = NULL, updated_at = :now
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:att AS int[])) AS d(id, att)
+    WHERE jobs.id = d.id AND jobs.attempts = d.att AND jobs.worker = :worker AND jobs.status = 'running'
+"""
+_PG_CLAIM = """
+WITH {done}ready AS MATERIALIZED (
+    SELECT id FROM jobs
+    WHERE status = 'queued' AND run_at <= :now {kinds}
+    ORDER BY priority, run_at, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, lease_until = :lease_until,
+    worker = :worker, updated_at = :now
+FROM ready WHERE jobs.id = ready.id
+RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.key
+"""
+# (with completions, with kinds) -> statement
+_PG_CLAIMS = {
+    (with_done, with_kinds): sa.text(
+        _PG_CLAIM.format(
+            done=f"done AS ({_PG_DONE}), " if with_done else "",
+            kinds="AND kind = ANY(CAST(:kinds AS text[]))" if with_kinds else "",
+        )
+    ).columns(payload=JSONDoc)
+    for with_done in (False, True)
+    for with_kinds in (False, True)
+}
+_PG_COMPLETE = sa.text(_PG_DONE)
+
+
+@asynccontextmanager
+async def _single_statement(hub: Hub) -> AsyncIterator[AsyncConnection]:
+    """A PostgreSQL connection in autocommit, for the worker's hot path (claim, complete, extend).
+
+    Each of those is one statement, atomic and durable on its own, and enqueues nothing (so no
+    NOTIFY is owed): one round trip instead of BEGIN, statement, COMMIT.
+    """
+    async with hub.engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def claim(
+    hub: Hub,
+    worker: str,
+    limit: int,
+    lease: float,
+    kinds: Sequence[str] | None = None,
+    *,
+    done: Sequence[tuple[int, int]] = (),
+) -> list[Job]:
+    """Lease up to ``limit`` ready jobs to ``worker`` for ``lease`` seconds; each claim is one attempt.
+
+    ``done`` piggybacks a :func:`complete` of (job id, attempt) pairs on the same statement (PostgreSQL)
+    or transaction (SQLite): a busy worker finishes one batch and takes the next in one round trip.
+    """
+    now = hub.clock()
+    if hub.dialect == "postgresql":
+        # A materialised CTE: the locking subquery runs once, so LIMIT and SKIP LOCKED hold exactly.
+        # The completions touch only 'running' rows, the claim only 'queued' ones: never the same row.
+        params: dict[str, Any] = {"now": now, "limit": limit, "lease_until": now + lease, "worker": worker}
+        if kinds:
+            params["kinds"] = list(kinds)
+        if done:
+            params.update(ids=[d[0] for d in done], att=[d[1] for d in done])
+        async with _single_statement(hub) as conn:
+            rows = (await conn.execute(_PG_CLAIMS[bool(done), bool(kinds)], params)).all()
+    else:
+        async with hub.transaction() as tx:
+            if done:
+                await _complete_sqlite(tx, worker, done, now)
+            ready = sa.select(jobs.c.id).where(jobs.c.status == "queued", jobs.c.run_at <= now)
+            if kinds:
+                ready = ready.where(jobs.c.kind.in_(kinds))
+            ready = ready.order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id).limit(limit)
+            stmt = (
+                jobs.update()
+                .where(jobs.c.id.in_(ready.scalar_subquery()))
+                .values(
+                    status="running",
+                    attempts=jobs.c.attempts + 1,
+                    lease_until=now + lease,
+                    worker=worker,
+                    updated_at=now,
+                )
+                .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.max_attempts, jobs.c.key)
+            )
+            rows = (await tx.conn.execute(stmt)).all()
+    return sorted((Job(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
+
+
+async def complete(hub: Hub, worker: str, done: Sequence[tuple[int, int]]) -> int:
+    """Mark (job id, attempt) pairs done, if this worker still holds them; returns how many it did."""
+    if not done:
+        return 0
+    now = hub.clock()
+    if hub.dialect == "postgresql":
+        params = {"now": now, "ids": [d[0] for d in done], "att": [d[1] for d in done], "worker": worker}
+        async with _single_statement(hub) as conn:
+            res = await conn.execute(_PG_COMPLETE, params)
+        return int(res.rowcount or 0)
+    async with hub.transaction() as tx:
+        return await _complete_sqlite(tx, worker, done, now)
+
+
+async def _complete_sqlite(tx: Tx, worker: str, done: Sequence[tuple[int, int]], now: float) -> int:
+    res = await tx.conn.execute(
+        jobs.update()
+        .where(
+            jobs.c.id == sa.bindparam("jid"),
+            jobs.c.attempts == sa.bindparam("att"),
+            jobs.c.worker == worker,
+            jobs.c.status == "running",
+        )
+        .values(status="done", lease_until=None, updated_at=now),
+        [{"jid": j, "att": a} for j, a in done],
+    )
+    return int(res.rowcount or 0)
+
+
+async def fail(hub: Hub, worker: str, job: Job, error: str, retry_in: float | None) -> str:
+    """Record a failed attempt: back to ``queued`` after ``retry_in`` seconds, or ``dead``.
+
+    Fenced like :func:`complete`: returns ``"lost"`` and changes nothing if ``worker`` no longer
+    holds this attempt (its lease expired and the job was taken back).
+    """
+    now = hub.clock()
+    dead = retry_in is None or job.attempts >= job.max_attempts
+    values: dict[str, Any] = {"lease_until": None, "last_error": error[:4000], "updated_at": now}
+    if dead:
+        values["status"] = "dead"
+    else:
+        values.update(status="queued", run_at=now + max(0.0, retry_in or 0.0), worker=None)
+    async with hub.transaction() as tx:
+        res = await tx.conn.execute(
+            jobs.update()
+            .where(
+                jobs.c.id == job.id,
+                jobs.c.attempts == job.attempts,
+                jobs.c.worker == worker,
+                jobs.c.status == "running",
+            )
+            .values(**values)
+        )
+        if not res.rowcount:
+            return "lost"
+        if not dead:
+            tx.jobs_enqueued += 1
+    return "dead" if dead else "queued"
+
+
+async def extend(hub: Hub, worker: str, ids: Sequence[int], lease: float) -> None:
+    if not ids:
+        return
+    now = hub.clock()
+    stmt = (
+        jobs.update()
+        .where(jobs.c.id.in_(list(ids)), jobs.c.worker == worker, jobs.c.status == "running")
+        .values(lease_until=now + lease)
+    )
+    if hub.dialect == "postgresql":
+        async with _single_statement(hub) as conn:
+            await conn.execute(stmt)
+        return
+    async with hub.transaction() as tx:
+        await tx.conn.execute(stmt)
+
+
+async def reap(hub: Hub) -> int:
+    """Take back jobs whose lease expired: requeue them, or dead-letter those out of attempts."""
+    now = hub.clock()
+    expired = sa.and_(jobs.c.status == "running", jobs.c.lease_until < now)
+    async with hub.transaction() as tx:
+        dead = await tx.conn.execute(
+            jobs.update()
+            .where(expired, jobs.c.attempts >= jobs.c.max_attempts)
+            .values(
+                status="dead",
+                lease_until=None,
+                last_error="lease expired: the worker stopped",
+                updated_at=now,
+            )
+        )
+        back = await tx.conn.execute(
+            jobs.update()
+            .where(expired)
+            .values(
+                status="queued",
+                lease_until=None,
+                worker=None,
+                run_at=now,
+                last_error="lease expired: the worker stopped",
+                updated_at=now,
+            )
+        )
+        n = int(back.rowcount or 0)
+        if n:
+            tx.jobs_enqueued += n
+    return n + int(dead.rowcount or 0)
+
+
+def _jobrow(r: Any) -> JobRow:
+    return JobRow(
+        r.id,
+        r.kind,
+        r.status,
+        r.attempts,
+        r.max_attempts,
+        r.run_at,
+        r.last_error,
+        r.payload,
+        r.key,
+        r.created_at,
+        r.updated_at,
+    )
+
+
+async def list_jobs(
+    hub: Hub,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    after_id: int | None = None,
+) -> list[JobRow]:
+    if status is not None and status not in STATUSES:
+        raise ValidationError.single("status", "enum", f"status must be one of: {', '.join(STATUSES)}")
+    q = sa.select(jobs).order_by(jobs.c.id.desc()).limit(max(1, min(limit, 1000)))
+    if status:
+        q = q.where(jobs.c.status == status)
+    if kind:
+        q = q.where(jobs.c.kind == kind)
+    if after_id is not None:
+        q = q.where(jobs.c.id < after_id)
+    async with hub.read() as conn:
+        return [_jobrow(r) for r in (await conn.execute(q)).all()]
+
+
+async def prune(hub: Hub, *, older_than: float) -> int:
+    """Delete done jobs finished more than ``older_than`` seconds ago. Dead jobs are kept for replay."""
+    cutoff = hub.clock() - older_than
+    async with hub.transaction() as tx:
+        res = await tx.conn.execute(jobs.delete().where(jobs.c.status == "done", jobs.c.updated_at < cutoff))
+    return int(res.rowcount or 0)
+
+
+async def get_job(hub: Hub, job_id: int) -> JobRow:
+    async with hub.read() as conn:
+        r = (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).first()
+    if r is None:
+        raise NotFoundError(f"no job {job_id}", job_id=job_id)
+    return _jobrow(r)
+
+
+def _live_key_elsewhere() -> sa.ColumnElement[bool]:
+    other = jobs.alias("other")
+    return sa.exists().where(other.c.key == jobs.c.key, other.c.status.in_(("queued", "running")))
+
+
+async def retry_job(hub: Hub, job_id: int) -> JobRow:
+    """Put a dead (or done) job back in the queue with fresh attempts."""
+    job = await get_job(hub, job_id)
+    if job.status in ("queued", "running"):
+        raise ConflictError(f"job {job_id} is {job.status}; only dead or done jobs can be retried", job_id=job_id)
+    now = hub.clock()
+    async with hub.transaction() as tx:
+        res = await tx.conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status.in_(("dead", "done")))
+            .where(sa.or_(jobs.c.key.is_(None), ~_live_key_elsewhere()))
+            .values(status="queued", attempts=0, run_at=now, lease_until=None, worker=None, updated_at=now)
+        )
+        if not res.rowcount:
+            raise ConflictError(
+                f"job {job_id} cannot be retried: it changed, or another live job holds its key", job_id=job_id
+            )
+        tx.jobs_enqueued += 1
+    return await get_job(hub, job_id)
+
+
+async def retry_dead(hub: Hub, *, kind: str | None = None, since: float | None = None) -> int:
+    """Requeue every dead job (of ``kind``, dead-lettered since ``since``).
+
+    A keyed job is requeued only if no live job holds its key, and only the newest dead one per key,
+    so the one-live-job-per-key rule holds.
+    """
+    now = hub.clock()
+    where: list[sa.ColumnElement[bool]] = [jobs.c.status == "dead"]
+    if kind:
+        where.append(jobs.c.kind == kind)
+    if since is not None:
+        where.append(jobs.c.updated_at >= since)
+    newer = jobs.alias("newer")
+    newer_dead = sa.exists().where(newer.c.key == jobs.c.key, newer.c.status == "dead", newer.c.id > jobs.c.id)
+    keyed_ok = sa.and_(~_live_key_elsewhere(), ~newer_dead)
+    async with hub.transaction() as tx:
+        res = await tx.conn.execute(
+            jobs.update()
+            .where(*where)
+            .where(sa.or_(jobs.c.key.is_(None), keyed_ok))
+            .values(status="queued", attempts=0, run_at=now, lease_until=None, worker=None, updated_at=now)
+        )
+        n = int(res.rowcount or 0)
+        tx.jobs_enqueued += n
+    return n

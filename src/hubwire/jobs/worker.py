@@ -1,0 +1,251 @@
+"""The worker loop: claim batches, run handlers concurrently, keep leases alive, finish in batches.
+
+Finished jobs are completed by the next claim (one statement on PostgreSQL, one transaction on
+SQLite), so a busy worker pays one round trip per batch; what is left is flushed on stop.
+
+A worker is stateless: everything it holds is a lease in the database. ``kill -9`` loses at most
+the attempts in flight, which another worker takes over once their leases expire.
+On PostgreSQL a LISTEN connection wakes the loop when jobs are enqueued; on SQLite an in-process
+signal does (and a poll interval covers other processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from hubwire.jobs import queue
+from hubwire.jobs.kinds import Dead, Job, Retry, get_kind
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub
+
+__all__ = ["Worker"]
+
+log = structlog.get_logger("hubwire.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        hub: Hub,
+        *,
+        concurrency: int = 32,
+        batch_size: int | None = None,
+        lease: float = 30.0,
+        poll_interval: float = 1.0,
+        kinds: Sequence[str] | None = None,
+        name: str | None = None,
+        retention: float | None = 7 * 86400.0,
+    ) -> None:
+        self.hub = hub
+        # Done jobs older than this are deleted now and then (None keeps them); dead ones stay.
+        self.retention = retention
+        self._next_prune = 0.0
+        self.concurrency = max(1, concurrency)
+        self.batch_size = batch_size or self.concurrency
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.kinds = list(kinds) if kinds else None
+        # The name fences completions, so it must be unique per live worker; it fits jobs.worker (64).
+        suffix = f":{os.getpid()}:{id(self) & 0xFFFFFF:x}"
+        self.name = (name or socket.gethostname()[: 64 - len(suffix)] + suffix)[:64]
+        self.processed = 0
+        self._inflight: dict[int, tuple[Job, asyncio.Task[None]]] = {}
+        self._done: list[tuple[int, int]] = []
+        self._done_signal = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    # public ----------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set (or the task is cancelled); finish in-flight jobs first."""
+        stop = stop or self._stopping
+        listener = asyncio.create_task(self._listen(), name="hubwire-listen")
+        keeper = asyncio.create_task(self._keep_leases(), name="hubwire-leases")
+        log.info("worker.started", worker=self.name, concurrency=self.concurrency)
+        try:
+            while not stop.is_set():
+                # Clear before claiming: a wake-up that arrives during the claim is kept, not lost.
+                self.hub.job_signal.clear()
+                self._done_signal.clear()
+                try:
+                    claimed = await self._fill()
+                except Exception as exc:  # the database is away: keep the worker alive and try again
+                    log.error("worker.claim_failed", worker=self.name, error=str(exc))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.poll_interval)
+                    continue
+                if claimed == 0:
+                    await self._wait(stop, idle=len(self._inflight) < self.concurrency)
+        finally:
+            for t in (listener, keeper):
+                t.cancel()
+            await asyncio.gather(listener, keeper, return_exceptions=True)
+            await self._wait_inflight()
+            await self._flush()
+            log.info("worker.stopped", worker=self.name, processed=self.processed)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def drain(self, *, timeout: float = 30.0) -> int:
+        """Run until no job is ready now; for tests and scripts. Returns the jobs processed."""
+        start = self.processed
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await queue.reap(self.hub)
+            claimed = await self._fill()
+            if claimed == 0 and not self._inflight:
+                await self._flush()
+                return self.processed - start
+            if claimed == 0:
+                self._slot_free.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slot_free.wait(), 0.05)
+            await self._flush()
+        raise TimeoutError(f"jobs still pending after {timeout}s")
+
+    # internals ---------------------------------------------------------------------
+    async def _fill(self) -> int:
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return 0
+        # Finished jobs ride along with the claim: one round trip where a busy worker would need two.
+        done, self._done = self._done, []
+        try:
+            batch = await queue.claim(
+                self.hub, self.name, min(free, self.batch_size), self.lease, self.kinds, done=done
+            )
+        except BaseException:
+            self._done[:0] = done  # not committed: the next claim (or the last flush) tries again
+            raise
+        for job in batch:
+            task = asyncio.create_task(self._run_one(job), name=f"job-{job.id}")
+            self._inflight[job.id] = (job, task)
+        return len(batch)
+
+    async def _wait(self, stop: asyncio.Event, *, idle: bool) -> None:
+        """Sleep until there may be work, or the poll interval.
+
+        Idle (free slots, nothing ready): a new job, or a finished one to complete. Busy (no free
+        slot): a slot freeing up. Either way the next claim also completes the finished jobs.
+        """
+        events = [stop]
+        if idle:
+            events += [self.hub.job_signal, self._done_signal]
+        else:
+            # Full: no await since _fill saw no free slot, so clearing here loses no completion.
+            self._slot_free.clear()
+            events.append(self._slot_free)
+        if any(e.is_set() for e in events):
+            return
+        waiters = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _run_one(self, job: Job) -> None:
+        try:
+            kind = get_kind(job.kind)
+            async with asyncio.timeout(kind.timeout):
+                await kind.handler(job, self.hub)
+        except asyncio.CancelledError:
+            raise
+        except Retry as r:
+            await self._record_failure(job, r.reason or str(r), r.delay)
+        except Dead as d:
+            await self._record_failure(job, str(d) or "dead-lettered by its handler", None)
+        except Exception as exc:  # any handler failure is a failed attempt, never a crashed worker
+            kind_retry = None
+            with contextlib.suppress(Exception):
+                kind_retry = get_kind(job.kind).backoff.delay(job.attempts)
+            await self._record_failure(job, f"{type(exc).__name__}: {exc}", kind_retry)
+        else:
+            self._done.append((job.id, job.attempts))
+            self._done_signal.set()
+        finally:
+            self._inflight.pop(job.id, None)
+            self.processed += 1
+            self._slot_free.set()
+
+    async def _record_failure(self, job: Job, error: str, retry_in: float | None) -> None:
+        from hubwire.net.redact import redact_text
+
+        error = redact_text(error)
+        try:
+            outcome = await queue.fail(self.hub, self.name, job, error, retry_in)
+        except Exception as exc:  # the lease will expire and the job be retried
+            log.error("worker.record_failure_failed", job_id=job.id, error=str(exc))
+            return
+        if outcome == "lost":
+            log.warning("job.lease_lost", job_id=job.id, kind=job.kind, attempt=job.attempts, error=error)
+            return
+        log.warning("job.failed", job_id=job.id, kind=job.kind, attempt=job.attempts, outcome=outcome, error=error)
+
+    async def _flush(self) -> None:
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        try:
+            await queue.complete(self.hub, self.name, done)
+        except Exception as exc:
+            # Not marked done: the leases expire and the jobs run again (at least once).
+            log.error("worker.complete_failed", count=len(done), error=str(exc))
+
+    async def _keep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.05, self.lease / 3))
+            try:
+                await queue.extend(self.hub, self.name, list(self._inflight), self.lease)
+                await queue.reap(self.hub)
+                await self._prune()
+            except Exception as exc:
+                log.error("worker.lease_keeping_failed", error=str(exc))
+
+    async def _prune(self) -> None:
+        now = time.monotonic()
+        if self.retention is None or now < self._next_prune:
+            return
+        self._next_prune = now + 600.0  # every ten minutes is plenty: it only bounds table growth
+        pruned = await queue.prune(self.hub, older_than=self.retention)
+        if pruned:
+            log.info("worker.pruned", jobs=pruned)
+
+    async def _wait_inflight(self) -> None:
+        tasks = [t for _, t in self._inflight.values()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _listen(self) -> None:
+        if self.hub.dialect != "postgresql":
+            return
+        import psycopg
+
+        from hubwire.hub import JOB_CHANNEL
+        from hubwire.store.engine import sync_url
+
+        url = sync_url(self.hub.settings.database_url).replace("postgresql+psycopg://", "postgresql://")
+        while True:
+            try:
+                conn: Any = await psycopg.AsyncConnection.connect(url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {JOB_CHANNEL}")
+                    # Jobs enqueued before LISTEN took hold notified no one: look once more.
+                    self.hub.job_signal.set()
+                    async for _ in conn.notifies():
+                        self.hub.job_signal.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("worker.listen_failed", error=str(exc))
+                await asyncio.sleep(1.0)

@@ -1,0 +1,7 @@
+"""Nouns: the schema language, verbs and hooks, filters, state machines."""
+
+from hubwire.nouns.entity import Entity, Page
+from hubwire.nouns.hooks import Context, on
+from hubwire.nouns.noun import Noun, VerbCall, acting_as, current_source
+
+__all__ = ["Context", "Entity", "Noun", "Page", "VerbCall", "acting_as", "current_source", "on"]

@@ -1,0 +1,193 @@
+"""The GitHub simulator's data: users, repositories, issues (and pull requests), labels, comments.
+
+Owns the in-memory objects and every change to them (seeding by tests, and what the simulator's
+handlers do on behalf of requests), with GitHub's rules: issue numbers per repository shared with
+pull requests, ``updated_at`` moving on each change (and on a new comment), ``closed_at`` and
+``state_reason`` following the state, open-issue counters. No HTTP here: see
+:mod:`hubwire.simulators.github`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubwire.simulators import github_objects as gh
+
+__all__ = ["GitHubState", "Repo"]
+
+
+@dataclass
+class Repo:
+    json: dict[str, Any]
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    next_number: int = 1
+
+
+class GitHubState:
+    """The data a :class:`~hubwire.simulators.github.GitHubSimulator` serves, and its mutations."""
+
+    def __init__(self, login: str) -> None:
+        self.login = login
+        self._repos: dict[str, Repo] = {}
+        self._owners: dict[str, dict[str, Any]] = {}
+        self._ids = 1000
+        self._last_ts = 0
+        self._created = time.time()
+        self.user = gh.user_json(login, 1)
+        self._owners[login.lower()] = self.user
+
+    # seeding and inspection (for tests) -------------------------------------------------
+    def seed_repo(self, owner: str, name: str, **fields: Any) -> dict[str, Any]:
+        """Add a repository (``description``, ``private``, ``default_branch``, ``topics``)."""
+        now = self._tick()
+        owner_json = self._owner(owner)
+        repo = Repo(
+            gh.repo_json(
+                self._next_id(),
+                owner_json,
+                name,
+                description=fields.get("description"),
+                private=bool(fields.get("private", False)),
+                default_branch=fields.get("default_branch", "main"),
+                created=now,
+                updated=now,
+                open_issues=0,
+                topics=list(fields.get("topics", [])),
+            )
+        )
+        self._repos[f"{owner}/{name}".lower()] = repo
+        return repo.json
+
+    def seed_issue(self, owner: str, repo: str, **fields: Any) -> dict[str, Any]:
+        """Add an issue (``title``, ``body``, ``state``, ``labels``, ``assignees``, ``is_pull_request``)."""
+        return self._new_issue(self._seeded(owner, repo), fields, self.user)
+
+    def seed_comment(self, owner: str, repo: str, number: int, **fields: Any) -> dict[str, Any]:
+        r = self._seeded(owner, repo)
+        return self._new_comment(r, r.issues[number], fields.get("body", "A comment"), self.user)
+
+    def update_issue(self, owner: str, repo: str, number: int, **fields: Any) -> dict[str, Any]:
+        """Change an issue as someone on github.com would (``updated_at`` moves forward)."""
+        r = self._seeded(owner, repo)
+        return self._patch_issue(r, r.issues[number], fields)
+
+    def issue(self, owner: str, repo: str, number: int) -> dict[str, Any]:
+        return self._seeded(owner, repo).issues[number]
+
+    def issues(self, owner: str, repo: str) -> list[dict[str, Any]]:
+        return list(self._seeded(owner, repo).issues.values())
+
+    def comments(self, owner: str, repo: str) -> list[dict[str, Any]]:
+        return list(self._seeded(owner, repo).comments)
+
+    # changes ----------------------------------------------------------------------------
+    def _tick(self) -> int:
+        """Whole seconds, strictly increasing per change, so ``since`` can tell changes apart."""
+        self._last_ts = max(int(time.time()), self._last_ts + 1)
+        return self._last_ts
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def _owner(self, login: str) -> dict[str, Any]:
+        found = self._owners.get(login.lower())
+        if found is None:
+            found = self._owners[login.lower()] = gh.user_json(login, self._next_id(), kind="Organization")
+        return found
+
+    def _seeded(self, owner: str, name: str) -> Repo:
+        repo = self._repos.get(f"{owner}/{name}".lower())
+        if repo is None:
+            raise KeyError(f"no repository {owner}/{name} in the simulator: seed_repo() it first")
+        return repo
+
+    def _labels(self, repo: Repo, names: Iterable[Any]) -> list[dict[str, Any]]:
+        out = []
+        for raw in names:
+            name = raw.get("name") if isinstance(raw, dict) else str(raw)
+            if not name:
+                continue
+            label = repo.labels.get(name.lower())
+            if label is None:
+                label = repo.labels[name.lower()] = gh.label_json(repo.json["full_name"], self._next_id(), name)
+            out.append(label)
+        return out
+
+    def _assignees(self, logins: Iterable[str]) -> list[dict[str, Any]]:
+        return [self.user if login.lower() == self.login.lower() else self._owner(login) for login in logins]
+
+    def _new_issue(self, repo: Repo, fields: dict[str, Any], author: dict[str, Any]) -> dict[str, Any]:
+        now = self._tick()
+        number = repo.next_number
+        repo.next_number += 1
+        closed = fields.get("state") == "closed"
+        issue = gh.issue_json(
+            self._next_id(),
+            repo.json["full_name"],
+            number,
+            title=str(fields.get("title", f"Issue {number}")),
+            body=fields.get("body"),
+            user=author,
+            state="closed" if closed else "open",
+            state_reason=fields.get("state_reason", "completed") if closed else None,
+            labels=self._labels(repo, fields.get("labels", [])),
+            assignees=self._assignees(fields.get("assignees", [])),
+            comments=0,
+            created=now,
+            updated=now,
+            closed=now if closed else None,
+            closed_by=author if closed else None,
+            pull_request=bool(fields.get("is_pull_request", False)),
+        )
+        repo.issues[number] = issue
+        self._count_open(repo)
+        return issue
+
+    def _patch_issue(self, repo: Repo, issue: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        for key in ("title", "body"):
+            if key in fields:
+                issue[key] = fields[key] if key == "body" else str(fields[key])
+        if "labels" in fields:
+            issue["labels"] = self._labels(repo, fields["labels"] or [])
+        if "assignees" in fields:
+            issue["assignees"] = self._assignees(fields["assignees"] or [])
+            issue["assignee"] = issue["assignees"][0] if issue["assignees"] else None
+        now = self._tick()
+        state = fields.get("state")
+        if state == "closed" and issue["state"] != "closed":
+            issue.update(state="closed", closed_at=gh.iso(now), closed_by=self.user)
+            issue["state_reason"] = fields.get("state_reason") or "completed"
+        elif state == "open" and issue["state"] != "open":
+            issue.update(state="open", closed_at=None, state_reason="reopened")
+        elif "state_reason" in fields and issue["state"] == "closed":
+            issue["state_reason"] = fields["state_reason"] or "completed"
+        issue["updated_at"] = gh.iso(now)
+        self._count_open(repo)
+        return issue
+
+    def _count_open(self, repo: Repo) -> None:
+        n = sum(1 for i in repo.issues.values() if i["state"] == "open")
+        repo.json["open_issues_count"] = repo.json["open_issues"] = n
+
+    def _new_comment(self, repo: Repo, issue: dict[str, Any], body: str, author: dict[str, Any]) -> dict[str, Any]:
+        now = self._tick()
+        comment = gh.comment_json(
+            self._next_id(),
+            repo.json["full_name"],
+            issue["number"],
+            body=body,
+            user=author,
+            created=now,
+            updated=now,
+            pull_request="pull_request" in issue,
+        )
+        repo.comments.append(comment)
+        issue["comments"] += 1
+        issue["updated_at"] = gh.iso(now)  # a comment moves its issue's updated_at, as on GitHub
+        return comment

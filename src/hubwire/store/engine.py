@@ -1,0 +1,104 @@
+"""Database engines: URL normalisation, SQLite pragmas and transaction modes, migrations.
+
+SQLite (the embedded default) runs in WAL mode with one writer: write transactions start with
+``BEGIN IMMEDIATE`` and are serialised in-process by a lock, so they never deadlock on upgrade.
+PostgreSQL uses psycopg 3. Nothing here knows about Nouns or jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hubwire.errors import ConfigurationError
+
+__all__ = ["async_url", "make_engine", "migrate", "sync_url"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    u = make_url(url)
+    if u.drivername in ("sqlite", "sqlite+pysqlite"):
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        u = u.set(drivername="postgresql+psycopg")
+    elif u.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ConfigurationError(f"unsupported database URL scheme {u.drivername!r}: use sqlite:// or postgresql://")
+    return u.render_as_string(hide_password=False)
+
+
+def sync_url(url: str) -> str:
+    u = make_url(async_url(url))
+    if u.drivername == "sqlite+aiosqlite":
+        u = u.set(drivername="sqlite")
+    elif u.drivername == "postgresql+asyncpg":
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def _sqlite_setup(engine: sa.engine.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN IMMEDIATE is ours to emit.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.engine.Connection) -> None:
+        mode = conn.get_execution_options().get("hubwire_sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    aurl = async_url(url)
+    if aurl.startswith("sqlite"):
+        db = make_url(aurl).database
+        if db and db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size)
+        _sqlite_setup(engine.sync_engine)
+        return engine
+    return create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False)
+
+
+def _migrate_sync(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(sync_url(url))
+    if engine.dialect.name == "sqlite":
+        _sqlite_setup(engine)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                # Many workers may start at once: one migrates, the others wait and find nothing to do.
+                conn.exec_driver_sql("SELECT pg_advisory_lock(7262001)")
+                conn.commit()
+            cfg = Config()
+            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            try:
+                command.upgrade(cfg, revision)
+            finally:
+                if engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(7262001)")
+                    conn.commit()
+    finally:
+        engine.dispose()
+
+
+async def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (Alembic), safely from many processes."""
+    await asyncio.to_thread(_migrate_sync, url, revision)

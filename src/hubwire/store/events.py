@@ -1,0 +1,156 @@
+"""The append-only event log.
+
+Every verb appends one or more events in the transaction that changes the entity. On
+PostgreSQL a transaction-level advisory lock is taken before the first append so that the
+sequence is handed out in commit order: a reader of ``after=SEQ`` never skips an event that
+commits later with a smaller number. SQLite has one writer, so its order is commit order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hubwire.nouns.ids import new_id
+from hubwire.store.tables import events
+
+if TYPE_CHECKING:
+    from hubwire.hub import Tx
+
+__all__ = ["Event", "append", "append_many", "read_after"]
+
+EVENT_LOCK = 7262002
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    id: str
+    type: str
+    entity_type: str
+    entity_id: str
+    data: dict[str, Any]
+    source: str
+    created_at: float
+
+    @property
+    def timestamp(self) -> str:
+        return iso(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "id": self.id,
+            "event": self.type,
+            "timestamp": self.timestamp,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "source": self.source,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_row(cls, row: Any) -> Event:
+        return cls(row.seq, row.id, row.type, row.entity_type, row.entity_id, row.data, row.source, row.created_at)
+
+
+async def append(tx: Tx, type_: str, entity_type: str, entity_id: str, data: dict[str, Any], source: str) -> Event:
+    if tx.dialect == "postgresql" and not tx.event_lock_held:
+        await tx.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({EVENT_LOCK})"))
+        tx.event_lock_held = True
+    now = tx.hub.clock()
+    eid = new_id("evt", 16)
+    result = await tx.conn.execute(
+        events.insert()
+        .values(
+            id=eid,
+            type=type_,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            data=data,
+            source=source,
+            created_at=now,
+        )
+        .returning(events.c.seq)
+    )
+    ev = Event(result.scalar_one(), eid, type_, entity_type, entity_id, data, source, now)
+    tx.events.append(ev)
+    for sink in tx.hub.event_sinks:
+        await sink(tx, ev)
+    return ev
+
+
+async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any], str]]) -> list[Event]:
+    """Append ``(type, entity_type, entity_id, data, source)`` events in one statement (a sync's page).
+
+    Same guarantees as :func:`append`, one event per item, sinks called for each in order.
+    """
+    if not items:
+        return []
+    if tx.dialect == "postgresql" and not tx.event_lock_held:
+        await tx.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({EVENT_LOCK})"))
+        tx.event_lock_held = True
+    now = tx.hub.clock()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id("evt", 16),
+            "type": type_,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "data": data,
+            "source": source,
+            "created_at": now,
+        }
+        for type_, entity_type, entity_id, data, source in items
+    ]
+    # Matched back by id, so RETURNING's order does not matter: without ``sort_by_parameter_order``
+    # SQLAlchemy sends one multi-row INSERT per batch (with it, SQLite has no sentinel column and
+    # falls back to one INSERT per row). Rows of one VALUES list take their ``seq`` in list order.
+    result = await tx.conn.execute(events.insert().returning(events.c.id, events.c.seq), rows)
+    seqs = {r.id: r.seq for r in result.all()}
+    out = []
+    for row in rows:
+        ev = Event(
+            seqs[row["id"]],
+            row["id"],
+            row["type"],
+            row["entity_type"],
+            row["entity_id"],
+            row["data"],
+            row["source"],
+            now,
+        )
+        tx.events.append(ev)
+        out.append(ev)
+        for sink in tx.hub.event_sinks:
+            await sink(tx, ev)
+    return out
+
+
+async def read_after(
+    conn: AsyncConnection,
+    after: int = 0,
+    *,
+    limit: int = 100,
+    types: Sequence[str] = (),
+    entity_id: str | None = None,
+) -> list[Event]:
+    q = sa.select(events).where(events.c.seq > after).order_by(events.c.seq).limit(limit)
+    if types:
+        exact = [t for t in types if not t.endswith("*")]
+        prefixes = [t[:-1] for t in types if t.endswith("*") and t != "*"]
+        if "*" not in types:
+            q = q.where(sa.or_(events.c.type.in_(exact), *[events.c.type.startswith(p) for p in prefixes]))
+    if entity_id:
+        q = q.where(events.c.entity_id == entity_id)
+    rows = (await conn.execute(q)).all()
+    return [Event.from_row(r) for r in rows]

@@ -1,0 +1,147 @@
+"""What sync remembers between runs: external refs (entity <-> remote object) and cursors.
+
+Both are written inside the transaction of the page they describe, so a cursor never runs ahead
+of the entities it covers: after a crash the next run starts from the last committed page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hubwire.store.tables import external_refs, sync_cursors
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from hubwire.hub import Hub, Tx
+
+__all__ = [
+    "Ref",
+    "clear_cursors",
+    "delete_refs",
+    "load_cursor",
+    "load_refs",
+    "lookup",
+    "remote_id_of",
+    "save_cursor",
+    "save_refs",
+]
+
+
+@dataclass
+class Ref:
+    resource: str
+    remote_id: str
+    entity_type: str
+    entity_id: str
+    hash: str
+    entity_version: int
+    remote_updated: float | None = None
+
+
+def _upsert(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE, executed with a list of rows (compiled once, cached)."""
+    ins: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    cols = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
+    return ins.on_conflict_do_update(index_elements=list(keys), set_=cols)
+
+
+async def load_refs(
+    conn: AsyncConnection, integration_id: str, resource: str, remote_ids: Iterable[str]
+) -> dict[str, Ref]:
+    ids = list(set(remote_ids))
+    if not ids:
+        return {}
+    rows = (
+        await conn.execute(
+            sa.select(external_refs).where(
+                external_refs.c.integration_id == integration_id,
+                external_refs.c.resource == resource,
+                external_refs.c.remote_id.in_(ids),
+            )
+        )
+    ).all()
+    return {
+        r.remote_id: Ref(
+            r.resource, r.remote_id, r.entity_type, r.entity_id, r.hash, r.entity_version, r.remote_updated
+        )
+        for r in rows
+    }
+
+
+async def lookup(hub: Hub, integration_id: str, resource: str, remote_id: str) -> str | None:
+    """The local entity id of a remote object, or ``None``."""
+    async with hub.read() as conn:
+        refs = await load_refs(conn, integration_id, resource, [remote_id])
+    ref = refs.get(remote_id)
+    return ref.entity_id if ref else None
+
+
+async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | None:
+    async with hub.read() as conn:
+        return (
+            await conn.execute(
+                sa.select(external_refs.c.remote_id).where(
+                    external_refs.c.integration_id == integration_id, external_refs.c.entity_id == entity_id
+                )
+            )
+        ).scalar_one_or_none()
+
+
+async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref]) -> None:
+    if not refs:
+        return
+    now = tx.hub.clock()
+    rows = [
+        {
+            "integration_id": integration_id,
+            "resource": r.resource,
+            "remote_id": r.remote_id,
+            "entity_type": r.entity_type,
+            "entity_id": r.entity_id,
+            "hash": r.hash,
+            "entity_version": r.entity_version,
+            "remote_updated": r.remote_updated,
+            "synced_at": now,
+        }
+        for r in refs
+    ]
+    await tx.conn.execute(_upsert(tx.dialect, external_refs, ("integration_id", "resource", "remote_id")), rows)
+
+
+async def delete_refs(tx: Tx, integration_id: str, resource: str, remote_ids: Sequence[str]) -> None:
+    if remote_ids:
+        await tx.conn.execute(
+            external_refs.delete().where(
+                external_refs.c.integration_id == integration_id,
+                external_refs.c.resource == resource,
+                external_refs.c.remote_id.in_(list(remote_ids)),
+            )
+        )
+
+
+async def load_cursor(hub: Hub, integration_id: str, resource: str) -> dict[str, Any]:
+    async with hub.read() as conn:
+        state = (
+            await conn.execute(
+                sa.select(sync_cursors.c.state).where(
+                    sync_cursors.c.integration_id == integration_id, sync_cursors.c.resource == resource
+                )
+            )
+        ).scalar_one_or_none()
+    return dict(state or {})
+
+
+async def save_cursor(tx: Tx, integration_id: str, resource: str, state: dict[str, Any]) -> None:
+    row = {"integration_id": integration_id, "resource": resource, "state": state, "updated_at": tx.hub.clock()}
+    await tx.conn.execute(_upsert(tx.dialect, sync_cursors, ("integration_id", "resource")), [row])
+
+
+async def clear_cursors(hub: Hub, integration_id: str) -> None:
+    async with hub.transaction() as tx:
+        await tx.conn.execute(sync_cursors.delete().where(sync_cursors.c.integration_id == integration_id))

@@ -1,0 +1,278 @@
+"""Apply one page of provider records to Nouns: create, update, delete or leave alone.
+
+A page is applied in ONE transaction: the entity rows, one event per changed entity (so
+webhooks and subscribers see every change, with the provider as ``source``), the external refs
+with the hash of what was mapped, the resource's cursor and the run's counts. Records whose
+mapped fields hash the same as last time are ``unchanged`` and write nothing, which makes a
+re-run idempotent. Before-hooks run as for any verb (a veto counts as ``failed``); after-hooks
+and subscribers run once the page committed. Write-through writers do not run: the data comes
+from the provider.
+
+Conflict: the local entity changed since the last sync (its version moved) and the remote
+record changed too. Policy ``last_modified``: the newer side wins (remote when it has no
+updated-at); every conflict is recorded in the ``conflicts`` table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from hubwire.errors import ConflictError, FieldError, HubwireError, ValidationError
+from hubwire.nouns.entity import Entity
+from hubwire.nouns.hooks import Context
+from hubwire.nouns.ids import new_id
+from hubwire.nouns.noun import Noun, _Row
+from hubwire.store import events as event_log
+from hubwire.store.events import iso
+from hubwire.store.tables import conflicts, entities
+from hubwire.sync.runs import SyncRun, heartbeat
+from hubwire.sync.state import Ref, delete_refs, load_refs, save_cursor, save_refs
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub
+
+__all__ = ["Incoming", "PageResult", "apply_page", "fingerprint", "to_epoch"]
+
+
+@dataclass
+class Incoming:
+    """One remote record, mapped: Noun fields plus relations still as (resource, remote id)."""
+
+    remote_id: str
+    fields: dict[str, Any]
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    remote_updated: float | None = None
+    deleted: bool = False
+
+
+@dataclass
+class PageResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def fingerprint(fields: dict[str, Any]) -> str:
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def to_epoch(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+async def _resolve_links(hub: Hub, integration_id: str, items: Sequence[Incoming]) -> None:
+    wanted: dict[str, set[str]] = {}
+    for it in items:
+        for resource, rid in it.links.values():
+            wanted.setdefault(resource, set()).add(rid)
+    found: dict[tuple[str, str], str] = {}
+    if wanted:
+        async with hub.read() as conn:
+            for resource, ids in wanted.items():
+                for rid, ref in (await load_refs(conn, integration_id, resource, ids)).items():
+                    found[(resource, rid)] = ref.entity_id
+    for it in items:
+        for fname, key in it.links.items():
+            it.fields[fname] = found.get(key)
+
+
+async def apply_page(
+    hub: Hub,
+    *,
+    integration_id: str,
+    resource: str,
+    noun: Noun,
+    items: Sequence[Incoming],
+    source: str,
+    cursor: dict[str, Any] | None = None,
+    cursor_resource: str | None = None,
+    run: SyncRun | None = None,
+    policy: str = "last_modified",
+) -> PageResult:
+    """Apply ``items`` and save ``cursor`` (for ``cursor_resource``, default ``resource``) in one transaction."""
+    await hub.ensure_noun(noun)
+    result = PageResult()
+    await _resolve_links(hub, integration_id, items)
+    # The last record wins when a page repeats an id (an events feed can).
+    latest: dict[str, Incoming] = {}
+    for it in items:
+        latest[it.remote_id] = it
+    async with hub.read() as conn:
+        refs = await load_refs(conn, integration_id, resource, latest)
+        ids = [r.entity_id for r in refs.values()]
+        rows = (await conn.execute(sa.select(entities).where(entities.c.id.in_(ids)))).all() if ids else []
+    current = {r.id: noun._entity(r) for r in rows if r.type == noun.name}
+    now = hub.clock()
+    creates: list[tuple[Incoming, Entity, str]] = []
+    updates: list[tuple[Incoming, Entity, Entity, str]] = []
+    removals: list[tuple[Incoming, Entity]] = []
+    gone: list[str] = []
+    kept: list[Ref] = []
+    conflict_rows: list[dict[str, Any]] = []
+    ctx = Context(hub)
+    now_iso = iso(now)  # once per page, not twice per record
+    for it in latest.values():
+        ref = refs.get(it.remote_id)
+        entity = current.get(ref.entity_id) if ref else None
+        if it.deleted:
+            if entity is not None:
+                removals.append((it, entity))
+            if ref is not None:
+                gone.append(it.remote_id)
+            continue
+        clean = {k: v for k, v in it.fields.items() if v is not None}
+        digest = fingerprint(clean)
+        try:
+            if ref is not None and entity is not None:
+                if ref.hash == digest:
+                    result.unchanged += 1
+                    continue
+                if entity.version != ref.entity_version:
+                    local_at = to_epoch(entity["updated_at"]) or 0.0
+                    remote_wins = it.remote_updated is None or it.remote_updated >= local_at
+                    conflict_rows.append(
+                        {
+                            "integration_id": integration_id,
+                            "run_id": run.id if run else None,
+                            "resource": resource,
+                            "remote_id": it.remote_id,
+                            "entity_type": noun.name,
+                            "entity_id": entity.id,
+                            "policy": policy,
+                            "winner": "remote" if remote_wins else "local",
+                            "local": entity.fields(),
+                            "remote": clean,
+                            "created_at": now,
+                        }
+                    )
+                    result.conflicts += 1
+                    if not remote_wins:
+                        ref.hash, ref.remote_updated = digest, it.remote_updated
+                        kept.append(ref)
+                        result.unchanged += 1
+                        continue
+                # Every mapped field, so a value cleared at the provider is cleared here too.
+                proposed = _proposed(noun, entity, it.fields, now_iso, entity.id)
+                await _before(noun, "update", proposed, ctx)
+                updates.append((it, entity, proposed, digest))
+            else:
+                proposed = _proposed(noun, None, clean, now_iso, new_id(noun.name))
+                await _before(noun, "create", proposed, ctx)
+                creates.append((it, proposed, digest))
+        except HubwireError as exc:
+            result.failed += 1
+            result.errors.append(f"{resource} {it.remote_id}: {exc.message}")
+    appended: list[tuple[str, Entity, event_log.Event]] = []
+    types = {v: f"{noun.name}.{noun.verbs[v].event}" for v in ("create", "update", "delete")}
+    async with hub.transaction() as tx:
+        new_refs: list[Ref] = list(kept)
+        stored_new = [_stored(noun, p) for _, p, _ in creates]  # once: the row and the entity share it
+        if creates:
+            await tx.conn.execute(
+                entities.insert(),
+                [
+                    {"id": p.id, "type": noun.name, "data": data, "version": 1, "created_at": now, "updated_at": now}
+                    for (_, p, _), data in zip(creates, stored_new, strict=True)
+                ],
+            )
+        changed: list[tuple[str, Entity]] = []
+        for (it, p, digest), data in zip(creates, stored_new, strict=True):
+            entity = noun._entity(_Row(p.id, data, 1, now, now))
+            changed.append(("create", entity))
+            new_refs.append(Ref(resource, it.remote_id, noun.name, p.id, digest, 1, it.remote_updated))
+        for it, old, p, digest in updates:
+            stored = _stored(noun, p)
+            res = await tx.conn.execute(
+                entities.update()
+                .where(entities.c.id == old.id, entities.c.version == old.version)
+                .values(data=stored, version=old.version + 1, updated_at=now)
+            )
+            if res.rowcount != 1:
+                raise ConflictError(f"{noun.name} {old.id} changed during the sync", code="version_conflict", id=old.id)
+            created_at = to_epoch(old["created_at"]) or now
+            entity = noun._entity(_Row(old.id, stored, old.version + 1, created_at, now))
+            changed.append(("update", entity))
+            new_refs.append(Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated))
+        if removals:
+            await tx.conn.execute(entities.delete().where(entities.c.id.in_([old.id for _, old in removals])))
+            changed += [("delete", old) for _, old in removals]
+        # One event per changed entity, appended in one statement.
+        evs = await event_log.append_many(tx, [(types[verb], noun.name, e.id, dict(e), source) for verb, e in changed])
+        appended = [(verb, e, ev) for (verb, e), ev in zip(changed, evs, strict=True)]
+        await delete_refs(tx, integration_id, resource, gone)
+        await save_refs(tx, integration_id, new_refs)
+        if conflict_rows:
+            await tx.conn.execute(conflicts.insert(), conflict_rows)
+        if cursor is not None:
+            await save_cursor(tx, integration_id, cursor_resource or resource, cursor)
+        result.created, result.updated, result.deleted = len(creates), len(updates), len(removals)
+        if run is not None:
+            _count(run, noun.name, result, len(latest))
+            await heartbeat(tx, run)
+    for verb, entity, ev in appended:
+        await noun._after_commit(hub, [noun.verbs[verb]], entity, [ev])
+    return result
+
+
+def _count(run: SyncRun, noun: str, r: PageResult, seen: int) -> None:
+    for kind in ("created", "updated", "unchanged", "deleted", "failed", "conflicts"):
+        run.add(noun, kind, getattr(r, kind))
+    run.records += seen
+
+
+def _proposed(noun: Noun, current: Entity | None, clean: dict[str, Any], now_iso: str, eid: str) -> Entity:
+    checked = noun.validate(clean, partial=current is not None)
+    base = current.fields() if current is not None else {**dict.fromkeys(noun.fields), **noun.defaults}
+    base.update(checked)
+    return Entity(
+        {
+            "$id": eid,
+            "$type": noun.name,
+            **base,
+            "created_at": current["created_at"] if current else now_iso,
+            "updated_at": now_iso,
+            "version": current.version + 1 if current else 1,
+        }
+    )
+
+
+async def _before(noun: Noun, verb: str, proposed: Entity, ctx: Context) -> None:
+    hooks = noun._before[verb]
+    for hook in hooks:
+        await noun._run_before(hook, proposed, ctx, noun.verbs[verb])
+    if hooks:
+        noun._complete({n: proposed.get(n) for n in noun.fields})  # a hook may have changed anything
+    elif verb != "create":
+        # validate() checked every value; a full create also its required fields, an update not yet.
+        missing = [n for n, f in noun.fields.items() if f.required and proposed.get(n) is None]
+        if missing:
+            raise ValidationError(
+                f"invalid {noun.name}: " + "; ".join(f"{n} is required" for n in missing),
+                [FieldError(n, "required", f"{n} is required") for n in missing],
+                noun=noun.name,
+            )
+
+
+def _stored(noun: Noun, proposed: Entity) -> dict[str, Any]:
+    return {n: proposed[n] for n in noun.fields if proposed.get(n) is not None}

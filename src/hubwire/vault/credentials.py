@@ -1,0 +1,60 @@
+"""Reading and writing an Integration's credentials, always encrypted, inside transactions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from hubwire.net.redact import register_secret
+from hubwire.store.tables import credentials
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub, Tx
+
+__all__ = ["delete_credentials", "load_credentials", "save_credentials"]
+
+
+def _remember(values: dict[str, Any]) -> None:
+    for v in values.values():
+        if isinstance(v, str):
+            register_secret(v)
+
+
+async def save_credentials(tx: Tx, integration_id: str, values: dict[str, Any]) -> None:
+    _remember(values)
+    blob = tx.hub.vault.encrypt(values, context=integration_id)
+    now = tx.hub.clock()
+    res = await tx.conn.execute(
+        credentials.update()
+        .where(credentials.c.integration_id == integration_id)
+        .values(ciphertext=blob, key_id=tx.hub.vault.key_id, updated_at=now)
+    )
+    if res.rowcount == 0:
+        await tx.conn.execute(
+            credentials.insert().values(
+                integration_id=integration_id,
+                ciphertext=blob,
+                key_id=tx.hub.vault.key_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+async def load_credentials(hub: Hub, integration_id: str) -> dict[str, Any]:
+    async with hub.read() as conn:
+        blob = (
+            await conn.execute(
+                sa.select(credentials.c.ciphertext).where(credentials.c.integration_id == integration_id)
+            )
+        ).scalar_one_or_none()
+    if blob is None:
+        return {}
+    values = hub.vault.decrypt(bytes(blob), context=integration_id)
+    _remember(values)
+    return values
+
+
+async def delete_credentials(tx: Tx, integration_id: str) -> None:
+    await tx.conn.execute(credentials.delete().where(credentials.c.integration_id == integration_id))

@@ -1,0 +1,269 @@
+"""The deliveries and attempts log, and the operations on it: resend, recover, replay, test, rotate.
+
+The SDK of outbound webhooks; the REST routes and the CLI call these and nothing else.
+
+Statuses of a delivery: ``pending`` (not yet attempted), ``failed`` (the last attempt failed, a
+retry is scheduled), ``succeeded``, ``dead`` (attempts exhausted, endpoint disabled or payload
+too large). Resending, recovering and replaying apply to deliveries that are not waiting for a
+retry (succeeded or dead); they keep the delivery's ``webhook-id``, so consumers dedupe on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from hubwire.errors import ConflictError, NotFoundError, ValidationError
+from hubwire.jobs import queue
+from hubwire.nouns.ids import new_id
+from hubwire.store.events import Event, iso
+from hubwire.store.tables import events, webhook_attempts, webhook_deliveries
+from hubwire.vault.credentials import load_credentials, save_credentials
+from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
+from hubwire.webhooks.endpoints import PROVIDER, Endpoint, active_endpoints
+from hubwire.webhooks.fanout import event_body
+from hubwire.webhooks.signing import ROTATION_GRACE, new_secret, rotated
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub, Tx
+
+__all__ = [
+    "STATUSES",
+    "TEST_EVENT",
+    "AttemptRow",
+    "DeliveryRow",
+    "get_delivery",
+    "list_attempts",
+    "list_deliveries",
+    "recover",
+    "replay_dead",
+    "resend",
+    "rotate_secret",
+    "send_test",
+]
+
+STATUSES = ("pending", "failed", "succeeded", "dead")
+TEST_EVENT = "webhook.test"
+_REQUEUE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_seq: int | None
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: float | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("next_attempt_at", "created_at", "updated_at"):
+            d[k] = iso(d[k]) if d[k] is not None else None
+        return d
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    delivery_id: str
+    attempt: int
+    started_at: float
+    latency_ms: float | None
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["started_at"] = iso(self.started_at)
+        return d
+
+
+def _delivery(r: Any) -> DeliveryRow:
+    return DeliveryRow(*(getattr(r, c.name) for c in webhook_deliveries.columns))
+
+
+async def list_deliveries(
+    hub: Hub,
+    *,
+    endpoint_id: str | None = None,
+    event_id: str | None = None,
+    status: str | None = None,
+    since: float | None = None,
+    limit: int = 50,
+    before: str | None = None,
+) -> list[DeliveryRow]:
+    """Deliveries, newest first, filtered by endpoint, event, status and creation time."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError.single("status", "enum", f"status must be one of: {', '.join(STATUSES)}")
+    d = webhook_deliveries.c
+    q = sa.select(webhook_deliveries).order_by(d.created_at.desc(), d.id.desc()).limit(max(1, min(limit, 1000)))
+    if endpoint_id:
+        q = q.where(d.endpoint_id == endpoint_id)
+    if event_id:
+        q = q.where(d.event_id == event_id)
+    if status:
+        q = q.where(d.status == status)
+    if since is not None:
+        q = q.where(d.created_at >= since)
+    async with hub.read() as conn:
+        if before:
+            cut = (await conn.execute(sa.select(d.created_at).where(d.id == before))).scalar_one_or_none()
+            if cut is not None:
+                q = q.where(sa.or_(d.created_at < cut, sa.and_(d.created_at == cut, d.id < before)))
+        return [_delivery(r) for r in (await conn.execute(q)).all()]
+
+
+async def get_delivery(hub: Hub, delivery_id: str) -> DeliveryRow:
+    async with hub.read() as conn:
+        r = (await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id))).first()
+    if r is None:
+        raise NotFoundError(f"no webhook delivery {delivery_id}", delivery_id=delivery_id)
+    return _delivery(r)
+
+
+async def list_attempts(hub: Hub, delivery_id: str) -> list[AttemptRow]:
+    await get_delivery(hub, delivery_id)
+    a = webhook_attempts.c
+    q = sa.select(webhook_attempts).where(a.delivery_id == delivery_id).order_by(a.attempt, a.id)
+    async with hub.read() as conn:
+        rows = (await conn.execute(q)).all()
+    return [
+        AttemptRow(r.delivery_id, r.attempt, r.started_at, r.latency_ms, r.status_code, r.response_body, r.error)
+        for r in rows
+    ]
+
+
+async def _endpoint(tx: Tx, endpoint_id: str) -> Endpoint:
+    for ep in await active_endpoints(tx.conn):
+        if ep.id == endpoint_id:
+            return ep
+    raise ConflictError(
+        f"webhook endpoint {endpoint_id} is not active (or does not exist); reconnect it first",
+        code="endpoint_inactive",
+        integration_id=endpoint_id,
+    )
+
+
+def _test_body(row: DeliveryRow) -> str:
+    data = {"endpoint": row.endpoint_id, "message": "a test event from Hubwire"}
+    return event_body(row.event_type, row.created_at, None, data)
+
+
+async def _requeue(tx: Tx, rows: Sequence[DeliveryRow]) -> int:
+    """Put deliveries back in the queue (status pending), keeping their webhook-id; skip inactive endpoints."""
+    if not rows:
+        return 0
+    endpoints = {e.id: e for e in await active_endpoints(tx.conn)}
+    rows = [r for r in rows if r.endpoint_id in endpoints]
+    ids = [r.event_id for r in rows if r.event_type != TEST_EVENT]
+    bodies: dict[str, str] = {}
+    for i in range(0, len(ids), _REQUEUE_CHUNK):
+        for e in (await tx.conn.execute(sa.select(events).where(events.c.id.in_(ids[i : i + _REQUEUE_CHUNK])))).all():
+            bodies[e.id] = event_body(e.type, e.created_at, e.seq, Event.from_row(e).data)
+    now = tx.hub.clock()
+    n = 0
+    for r in rows:
+        body = _test_body(r) if r.event_type == TEST_EVENT else bodies.get(r.event_id)
+        if body is None:
+            continue  # the event is gone from the log
+        payload = {"delivery": r.id, "endpoint": r.endpoint_id, "body": body, "base": r.attempts}
+        ep = endpoints[r.endpoint_id]
+        job = await queue.enqueue(tx, DELIVER_JOB, payload, key=f"webhook:{r.id}", max_attempts=ep.policy.max_attempts)
+        if job is None:
+            continue
+        await tx.conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.id == r.id)
+            .values(status="pending", next_attempt_at=now, updated_at=now)
+        )
+        n += 1
+    return n
+
+
+async def resend(hub: Hub, delivery_id: str) -> DeliveryRow:
+    """Send one delivery again (same webhook-id); it must be succeeded or dead."""
+    row = await get_delivery(hub, delivery_id)
+    if row.status not in ("succeeded", "dead"):
+        raise ConflictError(
+            f"delivery {delivery_id} is {row.status}: an attempt is already scheduled", delivery_id=delivery_id
+        )
+    async with hub.transaction() as tx:
+        await _endpoint(tx, row.endpoint_id)
+        if not await _requeue(tx, [row]):
+            raise ConflictError(f"delivery {delivery_id} cannot be resent (its event is gone)", delivery_id=delivery_id)
+    return await get_delivery(hub, delivery_id)
+
+
+async def _dead_rows(hub: Hub, endpoint_id: str | None, since: float | None) -> list[DeliveryRow]:
+    d = webhook_deliveries.c
+    q = sa.select(webhook_deliveries).where(d.status == "dead").order_by(d.created_at, d.id)
+    if endpoint_id:
+        q = q.where(d.endpoint_id == endpoint_id)
+    if since is not None:
+        q = q.where(d.updated_at >= since)
+    async with hub.read() as conn:
+        rows = [_delivery(r) for r in (await conn.execute(q)).all()]
+    # A payload over the limit fails the same way every time.
+    return [r for r in rows if not (r.last_error or "").startswith("payload_too_large")]
+
+
+async def recover(hub: Hub, endpoint_id: str, since: float) -> int:
+    """Resend every delivery of an endpoint that failed for good (dead) since ``since``; returns how many."""
+    async with hub.transaction() as tx:
+        await _endpoint(tx, endpoint_id)
+    return await replay_dead(hub, endpoint_id=endpoint_id, since=since)
+
+
+async def replay_dead(hub: Hub, *, endpoint_id: str | None = None, since: float | None = None) -> int:
+    """Requeue dead deliveries in bulk (of one endpoint, dead since a time); returns how many."""
+    rows = await _dead_rows(hub, endpoint_id, since)
+    n = 0
+    for i in range(0, len(rows), _REQUEUE_CHUNK):
+        async with hub.transaction() as tx:
+            n += await _requeue(tx, rows[i : i + _REQUEUE_CHUNK])
+    return n
+
+
+async def send_test(hub: Hub, endpoint_id: str) -> DeliveryRow:
+    """Queue a ``webhook.test`` event to one endpoint (signed and retried like any other)."""
+    now = hub.clock()
+    did = new_id("msg", 16)
+    row = DeliveryRow(
+        did, endpoint_id, new_id("evt_test", 12), None, TEST_EVENT, "pending", 0, now, None, None, now, now
+    )
+    async with hub.transaction() as tx:
+        ep = await _endpoint(tx, endpoint_id)
+        values = {k: v for k, v in asdict(row).items()}
+        await tx.conn.execute(webhook_deliveries.insert().values(**values))
+        payload = {"delivery": did, "endpoint": ep.id, "body": _test_body(row)}
+        await queue.enqueue(tx, DELIVER_JOB, payload, max_attempts=ep.policy.max_attempts)
+    return row
+
+
+async def rotate_secret(hub: Hub, endpoint_id: str, *, secret: str | None = None, grace: float = ROTATION_GRACE) -> str:
+    """Replace an endpoint's secret; the old one still signs for ``grace`` seconds. Returns the new secret (once)."""
+    from hubwire.domains.platform import Integration
+
+    token = hub.activate()
+    try:
+        entity = await Integration.get(endpoint_id)
+    finally:
+        token.var.reset(token)
+    if entity.get("provider") != PROVIDER:
+        raise ValidationError.single("id", "not_a_webhook", f"{endpoint_id} is not a webhook endpoint")
+    new = secret or new_secret()
+    creds = rotated(await load_credentials(hub, endpoint_id), new, hub.clock(), grace)
+    async with hub.transaction() as tx:
+        await save_credentials(tx, endpoint_id, creds)
+        tx.after_commit(deliverer(hub).cache.clear)
+    return new

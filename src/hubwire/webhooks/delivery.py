@@ -1,0 +1,392 @@
+"""Delivering one webhook attempt: the ``webhook.deliver`` job kind and its per-hub runtime.
+
+A job carries a delivery id, its endpoint and the exact body, so an attempt needs no database
+read beyond the (cached) endpoint. Each attempt is a signed POST through one pooled aiohttp
+session per hub (closed with the hub), redirects not followed, the SSRF guard re-checking the
+addresses actually dialled. Every attempt is recorded before the job finishes, by a group commit
+(:class:`AttemptRecorder`): concurrent attempts share one transaction.
+
+Outcomes: 2xx succeeds; 410 disables the endpoint at once (status Disconnected, ``error`` set,
+``Integration.Errored``); anything else is retried on the endpoint's schedule (``Retry-After`` on
+429/503 honoured, clamped to [1 s, 6 h]) until its attempts are spent (dead-lettered, replayable),
+or until the endpoint has failed without a success for its ``disable_after`` window (disabled as
+for 410). Rate and concurrency limits hold per endpoint *within one worker process*: N worker
+processes may together send up to N times the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hubwire.errors import HubwireError, NotFoundError
+from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
+from hubwire.net.redact import redact_text
+from hubwire.net.ssrf import AddressPolicy, GuardedResolver, check_url
+from hubwire.store.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
+from hubwire.webhooks.endpoints import Endpoint, EndpointCache
+from hubwire.webhooks.signing import signed_headers
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub
+
+__all__ = [
+    "DELIVER_JOB",
+    "RESPONSE_LIMIT",
+    "AttemptRecorder",
+    "Deliverer",
+    "Outcome",
+    "deliverer",
+    "disable_endpoint",
+]
+
+log = structlog.get_logger("hubwire.webhooks")
+
+DELIVER_JOB = "webhook.deliver"
+RESPONSE_LIMIT = 4096
+RETRY_AFTER_BOUNDS = (1.0, 6 * 3600.0)
+USER_AGENT = "Hubwire-Webhooks/1"
+
+
+@dataclass
+class Outcome:
+    """One attempt, as recorded: the attempt row and the delivery's new state."""
+
+    delivery_id: str
+    endpoint_id: str
+    attempt: int
+    started_at: float
+    latency_ms: float | None
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    status: str  # succeeded | failed | dead
+    next_attempt_at: float | None = None
+    done: asyncio.Future[float | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class AttemptRecorder:
+    """Group commit of attempts: callers await their outcome being durable; one transaction per batch.
+
+    Each caller gets back its endpoint's ``failing_since`` (None after a success): the start of
+    the current run of failures, which decides the disable window.
+    """
+
+    def __init__(self, hub: Hub, linger: float = 0.002) -> None:
+        self.hub = hub
+        self._pending: list[Outcome] = []
+        self._task: asyncio.Task[None] | None = None
+        self.linger = linger
+
+    async def record(self, outcome: Outcome) -> float | None:
+        self._pending.append(outcome)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return await outcome.done
+
+    async def _run(self) -> None:
+        while self._pending:
+            # Linger a moment so that the attempts finishing together share one transaction.
+            await asyncio.sleep(self.linger)
+            batch, self._pending = self._pending, []
+            try:
+                failing = await self._flush(batch)
+            except Exception as exc:  # each caller's attempt fails and its job is retried
+                for o in batch:
+                    if not o.done.done():
+                        o.done.set_exception(exc)
+                continue
+            for o in batch:
+                if not o.done.done():
+                    o.done.set_result(failing.get(o.endpoint_id))
+
+    async def _flush(self, batch: Sequence[Outcome]) -> dict[str, float | None]:
+        now = self.hub.clock()
+        async with self.hub.transaction() as tx:
+            await tx.conn.execute(
+                webhook_attempts.insert(),
+                [
+                    {
+                        "delivery_id": o.delivery_id,
+                        "attempt": o.attempt,
+                        "started_at": o.started_at,
+                        "latency_ms": o.latency_ms,
+                        "status_code": o.status_code,
+                        "response_body": o.response_body,
+                        "error": o.error,
+                    }
+                    for o in batch
+                ],
+            )
+            await tx.conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.id == sa.bindparam("b_id"))
+                .values(
+                    status=sa.bindparam("b_status"),
+                    attempts=sa.bindparam("b_attempts"),
+                    last_status_code=sa.bindparam("b_code"),
+                    last_error=sa.bindparam("b_error"),
+                    next_attempt_at=sa.bindparam("b_next"),
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "b_id": o.delivery_id,
+                        "b_status": o.status,
+                        "b_attempts": o.attempt,
+                        "b_code": o.status_code,
+                        "b_error": o.error,
+                        "b_next": o.next_attempt_at,
+                    }
+                    for o in batch
+                ],
+            )
+            # The last outcome per endpoint decides its health; the first failure after a success starts the run.
+            health: dict[str, tuple[bool, float]] = {}
+            for o in batch:
+                ok = o.status == "succeeded"
+                prev = health.get(o.endpoint_id)
+                start = o.started_at if ok or prev is None or prev[0] else prev[1]
+                health[o.endpoint_id] = (ok, start)
+            failing: dict[str, float | None] = {}
+            insert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
+            for eid, (ok, at) in health.items():
+                ins = insert(webhook_endpoints).values(
+                    integration_id=eid,
+                    failing_since=None if ok else at,
+                    last_success_at=at if ok else None,
+                    last_failure_at=None if ok else at,
+                )
+                if ok:
+                    stmt = ins.on_conflict_do_update(
+                        index_elements=["integration_id"], set_={"failing_since": None, "last_success_at": at}
+                    )
+                else:
+                    stmt = ins.on_conflict_do_update(
+                        index_elements=["integration_id"],
+                        set_={
+                            "failing_since": sa.func.coalesce(webhook_endpoints.c.failing_since, at),
+                            "last_failure_at": at,
+                        },
+                    )
+                res = await tx.conn.execute(stmt.returning(webhook_endpoints.c.failing_since))
+                failing[eid] = res.scalar_one()
+        return failing
+
+
+class _Limiter:
+    """Per-endpoint concurrency (a semaphore) and rate (a token spacing), in real time."""
+
+    def __init__(self, concurrency: int | None, rate: float | None) -> None:
+        self.concurrency = concurrency
+        self.rate = rate
+        self._sem = asyncio.Semaphore(concurrency) if concurrency else None
+        self._next = 0.0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> Any:
+        if self._sem is not None:
+            await self._sem.acquire()
+        try:
+            if self.rate:
+                now = time.monotonic()
+                at = max(now, self._next)
+                self._next = at + 1.0 / self.rate
+                if at > now:
+                    await asyncio.sleep(at - now)
+            yield
+        finally:
+            if self._sem is not None:
+                self._sem.release()
+
+
+class Deliverer:
+    """The delivery runtime of one hub in one process: session, endpoint cache, limits, recorder."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.cache = EndpointCache(hub)
+        self.recorder = AttemptRecorder(hub)
+        self.policy = AddressPolicy.from_settings(hub.settings)
+        self._session: aiohttp.ClientSession | None = None
+        self._limiters: dict[str, _Limiter] = {}
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=0, resolver=GuardedResolver(self.policy), ttl_dns_cache=10
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": USER_AGENT}, auto_decompress=False
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def limiter(self, ep: Endpoint) -> _Limiter:
+        lim = self._limiters.get(ep.id)
+        if lim is None or lim.concurrency != ep.policy.concurrency or lim.rate != ep.policy.rate_limit:
+            lim = self._limiters[ep.id] = _Limiter(ep.policy.concurrency, ep.policy.rate_limit)
+        return lim
+
+    async def post(self, ep: Endpoint, msg_id: str, body: bytes) -> tuple[int | None, str | None, str | None, Any]:
+        """One signed POST: (status code, first 4 KB of the response, error, headers)."""
+        headers = {**ep.headers, "content-type": "application/json"}
+        headers.update(signed_headers(ep.keys, msg_id, int(self.hub.clock()), body))
+        try:
+            # An IP literal never reaches the resolver: check it here; host names are checked at dial time.
+            await check_url(ep.url, self.policy, resolve=False)
+            async with self.session().post(
+                ep.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=ep.policy.timeout),
+            ) as resp:
+                chunk = await resp.content.read(RESPONSE_LIMIT)
+                text = chunk.decode("utf-8", "replace")
+                if not resp.content.at_eof():
+                    resp.close()  # do not drain a huge answer to reuse the connection
+                return resp.status, text, None, resp.headers
+        except TimeoutError:
+            return None, None, f"timeout after {ep.policy.timeout:g}s", None
+        except HubwireError as exc:
+            return None, None, exc.message, None
+        except aiohttp.ClientConnectorError as exc:
+            return None, None, f"cannot connect to {exc.host}:{exc.port}: {exc.os_error}", None
+        except (aiohttp.ClientError, OSError) as exc:
+            return None, None, f"{type(exc).__name__}: {exc}", None
+
+    async def deliver(self, job: Job) -> None:
+        p = job.payload
+        did, eid = str(p["delivery"]), str(p["endpoint"])
+        attempt = int(p.get("base", 0)) + job.attempts
+        try:
+            ep = await self.cache.get(eid)
+        except NotFoundError:
+            await self._finish_dead(did, eid, attempt, "endpoint no longer exists")
+            raise Dead("endpoint no longer exists") from None
+        if not ep.active:
+            msg = f"endpoint is {ep.status}"
+            await self._finish_dead(did, eid, attempt, msg)
+            raise Dead(msg)
+        body = p["body"].encode()
+        async with self.limiter(ep).slot():
+            started = self.hub.clock()
+            t0 = time.perf_counter()
+            code, text, error, headers = await self.post(ep, did, body)
+            latency = (time.perf_counter() - t0) * 1000.0
+        if code is not None and 200 <= code < 300:
+            await self.recorder.record(Outcome(did, eid, attempt, started, latency, code, text, None, "succeeded"))
+            return
+        error = redact_text(error) if error else f"HTTP {code}"
+        if code == 410:
+            await self.recorder.record(Outcome(did, eid, attempt, started, latency, code, text, error, "dead"))
+            await disable_endpoint(self.hub, eid, f"webhook endpoint answered 410 Gone; disabled ({ep.url})")
+            raise Dead("endpoint answered 410 Gone: disabled")
+        exhausted = job.attempts >= job.max_attempts
+        delay = None if exhausted else _retry_delay(ep.policy.backoff, job.attempts, code, headers)
+        status = "dead" if delay is None else "failed"
+        next_at = None if delay is None else started + delay
+        failing_since = await self.recorder.record(
+            Outcome(did, eid, attempt, started, latency, code, text, error, status, next_at)
+        )
+        if failing_since is not None and self.hub.clock() - failing_since >= ep.policy.disable_after:
+            days = ep.policy.disable_after / 86400
+            await disable_endpoint(
+                self.hub, eid, f"webhook endpoint failed without a success for {days:g} days; disabled ({error})"
+            )
+            await self._mark(did, "dead")
+            raise Dead(f"endpoint disabled after failing for {days:g} days: {error}")
+        if delay is None:
+            raise Dead(f"attempts exhausted: {error}")
+        raise Retry(delay, error)
+
+    async def _finish_dead(self, did: str, eid: str, attempt: int, error: str) -> None:
+        now = self.hub.clock()
+        await self.recorder.record(Outcome(did, eid, attempt, now, None, None, None, error, "dead"))
+
+    async def _mark(self, did: str, status: str) -> None:
+        async with self.hub.transaction() as tx:
+            await tx.conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.id == did)
+                .values(status=status, next_attempt_at=None, updated_at=self.hub.clock())
+            )
+
+
+def _retry_delay(backoff: Backoff, attempts: int, code: int | None, headers: Any) -> float:
+    if code in (429, 503) and headers is not None:
+        ra = _retry_after(headers.get("Retry-After"))
+        if ra is not None:
+            low, high = RETRY_AFTER_BOUNDS
+            return min(high, max(low, ra))
+    return backoff.delay(attempts)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+
+
+async def disable_endpoint(hub: Hub, endpoint_id: str, message: str) -> None:
+    """Disable an endpoint: status Disconnected (credentials kept), ``error`` set, ``Integration.Errored``."""
+    from hubwire.domains.platform import Integration
+
+    token = hub.activate()
+    try:
+        await Integration._mutate(
+            [Integration.verbs["disconnect"], Integration.verbs["error"]], endpoint_id, {"error": message}
+        )
+        log.warning("webhook.endpoint_disabled", endpoint=endpoint_id, reason=message)
+    except HubwireError as exc:  # already disabled by a concurrent attempt, or removed
+        log.info("webhook.disable_skipped", endpoint=endpoint_id, reason=exc.message)
+    finally:
+        token.var.reset(token)
+    d = _deliverers.get(hub)
+    if d is not None:
+        d.cache.clear()
+
+
+_deliverers: weakref.WeakKeyDictionary[Hub, Deliverer] = weakref.WeakKeyDictionary()
+
+
+def deliverer(hub: Hub) -> Deliverer:
+    d = _deliverers.get(hub)
+    if d is None:
+        d = _deliverers[hub] = Deliverer(hub)
+
+        async def close() -> None:
+            await d.close()
+            _deliverers.pop(hub, None)
+
+        hub.add_closer(close)
+    return d
+
+
+@job_kind(DELIVER_JOB, max_attempts=8, backoff=Backoff(base=5.0), timeout=3600.0)
+async def _deliver_job(job: Job, hub: Hub) -> None:
+    await deliverer(hub).deliver(job)

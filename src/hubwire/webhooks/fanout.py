@@ -1,0 +1,123 @@
+"""Fan-out: every appended event becomes one delivery (row + job) per matching endpoint, in its transaction.
+
+Installed on every Hub as an event sink. The endpoints are read inside the event's own
+transaction (once per transaction, again after an Integration changed in it); the delivery rows
+and jobs are inserted in bulk just before that transaction commits, so a delivery exists if and
+only if its event committed. An endpoint never receives events about itself; endpoints' custom
+headers (often credentials of the receiver) are stored encrypted with the secret, so they are in
+no event.
+The body is fixed here, once: ``{"event", "timestamp", "seq", "data"}``; a body over
+``MAX_PAYLOAD`` bytes is recorded as a dead delivery with a ``payload_too_large`` error instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubwire.extensions import on_hub
+from hubwire.jobs import queue
+from hubwire.store.events import iso
+from hubwire.store.tables import webhook_deliveries
+from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
+from hubwire.webhooks.endpoints import Endpoint, active_endpoints, matches
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub, Tx
+    from hubwire.store.events import Event
+
+__all__ = ["MAX_PAYLOAD", "delivery_id", "event_body", "fan_out"]
+
+MAX_PAYLOAD = 256 * 1024
+
+
+class _Batch:
+    """What one transaction fans out: its endpoints (read once), and rows inserted just before commit."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.endpoints: list[Endpoint] | None = None
+        self.deliveries: list[dict[str, Any]] = []
+        self.jobs: dict[int, list[dict[str, Any]]] = {}
+
+    async def flush(self) -> None:
+        # Two statements per transaction, however many events it appended.
+        # The batch holds its tx strongly, so the weak map would never drop it: drop it here.
+        _batches.pop(self.tx, None)
+        deliveries, self.deliveries = self.deliveries, []
+        jobs, self.jobs = self.jobs, {}
+        if deliveries:
+            await self.tx.conn.execute(webhook_deliveries.insert(), deliveries)
+        for max_attempts, payloads in jobs.items():
+            await queue.enqueue_many(self.tx, DELIVER_JOB, payloads, max_attempts=max_attempts)
+
+
+_batches: weakref.WeakKeyDictionary[Tx, _Batch] = weakref.WeakKeyDictionary()
+
+
+def delivery_id(event_id: str, endpoint_id: str) -> str:
+    """The ``webhook-id`` of (event, endpoint): stable across retries and resends."""
+    return "msg_" + hashlib.sha256(f"{event_id}:{endpoint_id}".encode()).hexdigest()[:26]
+
+
+def event_body(event_type: str, created_at: float, seq: int | None, data: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {"event": event_type, "timestamp": iso(created_at), "seq": seq, "data": data},
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+async def fan_out(tx: Tx, ev: Event) -> None:
+    batch = _batches.get(tx)
+    if batch is None:
+        batch = _batches[tx] = _Batch(tx)
+        tx.before_commit(batch.flush)
+    if ev.entity_type == "Integration":
+        batch.endpoints = None  # an endpoint may have changed in this transaction
+        tx.after_commit(deliverer(tx.hub).cache.clear)
+    if batch.endpoints is None:
+        batch.endpoints = await active_endpoints(tx.conn)
+    endpoints = batch.endpoints
+    targets = [e for e in endpoints if e.id != ev.entity_id and matches(e.events, ev.type)]
+    if not targets:
+        return
+    body = event_body(ev.type, ev.created_at, ev.seq, ev.data)
+    too_large = len(body.encode()) > MAX_PAYLOAD
+    now = tx.hub.clock()
+    rows = batch.deliveries
+    jobs = batch.jobs
+    for ep in targets:
+        did = delivery_id(ev.id, ep.id)
+        row = {
+            "id": did,
+            "endpoint_id": ep.id,
+            "event_id": ev.id,
+            "event_seq": ev.seq,
+            "event_type": ev.type,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_status_code": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if too_large:
+            row.update(
+                status="dead",
+                next_attempt_at=None,
+                last_error=f"payload_too_large: {len(body.encode())} bytes > {MAX_PAYLOAD} bytes",
+            )
+        else:
+            jobs.setdefault(ep.policy.max_attempts, []).append({"delivery": did, "endpoint": ep.id, "body": body})
+        rows.append(row)
+
+
+@on_hub
+def install(hub: Hub) -> None:
+    if fan_out not in hub.event_sinks:
+        hub.event_sinks.append(fan_out)

@@ -1,0 +1,126 @@
+"""Fixtures of the REST API tests: a test provider, a Deal Noun, the app, an API key and clients.
+
+Most tests drive the app in process (httpx ``ASGITransport``, lifespan run explicitly); the
+end-to-end ones run it under uvicorn on 127.0.0.1 with an ephemeral port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+import hubwire
+from hubwire.api.app import create_app
+from hubwire.api.keys import create_api_key
+from hubwire.connectors.registry import ProviderContext, ProviderRegistry, SyncProgress
+
+ACME_SECRET = "acme-secret-Zq81xPw7LmN3"
+
+
+class AcmeProvider(hubwire.Provider):
+    """A provider that accepts exactly one key and reports a fixed number of synced records."""
+
+    slug = "acme"
+    name = "Acme"
+    category = "CRM"
+    credential_fields = ("api_key",)
+    required_credentials = ("api_key",)
+    config_fields = ("region",)
+    syncs = True
+    records = 7
+
+    async def check(self, ctx: ProviderContext) -> dict[str, object] | None:
+        if ctx.credentials.get("api_key") != ACME_SECRET:
+            raise hubwire.ProviderAuthError("Acme refused the API key", provider=self.slug)
+        return {"account": "acct_1"}
+
+    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
+        progress.advance("Contact", self.records)
+        return self.records
+
+
+def deal_noun() -> hubwire.Noun:
+    return hubwire.Noun(
+        "Deal",
+        {
+            "name": "string!",
+            "code": "string##",
+            "value": "number",
+            "seats": "integer",
+            "won": "boolean",
+            "tags": "string[]",
+            "stage": "Open | Closed | Lost",
+            "meta": "json",
+            "close": "Closed",
+            "lose": "Lost",
+            "reopen": "Open",
+        },
+        states={"stage": {"Open": ["Closed", "Lost"], "Closed": [], "Lost": ["Open"]}},
+        description="A sales opportunity.",
+    )
+
+
+@pytest.fixture
+def acme(providers: ProviderRegistry) -> AcmeProvider:
+    p = AcmeProvider()
+    providers.register(p)
+    return p
+
+
+@pytest.fixture
+def deal() -> hubwire.Noun:
+    return deal_noun()
+
+
+@pytest.fixture
+async def app(hub: hubwire.Hub, acme: AcmeProvider, deal: hubwire.Noun) -> AsyncIterator[FastAPI]:
+    application = create_app(hub)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api_key(hub: hubwire.Hub) -> str:
+    _, key = await create_api_key(hub, "tests")
+    return key
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client without credentials."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hubwire.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://hubwire.test", headers=headers) as c:
+        yield c
+
+
+@contextlib.asynccontextmanager
+async def serve(application: FastAPI) -> AsyncIterator[str]:
+    """Run ``application`` under uvicorn on 127.0.0.1 (ephemeral port); yields its base URL."""
+    config = uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)

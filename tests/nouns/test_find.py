@@ -1,0 +1,157 @@
+"""find(): the filter language, sorting, cursor pagination and index use, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+import hubwire
+from hubwire import Noun, ValidationError
+
+
+@pytest.fixture
+def Product() -> Noun:
+    return Noun(
+        "Product",
+        {
+            "name": "string!",
+            "sku": "string##",
+            "price": "number#",
+            "active": "boolean",
+            "kind": "Service | Good",
+            "tags": "string[]",
+            "notes": "text",
+        },
+    )
+
+
+async def seed(Product: Noun) -> None:
+    rows = [
+        ("Alpha", "A1", 10, True, "Good", ["red", "big"], "first one"),
+        ("Beta", "B2", 25.5, False, "Service", ["blue"], None),
+        ("Gamma", "G3", 100, True, "Good", [], "hello world"),
+        ("Delta", "D4", None, True, "Service", ["red"], None),
+        ("Epsilon", "E5", 50, None, None, None, "world"),
+    ]
+    for name, sku, price, active, kind, tags, notes in rows:
+        await Product.create(name=name, sku=sku, price=price, active=active, kind=kind, tags=tags, notes=notes)
+
+
+async def names(Product: Noun, flt: dict | None = None, **kw: object) -> list[str]:
+    page = await Product.find(flt, sort="name", **kw)
+    return [p.name for p in page]
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({}, ["Alpha", "Beta", "Delta", "Epsilon", "Gamma"]),
+        ({"kind": "Good"}, ["Alpha", "Gamma"]),
+        ({"price": {"$gte": 25.5}}, ["Beta", "Epsilon", "Gamma"]),
+        ({"price": {"$gt": 10, "$lt": 100}}, ["Beta", "Epsilon"]),
+        ({"price": {"$lte": 10}}, ["Alpha"]),
+        ({"price": {"$in": [10, 100]}}, ["Alpha", "Gamma"]),
+        ({"kind": {"$nin": ["Good"]}}, ["Beta", "Delta", "Epsilon"]),
+        ({"kind": {"$ne": "Good"}}, ["Beta", "Delta", "Epsilon"]),
+        ({"price": {"$exists": False}}, ["Delta"]),
+        ({"notes": {"$exists": True}}, ["Alpha", "Epsilon", "Gamma"]),
+        ({"active": True}, ["Alpha", "Delta", "Gamma"]),
+        ({"active": False}, ["Beta"]),
+        ({"tags": {"$contains": "red"}}, ["Alpha", "Delta"]),
+        ({"notes": {"$contains": "world"}}, ["Epsilon", "Gamma"]),
+        ({"$or": [{"kind": "Service"}, {"price": {"$gte": 100}}]}, ["Beta", "Delta", "Gamma"]),
+        ({"$and": [{"active": True}, {"tags": {"$contains": "red"}}]}, ["Alpha", "Delta"]),
+        ({"price": None}, ["Delta"]),
+        ({"$id": {"$exists": True}, "sku": "B2"}, ["Beta"]),
+    ],
+)
+async def test_filters(hub: hubwire.Hub, Product: Noun, flt: dict, expected: list[str]) -> None:
+    await seed(Product)
+    assert await names(Product, flt) == expected
+
+
+@pytest.mark.parametrize(
+    ("flt", "code"),
+    [
+        ({"colour": "red"}, "unknown_field"),
+        ({"price": {"$regex": "x"}}, "operator"),
+        ({"$nor": []}, "operator"),
+        ({"price": "cheap"}, "type"),
+        ({"kind": "Nope"}, "enum"),
+        ({"price": {"$in": 5}}, "type"),
+        ({"$or": []}, "type"),
+        ({"price": {"$contains": "x"}}, "operator"),
+    ],
+)
+async def test_bad_filters_are_validation_errors(hub: hubwire.Hub, Product: Noun, flt: dict, code: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        await Product.find(flt)
+    assert err.value.errors[0].code == code
+
+
+async def test_sort_and_cursor_pagination_visit_every_row_once(hub: hubwire.Hub, Product: Noun) -> None:
+    await seed(Product)
+    for sort in ("price", "-price", "name", "-created_at", "created_at", "kind", "-active"):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await Product.find(sort=sort, limit=2, cursor=cursor)
+            seen += [p.name for p in page]
+            if not page.has_more:
+                break
+            cursor = page.next_cursor
+        assert sorted(seen) == ["Alpha", "Beta", "Delta", "Epsilon", "Gamma"], sort
+    asc = [p.name for p in await Product.find(sort="price")]
+    assert asc == ["Delta", "Alpha", "Beta", "Epsilon", "Gamma"]  # no price sorts first
+    desc = [p.name for p in await Product.find(sort="-price")]
+    assert desc == ["Gamma", "Epsilon", "Beta", "Alpha", "Delta"]
+
+
+async def test_bad_sort_cursor_and_limit(hub: hubwire.Hub, Product: Noun) -> None:
+    with pytest.raises(ValidationError):
+        await Product.find(sort="tags")
+    with pytest.raises(ValidationError):
+        await Product.find(cursor="not-a-cursor")
+    for limit in (0, 1001):
+        with pytest.raises(ValidationError):
+            await Product.find(limit=limit)
+
+
+async def test_coerced_query_values(hub: hubwire.Hub, Product: Noun) -> None:
+    await seed(Product)
+    page = await Product.find({"price": {"$gte": "50"}, "active": "true"}, coerce=True, sort="name")
+    assert [p.name for p in page] == ["Gamma"]
+
+
+async def test_unique_and_indexed_fields_use_indexes(hub: hubwire.Hub, Product: Noun) -> None:
+    await seed(Product)
+    for i in range(200):  # enough rows that a planner prefers the index over a scan
+        await Product.create(name=f"P{i}", sku=f"P{i}", price=1000 + i)
+    from hubwire.nouns.filters import compile_filter
+
+    where = compile_filter(Product, {"sku": "B2"}, hub.dialect)
+    where_price = compile_filter(Product, {"price": {"$gte": 1190}}, hub.dialect)
+    from hubwire.store.tables import entities
+
+    async with hub.read() as conn:
+        plans = []
+        for w in (where, where_price):
+            sql = sa.select(entities.c.id).where(w).compile(conn.sync_engine, compile_kwargs={"literal_binds": True})
+            if hub.dialect == "sqlite":
+                await conn.exec_driver_sql("ANALYZE")
+                rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
+            else:
+                await conn.exec_driver_sql("SET enable_seqscan = off")
+                rows = (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all()
+            plans.append(" ".join(str(r[-1]) for r in rows))
+    assert "ux_ent_product_sku" in plans[0]
+    assert "ix_ent_product_price" in plans[1]
+
+
+async def test_unique_violation_is_a_conflict_with_the_field(hub: hubwire.Hub, Product: Noun) -> None:
+    await Product.create(name="A", sku="X")
+    other = await Product.create(name="B", sku="Y")
+    with pytest.raises(hubwire.ConflictError) as err:
+        await Product.update(other.id, sku="X")
+    assert err.value.code == "unique_violation" and err.value.fields["field"] == "sku"
+    assert (await Product.get(other.id)).sku == "Y"

@@ -1,0 +1,191 @@
+"""Verbs, hooks, events and versions of Nouns, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+import hubwire
+from hubwire import ConflictError, IllegalTransitionError, Noun, ValidationError, VetoError
+from hubwire.store.tables import events, jobs
+
+
+def deal_noun() -> Noun:
+    return Noun(
+        "Deal",
+        {
+            "name": "string!",
+            "value": "number",
+            "stage": "Open | Closed | Lost",
+            "contact": "-> Contact",
+            "close": "Closed",
+            "lose": "Lost",
+        },
+        states={"stage": {"Open": ["Closed", "Lost"], "Closed": [], "Lost": ["Open"]}},
+    )
+
+
+async def event_types(hub: hubwire.Hub) -> list[str]:
+    async with hub.read() as conn:
+        return list((await conn.execute(sa.select(events.c.type).order_by(events.c.seq))).scalars())
+
+
+async def test_create_get_update_delete_emit_events_in_order(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+    deal = await Deal.create(name="Enterprise", value=50000, stage="Open", contact="contact_fX9bL5nR")
+    assert deal.id.startswith("deal_") and len(deal.id) == len("deal_") + 8
+    assert deal["$type"] == "Deal" and deal.version == 1 and deal.created_at.endswith("Z")
+    got = await Deal.get(deal.id)
+    assert got == deal
+    updated = await Deal.update(deal.id, value=60000)
+    assert updated.value == 60000 and updated.version == 2 and updated.name == "Enterprise"
+    removed = await Deal.delete(deal.id)
+    assert removed.id == deal.id
+    with pytest.raises(hubwire.NotFoundError) as err:
+        await Deal.get(deal.id)
+    assert err.value.code == "not_found"
+    assert await event_types(hub) == ["Deal.Created", "Deal.Updated", "Deal.Deleted"]
+
+
+async def test_custom_verb_moves_status_and_conjugates_hooks(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+    seen: list[tuple[str, object]] = []
+
+    @Deal.closing
+    def before(deal: hubwire.Entity) -> None:
+        seen.append(("closing", deal.stage))
+
+    @Deal.closed
+    async def after(deal: hubwire.Entity, ctx: hubwire.Context) -> None:
+        seen.append(("closed", deal.stage))
+        assert ctx.event is not None and ctx.event.type == "Deal.Closed"
+        await ctx.Event.create(type="deal.closed", data={"deal": deal.id})
+
+    @hubwire.on("Deal.*")
+    def any_deal(deal: hubwire.Entity, ctx: hubwire.Context) -> None:
+        seen.append(("on", ctx.event.type if ctx.event else None))
+
+    deal = await Deal.create(name="A", stage="Open")
+    closed = await Deal.close(deal.id)
+    assert closed.stage == "Closed"
+    assert ("closing", "Closed") in seen and ("closed", "Closed") in seen
+    assert ("on", "Deal.Created") in seen and ("on", "Deal.Closed") in seen
+    recorded = await hubwire.Event.find({"type": "deal.closed"})
+    assert [e.data for e in recorded] == [{"deal": deal.id}]
+    assert await event_types(hub) == ["Deal.Created", "Deal.Closed", "Event.Created"]
+
+
+async def test_illegal_transition_writes_nothing(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+    deal = await Deal.create(name="A", stage="Open")
+    await Deal.close(deal.id)
+    with pytest.raises(IllegalTransitionError) as err:
+        await Deal.lose(deal.id)
+    assert err.value.code == "illegal_transition" and err.value.status == 409
+    assert "Closed" in err.value.message and "Lost" in err.value.message
+    with pytest.raises(IllegalTransitionError):
+        await Deal.update(deal.id, stage="Open")
+    assert (await Deal.get(deal.id)).stage == "Closed"
+    assert await event_types(hub) == ["Deal.Created", "Deal.Closed"]
+
+
+async def test_before_hook_veto_writes_nothing(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+
+    @Deal.creating
+    def refuse(deal: hubwire.Entity) -> None:
+        if deal.value and deal.value > 100:
+            raise ValueError("deals over 100 need approval")
+
+    with pytest.raises(VetoError) as err:
+        await Deal.create(name="Big", value=1000)
+    assert err.value.code == "vetoed" and "approval" in err.value.message
+    assert await Deal.count() == 0
+    assert await event_types(hub) == []
+
+
+async def test_before_hook_may_change_the_entity(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+
+    @Deal.creating
+    def default_stage(deal: hubwire.Entity) -> None:
+        deal["stage"] = deal.stage or "Open"
+
+    assert (await Deal.create(name="A")).stage == "Open"
+
+
+async def test_stale_version_is_a_conflict(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+    deal = await Deal.create(name="A")
+    await Deal.update(deal.id, name="B", version=1)
+    with pytest.raises(ConflictError) as err:
+        await Deal.update(deal.id, name="C", version=1)
+    assert err.value.code == "version_conflict"
+    assert (await Deal.get(deal.id)).name == "B"
+
+
+async def test_validation_errors_list_every_field(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+    with pytest.raises(ValidationError) as err:
+        await Deal.create(value="lots", stage="Maybe", contact="person_1", colour="red")
+    codes = {(e.field, e.code) for e in err.value.errors}
+    assert codes == {
+        ("value", "type"),
+        ("stage", "enum"),
+        ("contact", "relation"),
+        ("colour", "unknown_field"),
+        ("name", "required"),
+    }
+    assert await Deal.count() == 0
+
+
+async def test_event_and_jobs_commit_with_the_entity(hub: hubwire.Hub) -> None:
+    from hubwire.jobs import queue
+    from hubwire.jobs.kinds import job_kind
+
+    @job_kind("test.noop")
+    async def noop(job: hubwire.Job, hub: hubwire.Hub) -> None:
+        return None
+
+    Deal = deal_noun()
+
+    async def enqueue_then_fail(tx: hubwire.hub.Tx, event: object) -> None:
+        await queue.enqueue(tx, "test.noop", {"x": 1})
+        raise RuntimeError("boom inside the transaction")
+
+    hub.event_sinks.append(enqueue_then_fail)
+    with pytest.raises(RuntimeError):
+        await Deal.create(name="A")
+    hub.event_sinks.remove(enqueue_then_fail)
+    async with hub.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(jobs))).scalar_one() == 0
+    assert await Deal.count() == 0 and await event_types(hub) == []
+
+
+async def test_camel_case_input_and_attribute_access(hub: hubwire.Hub) -> None:
+    Thing = Noun("Thing", {"displayName": "string!", "isActive": "boolean"})
+    t = await Thing.create({"displayName": "x", "isActive": True})
+    assert t["display_name"] == "x" and t.displayName == "x" and t.is_active is True
+
+
+async def test_verb_states_move_to_a_state_not_named_like_the_event(hub: hubwire.Hub) -> None:
+    Ticket = Noun(
+        "Ticket",
+        {"title": "string!", "status": "Open | Done", "finish": "Done", "reopen": "Reopened"},
+        states={"status": {"Open": ["Done"], "Done": ["Open"]}},
+        verb_states={"reopen": "Open"},
+    )
+    t = await Ticket.create(title="x", status="Open")
+    assert (await Ticket.finish(t.id)).status == "Done"
+    back = await Ticket.reopen(t.id)
+    assert back.status == "Open"
+    with pytest.raises(IllegalTransitionError):
+        await Ticket.reopen(t.id)
+    assert (await event_types(hub))[-2:] == ["Ticket.Done", "Ticket.Reopened"]
+
+
+def test_verb_states_must_name_a_verb_and_a_state() -> None:
+    with pytest.raises(ValidationError):
+        Noun("Bad", {"status": "A | B", "go": "Went"}, verb_states={"stop": "A"})
+    with pytest.raises(ValidationError):
+        Noun("Bad", {"status": "A | B", "go": "Went"}, verb_states={"go": "C"})

@@ -1,0 +1,163 @@
+"""The sync engine through a spec-declared provider on loopback: initial, idempotent, incremental,
+resumable after a crash, conflicts, runs and their counts, no overlapping runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from hubwire.connectors.registry import ProviderRegistry
+from hubwire.domains.platform import Integration, run_sync
+from hubwire.errors import ConflictError, ProviderUnavailable
+from hubwire.hub import Hub
+from hubwire.jobs import Worker
+from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
+from hubwire.store.events import Event, read_after
+from hubwire.store.tables import conflicts, sync_cursors
+from hubwire.sync.runs import list_runs, start_run
+from tests.connectors.loopback import TOKEN, LoopbackAPI
+from tests.sync.widgets import Owner, Widget, Widgets
+
+
+def seed(api: LoopbackAPI, owners: int = 2, widgets: int = 7) -> None:
+    api.owners[:] = [{"id": f"o{i}", "name": f"Owner {i}", "contact": {"email": f"o{i}@x.io"}} for i in range(owners)]
+    api.widgets[:] = [
+        {"id": f"w{i}", "name": f"W{i}", "dims": {"w": i}, "owner_id": f"o{i % owners}", "color": "red", "updated": 100}
+        for i in range(widgets)
+    ]
+
+
+@pytest.fixture
+async def connected(hub: Hub, providers: ProviderRegistry, api: LoopbackAPI) -> str:
+    providers.register(Widgets())
+    seed(api)
+    integ = await Integration.connect(provider="widgets", token=TOKEN, api_base_url=api.url)
+    assert integ["config"]["account"] == {"login": "octo"}
+    return integ.id
+
+
+async def events_of(hub: Hub, prefix: str) -> list[Event]:
+    async with hub.read() as conn:
+        return [e for e in await read_after(conn, 0, limit=10_000) if e.type.startswith(prefix)]
+
+
+async def test_initial_sync_maps_fields_and_relations(hub: Hub, connected: str, api: LoopbackAPI) -> None:
+    await Worker(hub).drain()  # connect enqueued the initial sync
+    integ = await Integration.get(connected)
+    assert integ["status"] == "Synced" and integ["last_sync_count"] == 9
+    widgets = {w["title"]: w for w in await Widget.find(limit=100)}
+    owners = {o["name"]: o for o in await Owner.find(limit=100)}
+    assert len(widgets) == 7 and len(owners) == 2
+    assert widgets["W3"]["size"] == 6
+    assert widgets["W3"]["owner"] == owners["Owner 1"].id
+    assert owners["Owner 0"]["email"] == "o0@x.io"
+    created = await events_of(hub, "Widget.Created")
+    assert len(created) == 7 and {e.source for e in created} == {"widgets"}
+    # Pages of 3: owners 1 page, widgets 3 pages.
+    assert api.paths("/widgets").count("/widgets") == 3
+    runs = await list_runs(hub, connected)
+    assert len(runs) == 1 and runs[0].status == "succeeded"
+    assert runs[0].counts["Widget"]["created"] == 7 and runs[0].counts["Owner"]["created"] == 2
+    assert runs[0].records == 9 and runs[0].duration is not None
+
+
+async def test_rerun_changes_nothing(hub: Hub, connected: str) -> None:
+    await run_sync(hub, connected, full=True)
+    before = await events_of(hub, "Widget.")
+    await run_sync(hub, connected, full=True)
+    assert await events_of(hub, "Widget.") == before
+    run = (await list_runs(hub, connected))[0]
+    assert run.counts["Widget"]["unchanged"] == 7 and run.counts["Widget"]["updated"] == 0
+
+
+async def test_incremental_sync_asks_since_and_updates(hub: Hub, connected: str, api: LoopbackAPI) -> None:
+    await run_sync(hub, connected)
+    api.widgets[2] = {**api.widgets[2], "color": "blue", "updated": 200}
+    api.widgets.append({"id": "w9", "name": "W9", "dims": {"w": 1}, "owner_id": "o0", "color": "x", "updated": 201})
+    api.requests.clear()
+    await run_sync(hub, connected)
+    widget_calls = [r for r in api.requests if r.path == "/widgets"]
+    assert widget_calls and all(r.query.get("since") == "100" for r in widget_calls)
+    assert len(await Widget.find(limit=100)) == 8
+    blue = await Widget.find({"color": "blue"})
+    assert [w["title"] for w in blue] == ["W2"]
+    updated = await events_of(hub, "Widget.Updated")
+    assert len(updated) == 1 and updated[0].data["color"] == "blue"
+    run = (await list_runs(hub, connected))[0]
+    assert run.counts["Widget"] == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 6,
+        "deleted": 0,
+        "failed": 0,
+        "conflicts": 0,
+    }
+
+
+async def test_crash_mid_sync_resumes_from_the_last_durable_page(hub: Hub, connected: str, api: LoopbackAPI) -> None:
+    # Owners (1 page) and widgets page 1 pass; page 2 fails on every attempt of the HTTP layer.
+    attempts = 4
+    api.faults += [(0, {}, 0.0)] * 2 + [(503, {}, 0.0)] * attempts
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    use_http_client(hub, HttpClient(sleep=no_sleep, retry=RetryPolicy(attempts=attempts)))
+    with pytest.raises(ProviderUnavailable):
+        await run_sync(hub, connected)
+    assert len(await Widget.find(limit=100)) == 3  # page 1 only
+    async with hub.read() as conn:
+        state = (
+            await conn.execute(sa.select(sync_cursors.c.state).where(sync_cursors.c.resource == "widget"))
+        ).scalar_one()
+    assert state["page"] == {"page": 2}
+    integ = await Integration.get(connected)
+    assert integ["status"] == "Connected" and "sync failed" in integ["error"]
+    failed = (await list_runs(hub, connected))[0]
+    assert failed.status == "failed" and "503" in (failed.error or "")
+    assert failed.counts["Widget"]["created"] == 3
+    errored = await events_of(hub, "Integration.Errored")
+    assert len(errored) == 1
+    # The next run starts at page 2: page 1 is not fetched again, nothing is duplicated.
+    api.requests.clear()
+    await run_sync(hub, connected)
+    assert [r.query.get("page") for r in api.requests if r.path == "/widgets"] == ["2", "3"]
+    assert len(await Widget.find(limit=100)) == 7
+    assert len(await events_of(hub, "Widget.Created")) == 7
+    assert (await Integration.get(connected))["status"] == "Synced"
+
+
+async def test_no_two_runs_of_one_integration_overlap(hub: Hub, connected: str, api: LoopbackAPI) -> None:
+    await start_run(hub, connected)
+    with pytest.raises(ConflictError) as err:
+        await run_sync(hub, connected)
+    assert err.value.code == "sync_running"
+    # Concurrent runs: exactly one proceeds.
+    other = await Integration.connect(provider="widgets", slug="widgets-2", token=TOKEN, api_base_url=api.url)
+    results = await asyncio.gather(run_sync(hub, other.id), run_sync(hub, other.id), return_exceptions=True)
+    assert sum(isinstance(r, ConflictError) for r in results) == 1
+    assert sum(isinstance(r, dict) for r in results) == 1
+
+
+async def test_local_change_then_remote_change_is_a_recorded_conflict(
+    hub: Hub, connected: str, api: LoopbackAPI
+) -> None:
+    await run_sync(hub, connected)
+    w0 = (await Widget.find({"title": "W0"}))[0]
+    await Widget.update(w0.id, color="green")  # local change (source api)
+    api.widgets[0] = {**api.widgets[0], "color": "black", "updated": 4_000_000_000}  # newer remotely
+    await run_sync(hub, connected)
+    assert (await Widget.get(w0.id))["color"] == "black"
+    async with hub.read() as conn:
+        rows = (await conn.execute(sa.select(conflicts))).all()
+    assert len(rows) == 1 and rows[0].winner == "remote" and rows[0].local["color"] == "green"
+    # An older remote change loses to a newer local one.
+    await Widget.update(w0.id, color="white")
+    api.widgets[0] = {**api.widgets[0], "color": "grey", "updated": 4_000_000_001 - 4_000_000_000 + 100}
+    await run_sync(hub, connected, full=True)
+    assert (await Widget.get(w0.id))["color"] == "white"
+    async with hub.read() as conn:
+        winners = [r.winner for r in (await conn.execute(sa.select(conflicts).order_by(conflicts.c.id))).all()]
+    assert winners == ["remote", "local"]

@@ -1,0 +1,57 @@
+"""Sync runs are listed over REST (``GET /v1/integrations/{id}/runs``) and by ``hubwire runs``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+import hubwire
+from hubwire import Integration, ProviderContext, SyncProgress
+from hubwire.api.app import create_app
+from hubwire.connectors.registry import Provider, ProviderRegistry
+
+
+class Counter(Provider):
+    slug = "counter"
+    name = "Counter"
+    credential_fields = ("token",)
+
+    def __init__(self) -> None:
+        self.fail = False
+
+    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
+        if self.fail:
+            raise hubwire.ProviderUnavailable("counter is down")
+        return 7
+
+
+@pytest.fixture
+def counter(providers: ProviderRegistry) -> Counter:
+    p = Counter()
+    providers.register(p)
+    return p
+
+
+async def test_runs_over_rest(hub: hubwire.Hub, counter: Counter) -> None:
+    integ = await Integration.connect(provider="counter", token="t0ken-value")
+    await Integration.sync(integ.id, wait=True)
+    counter.fail = True
+    with pytest.raises(hubwire.ProviderUnavailable):
+        await Integration.sync(integ.id, wait=True)
+    app = create_app(hub)
+    hub.settings = type(hub.settings)(**{**hub.settings.__dict__, "auth_required": False})
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hubwire.test") as client:
+            res = await client.get(f"/v1/integrations/{integ.id}/runs")
+            missing = await client.get("/v1/integrations/integration_nope1234/runs")
+            bad = await client.get(f"/v1/integrations/{integ.id}/runs?limit=0")
+    assert res.status_code == 200, res.text
+    runs: list[dict[str, Any]] = res.json()["data"]
+    assert [r["status"] for r in runs] == ["failed", "succeeded"]
+    assert runs[1]["records"] == 7 and runs[1]["started_at"].endswith("Z")
+    assert "counter is down" in runs[0]["error"]
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    assert bad.status_code == 422

@@ -1,0 +1,106 @@
+"""The SSRF guard: every refused address class, schemes, resolution, and the dial-time check."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import aiohttp
+import pytest
+
+from hubwire import ValidationError
+from hubwire.net.ssrf import AddressPolicy, BlockedAddress, GuardedResolver, blocked_reason, check_url
+
+REFUSED = {
+    "127.0.0.1": "loopback",
+    "127.8.9.10": "loopback",
+    "::1": "loopback",
+    "10.1.2.3": "private",
+    "172.16.0.1": "private",
+    "192.168.1.1": "private",
+    "169.254.169.254": "link-local",
+    "fe80::1": "link-local",
+    "100.64.0.1": "CGNAT",
+    "100.127.255.254": "CGNAT",
+    "224.0.0.1": "multicast",
+    "ff02::1": "multicast",
+    "0.0.0.0": "unspecified",
+    "::": "unspecified",
+    "240.0.0.1": "reserved",
+    "255.255.255.255": "reserved",
+    "fc00::1": "unique-local",
+    "fd12:3456::1": "unique-local",
+    "fec0::1": "site-local",
+    "::ffff:127.0.0.1": "IPv4-mapped form of a loopback address",
+    "::ffff:169.254.169.254": "IPv4-mapped form of a link-local address",
+    "::ffff:10.0.0.1": "IPv4-mapped form of a private address",
+    "2002:7f00:1::": "6to4 form of a loopback address",
+    "2002:a9fe:a9fe::1": "6to4 form of a link-local address",
+    "64:ff9b::7f00:1": "NAT64 form of a loopback address",
+    "64:ff9b::a9fe:a9fe": "NAT64 form of a link-local address",
+    "64:ff9b:1::a00:1": "NAT64 form of a private address",
+    "::7f00:1": "IPv4-compatible form of a loopback address",
+}
+ALLOWED = ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "::ffff:93.184.216.34", "2002:5db8:d822::1"]
+
+
+@pytest.mark.parametrize(("addr", "reason"), sorted(REFUSED.items()))
+def test_refused_address_classes(addr: str, reason: str) -> None:
+    got = blocked_reason(ipaddress.ip_address(addr))
+    assert got is not None and got.startswith(reason), (addr, got)
+
+
+@pytest.mark.parametrize("addr", ALLOWED)
+def test_public_addresses_pass(addr: str) -> None:
+    assert blocked_reason(ipaddress.ip_address(addr)) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("ftp://example.com/x", "unsupported_scheme"),
+        ("file:///etc/passwd", "unsupported_scheme"),
+        ("gopher://127.0.0.1:70/", "unsupported_scheme"),
+        ("http:///nohost", "invalid_url"),
+        ("http://127.0.0.1:8080/hook", "ssrf_blocked"),
+        ("http://[::ffff:169.254.169.254]/latest/meta-data", "ssrf_blocked"),
+        ("https://10.0.0.5/hook", "ssrf_blocked"),
+        ("http://localhost:9999/hook", "ssrf_blocked"),
+    ],
+)
+async def test_check_url_refuses_with_a_named_reason(url: str, code: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        await check_url(url, AddressPolicy())
+    assert exc.value.status == 422 and exc.value.errors[0].code == code
+
+
+async def test_a_hostname_resolving_to_loopback_names_the_address() -> None:
+    with pytest.raises(ValidationError) as exc:
+        await check_url("http://localhost/hook", AddressPolicy())
+    assert "localhost" in exc.value.message and "loopback" in exc.value.message
+    assert exc.value.fields["reason"] == "loopback"
+
+
+async def test_policy_opens_for_private_networks_or_an_allowlist() -> None:
+    await check_url("http://localhost:1/x", AddressPolicy(allow_private=True))
+    allow = AddressPolicy(allowed=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")))
+    await check_url("http://127.0.0.1:1/x", allow)
+    with pytest.raises(ValidationError):
+        await check_url("http://10.0.0.1/x", allow)
+
+
+async def test_dial_time_guard_refuses_a_name_that_resolves_to_loopback(receiver: object) -> None:
+    """DNS rebinding: the connect-time check passed (or was skipped); the dial is refused anyway."""
+    from tests.webhooks.conftest import Receiver
+
+    assert isinstance(receiver, Receiver)
+    port = receiver.base.rsplit(":", 1)[1]
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(AddressPolicy()))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        with pytest.raises(aiohttp.ClientConnectorError) as exc:
+            await session.post(f"http://localhost:{port}/ok", data=b"{}")
+        assert isinstance(exc.value.os_error, BlockedAddress) and "loopback" in str(exc.value.os_error)
+    assert receiver.requests == []
+    # the same dial with the guard opened reaches the receiver
+    open_ = aiohttp.TCPConnector(resolver=GuardedResolver(AddressPolicy(allow_private=True)))
+    async with aiohttp.ClientSession(connector=open_) as session, session.post(f"http://localhost:{port}/ok") as r:
+        assert r.status == 200
