@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 import hubwire
 from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key, revoke_api_key
+from hubwire.api.keys import LAST_USED_RESOLUTION, create_api_key, list_api_keys, revoke_api_key
 
 PROBLEM = "application/problem+json"
 GUARDED = ["/v1/deals", "/v1/integrations", "/v1/events", "/v1/jobs", "/v1/providers", "/v1/nouns"]
@@ -39,6 +39,28 @@ async def test_a_valid_key_passes_and_a_revoked_one_stops(hub: hubwire.Hub, anon
     await revoke_api_key(hub, record.id)
     r = await anon.get("/v1/deals", headers=headers)
     assert r.status_code == 401 and key not in r.text
+
+
+async def test_last_used_at_is_recorded_at_most_once_a_minute(hub: hubwire.Hub, anon: httpx.AsyncClient) -> None:
+    now = [1_800_000_000.0]
+    hub.clock = lambda: now[0]
+    record, key = await create_api_key(hub, "ops")
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def last_used() -> float | None:
+        (listed,) = [k for k in await list_api_keys(hub) if k.id == record.id]
+        return listed.last_used_at
+
+    assert await last_used() is None
+    assert (await anon.get("/v1/deals", headers=headers)).status_code == 200
+    assert await last_used() == now[0]
+    first = now[0]
+    now[0] += LAST_USED_RESOLUTION - 1
+    assert (await anon.get("/v1/deals", headers=headers)).status_code == 200
+    assert await last_used() == first  # within the resolution: no write
+    now[0] += 1
+    assert (await anon.get("/v1/deals", headers=headers)).status_code == 200
+    assert await last_used() == now[0]
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/openapi.json", "/docs"])

@@ -21,6 +21,10 @@ from hubwire.store.tables import api_keys
 
 __all__ = ["ApiKey", "create_api_key", "list_api_keys", "revoke_api_key", "verify_api_key"]
 
+# ``last_used_at`` is written at most this often per key: a write on every request would put the
+# REST API's reads behind SQLite's one writer for a figure nobody needs to the second.
+LAST_USED_RESOLUTION = 60.0
+
 
 @dataclass(frozen=True)
 class ApiKey:
@@ -74,7 +78,13 @@ async def verify_api_key(hub: Hub, key: str | None) -> ApiKey:
         row = (await conn.execute(sa.select(api_keys).where(api_keys.c.hash == _hash(key)))).first()
     if row is None or row.revoked_at is not None:
         raise AuthenticationError("invalid or revoked API key")
-    return ApiKey(row.id, row.name, row.prefix, row.created_at, row.last_used_at, row.revoked_at)
+    last_used = row.last_used_at
+    now = hub.clock()
+    if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+        last_used = now
+        async with hub.transaction() as tx:
+            await tx.conn.execute(api_keys.update().where(api_keys.c.id == row.id).values(last_used_at=now))
+    return ApiKey(row.id, row.name, row.prefix, row.created_at, last_used, row.revoked_at)
 
 
 async def list_api_keys(hub: Hub) -> list[ApiKey]:
