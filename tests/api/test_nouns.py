@@ -145,3 +145,21 @@ async def test_a_verb_implemented_in_python_is_the_one_the_route_calls(hub: hubw
         assert r.status_code == 200 and r.json()["level"] == 3
         bad = await c.post(f"/v1/tickets/{t['$id']}/escalate", json={"title": "x"})
         assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "unknown_field"
+
+
+async def test_a_noun_declared_after_create_app_is_served_once_started(hub: hubwire.Hub, api_key: str) -> None:
+    from hubwire.api.app import create_app
+
+    app = create_app(hub)
+    hubwire.Noun("Gadget", {"label": "string!"})
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", headers=headers) as c,
+    ):
+        created = await c.post("/v1/gadgets", json={"label": "late"})
+        assert created.status_code == 201, created.text
+        listed = (await c.get("/v1/gadgets")).json()["data"]
+        assert [g["label"] for g in listed] == ["late"]
+        assert "/v1/gadgets" in (await c.get("/openapi.json")).json()["paths"]
+        assert (await c.get("/v1/gadgets", headers={"Authorization": ""})).status_code == 401

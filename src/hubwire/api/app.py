@@ -31,7 +31,7 @@ from hubwire.net.redact import redact_text
 from hubwire.nouns.noun import Noun
 from hubwire.settings import check_bind
 
-__all__ = ["HubMiddleware", "create_app", "declared_routes", "noun_base"]
+__all__ = ["HubMiddleware", "create_app", "declared_routes", "mount_nouns", "noun_base"]
 
 log = structlog.get_logger("hubwire.api")
 
@@ -87,6 +87,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mount_nouns(app)  # Nouns declared between create_app and start-up are served too
         await hub.start()
         stop = asyncio.Event()
         context = contextvars.copy_context()
@@ -126,7 +127,21 @@ def create_app(
     authenticated = [Depends(require_api_key)]
     for router in ROUTERS:
         app.include_router(router, dependencies=authenticated)
-    taken = declared_routes([*PUBLIC_ROUTERS, *ROUTERS])
-    for noun in sorted(Noun.registry.values(), key=lambda n: n.name):
-        app.include_router(noun_router(noun, taken, base=noun_base(noun, taken)), dependencies=authenticated)
+    app.state.nouns_served = set()
+    mount_nouns(app)
     return app
+
+
+def mount_nouns(app: FastAPI) -> None:
+    """Serve every declared Noun not served yet (idempotent; the OpenAPI document follows)."""
+    served: set[str] = app.state.nouns_served
+    new = sorted((n for n in Noun.registry.values() if n.name not in served), key=lambda n: n.name)
+    if not new:
+        return
+    taken = declared_routes([*PUBLIC_ROUTERS, *ROUTERS])
+    for noun in new:
+        app.include_router(
+            noun_router(noun, taken, base=noun_base(noun, taken)), dependencies=[Depends(require_api_key)]
+        )
+        served.add(noun.name)
+    app.openapi_schema = None
