@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hubwire.nouns.ids import ALPHABET, new_id, noun_of
+from hubwire.nouns.ids import ALPHABET, new_id, new_ids, noun_of
 
 
 def test_shape_and_uniqueness() -> None:
@@ -20,5 +20,17 @@ def test_shape_and_uniqueness() -> None:
 def test_characters_are_evenly_spread() -> None:
     counts = Counter("".join(new_id("x")[2:] for _ in range(31_000)))
     expected = 31_000 * 8 / 62
+    assert set(counts) == set(ALPHABET)
+    assert all(abs(c - expected) < expected * 0.15 for c in counts.values())
+
+
+def test_ids_in_bulk_have_the_same_shape_and_spread() -> None:
+    assert new_ids("Customer", 0) == []
+    ids = new_ids("Customer", 5_000) + new_ids("evt", 5_000, 16)
+    assert len(set(ids)) == 10_000
+    assert all(i.startswith("customer_") and len(i) == 17 for i in ids[:5_000])
+    assert all(i.startswith("evt_") and len(i) == 20 for i in ids[5_000:])
+    counts = Counter("".join(i.split("_")[1] for i in ids))
+    expected = (5_000 * 8 + 5_000 * 16) / 62
     assert set(counts) == set(ALPHABET)
     assert all(abs(c - expected) < expected * 0.15 for c in counts.values())

@@ -41,6 +41,7 @@ log = structlog.get_logger("hubwire.nouns")
 InTx = Callable[[Tx, Entity], Awaitable[None]]
 _source: contextvars.ContextVar[str] = contextvars.ContextVar("hubwire_source", default="api")
 _UNIQUE_INDEX = re.compile(r"ux_ent_[a-z0-9]+_([a-z0-9_]+)")
+_META = frozenset(META)
 
 
 def current_source() -> str:
@@ -266,13 +267,16 @@ class Noun:
         return self._entity(row)
 
     def _entity(self, row: Any) -> Entity:
-        data = row.data
-        e = Entity({"$id": row.id, "$type": self.name})
+        return self._entity_of(row.id, row.data, row.version, iso(row.created_at), iso(row.updated_at))
+
+    def _entity_of(self, eid: str, data: Mapping[str, Any], version: int, created: str, updated: str) -> Entity:
+        """The entity of a stored row (``data`` as stored), with its times already in ISO form."""
+        e = Entity({"$id": eid, "$type": self.name})
         for name in self.fields:
             e[name] = data.get(name)
-        e["created_at"] = iso(row.created_at)
-        e["updated_at"] = iso(row.updated_at)
-        e["version"] = row.version
+        e["created_at"] = created
+        e["updated_at"] = updated
+        e["version"] = version
         return e
 
     # write -----------------------------------------------------------------------------
@@ -322,11 +326,11 @@ class Noun:
             raise ValidationError.single("body", "type", f"{self.name} data must be an object")
         out: dict[str, Any] = {}
         errors: list[FieldError] = []
+        fields = self.fields
         for raw, value in data.items():
-            if raw in META or raw == "$type":
+            if raw in _META:
                 continue
-            name = camel_to_snake(raw)
-            f = self.fields.get(name)
+            f = fields.get(raw) or fields.get(camel_to_snake(raw))
             if f is None:
                 errors.append(FieldError(raw, "unknown_field", f"{self.name} has no field {raw!r}"))
                 continue
@@ -334,7 +338,7 @@ class Noun:
             if err is not None:
                 errors.append(err)
             else:
-                out[name] = clean
+                out[f.name] = clean
         if not partial:
             for name, f in self.fields.items():
                 if f.required and out.get(name) is None and self.defaults.get(name) is None:

@@ -9,6 +9,7 @@ This module only parses and validates values; it never touches the database.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ _ENUM_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
+@functools.lru_cache(maxsize=4096)
 def camel_to_snake(name: str) -> str:
-    """``providerUrl`` -> ``provider_url``; snake_case passes through."""
+    """``providerUrl`` -> ``provider_url``; snake_case passes through (cached: every field of every record)."""
     return _CAMEL.sub(r"_\1", name).lower()
 
 
@@ -62,19 +64,19 @@ class Field:
             if self.required:
                 return None, FieldError(self.name, "required", f"{self.name} is required")
             return None, None
-        if self.many:
-            if coerce and isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list | tuple):
-                return None, FieldError(self.name, "type", f"{self.name} must be a list")
-            out = []
-            for item in value:
-                one, err = self._check_one(item, coerce)
-                if err is not None:
-                    return None, err
-                out.append(one)
-            return out, None
-        return self._check_one(value, coerce)
+        if not self.many:
+            return self._check_one(value, coerce)
+        if coerce and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            return None, FieldError(self.name, "type", f"{self.name} must be a list")
+        out = []
+        for item in value:
+            one, err = self._check_one(item, coerce)
+            if err is not None:
+                return None, err
+            out.append(one)
+        return out, None
 
     def _check_one(self, value: Any, coerce: bool) -> tuple[Any, FieldError | None]:
         t = self.type

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hubwire.nouns.ids import new_id
+from hubwire.nouns.ids import new_id, new_ids
 from hubwire.store.tables import events
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Event", "append", "append_many", "read_after"]
 
 EVENT_LOCK = 7262002
+_INSERT_RETURNING_SEQ = events.insert().returning(events.c.id, events.c.seq)
 
 
 def iso(ts: float) -> str:
@@ -102,7 +103,7 @@ async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any
     now = tx.hub.clock()
     rows: list[dict[str, Any]] = [
         {
-            "id": new_id("evt", 16),
+            "id": eid,
             "type": type_,
             "entity_type": entity_type,
             "entity_id": entity_id,
@@ -110,12 +111,14 @@ async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any
             "source": source,
             "created_at": now,
         }
-        for type_, entity_type, entity_id, data, source in items
+        for eid, (type_, entity_type, entity_id, data, source) in zip(
+            new_ids("evt", len(items), 16), items, strict=True
+        )
     ]
     # Matched back by id, so RETURNING's order does not matter: without ``sort_by_parameter_order``
     # SQLAlchemy sends one multi-row INSERT per batch (with it, SQLite has no sentinel column and
     # falls back to one INSERT per row). Rows of one VALUES list take their ``seq`` in list order.
-    result = await tx.conn.execute(events.insert().returning(events.c.id, events.c.seq), rows)
+    result = await tx.conn.execute(_INSERT_RETURNING_SEQ, rows)
     seqs = {r.id: r.seq for r in result.all()}
     out = []
     for row in rows:

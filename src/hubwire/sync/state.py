@@ -6,6 +6,7 @@ of the entities it covers: after a crash the next run starts from the last commi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,8 +45,9 @@ class Ref:
     remote_updated: float | None = None
 
 
-def _upsert(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE, executed with a list of rows (compiled once, cached)."""
+@functools.cache
+def _upsert(dialect: str, table: sa.Table, keys: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE, executed with a list of rows (built and compiled once)."""
     ins: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     cols = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
     return ins.on_conflict_do_update(index_elements=list(keys), set_=cols)

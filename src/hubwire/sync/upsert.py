@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from hubwire.errors import ConflictError, FieldError, HubwireError, ValidationError
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
-from hubwire.nouns.ids import new_id
-from hubwire.nouns.noun import Noun, _Row
+from hubwire.nouns.ids import new_ids
+from hubwire.nouns.noun import Noun
 from hubwire.store import events as event_log
 from hubwire.store.events import iso
 from hubwire.store.tables import conflicts, entities
@@ -132,6 +132,8 @@ async def apply_page(
     conflict_rows: list[dict[str, Any]] = []
     ctx = Context(hub)
     now_iso = iso(now)  # once per page, not twice per record
+    blank = {**dict.fromkeys(noun.fields), **noun.defaults}
+    fresh = iter(new_ids(noun.name, sum(1 for k, it in latest.items() if k not in refs and not it.deleted)))
     for it in latest.values():
         ref = refs.get(it.remote_id)
         entity = current.get(ref.entity_id) if ref else None
@@ -173,11 +175,13 @@ async def apply_page(
                         result.unchanged += 1
                         continue
                 # Every mapped field, so a value cleared at the provider is cleared here too.
-                proposed = _proposed(noun, entity, it.fields, now_iso, entity.id)
+                proposed = _proposed(noun, entity, it.fields, now_iso, entity.id, blank)
                 await _before(noun, "update", proposed, ctx)
                 updates.append((it, entity, proposed, digest))
             else:
-                proposed = _proposed(noun, None, clean, now_iso, new_id(noun.name))
+                # A ref without its entity (deleted locally) is re-created under a new id.
+                eid = next(fresh, None) or new_ids(noun.name, 1)[0]
+                proposed = _proposed(noun, None, clean, now_iso, eid, blank)
                 await _before(noun, "create", proposed, ctx)
                 creates.append((it, proposed, digest))
         except HubwireError as exc:
@@ -198,7 +202,7 @@ async def apply_page(
             )
         changed: list[tuple[str, Entity]] = []
         for (it, p, digest), data in zip(creates, stored_new, strict=True):
-            entity = noun._entity(_Row(p.id, data, 1, now, now))
+            entity = noun._entity_of(p.id, data, 1, now_iso, now_iso)
             changed.append(("create", entity))
             new_refs.append(Ref(resource, it.remote_id, noun.name, p.id, digest, 1, it.remote_updated))
         for it, old, p, digest in updates:
@@ -210,8 +214,7 @@ async def apply_page(
             )
             if res.rowcount != 1:
                 raise ConflictError(f"{noun.name} {old.id} changed during the sync", code="version_conflict", id=old.id)
-            created_at = to_epoch(old["created_at"]) or now
-            entity = noun._entity(_Row(old.id, stored, old.version + 1, created_at, now))
+            entity = noun._entity_of(old.id, stored, old.version + 1, old["created_at"] or now_iso, now_iso)
             changed.append(("update", entity))
             new_refs.append(Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated))
         if removals:
@@ -241,9 +244,11 @@ def _count(run: SyncRun, noun: str, r: PageResult, seen: int) -> None:
     run.records += seen
 
 
-def _proposed(noun: Noun, current: Entity | None, clean: dict[str, Any], now_iso: str, eid: str) -> Entity:
+def _proposed(
+    noun: Noun, current: Entity | None, clean: dict[str, Any], now_iso: str, eid: str, blank: dict[str, Any]
+) -> Entity:
     checked = noun.validate(clean, partial=current is not None)
-    base = current.fields() if current is not None else {**dict.fromkeys(noun.fields), **noun.defaults}
+    base = current.fields() if current is not None else dict(blank)
     base.update(checked)
     return Entity(
         {
