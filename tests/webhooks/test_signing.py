@@ -8,7 +8,7 @@ import pytest
 import standardwebhooks
 
 from hubwire import ValidationError
-from hubwire.webhooks.signing import live_secrets, new_secret, rotated, secret_key, sign, signed_headers
+from hubwire.webhooks.signing import Signer, live_secrets, new_secret, rotated, secret_key, sign, signed_headers
 
 VECTOR_KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -16,6 +16,19 @@ VECTOR_KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 def test_spec_vector() -> None:
     sig = sign([secret_key(VECTOR_KEY)], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
     assert sig == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_signer_reused_across_messages_matches_signed_headers() -> None:
+    keys = [secret_key(VECTOR_KEY), secret_key(new_secret())]
+    signer = Signer(keys)
+    assert signer.headers("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')[
+        "webhook-signature"
+    ].startswith("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,")
+    for i in range(3):  # the per-key HMAC state is copied, never consumed
+        body = f'{{"n": {i}}}'.encode()
+        assert signer.headers(f"msg_{i}", 1700000000 + i, body) == signed_headers(
+            keys, f"msg_{i}", 1700000000 + i, body
+        )
 
 
 def test_generated_secret_has_the_standard_form_and_verifies() -> None:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+from yarl import URL
 
 from hubwire.errors import HubwireError, NotFoundError
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
@@ -35,7 +36,7 @@ from hubwire.net.redact import redact_text
 from hubwire.net.ssrf import AddressPolicy, GuardedResolver, check_url
 from hubwire.store.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from hubwire.webhooks.endpoints import Endpoint, EndpointCache
-from hubwire.webhooks.signing import signed_headers
+from hubwire.webhooks.signing import Signer
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -112,6 +113,15 @@ class AttemptRecorder:
 
     async def _flush(self, batch: Sequence[Outcome]) -> dict[str, float | None]:
         now = self.hub.clock()
+        # The last outcome per endpoint decides its health; the first failure after a success starts the run.
+        health: dict[str, tuple[bool, float]] = {}
+        for o in batch:
+            ok = o.status == "succeeded"
+            prev = health.get(o.endpoint_id)
+            start = o.started_at if ok or prev is None or prev[0] else prev[1]
+            health[o.endpoint_id] = (ok, start)
+        if self.hub.dialect == "postgresql":
+            return await self._flush_pg(batch, health, now)
         async with self.hub.transaction() as tx:
             await tx.conn.execute(
                 webhook_attempts.insert(),
@@ -151,17 +161,9 @@ class AttemptRecorder:
                     for o in batch
                 ],
             )
-            # The last outcome per endpoint decides its health; the first failure after a success starts the run.
-            health: dict[str, tuple[bool, float]] = {}
-            for o in batch:
-                ok = o.status == "succeeded"
-                prev = health.get(o.endpoint_id)
-                start = o.started_at if ok or prev is None or prev[0] else prev[1]
-                health[o.endpoint_id] = (ok, start)
             failing: dict[str, float | None] = {}
-            insert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
             for eid, (ok, at) in health.items():
-                ins = insert(webhook_endpoints).values(
+                ins = sqlite.insert(webhook_endpoints).values(
                     integration_id=eid,
                     failing_since=None if ok else at,
                     last_success_at=at if ok else None,
@@ -182,6 +184,62 @@ class AttemptRecorder:
                 res = await tx.conn.execute(stmt.returning(webhook_endpoints.c.failing_since))
                 failing[eid] = res.scalar_one()
         return failing
+
+    async def _flush_pg(
+        self, batch: Sequence[Outcome], health: dict[str, tuple[bool, float]], now: float
+    ) -> dict[str, float | None]:
+        # One statement (atomic on its own, so sent in autocommit: one round trip), with the batch
+        # as arrays: no per-row statements to build, bind and pipeline.
+        last = {o.delivery_id: o for o in batch}.values()  # a delivery twice in a batch: its last attempt wins
+        params = {
+            "now": now,
+            "a_did": [o.delivery_id for o in batch],
+            "a_att": [o.attempt for o in batch],
+            "a_started": [o.started_at for o in batch],
+            "a_latency": [o.latency_ms for o in batch],
+            "a_code": [o.status_code for o in batch],
+            "a_body": [o.response_body for o in batch],
+            "a_error": [o.error for o in batch],
+            "d_id": [o.delivery_id for o in last],
+            "d_status": [o.status for o in last],
+            "d_att": [o.attempt for o in last],
+            "d_code": [o.status_code for o in last],
+            "d_error": [o.error for o in last],
+            "d_next": [o.next_attempt_at for o in last],
+            "e_id": list(health),
+            "e_ok": [ok for ok, _ in health.values()],
+            "e_at": [at for _, at in health.values()],
+        }
+        async with self.hub.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = (await conn.execute(_PG_RECORD, params)).all()
+        return {r[0]: r[1] for r in rows}
+
+
+_PG_RECORD = sa.text("""
+WITH attempts AS (
+    INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_body, error)
+    SELECT * FROM unnest(
+        CAST(:a_did AS text[]), CAST(:a_att AS int[]), CAST(:a_started AS float8[]), CAST(:a_latency AS float8[]),
+        CAST(:a_code AS int[]), CAST(:a_body AS text[]), CAST(:a_error AS text[]))
+), deliveries AS (
+    UPDATE webhook_deliveries SET status = u.status, attempts = u.att, last_status_code = u.code,
+        last_error = u.error, next_attempt_at = u.next, updated_at = :now
+    FROM unnest(CAST(:d_id AS text[]), CAST(:d_status AS text[]), CAST(:d_att AS int[]), CAST(:d_code AS int[]),
+        CAST(:d_error AS text[]), CAST(:d_next AS float8[])) AS u(id, status, att, code, error, next)
+    WHERE webhook_deliveries.id = u.id
+)
+INSERT INTO webhook_endpoints AS e (integration_id, failing_since, last_success_at, last_failure_at)
+SELECT h.id, CASE WHEN h.ok THEN NULL ELSE h.at END, CASE WHEN h.ok THEN h.at END,
+    CASE WHEN h.ok THEN NULL ELSE h.at END
+FROM unnest(CAST(:e_id AS text[]), CAST(:e_ok AS boolean[]), CAST(:e_at AS float8[])) AS h(id, ok, at)
+ON CONFLICT (integration_id) DO UPDATE SET
+    failing_since = CASE WHEN excluded.last_success_at IS NOT NULL THEN NULL
+                         ELSE coalesce(e.failing_since, excluded.failing_since) END,
+    last_success_at = coalesce(excluded.last_success_at, e.last_success_at),
+    last_failure_at = coalesce(excluded.last_failure_at, e.last_failure_at)
+RETURNING e.integration_id, e.failing_since
+""")
 
 
 class _Limiter:
@@ -210,6 +268,18 @@ class _Limiter:
                 self._sem.release()
 
 
+@dataclass
+class _Prepared:
+    """What every POST to one loaded endpoint shares, computed once per load: URL, headers, signer, timeout."""
+
+    endpoint: Endpoint
+    url: URL
+    headers: dict[str, str]
+    signer: Signer
+    timeout: aiohttp.ClientTimeout
+    refused: str | None  # the URL check's error: an IP literal the policy refuses
+
+
 class Deliverer:
     """The delivery runtime of one hub in one process: session, endpoint cache, limits, recorder."""
 
@@ -220,6 +290,7 @@ class Deliverer:
         self.policy = AddressPolicy.from_settings(hub.settings)
         self._session: aiohttp.ClientSession | None = None
         self._limiters: dict[str, _Limiter] = {}
+        self._prepared: dict[str, _Prepared] = {}
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -242,19 +313,40 @@ class Deliverer:
             lim = self._limiters[ep.id] = _Limiter(ep.policy.concurrency, ep.policy.rate_limit)
         return lim
 
-    async def post(self, ep: Endpoint, msg_id: str, body: bytes) -> tuple[int | None, str | None, str | None, Any]:
-        """One signed POST: (status code, first 4 KB of the response, error, headers)."""
-        headers = {**ep.headers, "content-type": "application/json"}
-        headers.update(signed_headers(ep.keys, msg_id, int(self.hub.clock()), body))
+    async def _prepare(self, ep: Endpoint) -> _Prepared:
+        prep = self._prepared.get(ep.id)
+        if prep is not None and prep.endpoint is ep:
+            return prep
+        refused = None
         try:
             # An IP literal never reaches the resolver: check it here; host names are checked at dial time.
             await check_url(ep.url, self.policy, resolve=False)
+        except HubwireError as exc:
+            refused = exc.message
+        try:
+            url = URL(ep.url)
+        except (TypeError, ValueError) as exc:
+            url, refused = URL(), refused or f"invalid URL: {exc}"
+        prep = _Prepared(
+            endpoint=ep,
+            url=url,
+            headers={**ep.headers, "content-type": "application/json"},
+            signer=Signer(ep.keys),
+            timeout=aiohttp.ClientTimeout(total=ep.policy.timeout),
+            refused=refused,
+        )
+        self._prepared[ep.id] = prep
+        return prep
+
+    async def post(self, ep: Endpoint, msg_id: str, body: bytes) -> tuple[int | None, str | None, str | None, Any]:
+        """One signed POST: (status code, first 4 KB of the response, error, headers)."""
+        prep = await self._prepare(ep)
+        if prep.refused is not None:
+            return None, None, prep.refused, None
+        headers = {**prep.headers, **prep.signer.headers(msg_id, int(self.hub.clock()), body)}
+        try:
             async with self.session().post(
-                ep.url,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=ep.policy.timeout),
+                prep.url, data=body, headers=headers, allow_redirects=False, timeout=prep.timeout
             ) as resp:
                 chunk = await resp.content.read(RESPONSE_LIMIT)
                 text = chunk.decode("utf-8", "replace")
