@@ -8,6 +8,7 @@ commits later with a smaller number. SQLite has one writer, so its order is comm
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,19 @@ __all__ = ["Event", "append", "append_many", "read_after"]
 
 EVENT_LOCK = 7262002
 _INSERT_RETURNING_SEQ = events.insert().returning(events.c.id, events.c.seq)
+# PostgreSQL: one short statement with one array per column, whatever the page's size (a VALUES
+# list of 100 rows is a new 700-parameter statement for the driver to parse on every page).
+_PG_APPEND_MANY = sa.text(
+    "INSERT INTO events (id, type, entity_type, entity_id, data, source, created_at) "
+    "SELECT id, type, entity_type, entity_id, CAST(doc AS jsonb), source, :now "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:entity_types AS text[]), "
+    "CAST(:entity_ids AS text[]), CAST(:docs AS text[]), CAST(:sources AS text[])) "
+    "WITH ORDINALITY AS d(id, type, entity_type, entity_id, doc, source, i) ORDER BY i "
+    "RETURNING id, seq"
+)
+
+
+_INSERT_ONE = events.insert().returning(events.c.seq)
 
 
 def iso(ts: float) -> str:
@@ -70,19 +84,17 @@ async def append(tx: Tx, type_: str, entity_type: str, entity_id: str, data: dic
         tx.event_lock_held = True
     now = tx.hub.clock()
     eid = new_id("evt", 16)
-    result = await tx.conn.execute(
-        events.insert()
-        .values(
-            id=eid,
-            type=type_,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            data=data,
-            source=source,
-            created_at=now,
-        )
-        .returning(events.c.seq)
-    )
+    row = {
+        "id": eid,
+        "type": type_,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "data": data,
+        "source": source,
+        "created_at": now,
+    }
+    # One statement object, values bound as parameters: its compiled form is cached once.
+    result = await tx.conn.execute(_INSERT_ONE, row)
     ev = Event(result.scalar_one(), eid, type_, entity_type, entity_id, data, source, now)
     tx.events.append(ev)
     for sink in tx.hub.event_sinks:
@@ -117,8 +129,22 @@ async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any
     ]
     # Matched back by id, so RETURNING's order does not matter: without ``sort_by_parameter_order``
     # SQLAlchemy sends one multi-row INSERT per batch (with it, SQLite has no sentinel column and
-    # falls back to one INSERT per row). Rows of one VALUES list take their ``seq`` in list order.
-    result = await tx.conn.execute(_INSERT_RETURNING_SEQ, rows)
+    # falls back to one INSERT per row). Rows take their ``seq`` in list order on both dialects.
+    if tx.dialect == "postgresql":
+        result = await tx.conn.execute(
+            _PG_APPEND_MANY,
+            {
+                "now": now,
+                "ids": [r["id"] for r in rows],
+                "types": [r["type"] for r in rows],
+                "entity_types": [r["entity_type"] for r in rows],
+                "entity_ids": [r["entity_id"] for r in rows],
+                "docs": [json.dumps(r["data"]) for r in rows],
+                "sources": [r["source"] for r in rows],
+            },
+        )
+    else:
+        result = await tx.conn.execute(_INSERT_RETURNING_SEQ, rows)
     seqs = {r.id: r.seq for r in result.all()}
     out = []
     for row in rows:

@@ -25,6 +25,7 @@ __all__ = [
     "Ref",
     "clear_cursors",
     "delete_refs",
+    "in_list",
     "load_cursor",
     "load_refs",
     "lookup",
@@ -53,6 +54,13 @@ def _upsert(dialect: str, table: sa.Table, keys: tuple[str, ...]) -> Any:
     return ins.on_conflict_do_update(index_elements=list(keys), set_=cols)
 
 
+def in_list(column: sa.ColumnElement[Any], values: list[Any], dialect: str) -> sa.ColumnElement[bool]:
+    """``column IN (...)``; on PostgreSQL ``= ANY(array)``: one parameter, one statement whatever the count."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 async def load_refs(
     conn: AsyncConnection, integration_id: str, resource: str, remote_ids: Iterable[str]
 ) -> dict[str, Ref]:
@@ -64,7 +72,7 @@ async def load_refs(
             sa.select(external_refs).where(
                 external_refs.c.integration_id == integration_id,
                 external_refs.c.resource == resource,
-                external_refs.c.remote_id.in_(ids),
+                in_list(external_refs.c.remote_id, ids, conn.dialect.name),
             )
         )
     ).all()
@@ -95,10 +103,42 @@ async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | N
         ).scalar_one_or_none()
 
 
+_PG_SAVE_REFS = sa.text(
+    "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "
+    "entity_version, remote_updated, synced_at) "
+    "SELECT :integration_id, resource, remote_id, entity_type, entity_id, hash, entity_version, remote_updated, :now "
+    "FROM unnest(CAST(:resources AS text[]), CAST(:remote_ids AS text[]), CAST(:entity_types AS text[]), "
+    "CAST(:entity_ids AS text[]), CAST(:hashes AS text[]), CAST(:versions AS int[]), CAST(:updated AS float8[])) "
+    "AS r(resource, remote_id, entity_type, entity_id, hash, entity_version, remote_updated) "
+    "ON CONFLICT (integration_id, resource, remote_id) DO UPDATE SET entity_type = excluded.entity_type, "
+    "entity_id = excluded.entity_id, hash = excluded.hash, entity_version = excluded.entity_version, "
+    "remote_updated = excluded.remote_updated, synced_at = excluded.synced_at"
+)
+
+
 async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref]) -> None:
     if not refs:
         return
     now = tx.hub.clock()
+    if tx.dialect == "postgresql":
+        # One statement for the page. It may not touch a row twice: the last ref of a key wins,
+        # as it would row by row.
+        last = list({(r.resource, r.remote_id): r for r in refs}.values())
+        await tx.conn.execute(
+            _PG_SAVE_REFS,
+            {
+                "integration_id": integration_id,
+                "now": now,
+                "resources": [r.resource for r in last],
+                "remote_ids": [r.remote_id for r in last],
+                "entity_types": [r.entity_type for r in last],
+                "entity_ids": [r.entity_id for r in last],
+                "hashes": [r.hash for r in last],
+                "versions": [r.entity_version for r in last],
+                "updated": [r.remote_updated for r in last],
+            },
+        )
+        return
     rows = [
         {
             "integration_id": integration_id,

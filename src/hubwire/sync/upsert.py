@@ -33,12 +33,20 @@ from hubwire.store import events as event_log
 from hubwire.store.events import iso
 from hubwire.store.tables import conflicts, entities
 from hubwire.sync.runs import SyncRun, heartbeat
-from hubwire.sync.state import Ref, delete_refs, load_refs, save_cursor, save_refs
+from hubwire.sync.state import Ref, delete_refs, in_list, load_refs, save_cursor, save_refs
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
 
 __all__ = ["Incoming", "PageResult", "apply_page", "fingerprint", "to_epoch"]
+
+
+# PostgreSQL: a page's new entities in one short statement (an array per column), not a row per execute.
+_PG_CREATE_MANY = sa.text(
+    "INSERT INTO entities (id, type, data, version, created_at, updated_at) "
+    "SELECT id, :type, CAST(doc AS jsonb), 1, :now, :now "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:docs AS text[])) AS d(id, doc)"
+)
 
 
 @dataclass
@@ -121,7 +129,8 @@ async def apply_page(
     async with hub.read() as conn:
         refs = await load_refs(conn, integration_id, resource, latest)
         ids = [r.entity_id for r in refs.values()]
-        rows = (await conn.execute(sa.select(entities).where(entities.c.id.in_(ids)))).all() if ids else []
+        where = in_list(entities.c.id, ids, hub.dialect)
+        rows = (await conn.execute(sa.select(entities).where(where))).all() if ids else []
     current = {r.id: noun._entity(r) for r in rows if r.type == noun.name}
     now = hub.clock()
     creates: list[tuple[Incoming, Entity, str]] = []
@@ -192,7 +201,11 @@ async def apply_page(
     async with hub.transaction() as tx:
         new_refs: list[Ref] = list(kept)
         stored_new = [_stored(noun, p) for _, p, _ in creates]  # once: the row and the entity share it
-        if creates:
+        if creates and tx.dialect == "postgresql":
+            docs = [json.dumps(data) for data in stored_new]
+            ids_new = [p.id for _, p, _ in creates]
+            await tx.conn.execute(_PG_CREATE_MANY, {"type": noun.name, "now": now, "ids": ids_new, "docs": docs})
+        elif creates:
             await tx.conn.execute(
                 entities.insert(),
                 [
