@@ -143,15 +143,16 @@ async def enqueue_many(
     """Enqueue many jobs of one kind in ``tx`` (no keys); returns how many."""
     now = tx.hub.clock()
     if tx.dialect == "postgresql":
-        # One statement over an array of documents, not one bound row per job.
-        docs = [json.dumps(p, separators=(",", ":")) for p in payloads]
+        # One statement over one JSON array of the payloads (encoded in one call, parsed once by the
+        # server), not one bound row per job.
+        docs = list(payloads)
         if docs:
             attempts = max_attempts if max_attempts is not None else get_kind(kind).max_attempts
             await tx.conn.execute(
                 _PG_ENQUEUE_MANY,
                 {
                     "kind": kind,
-                    "docs": docs,
+                    "docs": json.dumps(docs, separators=(",", ":")),
                     "priority": priority,
                     "run_at": now if run_at is None else run_at,
                     "max_attempts": attempts,
@@ -169,8 +170,8 @@ async def enqueue_many(
 
 _PG_ENQUEUE_MANY = sa.text(
     "INSERT INTO jobs (kind, payload, status, priority, run_at, attempts, max_attempts, created_at, updated_at) "
-    "SELECT :kind, CAST(doc AS jsonb), 'queued', :priority, :run_at, 0, :max_attempts, :now, :now "
-    "FROM unnest(CAST(:docs AS text[])) WITH ORDINALITY AS d(doc, i) ORDER BY i"
+    "SELECT :kind, d.doc, 'queued', :priority, :run_at, 0, :max_attempts, :now, :now "
+    "FROM jsonb_array_elements(CAST(:docs AS jsonb)) WITH ORDINALITY AS d(doc, i) ORDER BY i"
 )
 
 

@@ -27,14 +27,15 @@ __all__ = ["Event", "append", "append_many", "read_after"]
 
 EVENT_LOCK = 7262002
 _INSERT_RETURNING_SEQ = events.insert().returning(events.c.id, events.c.seq)
-# PostgreSQL: one short statement with one array per column, whatever the page's size (a VALUES
-# list of 100 rows is a new 700-parameter statement for the driver to parse on every page).
+# PostgreSQL: one short statement with the page as one JSON parameter, whatever the page's size (a
+# VALUES list of 100 rows is a new 700-parameter statement for the driver to parse on every page,
+# and array parameters are quoted element by element in Python).
 _PG_APPEND_MANY = sa.text(
     "INSERT INTO events (id, type, entity_type, entity_id, data, source, created_at) "
-    "SELECT id, type, entity_type, entity_id, CAST(doc AS jsonb), source, :now "
-    "FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:entity_types AS text[]), "
-    "CAST(:entity_ids AS text[]), CAST(:docs AS text[]), CAST(:sources AS text[])) "
-    "WITH ORDINALITY AS d(id, type, entity_type, entity_id, doc, source, i) ORDER BY i "
+    "SELECT id, type, entity_type, entity_id, data, source, :now "
+    "FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
+    "AS (id text, type text, entity_type text, entity_id text, data jsonb, source text)) "
+    "WITH ORDINALITY AS r(id, type, entity_type, entity_id, data, source, i) ORDER BY i "
     "RETURNING id, seq"
 )
 
@@ -133,15 +134,7 @@ async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any
     if tx.dialect == "postgresql":
         result = await tx.conn.execute(
             _PG_APPEND_MANY,
-            {
-                "now": now,
-                "ids": [r["id"] for r in rows],
-                "types": [r["type"] for r in rows],
-                "entity_types": [r["entity_type"] for r in rows],
-                "entity_ids": [r["entity_id"] for r in rows],
-                "docs": [json.dumps(r["data"]) for r in rows],
-                "sources": [r["source"] for r in rows],
-            },
+            {"now": now, "rows": json.dumps(rows)},
         )
     else:
         result = await tx.conn.execute(_INSERT_RETURNING_SEQ, rows)
