@@ -7,6 +7,7 @@ of the entities it covers: after a crash the next run starts from the last commi
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -107,9 +108,8 @@ _PG_SAVE_REFS = sa.text(
     "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "
     "entity_version, remote_updated, synced_at) "
     "SELECT :integration_id, resource, remote_id, entity_type, entity_id, hash, entity_version, remote_updated, :now "
-    "FROM unnest(CAST(:resources AS text[]), CAST(:remote_ids AS text[]), CAST(:entity_types AS text[]), "
-    "CAST(:entity_ids AS text[]), CAST(:hashes AS text[]), CAST(:versions AS int[]), CAST(:updated AS float8[])) "
-    "AS r(resource, remote_id, entity_type, entity_id, hash, entity_version, remote_updated) "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, entity_type text, "
+    "entity_id text, hash text, entity_version int, remote_updated float8) "
     "ON CONFLICT (integration_id, resource, remote_id) DO UPDATE SET entity_type = excluded.entity_type, "
     "entity_id = excluded.entity_id, hash = excluded.hash, entity_version = excluded.entity_version, "
     "remote_updated = excluded.remote_updated, synced_at = excluded.synced_at"
@@ -121,23 +121,11 @@ async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref]) -> None:
         return
     now = tx.hub.clock()
     if tx.dialect == "postgresql":
-        # One statement for the page. It may not touch a row twice: the last ref of a key wins,
-        # as it would row by row.
-        last = list({(r.resource, r.remote_id): r for r in refs}.values())
-        await tx.conn.execute(
-            _PG_SAVE_REFS,
-            {
-                "integration_id": integration_id,
-                "now": now,
-                "resources": [r.resource for r in last],
-                "remote_ids": [r.remote_id for r in last],
-                "entity_types": [r.entity_type for r in last],
-                "entity_ids": [r.entity_id for r in last],
-                "hashes": [r.hash for r in last],
-                "versions": [r.entity_version for r in last],
-                "updated": [r.remote_updated for r in last],
-            },
-        )
+        # One statement (the page as one JSON parameter). It may not touch a row twice: the last
+        # ref of a key wins, as it would row by row.
+        last = {(r.resource, r.remote_id): r for r in refs}.values()
+        doc = json.dumps([r.__dict__ for r in last])  # Ref's fields are the statement's columns
+        await tx.conn.execute(_PG_SAVE_REFS, {"integration_id": integration_id, "now": now, "rows": doc})
         return
     rows = [
         {

@@ -41,11 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["Incoming", "PageResult", "apply_page", "fingerprint", "to_epoch"]
 
 
-# PostgreSQL: a page's new entities in one short statement (an array per column), not a row per execute.
+# PostgreSQL: a page's new entities in one short statement (the page as one JSON parameter), not
+# a Bind/Execute per row.
 _PG_CREATE_MANY = sa.text(
     "INSERT INTO entities (id, type, data, version, created_at, updated_at) "
-    "SELECT id, :type, CAST(doc AS jsonb), 1, :now, :now "
-    "FROM unnest(CAST(:ids AS text[]), CAST(:docs AS text[])) AS d(id, doc)"
+    "SELECT id, :type, data, 1, :now, :now FROM json_to_recordset(CAST(:rows AS json)) AS r(id text, data jsonb)"
 )
 
 
@@ -202,9 +202,8 @@ async def apply_page(
         new_refs: list[Ref] = list(kept)
         stored_new = [_stored(noun, p) for _, p, _ in creates]  # once: the row and the entity share it
         if creates and tx.dialect == "postgresql":
-            docs = [json.dumps(data) for data in stored_new]
-            ids_new = [p.id for _, p, _ in creates]
-            await tx.conn.execute(_PG_CREATE_MANY, {"type": noun.name, "now": now, "ids": ids_new, "docs": docs})
+            doc = json.dumps([{"id": p.id, "data": data} for (_, p, _), data in zip(creates, stored_new, strict=True)])
+            await tx.conn.execute(_PG_CREATE_MANY, {"type": noun.name, "now": now, "rows": doc})
         elif creates:
             await tx.conn.execute(
                 entities.insert(),
