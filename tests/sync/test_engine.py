@@ -4,11 +4,14 @@ resumable after a crash, conflicts, runs and their counts, no overlapping runs."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from hubwire.connectors.registry import ProviderRegistry
+from hubwire.connectors.registry import ProviderContext, ProviderRegistry
+from hubwire.connectors.runtime import Connection
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import ConflictError, ProviderUnavailable
 from hubwire.hub import Hub
@@ -16,7 +19,9 @@ from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.store.events import Event, read_after
 from hubwire.store.tables import conflicts, sync_cursors
+from hubwire.sync.engine import Batch, Stream
 from hubwire.sync.runs import list_runs, start_run
+from hubwire.sync.upsert import Incoming
 from tests.connectors.loopback import TOKEN, LoopbackAPI
 from tests.sync.widgets import Owner, Widget, Widgets
 
@@ -161,3 +166,60 @@ async def test_local_change_then_remote_change_is_a_recorded_conflict(
     async with hub.read() as conn:
         winners = [r.winner for r in (await conn.execute(sa.select(conflicts).order_by(conflicts.c.id))).all()]
     assert winners == ["remote", "local"]
+
+
+class Scripted(Widgets):
+    """Widgets whose pages are given by the test: each a list of (remote id, title); the cursor is the page index."""
+
+    slug = "scripted"
+    name = "Scripted"
+
+    def __init__(self, script: list[list[tuple[str, str]]]) -> None:
+        self.script = script
+
+    def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
+        async def pages(state: dict[str, Any]) -> AsyncIterator[Batch]:
+            for i in range(int(state.get("page", 0)), len(self.script)):
+                items = [Incoming(rid, {"title": title}) for rid, title in self.script[i]]
+                yield Batch(items, {"page": i + 1})
+
+        return [Stream("widget", Widget, pages)]
+
+
+async def scripted(hub: Hub, providers: ProviderRegistry, api: LoopbackAPI, script: list[list[tuple[str, str]]]) -> str:
+    providers.register(Scripted(script))
+    integ = await Integration.connect(provider="scripted", token=TOKEN, api_base_url=api.url)
+    return integ.id
+
+
+async def test_a_page_repeating_the_previous_pages_record_updates_it(
+    hub: Hub, providers: ProviderRegistry, api: LoopbackAPI
+) -> None:
+    # The next page is planned while the previous one is written: one that shares a record with it
+    # is planned again after that commit, so w1 is updated, not created twice.
+    iid = await scripted(hub, providers, api, [[("w1", "A")], [("w1", "B"), ("w2", "C")], [("w3", "D")]])
+    await run_sync(hub, iid)
+    assert sorted(w["title"] for w in await Widget.find(limit=100)) == ["B", "C", "D"]
+    assert len(await events_of(hub, "Widget.Created")) == 3
+    assert len(await events_of(hub, "Widget.Updated")) == 1
+    run = (await list_runs(hub, iid))[0]
+    assert run.counts["Widget"]["created"] == 3 and run.counts["Widget"]["updated"] == 1 and run.records == 4
+    async with hub.read() as conn:
+        state = (
+            await conn.execute(sa.select(sync_cursors.c.state).where(sync_cursors.c.integration_id == iid))
+        ).scalar_one()
+    assert state == {"page": 3}
+
+
+async def test_before_hooks_see_every_earlier_page_committed(
+    hub: Hub, providers: ProviderRegistry, api: LoopbackAPI
+) -> None:
+    iid = await scripted(hub, providers, api, [[(f"w{i}", f"W{i}")] for i in range(5)])
+    counts: list[int] = []
+
+    @Widget.creating
+    async def count_before(widget: Any) -> None:
+        counts.append(await Widget.count())
+
+    await run_sync(hub, iid)
+    assert counts == [0, 1, 2, 3, 4]

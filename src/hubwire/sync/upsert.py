@@ -38,7 +38,7 @@ from hubwire.sync.state import Ref, delete_refs, in_list, load_refs, save_cursor
 if TYPE_CHECKING:
     from hubwire.hub import Hub
 
-__all__ = ["Incoming", "PageResult", "apply_page", "fingerprint", "to_epoch"]
+__all__ = ["Incoming", "PagePlan", "PageResult", "apply_page", "fingerprint", "plan_page", "to_epoch", "write_page"]
 
 
 # PostgreSQL: a page's new entities in one short statement (the page as one JSON parameter), not
@@ -105,6 +105,34 @@ async def _resolve_links(hub: Hub, integration_id: str, items: Sequence[Incoming
             it.fields[fname] = found.get(key)
 
 
+@dataclass
+class PagePlan:
+    """A page compared with what is stored (refs, entities, hashes), validated and hooked: ready to write."""
+
+    noun: Noun
+    integration_id: str
+    resource: str
+    source: str
+    cursor: dict[str, Any] | None
+    cursor_resource: str
+    run: SyncRun | None
+    now: float
+    now_iso: str
+    seen: int
+    keys: frozenset[tuple[str, str]]  # (resource, remote id) of the records and their links: what was read
+    result: PageResult
+    creates: list[tuple[Incoming, Entity, str]] = field(default_factory=list)
+    updates: list[tuple[Incoming, Entity, Entity, str]] = field(default_factory=list)
+    removals: list[tuple[Incoming, Entity]] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    kept: list[Ref] = field(default_factory=list)
+    conflict_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def reads(self, other: PagePlan) -> bool:
+        """Whether this plan read something ``other`` writes (then it must be made again after ``other``)."""
+        return not self.keys.isdisjoint(other.keys)
+
+
 async def apply_page(
     hub: Hub,
     *,
@@ -119,6 +147,40 @@ async def apply_page(
     policy: str = "last_modified",
 ) -> PageResult:
     """Apply ``items`` and save ``cursor`` (for ``cursor_resource``, default ``resource``) in one transaction."""
+    plan = await plan_page(
+        hub,
+        integration_id=integration_id,
+        resource=resource,
+        noun=noun,
+        items=items,
+        source=source,
+        cursor=cursor,
+        cursor_resource=cursor_resource,
+        run=run,
+        policy=policy,
+    )
+    return await write_page(hub, plan)
+
+
+async def plan_page(
+    hub: Hub,
+    *,
+    integration_id: str,
+    resource: str,
+    noun: Noun,
+    items: Sequence[Incoming],
+    source: str,
+    cursor: dict[str, Any] | None = None,
+    cursor_resource: str | None = None,
+    run: SyncRun | None = None,
+    policy: str = "last_modified",
+) -> PagePlan:
+    """Everything :func:`apply_page` does before its transaction: reads, mapping checks, before-hooks.
+
+    Writes nothing. A plan is only valid until something it read changes: the sync engine makes
+    the next page's plan while the current page is written, and makes it again if
+    :meth:`PagePlan.reads` says the two pages share a record.
+    """
     await hub.ensure_noun(noun)
     result = PageResult()
     await _resolve_links(hub, integration_id, items)
@@ -133,14 +195,25 @@ async def apply_page(
         rows = (await conn.execute(sa.select(entities).where(where))).all() if ids else []
     current = {r.id: noun._entity(r) for r in rows if r.type == noun.name}
     now = hub.clock()
-    creates: list[tuple[Incoming, Entity, str]] = []
-    updates: list[tuple[Incoming, Entity, Entity, str]] = []
-    removals: list[tuple[Incoming, Entity]] = []
-    gone: list[str] = []
-    kept: list[Ref] = []
-    conflict_rows: list[dict[str, Any]] = []
-    ctx = Context(hub)
     now_iso = iso(now)  # once per page, not twice per record
+    keys = {(resource, rid) for rid in latest} | {key for it in items for key in it.links.values()}
+    plan = PagePlan(
+        noun=noun,
+        integration_id=integration_id,
+        resource=resource,
+        source=source,
+        cursor=cursor,
+        cursor_resource=cursor_resource or resource,
+        run=run,
+        now=now,
+        now_iso=now_iso,
+        seen=len(latest),
+        keys=frozenset(keys),
+        result=result,
+    )
+    creates, updates, removals, gone, kept = plan.creates, plan.updates, plan.removals, plan.gone, plan.kept
+    conflict_rows = plan.conflict_rows
+    ctx = Context(hub)
     blank = {**dict.fromkeys(noun.fields), **noun.defaults}
     fresh = iter(new_ids(noun.name, sum(1 for k, it in latest.items() if k not in refs and not it.deleted)))
     for it in latest.values():
@@ -196,6 +269,14 @@ async def apply_page(
         except HubwireError as exc:
             result.failed += 1
             result.errors.append(f"{resource} {it.remote_id}: {exc.message}")
+    return plan
+
+
+async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
+    """The page's ONE transaction (entities, events, refs, conflicts, cursor, run counts), then after-hooks."""
+    noun, integration_id, resource, source, run = plan.noun, plan.integration_id, plan.resource, plan.source, plan.run
+    now, now_iso, result = plan.now, plan.now_iso, plan.result
+    creates, updates, removals, kept = plan.creates, plan.updates, plan.removals, plan.kept
     appended: list[tuple[str, Entity, event_log.Event]] = []
     types = {v: f"{noun.name}.{noun.verbs[v].event}" for v in ("create", "update", "delete")}
     async with hub.transaction() as tx:
@@ -235,15 +316,15 @@ async def apply_page(
         # One event per changed entity, appended in one statement.
         evs = await event_log.append_many(tx, [(types[verb], noun.name, e.id, dict(e), source) for verb, e in changed])
         appended = [(verb, e, ev) for (verb, e), ev in zip(changed, evs, strict=True)]
-        await delete_refs(tx, integration_id, resource, gone)
+        await delete_refs(tx, integration_id, resource, plan.gone)
         await save_refs(tx, integration_id, new_refs)
-        if conflict_rows:
-            await tx.conn.execute(conflicts.insert(), conflict_rows)
-        if cursor is not None:
-            await save_cursor(tx, integration_id, cursor_resource or resource, cursor)
+        if plan.conflict_rows:
+            await tx.conn.execute(conflicts.insert(), plan.conflict_rows)
+        if plan.cursor is not None:
+            await save_cursor(tx, integration_id, plan.cursor_resource, plan.cursor)
         result.created, result.updated, result.deleted = len(creates), len(updates), len(removals)
         if run is not None:
-            _count(run, noun.name, result, len(latest))
+            _count(run, noun.name, result, plan.seen)
             await heartbeat(tx, run)
     for verb, entity, ev in appended:
         await noun._after_commit(hub, [noun.verbs[verb]], entity, [ev])
