@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import weakref
 from collections.abc import Sequence
@@ -161,54 +162,51 @@ class AttemptRecorder:
                     for o in batch
                 ],
             )
-            failing: dict[str, float | None] = {}
-            for eid, (ok, at) in health.items():
-                ins = sqlite.insert(webhook_endpoints).values(
-                    integration_id=eid,
-                    failing_since=None if ok else at,
-                    last_success_at=at if ok else None,
-                    last_failure_at=None if ok else at,
-                )
-                if ok:
-                    stmt = ins.on_conflict_do_update(
-                        index_elements=["integration_id"], set_={"failing_since": None, "last_success_at": at}
-                    )
-                else:
-                    stmt = ins.on_conflict_do_update(
-                        index_elements=["integration_id"],
-                        set_={
-                            "failing_since": sa.func.coalesce(webhook_endpoints.c.failing_since, at),
-                            "last_failure_at": at,
-                        },
-                    )
-                res = await tx.conn.execute(stmt.returning(webhook_endpoints.c.failing_since))
-                failing[eid] = res.scalar_one()
+            # Every endpoint of the batch in one upsert; a success clears the run of failures.
+            ins = sqlite.insert(webhook_endpoints).values(
+                [
+                    {
+                        "integration_id": eid,
+                        "failing_since": None if ok else at,
+                        "last_success_at": at if ok else None,
+                        "last_failure_at": None if ok else at,
+                    }
+                    for eid, (ok, at) in health.items()
+                ]
+            )
+            ep = webhook_endpoints.c
+            stmt = ins.on_conflict_do_update(
+                index_elements=["integration_id"],
+                set_={
+                    "failing_since": sa.case(
+                        (ins.excluded.last_success_at.is_not(None), None),
+                        else_=sa.func.coalesce(ep.failing_since, ins.excluded.failing_since),
+                    ),
+                    "last_success_at": sa.func.coalesce(ins.excluded.last_success_at, ep.last_success_at),
+                    "last_failure_at": sa.func.coalesce(ins.excluded.last_failure_at, ep.last_failure_at),
+                },
+            ).returning(ep.integration_id, ep.failing_since)
+            failing: dict[str, float | None] = {r[0]: r[1] for r in (await tx.conn.execute(stmt)).all()}
         return failing
 
     async def _flush_pg(
         self, batch: Sequence[Outcome], health: dict[str, tuple[bool, float]], now: float
     ) -> dict[str, float | None]:
-        # One statement (atomic on its own, so sent in autocommit: one round trip), with the batch
-        # as arrays: no per-row statements to build, bind and pipeline.
+        # One statement (atomic on its own, so sent in autocommit: one round trip), the batch as JSON
+        # documents (encoded in one call each, parsed by the server): no per-row statements or binding.
         last = {o.delivery_id: o for o in batch}.values()  # a delivery twice in a batch: its last attempt wins
         params = {
             "now": now,
-            "a_did": [o.delivery_id for o in batch],
-            "a_att": [o.attempt for o in batch],
-            "a_started": [o.started_at for o in batch],
-            "a_latency": [o.latency_ms for o in batch],
-            "a_code": [o.status_code for o in batch],
-            "a_body": [o.response_body for o in batch],
-            "a_error": [o.error for o in batch],
-            "d_id": [o.delivery_id for o in last],
-            "d_status": [o.status for o in last],
-            "d_att": [o.attempt for o in last],
-            "d_code": [o.status_code for o in last],
-            "d_error": [o.error for o in last],
-            "d_next": [o.next_attempt_at for o in last],
-            "e_id": list(health),
-            "e_ok": [ok for ok, _ in health.values()],
-            "e_at": [at for _, at in health.values()],
+            "attempts": json.dumps(
+                [
+                    [o.delivery_id, o.attempt, o.started_at, o.latency_ms, o.status_code, o.response_body, o.error]
+                    for o in batch
+                ]
+            ),
+            "deliveries": json.dumps(
+                [[o.delivery_id, o.status, o.attempt, o.status_code, o.error, o.next_attempt_at] for o in last]
+            ),
+            "endpoints": json.dumps([[eid, ok, at] for eid, (ok, at) in health.items()]),
         }
         async with self.hub.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -219,20 +217,21 @@ class AttemptRecorder:
 _PG_RECORD = sa.text("""
 WITH attempts AS (
     INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_body, error)
-    SELECT * FROM unnest(
-        CAST(:a_did AS text[]), CAST(:a_att AS int[]), CAST(:a_started AS float8[]), CAST(:a_latency AS float8[]),
-        CAST(:a_code AS int[]), CAST(:a_body AS text[]), CAST(:a_error AS text[]))
+    SELECT r->>0, (r->>1)::int, (r->>2)::float8, (r->>3)::float8, (r->>4)::int, r->>5, r->>6
+    FROM json_array_elements(CAST(:attempts AS json)) AS r
 ), deliveries AS (
-    UPDATE webhook_deliveries SET status = u.status, attempts = u.att, last_status_code = u.code,
-        last_error = u.error, next_attempt_at = u.next, updated_at = :now
-    FROM unnest(CAST(:d_id AS text[]), CAST(:d_status AS text[]), CAST(:d_att AS int[]), CAST(:d_code AS int[]),
-        CAST(:d_error AS text[]), CAST(:d_next AS float8[])) AS u(id, status, att, code, error, next)
-    WHERE webhook_deliveries.id = u.id
+    UPDATE webhook_deliveries SET status = u.r->>1, attempts = (u.r->>2)::int, last_status_code = (u.r->>3)::int,
+        last_error = u.r->>4, next_attempt_at = (u.r->>5)::float8, updated_at = :now
+    FROM json_array_elements(CAST(:deliveries AS json)) AS u(r)
+    WHERE webhook_deliveries.id = u.r->>0
 )
 INSERT INTO webhook_endpoints AS e (integration_id, failing_since, last_success_at, last_failure_at)
 SELECT h.id, CASE WHEN h.ok THEN NULL ELSE h.at END, CASE WHEN h.ok THEN h.at END,
     CASE WHEN h.ok THEN NULL ELSE h.at END
-FROM unnest(CAST(:e_id AS text[]), CAST(:e_ok AS boolean[]), CAST(:e_at AS float8[])) AS h(id, ok, at)
+FROM (
+    SELECT r->>0 AS id, (r->>1)::boolean AS ok, (r->>2)::float8 AS at
+    FROM json_array_elements(CAST(:endpoints AS json)) AS r
+) AS h
 ON CONFLICT (integration_id) DO UPDATE SET
     failing_since = CASE WHEN excluded.last_success_at IS NOT NULL THEN NULL
                          ELSE coalesce(e.failing_since, excluded.failing_since) END,
@@ -349,7 +348,8 @@ class Deliverer:
                 prep.url, data=body, headers=headers, allow_redirects=False, timeout=prep.timeout
             ) as resp:
                 chunk = await resp.content.read(RESPONSE_LIMIT)
-                text = chunk.decode("utf-8", "replace")
+                # NUL cannot be stored in a PostgreSQL text column: it would fail the whole batch's record.
+                text = chunk.decode("utf-8", "replace").replace("\x00", "\ufffd")
                 if not resp.content.at_eof():
                     resp.close()  # do not drain a huge answer to reuse the connection
                 return resp.status, text, None, resp.headers
