@@ -223,3 +223,20 @@ async def test_before_hooks_see_every_earlier_page_committed(
 
     await run_sync(hub, iid)
     assert counts == [0, 1, 2, 3, 4]
+
+
+async def test_values_round_trip_through_the_page_statements(
+    hub: Hub, providers: ProviderRegistry, api: LoopbackAPI
+) -> None:
+    # A page's entities, events and refs are written from one JSON document per statement.
+    tricky = 'Zoë ☃ "quoted" \\ back\nslash / \U0001f600'
+    iid = await scripted(hub, providers, api, [[("w1", tricky), ("w2", "plain")]])
+    await run_sync(hub, iid)
+    (w1,) = await Widget.find({"title": tricky})
+    assert w1["title"] == tricky and w1.version == 1
+    (created,) = [e for e in await events_of(hub, "Widget.Created") if e.entity_id == w1.id]
+    assert created.data == dict(w1) and created.data["title"] == tricky
+    # The refs carry the hash: a re-run finds both unchanged.
+    await run_sync(hub, iid, full=True)
+    run = (await list_runs(hub, iid))[0]
+    assert run.counts["Widget"]["unchanged"] == 2 and run.counts["Widget"]["created"] == 0

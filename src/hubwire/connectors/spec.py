@@ -69,6 +69,8 @@ FieldSource = str | Callable[[dict[str, Any]], Any]
 
 def dig(record: Any, path: str) -> Any:
     """``dig({"a": {"b": 1}}, "a.b") == 1``; a missing step gives ``None``."""
+    if isinstance(record, dict) and "." not in path:
+        return record.get(path)  # most mapped fields are top-level keys: several per record of a sync
     value = record
     for part in path.split("."):
         if isinstance(value, dict):

@@ -104,44 +104,44 @@ async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | N
         ).scalar_one_or_none()
 
 
-_PG_SAVE_REFS = sa.text(
-    "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "
-    "entity_version, remote_updated, synced_at) "
-    "SELECT :integration_id, resource, remote_id, entity_type, entity_id, hash, entity_version, remote_updated, :now "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, entity_type text, "
-    "entity_id text, hash text, entity_version int, remote_updated float8) "
+_REF_CONFLICT = (
     "ON CONFLICT (integration_id, resource, remote_id) DO UPDATE SET entity_type = excluded.entity_type, "
     "entity_id = excluded.entity_id, hash = excluded.hash, entity_version = excluded.entity_version, "
     "remote_updated = excluded.remote_updated, synced_at = excluded.synced_at"
 )
+_REF_COLUMNS = (
+    "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "
+    "entity_version, remote_updated, synced_at) "
+)
+# A page's refs in one statement, the page as one JSON parameter (Ref's fields are its keys).
+_SAVE_REFS = {
+    "postgresql": sa.text(
+        _REF_COLUMNS + "SELECT :integration_id, resource, remote_id, entity_type, entity_id, hash, entity_version, "
+        "remote_updated, :now FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, "
+        "entity_type text, entity_id text, hash text, entity_version int, remote_updated float8) " + _REF_CONFLICT
+    ),
+    # WHERE true: without it SQLite would read ON CONFLICT as the join constraint of the FROM.
+    "sqlite": sa.text(
+        _REF_COLUMNS
+        + "SELECT :integration_id, "
+        + ", ".join(
+            f"json_extract(value, '$.{c}')"
+            for c in ("resource", "remote_id", "entity_type", "entity_id", "hash", "entity_version", "remote_updated")
+        )
+        + ", :now FROM json_each(:rows) WHERE true "
+        + _REF_CONFLICT
+    ),
+}
 
 
 async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref]) -> None:
     if not refs:
         return
     now = tx.hub.clock()
-    if tx.dialect == "postgresql":
-        # One statement (the page as one JSON parameter). It may not touch a row twice: the last
-        # ref of a key wins, as it would row by row.
-        last = {(r.resource, r.remote_id): r for r in refs}.values()
-        doc = json.dumps([r.__dict__ for r in last])  # Ref's fields are the statement's columns
-        await tx.conn.execute(_PG_SAVE_REFS, {"integration_id": integration_id, "now": now, "rows": doc})
-        return
-    rows = [
-        {
-            "integration_id": integration_id,
-            "resource": r.resource,
-            "remote_id": r.remote_id,
-            "entity_type": r.entity_type,
-            "entity_id": r.entity_id,
-            "hash": r.hash,
-            "entity_version": r.entity_version,
-            "remote_updated": r.remote_updated,
-            "synced_at": now,
-        }
-        for r in refs
-    ]
-    await tx.conn.execute(_upsert(tx.dialect, external_refs, ("integration_id", "resource", "remote_id")), rows)
+    # One statement may not touch a row twice (PostgreSQL): the last ref of a key wins, as row by row.
+    last = {(r.resource, r.remote_id): r for r in refs}.values()
+    doc = json.dumps([r.__dict__ for r in last])
+    await tx.conn.execute(_SAVE_REFS[tx.dialect], {"integration_id": integration_id, "now": now, "rows": doc})
 
 
 async def delete_refs(tx: Tx, integration_id: str, resource: str, remote_ids: Sequence[str]) -> None:

@@ -41,12 +41,18 @@ if TYPE_CHECKING:
 __all__ = ["Incoming", "PagePlan", "PageResult", "apply_page", "fingerprint", "plan_page", "to_epoch", "write_page"]
 
 
-# PostgreSQL: a page's new entities in one short statement (the page as one JSON parameter), not
-# a Bind/Execute per row.
-_PG_CREATE_MANY = sa.text(
-    "INSERT INTO entities (id, type, data, version, created_at, updated_at) "
-    "SELECT id, :type, data, 1, :now, :now FROM json_to_recordset(CAST(:rows AS json)) AS r(id text, data jsonb)"
-)
+# A page's new entities in one short statement, the page as one JSON parameter: not a Bind/Execute
+# (PostgreSQL) or a parameter set (SQLite) per row, each with its own JSON encoding.
+_CREATE_MANY = {
+    "postgresql": sa.text(
+        "INSERT INTO entities (id, type, data, version, created_at, updated_at) "
+        "SELECT id, :type, data, 1, :now, :now FROM json_to_recordset(CAST(:rows AS json)) AS r(id text, data jsonb)"
+    ),
+    "sqlite": sa.text(
+        "INSERT INTO entities (id, type, data, version, created_at, updated_at) "
+        "SELECT json_extract(value, '$.id'), :type, json_extract(value, '$.data'), 1, :now, :now FROM json_each(:rows)"
+    ),
+}
 
 
 @dataclass
@@ -282,17 +288,9 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
     async with hub.transaction() as tx:
         new_refs: list[Ref] = list(kept)
         stored_new = [_stored(noun, p) for _, p, _ in creates]  # once: the row and the entity share it
-        if creates and tx.dialect == "postgresql":
+        if creates:
             doc = json.dumps([{"id": p.id, "data": data} for (_, p, _), data in zip(creates, stored_new, strict=True)])
-            await tx.conn.execute(_PG_CREATE_MANY, {"type": noun.name, "now": now, "rows": doc})
-        elif creates:
-            await tx.conn.execute(
-                entities.insert(),
-                [
-                    {"id": p.id, "type": noun.name, "data": data, "version": 1, "created_at": now, "updated_at": now}
-                    for (_, p, _), data in zip(creates, stored_new, strict=True)
-                ],
-            )
+            await tx.conn.execute(_CREATE_MANY[tx.dialect], {"type": noun.name, "now": now, "rows": doc})
         changed: list[tuple[str, Entity]] = []
         for (it, p, digest), data in zip(creates, stored_new, strict=True):
             entity = noun._entity_of(p.id, data, 1, now_iso, now_iso)
