@@ -26,18 +26,26 @@ if TYPE_CHECKING:
 __all__ = ["Event", "append", "append_many", "read_after"]
 
 EVENT_LOCK = 7262002
-_INSERT_RETURNING_SEQ = events.insert().returning(events.c.id, events.c.seq)
-# PostgreSQL: one short statement with the page as one JSON parameter, whatever the page's size (a
-# VALUES list of 100 rows is a new 700-parameter statement for the driver to parse on every page,
-# and array parameters are quoted element by element in Python).
-_PG_APPEND_MANY = sa.text(
-    "INSERT INTO events (id, type, entity_type, entity_id, data, source, created_at) "
-    "SELECT id, type, entity_type, entity_id, data, source, :now "
-    "FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
-    "AS (id text, type text, entity_type text, entity_id text, data jsonb, source text)) "
-    "WITH ORDINALITY AS r(id, type, entity_type, entity_id, data, source, i) ORDER BY i "
-    "RETURNING id, seq"
-)
+# One short statement with the page as one JSON parameter, whatever the page's size: a VALUES list
+# of 100 rows is a new 700-parameter statement to build (and, for psycopg, to parse) on every page.
+# Rows take their ``seq`` in list order.
+_APPEND_MANY = {
+    "postgresql": sa.text(
+        "INSERT INTO events (id, type, entity_type, entity_id, data, source, created_at) "
+        "SELECT id, type, entity_type, entity_id, data, source, :now "
+        "FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
+        "AS (id text, type text, entity_type text, entity_id text, data jsonb, source text)) "
+        "WITH ORDINALITY AS r(id, type, entity_type, entity_id, data, source, i) ORDER BY i "
+        "RETURNING id, seq"
+    ),
+    "sqlite": sa.text(
+        "INSERT INTO events (id, type, entity_type, entity_id, data, source, created_at) SELECT "
+        + ", ".join(
+            f"json_extract(value, '$.{c}')" for c in ("id", "type", "entity_type", "entity_id", "data", "source")
+        )
+        + ", :now FROM json_each(:rows) ORDER BY key RETURNING id, seq"
+    ),
+}
 
 
 _INSERT_ONE = events.insert().returning(events.c.seq)
@@ -192,16 +200,8 @@ async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any
             new_ids("evt", len(items), 16), items, strict=True
         )
     ]
-    # Matched back by id, so RETURNING's order does not matter: without ``sort_by_parameter_order``
-    # SQLAlchemy sends one multi-row INSERT per batch (with it, SQLite has no sentinel column and
-    # falls back to one INSERT per row). Rows take their ``seq`` in list order on both dialects.
-    if tx.dialect == "postgresql":
-        result = await tx.conn.execute(
-            _PG_APPEND_MANY,
-            {"now": now, "rows": json.dumps(rows)},
-        )
-    else:
-        result = await tx.conn.execute(_INSERT_RETURNING_SEQ, rows)
+    # Matched back by id: RETURNING's order is not promised.
+    result = await tx.conn.execute(_APPEND_MANY[tx.dialect], {"now": now, "rows": json.dumps(rows)})
     seqs = {r.id: r.seq for r in result.all()}
     out = []
     for row in rows:
