@@ -240,3 +240,27 @@ async def test_values_round_trip_through_the_page_statements(
     await run_sync(hub, iid, full=True)
     run = (await list_runs(hub, iid))[0]
     assert run.counts["Widget"]["unchanged"] == 2 and run.counts["Widget"]["created"] == 0
+
+
+async def test_an_entity_changed_between_plan_and_write_fails_the_page(
+    hub: Hub, providers: ProviderRegistry, api: LoopbackAPI
+) -> None:
+    provider = Scripted([[("w1", "A"), ("w2", "B")]])
+    providers.register(provider)
+    iid = (await Integration.connect(provider="scripted", token=TOKEN, api_base_url=api.url)).id
+    await run_sync(hub, iid)
+    provider.script = [[("w1", "A2"), ("w2", "B2")]]
+    bumped: list[str] = []
+
+    @Widget.updating
+    async def change_it_meanwhile(widget: Any) -> None:
+        if widget["title"] == "B2" and not bumped:
+            bumped.append(widget.id)
+            await Widget.update(widget.id, color="local")
+
+    with pytest.raises(ConflictError) as err:
+        await run_sync(hub, iid, full=True)
+    assert err.value.code == "version_conflict" and bumped and err.value.fields.get("id") == bumped[0]
+    # Nothing of the page was written: w1 keeps its title, w2 only has the local change.
+    titles = {w["title"]: w for w in await Widget.find(limit=100)}
+    assert set(titles) == {"A", "B"} and titles["B"]["color"] == "local"

@@ -36,7 +36,7 @@ from hubwire.sync.runs import SyncRun, heartbeat
 from hubwire.sync.state import Ref, delete_refs, in_list, load_refs, save_cursor, save_refs
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub
+    from hubwire.hub import Hub, Tx
 
 __all__ = ["Incoming", "PagePlan", "PageResult", "apply_page", "fingerprint", "plan_page", "to_epoch", "write_page"]
 
@@ -53,6 +53,17 @@ _CREATE_MANY = {
         "SELECT json_extract(value, '$.id'), :type, json_extract(value, '$.data'), 1, :now, :now FROM json_each(:rows)"
     ),
 }
+
+
+_UPDATE_IF_VERSION = (
+    entities.update()
+    .where(entities.c.id == sa.bindparam("b_id"), entities.c.version == sa.bindparam("b_version"))
+    .values(
+        data=sa.bindparam("b_data", type_=entities.c.data.type),
+        version=sa.bindparam("b_next"),
+        updated_at=sa.bindparam("b_now"),
+    )
+)
 
 
 @dataclass
@@ -296,15 +307,18 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
             entity = noun._entity_of(p.id, data, 1, now_iso, now_iso)
             changed.append(("create", entity))
             new_refs.append(Ref(resource, it.remote_id, noun.name, p.id, digest, 1, it.remote_updated))
-        for it, old, p, digest in updates:
-            stored = _stored(noun, p)
-            res = await tx.conn.execute(
-                entities.update()
-                .where(entities.c.id == old.id, entities.c.version == old.version)
-                .values(data=stored, version=old.version + 1, updated_at=now)
-            )
-            if res.rowcount != 1:
-                raise ConflictError(f"{noun.name} {old.id} changed during the sync", code="version_conflict", id=old.id)
+        stored_upd = [_stored(noun, p) for _, _, p, _ in updates]
+        if updates:
+            # One executemany; each row only if its version is still the one the plan read.
+            params = [
+                {"b_id": old.id, "b_version": old.version, "b_data": data, "b_next": old.version + 1, "b_now": now}
+                for (_, old, _, _), data in zip(updates, stored_upd, strict=True)
+            ]
+            res = await tx.conn.execute(_UPDATE_IF_VERSION, params)
+            if res.rowcount != len(updates):
+                moved = await _moved(tx, [old for _, old, _, _ in updates], now)
+                raise ConflictError(f"{noun.name} {moved} changed during the sync", code="version_conflict", id=moved)
+        for (it, old, _, digest), stored in zip(updates, stored_upd, strict=True):
             entity = noun._entity_of(old.id, stored, old.version + 1, old["created_at"] or now_iso, now_iso)
             changed.append(("update", entity))
             new_refs.append(Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated))
@@ -327,6 +341,21 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
     for verb, entity, ev in appended:
         await noun._after_commit(hub, [noun.verbs[verb]], entity, [ev])
     return result
+
+
+async def _moved(tx: Tx, olds: Sequence[Entity], now: float) -> str:
+    """Which of ``olds`` another writer changed, once this page's update of them left some out.
+
+    Inside the page's transaction: a row this update changed has the next version and ``now``.
+    """
+    ids = [e.id for e in olds]
+    q = sa.select(entities.c.id, entities.c.version, entities.c.updated_at).where(entities.c.id.in_(ids))
+    rows = {r.id: r for r in (await tx.conn.execute(q)).all()}
+    for e in olds:
+        row = rows.get(e.id)
+        if row is None or row.version != e.version + 1 or row.updated_at != now:
+            return e.id
+    return ids[0]
 
 
 def _count(run: SyncRun, noun: str, r: PageResult, seen: int) -> None:
