@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from hubwire.store.tables import credentials
 if TYPE_CHECKING:
     from hubwire.hub import Hub, Tx
 
-__all__ = ["delete_credentials", "load_credentials", "save_credentials"]
+__all__ = ["delete_credentials", "load_credentials", "load_credentials_many", "save_credentials"]
 
 
 def _remember(values: dict[str, Any]) -> None:
@@ -54,6 +55,23 @@ async def load_credentials(hub: Hub, integration_id: str) -> dict[str, Any]:
     values = hub.vault.decrypt(bytes(blob), context=integration_id)
     _remember(values)
     return values
+
+
+async def load_credentials_many(hub: Hub, integration_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`load_credentials` of several Integrations in one query; those without credentials are left out."""
+    if not integration_ids:
+        return {}
+    q = sa.select(credentials.c.integration_id, credentials.c.ciphertext).where(
+        credentials.c.integration_id.in_(list(integration_ids))
+    )
+    async with hub.read() as conn:
+        rows = (await conn.execute(q)).all()
+    out: dict[str, dict[str, Any]] = {}
+    for iid, blob in rows:
+        values = hub.vault.decrypt(bytes(blob), context=iid)
+        _remember(values)
+        out[iid] = values
+    return out
 
 
 async def delete_credentials(tx: Tx, integration_id: str) -> None:

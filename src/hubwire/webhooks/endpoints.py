@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from hubwire.errors import FieldError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Backoff
 from hubwire.store.tables import entities
-from hubwire.vault.credentials import load_credentials
+from hubwire.vault.credentials import load_credentials_many
 from hubwire.webhooks.signing import live_secrets, secret_key
 
 if TYPE_CHECKING:
@@ -173,17 +173,26 @@ async def active_endpoints(conn: AsyncConnection) -> list[Endpoint]:
 
 
 class EndpointCache:
-    """Endpoints with their secrets, per hub and process, for at most ``ttl`` seconds."""
+    """Endpoints with their secrets, per hub and process, for at most ``ttl`` seconds.
+
+    Loads are batched: the endpoints missed in the same loop iteration are read together (one
+    query for their rows, one for their credentials), and entries that would expire within half
+    the ttl are refreshed with them, so that a process delivering to many endpoints reloads them
+    in a few reads per ttl instead of one or two connections per endpoint.
+    """
 
     def __init__(self, hub: Hub, ttl: float = 1.0) -> None:
         self.hub = hub
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Endpoint]] = {}
-        self._loading: dict[str, asyncio.Future[Endpoint]] = {}
+        self._loading: dict[str, asyncio.Future[Endpoint]] = {}  # every pending load, for dedupe
+        self._queued: dict[str, asyncio.Future[Endpoint]] = {}  # not yet taken by a batch
+        self._batch: asyncio.Future[None] | None = None
 
     def clear(self) -> None:
         self._entries.clear()
         self._loading.clear()
+        self._queued.clear()
 
     async def get(self, endpoint_id: str) -> Endpoint:
         hit = self._entries.get(endpoint_id)
@@ -192,25 +201,68 @@ class EndpointCache:
         # One load per endpoint at a time: concurrent deliveries wait for it instead of all reading.
         loading = self._loading.get(endpoint_id)
         if loading is None:
-            loading = self._loading[endpoint_id] = asyncio.ensure_future(self._load(endpoint_id))
-            loading.add_done_callback(
-                lambda f: self._loading.pop(endpoint_id, None) if self._loading.get(endpoint_id) is f else None
-            )
+            loading = asyncio.get_running_loop().create_future()
+            self._loading[endpoint_id] = self._queued[endpoint_id] = loading
+            if self._batch is None or self._batch.done():
+                self._batch = asyncio.ensure_future(self._load_batch())
         return await asyncio.shield(loading)
 
-    async def _load(self, endpoint_id: str) -> Endpoint:
+    async def _load_batch(self) -> None:
+        batch: dict[str, asyncio.Future[Endpoint]] = {}
+        try:
+            await asyncio.sleep(0)  # the misses of this loop iteration join the batch
+            batch, self._queued = self._queued, {}
+            self._batch = None
+            now = time.monotonic()
+            soon = [e for e, (until, _) in self._entries.items() if until - now < self.ttl / 2 and e not in batch]
+            loaded = await self._load([*batch, *soon])
+        except BaseException as exc:
+            if not batch:  # stopped before taking the queue: its waiters fail too
+                batch, self._queued = self._queued, {}
+            for eid, fut in batch.items():
+                self._settle(eid, fut, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for eid in soon:
+            if not isinstance(loaded.get(eid), Endpoint):
+                self._entries.pop(eid, None)  # gone or broken: the next get reads it again
+        for eid, fut in batch.items():
+            got = loaded.get(eid)
+            self._settle(eid, fut, got or NotFoundError(f"no webhook endpoint {eid}", integration_id=eid))
+
+    def _settle(self, eid: str, fut: asyncio.Future[Endpoint], result: Endpoint | BaseException) -> None:
+        """Resolve one waiter's future (and forget it as pending)."""
+        if self._loading.get(eid) is fut:
+            del self._loading[eid]
+        if fut.done():
+            return
+        if isinstance(result, asyncio.CancelledError):
+            fut.cancel()
+        elif isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)
+
+    async def _load(self, endpoint_ids: Sequence[str]) -> dict[str, Endpoint | Exception]:
         now = time.monotonic()
         async with self.hub.read() as conn:
-            row = (await conn.execute(_webhook_rows().where(entities.c.id == endpoint_id))).first()
-        if row is None:
-            raise NotFoundError(f"no webhook endpoint {endpoint_id}", integration_id=endpoint_id)
-        ep = _from_data(row.id, row.data)
-        creds = await load_credentials(self.hub, endpoint_id)
+            rows = (await conn.execute(_webhook_rows().where(entities.c.id.in_(list(endpoint_ids))))).all()
+        all_creds = await load_credentials_many(self.hub, [r.id for r in rows])
         wall = self.hub.clock()
-        keys = tuple(secret_key(s) for s in live_secrets(creds, wall))
-        # A rotation's grace period ends inside the ttl: do not cache past it.
-        until = min((float(p["until"]) for p in creds.get("previous") or ()), default=math.inf) - wall
-        headers = {str(k): str(v) for k, v in (creds.get("headers") or {}).items()}
-        ep = Endpoint(ep.id, ep.url, ep.events, headers, ep.status, ep.policy, keys)
-        self._entries[endpoint_id] = (now + max(0.0, min(self.ttl, until)), ep)
-        return ep
+        out: dict[str, Endpoint | Exception] = {}
+        for row in rows:
+            try:  # a broken endpoint (bad config or secret) fails its own deliveries, not the batch's
+                ep = _from_data(row.id, row.data)
+                creds = all_creds.get(row.id, {})
+                keys = tuple(secret_key(s) for s in live_secrets(creds, wall))
+            except Exception as exc:
+                out[row.id] = exc
+                continue
+            # A rotation's grace period ends inside the ttl: do not cache past it.
+            until = min((float(p["until"]) for p in creds.get("previous") or ()), default=math.inf) - wall
+            headers = {str(k): str(v) for k, v in (creds.get("headers") or {}).items()}
+            ep = Endpoint(ep.id, ep.url, ep.events, headers, ep.status, ep.policy, keys)
+            self._entries[row.id] = (now + max(0.0, min(self.ttl, until)), ep)
+            out[row.id] = ep
+        return out
