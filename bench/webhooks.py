@@ -7,8 +7,10 @@ endpoints. A local aiohttp receiver (its own process) answers 200 and verifies n
 the arrival time and the ``seq`` of every body. Latency is arrival minus the commit time of the
 event (Hubwire: the commit of the transaction that appended it; Celery: the ``apply_async`` call).
 
-- ``hubwire-sqlite`` / ``hubwire-pg``: events appended in committed batches of 100 while one worker
-  process (``--concurrency``) delivers; fan-out, signing, the attempts log and the job queue as shipped.
+- ``hubwire-sqlite`` / ``hubwire-pg``: events appended in committed batches of 100 while worker
+  processes (``--concurrency`` each) deliver: one on SQLite (one writer), ``--pg-workers`` (2, one
+  per core of the 2-CPU machine it was tuned on) on PostgreSQL; fan-out, signing, the attempts log
+  and the job queue as shipped.
 - ``celery``: what a Python team would write instead: one Celery task per delivery (Redis broker at
   127.0.0.1:6379), signed the same way, POSTed with a pooled ``requests`` session; prefork workers.
 - ``limit``: one aiohttp client posting pre-signed bodies at full concurrency, no durability; its
@@ -45,10 +47,6 @@ REDIS = os.environ.get("HUBWIRE_BENCH_REDIS", "redis://127.0.0.1:6379/15")
 SYSTEMS = ("hubwire-sqlite", "hubwire-pg", "celery", "limit")
 BATCH = 100
 QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
-
-
-def body_of(i: int) -> str:
-    return body_of(i)
 
 
 @dataclass(frozen=True)
@@ -176,7 +174,9 @@ def fresh_database(system: str, tmp: Path, n: int) -> str:
     return PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
 
 
-async def run_hubwire(system: str, w: Workload, rx: Receiver, tmp: Path, n: int, concurrency: int) -> Result:
+async def run_hubwire(
+    system: str, w: Workload, rx: Receiver, tmp: Path, n: int, concurrency: int, pg_workers: int
+) -> Result:
     from hubwire import Integration
     from hubwire.hub import Hub
     from hubwire.store.engine import migrate
@@ -190,7 +190,9 @@ async def run_hubwire(system: str, w: Workload, rx: Receiver, tmp: Path, n: int,
         for i in range(w.endpoints):
             await Integration.connect(provider="webhook", url=f"{rx.base}/e{i}", events=["Bench.*"], secret=SIGNING)
         args = [sys.executable, str(HERE), "--hubwire-worker", url, str(tmp), str(concurrency)]
-        worker = subprocess.Popen(args, cwd=ROOT)  # noqa: ASYNC220  (started once, before timing)
+        # SQLite has one writer: one worker process. PostgreSQL: as many as asked (--pg-workers).
+        procs = pg_workers if system == "hubwire-pg" else 1
+        workers = [subprocess.Popen(args, cwd=ROOT) for _ in range(procs)]  # noqa: ASYNC220  (before timing)
         await asyncio.sleep(2.0)  # let the worker start and go idle
         await rx.dump()
         t0 = time.time()
@@ -203,8 +205,10 @@ async def run_hubwire(system: str, w: Workload, rx: Receiver, tmp: Path, n: int,
             now = time.time()
             committed.update((s, now) for s in seqs)
         end = await rx.wait_for(w.deliveries)
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(30)
     if system == "hubwire-pg":
         import psycopg
 
@@ -346,7 +350,7 @@ async def main(args: argparse.Namespace) -> None:
                 for system in args.only or SYSTEMS:
                     n += 1
                     if system.startswith("hubwire"):
-                        r = await run_hubwire(system, w, rx, tmp, n, args.concurrency)
+                        r = await run_hubwire(system, w, rx, tmp, n, args.concurrency, args.pg_workers)
                     elif system == "celery":
                         r = await run_celery(w, rx, args.celery_concurrency)
                     else:
@@ -380,5 +384,6 @@ if __name__ == "__main__":
         p.add_argument("--only", nargs="*", choices=SYSTEMS)
         p.add_argument("--scale", type=float, default=1.0, help="multiply the event counts (quick runs: 0.1)")
         p.add_argument("--concurrency", type=int, default=128, help="Hubwire worker / limit client concurrency")
+        p.add_argument("--pg-workers", type=int, default=2, help="Hubwire worker processes on PostgreSQL")
         p.add_argument("--celery-concurrency", type=int, default=8, help="Celery prefork processes")
         asyncio.run(main(p.parse_args()))
