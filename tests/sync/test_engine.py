@@ -17,6 +17,7 @@ from hubwire.errors import ConflictError, ProviderUnavailable
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
+from hubwire.nouns.hooks import on
 from hubwire.store.events import Event, read_after
 from hubwire.store.tables import conflicts, sync_cursors
 from hubwire.sync.engine import Batch, Stream
@@ -264,3 +265,28 @@ async def test_an_entity_changed_between_plan_and_write_fails_the_page(
     # Nothing of the page was written: w1 keeps its title, w2 only has the local change.
     titles = {w["title"]: w for w in await Widget.find(limit=100)}
     assert set(titles) == {"A", "B"} and titles["B"]["color"] == "local"
+
+
+async def test_after_hooks_and_subscribers_run_once_per_synced_change(
+    hub: Hub, providers: ProviderRegistry, api: LoopbackAPI
+) -> None:
+    provider = Scripted([[("w1", "A"), ("w2", "B")], [("w3", "C")]])
+    providers.register(provider)
+    iid = (await Integration.connect(provider="scripted", token=TOKEN, api_base_url=api.url)).id
+    seen: list[tuple[str, str, int]] = []
+
+    @on("Widget.*")
+    async def subscriber(widget: Any, ctx: Any) -> None:
+        seen.append((ctx.event.type, widget["title"], ctx.event.seq))
+
+    updated: list[str] = []
+
+    @Widget.updated
+    async def after_update(widget: Any) -> None:
+        updated.append(widget["title"])
+
+    await run_sync(hub, iid)
+    assert sorted(t for _, t, _ in seen) == ["A", "B", "C"] and {e for e, _, _ in seen} == {"Widget.Created"}
+    provider.script = [[("w1", "A"), ("w2", "B2")], [("w3", "C")]]
+    await run_sync(hub, iid, full=True)
+    assert updated == ["B2"] and seen[-1][:2] == ("Widget.Updated", "B2")

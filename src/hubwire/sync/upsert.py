@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from hubwire.errors import ConflictError, FieldError, HubwireError, ValidationError
 from hubwire.nouns.entity import Entity
-from hubwire.nouns.hooks import Context
+from hubwire.nouns.hooks import Context, subscribers
 from hubwire.nouns.ids import new_ids
 from hubwire.nouns.noun import Noun
 from hubwire.store import events as event_log
@@ -338,8 +338,11 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
         if run is not None:
             _count(run, noun.name, result, plan.seen)
             await heartbeat(tx, run)
+    # After-hooks and subscribers, looked up once per page: most pages have none to call.
+    listening = {v for v in types if noun._after[v] or subscribers(types[v])}
     for verb, entity, ev in appended:
-        await noun._after_commit(hub, [noun.verbs[verb]], entity, [ev])
+        if verb in listening:
+            await noun._after_commit(hub, [noun.verbs[verb]], entity, [ev])
     return result
 
 
