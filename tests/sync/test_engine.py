@@ -290,3 +290,38 @@ async def test_after_hooks_and_subscribers_run_once_per_synced_change(
     provider.script = [[("w1", "A"), ("w2", "B2")], [("w3", "C")]]
     await run_sync(hub, iid, full=True)
     assert updated == ["B2"] and seen[-1][:2] == ("Widget.Updated", "B2")
+
+
+async def test_consecutive_pages_share_a_transaction_up_to_the_group_size(
+    hub: Hub, providers: ProviderRegistry, api: LoopbackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hubwire.sync.engine as engine
+
+    monkeypatch.setattr(engine, "GROUP_RECORDS", 4)
+    written: list[list[str]] = []
+    write = engine.write_page
+
+    async def counting(hub_: Hub, plan: Any) -> Any:
+        written.append([rid for _, rid in plan.keys])
+        return await write(hub_, plan)
+
+    monkeypatch.setattr(engine, "write_page", counting)
+    # 2 + 2 join; w2 again cannot join the group holding it; 1 + 4 would exceed 4.
+    script = [
+        [("w0", "A"), ("w1", "B")],
+        [("w2", "C"), ("w3", "D")],
+        [("w2", "C2")],
+        [("w4", "E"), ("w5", "F"), ("w6", "G"), ("w7", "H")],
+    ]
+    iid = await scripted(hub, providers, api, script)
+    await run_sync(hub, iid)
+    assert [sorted(g) for g in written] == [["w0", "w1", "w2", "w3"], ["w2"], ["w4", "w5", "w6", "w7"]]
+    assert len(await Widget.find(limit=100)) == 8
+    assert len(await events_of(hub, "Widget.Created")) == 8 and len(await events_of(hub, "Widget.Updated")) == 1
+    run = (await list_runs(hub, iid))[0]
+    assert run.counts["Widget"]["created"] == 8 and run.counts["Widget"]["updated"] == 1 and run.records == 9
+    async with hub.read() as conn:
+        state = (
+            await conn.execute(sa.select(sync_cursors.c.state).where(sync_cursors.c.integration_id == iid))
+        ).scalar_one()
+    assert state == {"page": 4}

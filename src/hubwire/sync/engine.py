@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "Stream", "pull"]
 
 log = structlog.get_logger("hubwire.sync")
+# Records stored per transaction at most: consecutive pages are joined up to this (see _grouped).
+GROUP_RECORDS = 500
 
 
 @dataclass
@@ -69,14 +71,56 @@ async def _one_ahead(batches: AsyncIterator[Batch]) -> AsyncIterator[Batch]:
             await aclose()
 
 
+def _hooked(noun: Noun | None) -> bool:
+    """Whether ``noun`` has before-hooks on create or update (they must see earlier pages committed)."""
+    return noun is not None and any(noun._before[v] for v in ("create", "update"))
+
+
+def _joinable(group: Batch, batch: Batch, limit: int, noun: Noun | None) -> bool:
+    """Whether ``batch`` can share ``group``'s transaction: same Noun and resource, room left, no
+    before-hooks, and no record of it (nor one it links to) already in the group, so that the result
+    is that of one page after the other."""
+    if (batch.noun, batch.resource) != (group.noun, group.resource) or len(group.items) + len(batch.items) > limit:
+        return False
+    if _hooked(batch.noun or noun):
+        return False
+    ids = {it.remote_id for it in group.items}
+    return not any(it.remote_id in ids or any(rid in ids for _, rid in it.links.values()) for it in batch.items)
+
+
+async def _grouped(batches: AsyncIterator[Batch], limit: int, noun: Noun | None) -> AsyncIterator[Batch]:
+    """Consecutive pages joined into one batch of at most ``limit`` records, with the last page's cursor.
+
+    One transaction then stores several pages: its fixed cost (statements, round trips, commit) is
+    paid once per group. The cursor still moves only with the pages it covers; when fetching a page
+    fails, the pages fetched before it are still handed on (and stored) before the error.
+    """
+    group: Batch | None = None
+    try:
+        async for batch in batches:
+            if group is not None and _joinable(group, batch, limit, noun):
+                group = Batch(group.items + batch.items, batch.state, batch.noun, batch.resource)
+                continue
+            if group is not None:
+                yield group
+            group = batch
+    except Exception:
+        if group is not None:
+            yield group
+        raise
+    if group is not None:
+        yield group
+
+
 async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[Stream]) -> int:
     """Run every stream in order (related resources first); return how many records were seen.
 
-    Three pages are in flight at most: the next one fetched (:func:`_one_ahead`), the current one
-    planned (:func:`plan_page`: reads, checks, ids) while the previous one is written
-    (:func:`write_page`), each transaction with its cursor, in page order. A plan that read a record
-    the previous page writes is made again once that page committed; with before-hooks, whose
-    reads must see the previous page, the next page is planned only after it committed.
+    Consecutive pages are joined into groups of up to :data:`GROUP_RECORDS` records (:func:`_grouped`),
+    one transaction each. Three groups are in flight at most: the next pages fetched
+    (:func:`_one_ahead`), a group planned (:func:`plan_page`: reads, checks, ids) while the previous
+    one is written (:func:`write_page`), each transaction with its cursor, in page order. A plan that
+    read a record the group being written touches is made again once that group committed; with
+    before-hooks, whose reads must see earlier pages, pages are neither joined nor planned ahead.
     """
     hub = ctx.hub
     integration_id = ctx.integration.id
@@ -112,10 +156,10 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
         # The page being written: its transaction, its plan, how many records its batch had.
         writing: tuple[asyncio.Future[PageResult], PagePlan, int] | None = None
         try:
-            async for batch in _one_ahead(stream.pages(state)):
+            async for batch in _grouped(_one_ahead(stream.pages(state)), GROUP_RECORDS, stream.noun):
                 seen += len(batch.items)
                 noun = batch.noun or stream.noun
-                if writing is not None and noun is not None and any(noun._before[v] for v in ("create", "update")):
+                if writing is not None and _hooked(noun):
                     await finish(*writing)
                     writing = None
                 page = await plan(stream, batch)

@@ -15,6 +15,7 @@ updated-at); every conflict is recorded in the ``conflicts`` table.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
@@ -55,6 +56,7 @@ _CREATE_MANY = {
 }
 
 
+_YIELD_EVERY = 10  # records planned between two turns of the event loop
 _UPDATE_IF_VERSION = (
     entities.update()
     .where(entities.c.id == sa.bindparam("b_id"), entities.c.version == sa.bindparam("b_version"))
@@ -233,7 +235,10 @@ async def plan_page(
     ctx = Context(hub)
     blank = {**dict.fromkeys(noun.fields), **noun.defaults}
     fresh = iter(new_ids(noun.name, sum(1 for k, it in latest.items() if k not in refs and not it.deleted)))
-    for it in latest.values():
+    for n, it in enumerate(latest.values(), 1):
+        if n % _YIELD_EVERY == 0:
+            # Let the previous page's transaction, written meanwhile, take its next step.
+            await asyncio.sleep(0)
         ref = refs.get(it.remote_id)
         entity = current.get(ref.entity_id) if ref else None
         if it.deleted:
