@@ -192,6 +192,8 @@ class AttemptRecorder:
     async def _flush_pg(
         self, batch: Sequence[Outcome], health: dict[str, tuple[bool, float]], now: float
     ) -> dict[str, float | None]:
+        # Endpoint rows are upserted in id order: two workers recording batches for the same endpoints
+        # then lock them in the same order (unordered, they deadlocked).
         # One statement (atomic on its own, so sent in autocommit: one round trip), the batch as JSON
         # documents (encoded in one call each, parsed by the server): no per-row statements or binding.
         last = {o.delivery_id: o for o in batch}.values()  # a delivery twice in a batch: its last attempt wins
@@ -232,6 +234,7 @@ FROM (
     SELECT r->>0 AS id, (r->>1)::boolean AS ok, (r->>2)::float8 AS at
     FROM json_array_elements(CAST(:endpoints AS json)) AS r
 ) AS h
+ORDER BY h.id
 ON CONFLICT (integration_id) DO UPDATE SET
     failing_since = CASE WHEN excluded.last_success_at IS NOT NULL THEN NULL
                          ELSE coalesce(e.failing_since, excluded.failing_since) END,
