@@ -23,7 +23,7 @@ from hubwire.store.tables import events
 if TYPE_CHECKING:
     from hubwire.hub import Tx
 
-__all__ = ["Event", "append", "append_many", "read_after"]
+__all__ = ["Event", "Prepared", "append", "append_many", "prepare_many", "read_after"]
 
 EVENT_LOCK = 7262002
 # One short statement with the page as one JSON parameter, whatever the page's size: a VALUES list
@@ -175,33 +175,42 @@ async def append(tx: Tx, type_: str, entity_type: str, entity_id: str, data: dic
     return ev
 
 
-async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any], str]]) -> list[Event]:
+@dataclass(frozen=True)
+class Prepared:
+    """Events made ahead of their transaction (a sync's page): ids and rows, and the rows as one JSON
+    document. Their ``seq`` and time come when :func:`append_many` appends them."""
+
+    rows: list[dict[str, Any]]
+    doc: str
+
+
+def prepare_many(items: Sequence[tuple[str, str, str, dict[str, Any], str]]) -> Prepared:
+    """``(type, entity_type, entity_id, data, source)`` items as events ready for :func:`append_many`."""
+    rows: list[dict[str, Any]] = [
+        {"id": eid, "type": type_, "entity_type": entity_type, "entity_id": entity_id, "data": data, "source": source}
+        for eid, (type_, entity_type, entity_id, data, source) in zip(
+            new_ids("evt", len(items), 16), items, strict=True
+        )
+    ]
+    return Prepared(rows, json.dumps(rows))
+
+
+async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any], str]] | Prepared) -> list[Event]:
     """Append ``(type, entity_type, entity_id, data, source)`` events in one statement (a sync's page).
 
     Same guarantees as :func:`append`, one event per item, sinks called for each in order.
+    ``items`` may be :func:`prepare_many`'s, made before the transaction.
     """
-    if not items:
+    prepared = items if isinstance(items, Prepared) else prepare_many(items)
+    rows = prepared.rows
+    if not rows:
         return []
     if tx.dialect == "postgresql" and not tx.event_lock_held:
         await tx.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({EVENT_LOCK})"))
         tx.event_lock_held = True
     now = tx.hub.clock()
-    rows: list[dict[str, Any]] = [
-        {
-            "id": eid,
-            "type": type_,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "data": data,
-            "source": source,
-            "created_at": now,
-        }
-        for eid, (type_, entity_type, entity_id, data, source) in zip(
-            new_ids("evt", len(items), 16), items, strict=True
-        )
-    ]
     # Matched back by id: RETURNING's order is not promised.
-    result = await tx.conn.execute(_APPEND_MANY[tx.dialect], {"now": now, "rows": json.dumps(rows)})
+    result = await tx.conn.execute(_APPEND_MANY[tx.dialect], {"now": now, "rows": prepared.doc})
     seqs = {r.id: r.seq for r in result.all()}
     out = []
     for row in rows:

@@ -30,6 +30,7 @@ __all__ = [
     "load_cursor",
     "load_refs",
     "lookup",
+    "refs_doc",
     "remote_id_of",
     "save_cursor",
     "save_refs",
@@ -134,14 +135,19 @@ _SAVE_REFS = {
 }
 
 
-async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref]) -> None:
-    if not refs:
-        return
-    now = tx.hub.clock()
+def refs_doc(refs: Sequence[Ref]) -> str:
+    """``refs`` as :func:`save_refs` sends them (made ahead of the transaction by a sync's plan)."""
     # One statement may not touch a row twice (PostgreSQL): the last ref of a key wins, as row by row.
     last = {(r.resource, r.remote_id): r for r in refs}.values()
-    doc = json.dumps([r.__dict__ for r in last])
-    await tx.conn.execute(_SAVE_REFS[tx.dialect], {"integration_id": integration_id, "now": now, "rows": doc})
+    return json.dumps([r.__dict__ for r in last])
+
+
+async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref], *, doc: str | None = None) -> None:
+    """Upsert ``refs`` in one statement; ``doc`` is their :func:`refs_doc` when already made."""
+    if not refs:
+        return
+    params = {"integration_id": integration_id, "now": tx.hub.clock(), "rows": doc or refs_doc(refs)}
+    await tx.conn.execute(_SAVE_REFS[tx.dialect], params)
 
 
 async def delete_refs(tx: Tx, integration_id: str, resource: str, remote_ids: Sequence[str]) -> None:

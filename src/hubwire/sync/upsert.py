@@ -34,7 +34,7 @@ from hubwire.store import events as event_log
 from hubwire.store.events import iso
 from hubwire.store.tables import conflicts, entities
 from hubwire.sync.runs import SyncRun, heartbeat
-from hubwire.sync.state import Ref, delete_refs, in_list, load_refs, save_cursor, save_refs
+from hubwire.sync.state import Ref, delete_refs, in_list, load_refs, refs_doc, save_cursor, save_refs
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub, Tx
@@ -146,6 +146,13 @@ class PagePlan:
     gone: list[str] = field(default_factory=list)
     kept: list[Ref] = field(default_factory=list)
     conflict_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Made by the plan so the transaction has only statements to send (see _prepare).
+    create_doc: str = ""
+    update_params: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[tuple[str, Entity]] = field(default_factory=list)  # (verb, entity as committed)
+    refs: list[Ref] = field(default_factory=list)
+    refs_doc: str = ""
+    events: event_log.Prepared | None = None
 
     def reads(self, other: PagePlan) -> bool:
         """Whether this plan read something ``other`` writes (then it must be made again after ``other``)."""
@@ -291,61 +298,75 @@ async def plan_page(
         except HubwireError as exc:
             result.failed += 1
             result.errors.append(f"{resource} {it.remote_id}: {exc.message}")
+    _prepare(plan)
     return plan
+
+
+def _prepare(plan: PagePlan) -> None:
+    """The rows, entities, events and refs the page's transaction writes, made before it starts: the
+    transaction of the page before runs meanwhile, and a transaction held open for less is better."""
+    noun, resource, now, now_iso = plan.noun, plan.resource, plan.now, plan.now_iso
+    refs = plan.refs = list(plan.kept)
+    changed = plan.changed
+    stored_new = [_stored(noun, p) for _, p, _ in plan.creates]  # once: the row and the entity share it
+    if plan.creates:
+        plan.create_doc = json.dumps(
+            [{"id": p.id, "data": data} for (_, p, _), data in zip(plan.creates, stored_new, strict=True)]
+        )
+    for (it, p, digest), data in zip(plan.creates, stored_new, strict=True):
+        changed.append(("create", noun._entity_of(p.id, data, 1, now_iso, now_iso)))
+        refs.append(Ref(resource, it.remote_id, noun.name, p.id, digest, 1, it.remote_updated))
+    for it, old, p, digest in plan.updates:
+        data = _stored(noun, p)
+        plan.update_params.append(
+            {"b_id": old.id, "b_version": old.version, "b_data": data, "b_next": old.version + 1, "b_now": now}
+        )
+        changed.append(
+            ("update", noun._entity_of(old.id, data, old.version + 1, old["created_at"] or now_iso, now_iso))
+        )
+        refs.append(Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated))
+    changed += [("delete", old) for _, old in plan.removals]
+    types = _event_types(noun)
+    plan.events = event_log.prepare_many([(types[verb], noun.name, e.id, dict(e), plan.source) for verb, e in changed])
+    plan.refs_doc = refs_doc(refs) if refs else ""
+
+
+def _event_types(noun: Noun) -> dict[str, str]:
+    return {v: f"{noun.name}.{noun.verbs[v].event}" for v in ("create", "update", "delete")}
 
 
 async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
     """The page's ONE transaction (entities, events, refs, conflicts, cursor, run counts), then after-hooks."""
-    noun, integration_id, resource, source, run = plan.noun, plan.integration_id, plan.resource, plan.source, plan.run
-    now, now_iso, result = plan.now, plan.now_iso, plan.result
-    creates, updates, removals, kept = plan.creates, plan.updates, plan.removals, plan.kept
-    appended: list[tuple[str, Entity, event_log.Event]] = []
-    types = {v: f"{noun.name}.{noun.verbs[v].event}" for v in ("create", "update", "delete")}
+    noun, integration_id, run, result = plan.noun, plan.integration_id, plan.run, plan.result
+    assert plan.events is not None
     async with hub.transaction() as tx:
-        new_refs: list[Ref] = list(kept)
-        stored_new = [_stored(noun, p) for _, p, _ in creates]  # once: the row and the entity share it
-        if creates:
-            doc = json.dumps([{"id": p.id, "data": data} for (_, p, _), data in zip(creates, stored_new, strict=True)])
-            await tx.conn.execute(_CREATE_MANY[tx.dialect], {"type": noun.name, "now": now, "rows": doc})
-        changed: list[tuple[str, Entity]] = []
-        for (it, p, digest), data in zip(creates, stored_new, strict=True):
-            entity = noun._entity_of(p.id, data, 1, now_iso, now_iso)
-            changed.append(("create", entity))
-            new_refs.append(Ref(resource, it.remote_id, noun.name, p.id, digest, 1, it.remote_updated))
-        stored_upd = [_stored(noun, p) for _, _, p, _ in updates]
-        if updates:
+        if plan.creates:
+            params = {"type": noun.name, "now": plan.now, "rows": plan.create_doc}
+            await tx.conn.execute(_CREATE_MANY[tx.dialect], params)
+        if plan.updates:
             # One executemany; each row only if its version is still the one the plan read.
-            params = [
-                {"b_id": old.id, "b_version": old.version, "b_data": data, "b_next": old.version + 1, "b_now": now}
-                for (_, old, _, _), data in zip(updates, stored_upd, strict=True)
-            ]
-            res = await tx.conn.execute(_UPDATE_IF_VERSION, params)
-            if res.rowcount != len(updates):
-                moved = await _moved(tx, [old for _, old, _, _ in updates], now)
+            res = await tx.conn.execute(_UPDATE_IF_VERSION, plan.update_params)
+            if res.rowcount != len(plan.updates):
+                moved = await _moved(tx, [old for _, old, _, _ in plan.updates], plan.now)
                 raise ConflictError(f"{noun.name} {moved} changed during the sync", code="version_conflict", id=moved)
-        for (it, old, _, digest), stored in zip(updates, stored_upd, strict=True):
-            entity = noun._entity_of(old.id, stored, old.version + 1, old["created_at"] or now_iso, now_iso)
-            changed.append(("update", entity))
-            new_refs.append(Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated))
-        if removals:
-            await tx.conn.execute(entities.delete().where(entities.c.id.in_([old.id for _, old in removals])))
-            changed += [("delete", old) for _, old in removals]
+        if plan.removals:
+            await tx.conn.execute(entities.delete().where(entities.c.id.in_([old.id for _, old in plan.removals])))
         # One event per changed entity, appended in one statement.
-        evs = await event_log.append_many(tx, [(types[verb], noun.name, e.id, dict(e), source) for verb, e in changed])
-        appended = [(verb, e, ev) for (verb, e), ev in zip(changed, evs, strict=True)]
-        await delete_refs(tx, integration_id, resource, plan.gone)
-        await save_refs(tx, integration_id, new_refs)
+        evs = await event_log.append_many(tx, plan.events)
+        await delete_refs(tx, integration_id, plan.resource, plan.gone)
+        await save_refs(tx, integration_id, plan.refs, doc=plan.refs_doc)
         if plan.conflict_rows:
             await tx.conn.execute(conflicts.insert(), plan.conflict_rows)
         if plan.cursor is not None:
             await save_cursor(tx, integration_id, plan.cursor_resource, plan.cursor)
-        result.created, result.updated, result.deleted = len(creates), len(updates), len(removals)
+        result.created, result.updated, result.deleted = len(plan.creates), len(plan.updates), len(plan.removals)
         if run is not None:
             _count(run, noun.name, result, plan.seen)
             await heartbeat(tx, run)
     # After-hooks and subscribers, looked up once per page: most pages have none to call.
+    types = _event_types(noun)
     listening = {v for v in types if noun._after[v] or subscribers(types[v])}
-    for verb, entity, ev in appended:
+    for (verb, entity), ev in zip(plan.changed, evs, strict=True):
         if verb in listening:
             await noun._after_commit(hub, [noun.verbs[verb]], entity, [ev])
     return result
