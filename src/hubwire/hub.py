@@ -95,7 +95,7 @@ class Hub:
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
+            self._engine = make_engine(self.settings.database_url, sqlite_synchronous=self.settings.sqlite_synchronous)
         return self._engine
 
     @property

@@ -43,14 +43,14 @@ def sync_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def _sqlite_setup(engine: sa.engine.Engine) -> None:
+def _sqlite_setup(engine: sa.engine.Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN IMMEDIATE is ours to emit.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")  # validated by Settings
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -61,14 +61,14 @@ def _sqlite_setup(engine: sa.engine.Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, sqlite_synchronous: str = "NORMAL") -> AsyncEngine:
     aurl = async_url(url)
     if aurl.startswith("sqlite"):
         db = make_url(aurl).database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size)
-        _sqlite_setup(engine.sync_engine)
+        _sqlite_setup(engine.sync_engine, sqlite_synchronous)
         return engine
     return create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False)
 
@@ -79,7 +79,7 @@ def _migrate_sync(url: str, revision: str) -> None:
 
     engine = sa.create_engine(sync_url(url))
     if engine.dialect.name == "sqlite":
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, "FULL")  # migrations are rare: sync every commit
     try:
         with engine.connect() as conn:
             if engine.dialect.name == "postgresql":
