@@ -60,6 +60,11 @@ _SQLITE_INSERT_ONE = (
 )
 
 
+def _params(row: dict[str, Any], data: Any) -> tuple[Any, ...]:
+    """An event row as the positional parameters of the driver-level INSERTs, ``data`` encoded by the caller."""
+    return (row["id"], row["type"], row["entity_type"], row["entity_id"], data, row["source"], row["created_at"])
+
+
 async def _insert_aiosqlite(tx: Tx, row: dict[str, Any]) -> int:
     """The per-event INSERT on SQLite: one hop to aiosqlite's thread (insert and ``last_insert_rowid``).
 
@@ -68,16 +73,7 @@ async def _insert_aiosqlite(tx: Tx, row: dict[str, Any]) -> int:
     """
     conn = (await tx.conn.get_raw_connection()).driver_connection
     assert conn is not None
-    params = (
-        row["id"],
-        row["type"],
-        row["entity_type"],
-        row["entity_id"],
-        json.dumps(row["data"]),
-        row["source"],
-        row["created_at"],
-    )
-    got = await conn.execute_insert(_SQLITE_INSERT_ONE, params)
+    got = await conn.execute_insert(_SQLITE_INSERT_ONE, _params(row, json.dumps(row["data"])))
     assert got is not None
     return int(got[0])
 
@@ -93,15 +89,7 @@ async def _insert_psycopg(tx: Tx, row: dict[str, Any]) -> int:
 
     conn = (await tx.conn.get_raw_connection()).driver_connection
     assert conn is not None
-    params = (
-        row["id"],
-        row["type"],
-        row["entity_type"],
-        row["entity_id"],
-        Jsonb(row["data"]),
-        row["source"],
-        row["created_at"],
-    )
+    params = _params(row, Jsonb(row["data"]))
     async with conn.cursor() as cur:
         await cur.execute(_PSYCOPG_INSERT_ONE, params)
         got = await cur.fetchone()
