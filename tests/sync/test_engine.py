@@ -325,3 +325,46 @@ async def test_consecutive_pages_share_a_transaction_up_to_the_group_size(
             await conn.execute(sa.select(sync_cursors.c.state).where(sync_cursors.c.integration_id == iid))
         ).scalar_one()
     assert state == {"page": 4}
+
+
+async def test_a_sync_keeps_older_objects_out_of_the_collector_and_gives_them_back(
+    hub: Hub, providers: ProviderRegistry, api: LoopbackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import weakref
+
+    import hubwire.sync.engine as engine
+
+    class Node:
+        ref: Any = None
+
+    frozen_while_writing: list[int] = []
+    write = engine.write_page
+
+    async def observing(hub_: Hub, plan: Any) -> Any:
+        frozen_while_writing.append(gc.get_freeze_count())
+        return await write(hub_, plan)
+
+    monkeypatch.setattr(engine, "write_page", observing)
+    iid = await scripted(hub, providers, api, [[("w0", "A")], [("w1", "B")]])
+    assert gc.get_freeze_count() == 0
+    cycle = Node()
+    cycle.ref = cycle  # cyclic garbage made before the sync: frozen with the rest while it runs
+    gone = weakref.ref(cycle)
+    del cycle
+    await run_sync(hub, iid)
+    assert frozen_while_writing and all(n > 0 for n in frozen_while_writing)
+    assert gc.get_freeze_count() == 0  # given back once the sync ended
+    gc.collect()
+    assert gone() is None
+    assert len(await Widget.find(limit=100)) == 2
+
+    # A process that froze objects itself keeps them frozen: the sync neither adds nor takes back.
+    gc.freeze()
+    try:
+        frozen_while_writing.clear()
+        await run_sync(hub, iid, full=True)
+        assert frozen_while_writing and all(n > 0 for n in frozen_while_writing)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import gc
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,37 @@ __all__ = ["Batch", "Stream", "pull"]
 log = structlog.get_logger("hubwire.sync")
 # Records stored per transaction at most: consecutive pages are joined up to this (see _grouped).
 GROUP_RECORDS = 500
+
+
+# Syncs of this process running inside _collector_spares_old_objects, and whether the first froze.
+_sparing = 0
+_froze = False
+
+
+@contextlib.contextmanager
+def _collector_spares_old_objects() -> Iterator[None]:
+    """Keep the objects that exist before a sync out of the cyclic collector's passes while it runs.
+
+    A sync allocates many short-lived objects (decoded pages, plans, statement parameters), so the
+    collector runs often, and each of its full passes traverses every object of the process: the
+    modules, SQLAlchemy's and the Nouns' structures made at start-up. ``gc.freeze`` moves the objects
+    that exist now to a generation no pass traverses; ``gc.unfreeze`` gives them back when the last
+    sync of the process ends, so cyclic garbage made before the sync is still collected, afterwards.
+    A process that froze objects itself (``gc.get_freeze_count()``) is left as it is.
+    """
+    global _sparing, _froze
+    if _sparing == 0:
+        _froze = gc.get_freeze_count() == 0
+        if _froze:
+            gc.freeze()
+    _sparing += 1
+    try:
+        yield
+    finally:
+        _sparing -= 1
+        if _sparing == 0 and _froze:
+            _froze = False
+            gc.unfreeze()
 
 
 @dataclass
@@ -151,31 +183,32 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
         for err in result.errors[:5]:
             log.warning("sync.record_failed", integration_id=integration_id, error=redact_text(err))
 
-    for stream in streams:
-        state = await load_cursor(hub, integration_id, stream.name)
-        # The page being written: its transaction, its plan, how many records its batch had.
-        writing: tuple[asyncio.Future[PageResult], PagePlan, int] | None = None
-        try:
-            async for batch in _grouped(_one_ahead(stream.pages(state)), GROUP_RECORDS, stream.noun):
-                seen += len(batch.items)
-                noun = batch.noun or stream.noun
-                if writing is not None and _hooked(noun):
-                    await finish(*writing)
-                    writing = None
-                page = await plan(stream, batch)
+    with _collector_spares_old_objects():
+        for stream in streams:
+            state = await load_cursor(hub, integration_id, stream.name)
+            # The page being written: its transaction, its plan, how many records its batch had.
+            writing: tuple[asyncio.Future[PageResult], PagePlan, int] | None = None
+            try:
+                async for batch in _grouped(_one_ahead(stream.pages(state)), GROUP_RECORDS, stream.noun):
+                    seen += len(batch.items)
+                    noun = batch.noun or stream.noun
+                    if writing is not None and _hooked(noun):
+                        await finish(*writing)
+                        writing = None
+                    page = await plan(stream, batch)
+                    if writing is not None:
+                        await finish(*writing)
+                        if page.reads(writing[1]):
+                            page = await plan(stream, batch)
+                        writing = None
+                    writing = (asyncio.ensure_future(write_page(hub, page)), page, len(batch.items))
                 if writing is not None:
                     await finish(*writing)
-                    if page.reads(writing[1]):
-                        page = await plan(stream, batch)
                     writing = None
-                writing = (asyncio.ensure_future(write_page(hub, page)), page, len(batch.items))
-            if writing is not None:
-                await finish(*writing)
-                writing = None
-        finally:
-            # A page being written when something else failed still commits (with its cursor); its
-            # own failure, if any, gives way to the one already being raised.
-            if writing is not None:
-                with contextlib.suppress(Exception):
-                    await writing[0]
+            finally:
+                # A page being written when something else failed still commits (with its cursor); its
+                # own failure, if any, gives way to the one already being raised.
+                if writing is not None:
+                    with contextlib.suppress(Exception):
+                        await writing[0]
     return seen
