@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hubwire.nouns.ids import new_id, new_ids
+from hubwire.nouns.ids import new_ordered_ids
 from hubwire.store.tables import events
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ async def append(tx: Tx, type_: str, entity_type: str, entity_id: str, data: dic
         await tx.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({EVENT_LOCK})"))
         tx.event_lock_held = True
     now = tx.hub.clock()
-    eid = new_id("evt", 16)
+    eid = new_ordered_ids("evt", 1)[0]
     row = {
         "id": eid,
         "type": type_,
@@ -177,7 +177,7 @@ def prepare_many(items: Sequence[tuple[str, str, str, dict[str, Any], str]]) -> 
     rows: list[dict[str, Any]] = [
         {"id": eid, "type": type_, "entity_type": entity_type, "entity_id": entity_id, "data": data, "source": source}
         for eid, (type_, entity_type, entity_id, data, source) in zip(
-            new_ids("evt", len(items), 16), items, strict=True
+            new_ordered_ids("evt", len(items)), items, strict=True
         )
     ]
     return Prepared(rows, json.dumps(rows))
