@@ -34,3 +34,25 @@ async def test_concurrent_batches_over_the_same_endpoints_all_commit(whub: Hub) 
             )
         ).scalar()
     assert attempts == 40 * 2 * 20 and healthy == 20
+
+
+async def test_a_batch_over_many_endpoints_records_every_attempt_and_each_endpoints_health(whub: Hub) -> None:
+    """More endpoints than one health upsert takes (SQLite chunks it): every endpoint's run of failures."""
+    endpoints = [f"int_many{i:03d}" for i in range(450)]
+    rec = AttemptRecorder(whub)
+
+    def outcome(eid: str, at: float, ok: bool) -> Outcome:
+        status, code = ("succeeded", 200) if ok else ("failed", 500)
+        return Outcome(f"msg_{eid}_{at:g}", eid, 1, at, 1.0, code, "x", None if ok else "HTTP 500", status, None)
+
+    # Odd endpoints fail at 10 and again at 20 (the run starts at 10); even ones fail then succeed.
+    first = await rec._flush([outcome(eid, 10.0, False) for eid in endpoints])
+    assert first == {eid: 10.0 for eid in endpoints}
+    second = await rec._flush([outcome(eid, 20.0, i % 2 == 0) for i, eid in enumerate(endpoints)])
+    assert second == {eid: (None if i % 2 == 0 else 10.0) for i, eid in enumerate(endpoints)}
+    async with whub.read() as conn:
+        attempts = (await conn.execute(sa.select(sa.func.count()).select_from(webhook_attempts))).scalar()
+        rows = {r[0]: r[1:] for r in (await conn.execute(sa.select(webhook_endpoints))).all()}
+    assert attempts == 2 * len(endpoints)
+    assert rows["int_many000"] == (None, 20.0, 10.0)  # failing_since, last_success_at, last_failure_at
+    assert rows["int_many001"] == (10.0, None, 20.0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import weakref
@@ -28,14 +29,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects import sqlite
 from yarl import URL
 
 from hubwire.errors import HubwireError, NotFoundError
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
 from hubwire.net.redact import redact_text
 from hubwire.net.ssrf import AddressPolicy, GuardedResolver, check_url
-from hubwire.store.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
+from hubwire.store.tables import webhook_deliveries
 from hubwire.webhooks.endpoints import Endpoint, EndpointCache
 from hubwire.webhooks.signing import Signer
 
@@ -123,70 +123,33 @@ class AttemptRecorder:
             health[o.endpoint_id] = (ok, start)
         if self.hub.dialect == "postgresql":
             return await self._flush_pg(batch, health, now)
+        # Driver-level statements: SQLAlchemy compiling three statements per batch cost more than
+        # SQLite running them.
+        endpoints = list(health.items())
+        failing: dict[str, float | None] = {}
         async with self.hub.transaction() as tx:
-            await tx.conn.execute(
-                webhook_attempts.insert(),
+            await tx.conn.exec_driver_sql(
+                _SQLITE_ATTEMPT,
                 [
-                    {
-                        "delivery_id": o.delivery_id,
-                        "attempt": o.attempt,
-                        "started_at": o.started_at,
-                        "latency_ms": o.latency_ms,
-                        "status_code": o.status_code,
-                        "response_body": o.response_body,
-                        "error": o.error,
-                    }
+                    (o.delivery_id, o.attempt, o.started_at, o.latency_ms, o.status_code, o.response_body, o.error)
                     for o in batch
                 ],
             )
-            await tx.conn.execute(
-                webhook_deliveries.update()
-                .where(webhook_deliveries.c.id == sa.bindparam("b_id"))
-                .values(
-                    status=sa.bindparam("b_status"),
-                    attempts=sa.bindparam("b_attempts"),
-                    last_status_code=sa.bindparam("b_code"),
-                    last_error=sa.bindparam("b_error"),
-                    next_attempt_at=sa.bindparam("b_next"),
-                    updated_at=now,
-                ),
-                [
-                    {
-                        "b_id": o.delivery_id,
-                        "b_status": o.status,
-                        "b_attempts": o.attempt,
-                        "b_code": o.status_code,
-                        "b_error": o.error,
-                        "b_next": o.next_attempt_at,
-                    }
-                    for o in batch
-                ],
+            await tx.conn.exec_driver_sql(
+                _SQLITE_DELIVERY,
+                [(o.status, o.attempt, o.status_code, o.error, o.next_attempt_at, now, o.delivery_id) for o in batch],
             )
-            # Every endpoint of the batch in one upsert; a success clears the run of failures.
-            ins = sqlite.insert(webhook_endpoints).values(
-                [
-                    {
-                        "integration_id": eid,
-                        "failing_since": None if ok else at,
-                        "last_success_at": at if ok else None,
-                        "last_failure_at": None if ok else at,
-                    }
-                    for eid, (ok, at) in health.items()
-                ]
-            )
-            ep = webhook_endpoints.c
-            stmt = ins.on_conflict_do_update(
-                index_elements=["integration_id"],
-                set_={
-                    "failing_since": sa.case(
-                        (ins.excluded.last_success_at.is_not(None), None),
-                        else_=sa.func.coalesce(ep.failing_since, ins.excluded.failing_since),
-                    ),
-                    "last_success_at": sa.func.coalesce(ins.excluded.last_success_at, ep.last_success_at),
-                    "last_failure_at": sa.func.coalesce(ins.excluded.last_failure_at, ep.last_failure_at),
-                },
-            ).returning(ep.integration_id, ep.failing_since)
-            failing: dict[str, float | None] = {r[0]: r[1] for r in (await tx.conn.execute(stmt)).all()}
+            # Every endpoint of the batch in one upsert (a few hundred rows at most per statement);
+            # a success clears the run of failures.
+            for i in range(0, len(endpoints), _SQLITE_HEALTH_ROWS):
+                chunk = endpoints[i : i + _SQLITE_HEALTH_ROWS]
+                params = tuple(
+                    v
+                    for eid, (ok, at) in chunk
+                    for v in (eid, None if ok else at, at if ok else None, None if ok else at)
+                )
+                rows: list[Any] = list(await tx.conn.exec_driver_sql(_sqlite_health(len(chunk)), params))
+                failing.update((r[0], r[1]) for r in rows)
         return failing
 
     async def _flush_pg(
@@ -214,6 +177,31 @@ class AttemptRecorder:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             rows = (await conn.execute(_PG_RECORD, params)).all()
         return {r[0]: r[1] for r in rows}
+
+
+_SQLITE_ATTEMPT = (
+    "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_body, error) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_DELIVERY = (
+    "UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status_code = ?, last_error = ?, "
+    "next_attempt_at = ?, updated_at = ? WHERE id = ?"
+)
+_SQLITE_HEALTH_ROWS = 200
+
+
+@functools.cache
+def _sqlite_health(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO webhook_endpoints AS e (integration_id, failing_since, last_success_at, last_failure_at) "
+        f"VALUES {values} ON CONFLICT (integration_id) DO UPDATE SET "
+        "failing_since = CASE WHEN excluded.last_success_at IS NOT NULL THEN NULL "
+        "ELSE coalesce(e.failing_since, excluded.failing_since) END, "
+        "last_success_at = coalesce(excluded.last_success_at, e.last_success_at), "
+        "last_failure_at = coalesce(excluded.last_failure_at, e.last_failure_at) "
+        "RETURNING integration_id, failing_since"
+    )
 
 
 _PG_RECORD = sa.text("""
