@@ -48,11 +48,13 @@ async def test_concurrent_misses_load_together_and_a_missing_endpoint_fails_alon
 
 async def test_a_change_is_seen_within_the_ttl(whub: Hub, receiver: Receiver) -> None:
     eid = (await Integration.connect(provider="webhook", url=receiver.url("/a"), events=["*"]))["$id"]
-    cache = EndpointCache(whub, ttl=0.2)
+    now = [1000.0]
+    cache = EndpointCache(whub, ttl=0.2, clock=lambda: now[0])
     assert (await cache.get(eid)).active
     await Integration.disconnect(eid)  # in this process the commit clears the deliverer's cache, not this one
+    now[0] += 0.19
     assert (await cache.get(eid)).active  # still within the ttl
-    await asyncio.sleep(0.25)
+    now[0] += 0.02
     assert not (await cache.get(eid)).active
     with pytest.raises(NotFoundError):
         await cache.get("int_missing")

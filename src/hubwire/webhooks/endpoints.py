@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -181,9 +181,10 @@ class EndpointCache:
     in a few reads per ttl instead of one or two connections per endpoint.
     """
 
-    def __init__(self, hub: Hub, ttl: float = 1.0) -> None:
+    def __init__(self, hub: Hub, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.hub = hub
         self.ttl = ttl
+        self.clock = clock
         self._entries: dict[str, tuple[float, Endpoint]] = {}
         self._loading: dict[str, asyncio.Future[Endpoint]] = {}  # every pending load, for dedupe
         self._queued: dict[str, asyncio.Future[Endpoint]] = {}  # not yet taken by a batch
@@ -196,7 +197,7 @@ class EndpointCache:
 
     async def get(self, endpoint_id: str) -> Endpoint:
         hit = self._entries.get(endpoint_id)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > self.clock():
             return hit[1]
         # One load per endpoint at a time: concurrent deliveries wait for it instead of all reading.
         loading = self._loading.get(endpoint_id)
@@ -213,7 +214,7 @@ class EndpointCache:
             await asyncio.sleep(0)  # the misses of this loop iteration join the batch
             batch, self._queued = self._queued, {}
             self._batch = None
-            now = time.monotonic()
+            now = self.clock()
             soon = [e for e, (until, _) in self._entries.items() if until - now < self.ttl / 2 and e not in batch]
             loaded = await self._load([*batch, *soon])
         except BaseException as exc:
@@ -245,7 +246,7 @@ class EndpointCache:
             fut.set_result(result)
 
     async def _load(self, endpoint_ids: Sequence[str]) -> dict[str, Endpoint | Exception]:
-        now = time.monotonic()
+        now = self.clock()
         async with self.hub.read() as conn:
             rows = (await conn.execute(_webhook_rows().where(entities.c.id.in_(list(endpoint_ids))))).all()
         all_creds = await load_credentials_many(self.hub, [r.id for r in rows])
