@@ -107,3 +107,19 @@ def test_value_checks(ftype: str, value: object, ok: bool, stored: object) -> No
     assert (err is None) is ok
     if ok:
         assert clean == stored
+
+
+@pytest.mark.parametrize(
+    "decl", ["string", "text", "number", "integer", "boolean", "json", "datetime", "A | B", "string[]"]
+)
+def test_values_a_field_keeps_unchanged_are_exactly_what_check_returns_as_is(decl: str) -> None:
+    """``Field.unchanged`` lets Noun.validate skip ``check``: never for a value check would change or refuse."""
+    f = parse_schema("Thing", {"x": decl}).fields["x"]
+    samples = ["a", "", 0, 7, -3, True, False, 1.5, float("nan"), None, ["a"], {"k": 1}]
+    for value in samples:
+        if type(value) in f.unchanged:
+            clean, err = f.check(value)
+            assert err is None and clean is value, (decl, value)
+    admitted = {type(v) for v in samples if type(v) in f.unchanged}
+    expected = {"string": {str}, "text": {str}, "number": {int}, "integer": {int}, "boolean": {bool}}
+    assert admitted == expected.get(decl, {str, int, bool} if decl == "json" else set())

@@ -42,12 +42,6 @@ InTx = Callable[[Tx, Entity], Awaitable[None]]
 _source: contextvars.ContextVar[str] = contextvars.ContextVar("hubwire_source", default="api")
 _UNIQUE_INDEX = re.compile(r"ux_ent_[a-z0-9]+_([a-z0-9_]+)")
 _META = frozenset(META)
-# Values that Field.check returns unchanged, by exact type (bool is not an int here).
-_PASSES: dict[type, frozenset[str]] = {
-    str: frozenset({"string", "text", "json"}),
-    int: frozenset({"number", "integer", "json"}),
-    bool: frozenset({"boolean", "json"}),
-}
 
 
 def current_source() -> str:
@@ -340,8 +334,7 @@ class Noun:
             if f is None:
                 errors.append(FieldError(raw, "unknown_field", f"{self.name} has no field {raw!r}"))
                 continue
-            passes = _PASSES.get(type(value))
-            if passes is not None and f.type in passes and not f.many:
+            if type(value) in f.unchanged:
                 out[f.name] = value  # already the stored form (the common case of a sync's records)
                 continue
             clean, err = f.check(value, coerce=coerce)

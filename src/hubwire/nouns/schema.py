@@ -9,6 +9,7 @@ This module only parses and validates values; it never touches the database.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import math
 import re
@@ -36,6 +37,18 @@ def camel_to_snake(name: str) -> str:
     return _CAMEL.sub(r"_\1", name).lower()
 
 
+# The Python types whose values :meth:`Field.check` returns unchanged, per field type, by exact
+# type (a bool is not an int here, a float may be NaN): a caller may store such a value as it is.
+_UNCHANGED: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "text": frozenset({str}),
+    "number": frozenset({int}),
+    "integer": frozenset({int}),
+    "boolean": frozenset({bool}),
+    "json": frozenset({str, int, bool}),
+}
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -46,6 +59,11 @@ class Field:
     many: bool = False
     enum: tuple[str, ...] = ()
     target: str | None = None  # the related Noun's name for relations
+    # Types of values already in their stored form (see _UNCHANGED); none for lists.
+    unchanged: frozenset[builtins.type] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unchanged", frozenset() if self.many else _UNCHANGED.get(self.type, frozenset()))
 
     @property
     def sortable_kind(self) -> str:
