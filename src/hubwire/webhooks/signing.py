@@ -53,35 +53,36 @@ def secret_key(secret: str) -> bytes:
 
 def sign(keys: Iterable[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value: one ``v1,<sig>`` per key, space-separated."""
-    prefix = f"{msg_id}.{timestamp}.".encode()
-    return " ".join(
-        "v1," + base64.b64encode(hmac.new(k, prefix + body, hashlib.sha256).digest()).decode() for k in keys
-    )
+    return Signer(keys).signature(msg_id, timestamp, body)
 
 
 def signed_headers(keys: Iterable[bytes], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(keys, msg_id, timestamp, body),
-    }
+    return Signer(keys).headers(msg_id, timestamp, body)
 
 
 class Signer:
-    """:func:`signed_headers` for a fixed set of keys, with each key's HMAC set up once (copied per message)."""
+    """Signs for a fixed set of keys, each key's HMAC set up once (copied per message): a delivery
+    worker keeps one per endpoint."""
 
     def __init__(self, keys: Iterable[bytes]) -> None:
         self._macs = [hmac.new(k, digestmod=hashlib.sha256) for k in keys]
 
-    def headers(self, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-        ts = str(timestamp)
-        message = f"{msg_id}.{ts}.".encode() + body
+    def signature(self, msg_id: str, timestamp: int, body: bytes) -> str:
+        """The ``webhook-signature`` value: ``v1,<base64 HMAC-SHA256 of id.timestamp.body>`` per key."""
+        message = f"{msg_id}.{timestamp}.".encode() + body
         sigs = []
         for base in self._macs:
             mac = base.copy()
             mac.update(message)
             sigs.append("v1," + base64.b64encode(mac.digest()).decode())
-        return {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": " ".join(sigs)}
+        return " ".join(sigs)
+
+    def headers(self, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": self.signature(msg_id, timestamp, body),
+        }
 
 
 def live_secrets(credentials: Mapping[str, Any], now: float) -> list[str]:
