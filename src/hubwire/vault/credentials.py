@@ -44,21 +44,12 @@ async def save_credentials(tx: Tx, integration_id: str, values: dict[str, Any]) 
 
 
 async def load_credentials(hub: Hub, integration_id: str) -> dict[str, Any]:
-    async with hub.read() as conn:
-        blob = (
-            await conn.execute(
-                sa.select(credentials.c.ciphertext).where(credentials.c.integration_id == integration_id)
-            )
-        ).scalar_one_or_none()
-    if blob is None:
-        return {}
-    values = hub.vault.decrypt(bytes(blob), context=integration_id)
-    _remember(values)
-    return values
+    """The decrypted credentials of one Integration (``{}`` when it has none)."""
+    return (await load_credentials_many(hub, [integration_id])).get(integration_id, {})
 
 
 async def load_credentials_many(hub: Hub, integration_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """:func:`load_credentials` of several Integrations in one query; those without credentials are left out."""
+    """The decrypted credentials of several Integrations in one query; those without any are left out."""
     if not integration_ids:
         return {}
     q = sa.select(credentials.c.integration_id, credentials.c.ciphertext).where(
