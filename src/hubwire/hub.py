@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hubwire.settings import Settings
 from hubwire.store.engine import make_engine, migrate
 from hubwire.vault import Vault, load_or_create_key
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from hubwire.connectors.registry import ProviderRegistry
@@ -151,6 +153,17 @@ class Hub:
         else:
             async with self.engine.connect() as conn, self._scope(conn) as tx:
                 yield tx
+
+    async def sqlite_write(self, fn: Callable[[Any], T]) -> T:
+        """SQLite only: ``fn(cursor)`` as one write transaction on the connection's thread, in one hop.
+
+        For hot paths whose statements are known up front (the worker's claim); see
+        :func:`hubwire.store.statements.sqlite_write`. Serialised with :meth:`transaction`.
+        """
+        from hubwire.store.statements import sqlite_write
+
+        async with self._write_lock:
+            return await sqlite_write(self.engine, fn)
 
     @asynccontextmanager
     async def _scope(self, conn: AsyncConnection) -> AsyncIterator[Tx]:

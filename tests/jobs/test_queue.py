@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -370,3 +371,17 @@ async def test_prune_deletes_old_done_jobs_and_keeps_dead_ones(clocked_hub: Hub,
     left = sorted((j.status, j.payload["n"]) for j in await list_jobs(clocked_hub))
     assert left == [("dead", 2), ("done", 3)]
     assert await queue.prune(clocked_hub, older_than=1800) == 0
+
+
+async def test_sqlite_claims_read_the_ready_index_in_order(sqlite_url: str, tmp_path: Path) -> None:
+    """The claim stops at LIMIT on ix_jobs_ready: no scan and sort of every queued job (which grew with the queue)."""
+    from hubwire.jobs.queue import _SQLITE_CLAIM
+
+    async with Hub(database_url=sqlite_url, data_dir=tmp_path, secret_key="k" * 32) as hub:
+        async with hub.transaction() as tx:
+            await queue.enqueue_many(tx, recording_kind([]), [{"n": n} for n in range(500)])
+        for kinds, params in (("", (1.0, "w", 1.0, 1e12, 10)), (" AND kind IN (?)", (1.0, "w", 1.0, 1e12, "k", 10))):
+            sql = "EXPLAIN QUERY PLAN " + _SQLITE_CLAIM.format(kinds=kinds)
+            async with hub.read() as conn:
+                plan = " | ".join(r[-1] for r in (await conn.exec_driver_sql(sql, params)).all())
+            assert "USING INDEX ix_jobs_ready" in plan and "TEMP B-TREE" not in plan, plan

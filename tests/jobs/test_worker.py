@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from hubwire.hub import Hub
 from hubwire.jobs import Backoff, Job, Worker, job_kind, list_jobs, queue
+from hubwire.jobs.kinds import get_kind
 
 
 async def test_run_processes_everything_once_within_its_concurrency(hub: Hub) -> None:
@@ -92,3 +95,47 @@ async def test_worker_names_fit_the_fencing_column(hub: Hub) -> None:
     a, b = Worker(hub), Worker(hub)
     assert a.name != b.name and a.name.startswith(socket.gethostname()[:20])
     assert len(Worker(hub, name="x" * 100).name) == 64
+
+
+def _finish_kind(fail: bool = False) -> str:
+    """A kind whose handlers return a value (or None for odd n) that its ``finish`` writes onto the job row."""
+    from hubwire.store.statements import Statement
+
+    kind = f"test.finish.{uuid.uuid4().hex[:8]}"
+
+    def finish(hub: Hub, values: list[object]) -> list[Statement]:
+        mark = "?" if hub.dialect == "sqlite" else "%s"
+        table = "no_such_table" if fail else "jobs"
+        sql = f"UPDATE {table} SET last_error = {mark} WHERE id = {mark}"
+        return [Statement(sql, [(f"finished {v}", v) for v in values], many=True)]
+
+    @job_kind(kind, finish=finish)
+    async def work(job: Job, hub: Hub) -> int | None:
+        return job.id if job.payload["n"] % 2 == 0 else None
+
+    return kind
+
+
+async def test_values_returned_by_handlers_are_written_by_their_kinds_finish(hub: Hub) -> None:
+    kind = _finish_kind()
+    async with hub.transaction() as tx:
+        await queue.enqueue_many(tx, kind, [{"n": n} for n in range(40)])
+    assert await Worker(hub, concurrency=8).drain() == 40
+    rows = await list_jobs(hub, kind=kind, limit=100)
+    assert {r.status for r in rows} == {"done"}
+    assert {r.id: r.last_error for r in rows} == {
+        r.id: (f"finished {r.id}" if r.payload["n"] % 2 == 0 else None) for r in rows
+    }
+
+
+async def test_a_failing_finish_completes_nothing_and_the_jobs_run_again(hub: Hub) -> None:
+    """The finish writes and the completion go together: if the writes fail, the jobs stay leased (and rerun)."""
+    kind = _finish_kind(fail=True)
+    async with hub.transaction() as tx:
+        await queue.enqueue_many(tx, kind, [{"n": 0}, {"n": 2}])
+    (a, b) = await queue.claim(hub, "w", 5, lease=30.0)
+    finish = get_kind(kind).finish
+    assert finish is not None
+    with pytest.raises(Exception, match="no_such_table"):
+        await queue.claim(hub, "w", 5, lease=30.0, done=[(a.id, 1), (b.id, 1)], finish=[(finish, [a.id, b.id])])
+    assert {r.status for r in await list_jobs(hub, kind=kind)} == {"running"}

@@ -1,8 +1,16 @@
 """Job kinds: a name, a handler and a retry policy, registered at import time.
 
-A handler is ``async def handler(job: Job, hub: Hub) -> None``. It may raise :class:`Retry`
+A handler is ``async def handler(job: Job, hub: Hub) -> Any``. It may raise :class:`Retry`
 to choose its own delay (a provider's ``Retry-After``), :class:`Dead` to stop retrying, or
 anything else to be retried on the kind's backoff until ``max_attempts`` is spent.
+
+A kind with a ``finish`` writer lets its handlers return their bookkeeping instead of writing
+it: the worker turns the values returned by a batch of finished jobs into statements with
+``finish(hub, values)`` and runs them on the connection that marks those jobs done, ahead of
+that completion (SQLite: in the same transaction; PostgreSQL: on the same autocommit connection,
+just before, so each statement must be atomic on its own). A handler's own record then costs no
+transaction of its own. If the worker dies before that write, the job runs again and returns
+its value again (at least once, like the job).
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ from hubwire.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
+    from hubwire.store.statements import Statement
 
-__all__ = ["Backoff", "Dead", "Job", "JobKind", "Retry", "get_kind", "job_kind", "kinds"]
+__all__ = ["Backoff", "Dead", "Finisher", "Job", "JobKind", "Retry", "get_kind", "job_kind", "kinds"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,9 @@ class Backoff:
         return max(0.0, raw)
 
 
-Handler = Callable[[Job, "Hub"], Awaitable[None]]
+Handler = Callable[[Job, "Hub"], Awaitable[Any]]
+# (hub, the non-None values returned by a batch of finished handlers) -> statements for hub's dialect
+Finisher = Callable[["Hub", list[Any]], Sequence["Statement"]]
 
 
 @dataclass
@@ -77,18 +88,24 @@ class JobKind:
     max_attempts: int = 5
     backoff: Backoff = field(default_factory=Backoff)
     timeout: float | None = 600.0
+    finish: Finisher | None = None
 
 
 _kinds: dict[str, JobKind] = {}
 
 
 def job_kind(
-    name: str, *, max_attempts: int = 5, backoff: Backoff | None = None, timeout: float | None = 600.0
+    name: str,
+    *,
+    max_attempts: int = 5,
+    backoff: Backoff | None = None,
+    timeout: float | None = 600.0,
+    finish: Finisher | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler`` as the runner of jobs of kind ``name``."""
+    """Register ``handler`` as the runner of jobs of kind ``name`` (``timeout`` None: the handler bounds itself)."""
 
     def register(handler: Handler) -> Handler:
-        _kinds[name] = JobKind(name, handler, max_attempts, backoff or Backoff(), timeout)
+        _kinds[name] = JobKind(name, handler, max_attempts, backoff or Backoff(), timeout, finish)
         return handler
 
     return register

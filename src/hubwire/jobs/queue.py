@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
-from hubwire.jobs.kinds import Job, get_kind
+from hubwire.jobs.kinds import Finisher, Job, get_kind
+from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
 if TYPE_CHECKING:
@@ -226,13 +227,16 @@ async def claim(
     kinds: Sequence[str] | None = None,
     *,
     done: Sequence[tuple[int, int]] = (),
+    finish: Sequence[tuple[Finisher, list[Any]]] = (),
 ) -> list[Job]:
     """Lease up to ``limit`` ready jobs to ``worker`` for ``lease`` seconds; each claim is one attempt.
 
     ``done`` piggybacks a :func:`complete` of (job id, attempt) pairs on the same statement (PostgreSQL)
     or transaction (SQLite): a busy worker finishes one batch and takes the next in one round trip.
+    ``finish`` are the kinds' writers of those jobs' returned values, run first on the same connection.
     """
     now = hub.clock()
+    stmts = _finish_statements(hub, finish)
     if hub.dialect == "postgresql":
         # A materialised CTE: the locking subquery runs once, so LIMIT and SKIP LOCKED hold exactly.
         # The completions touch only 'running' rows, the claim only 'queued' ones: never the same row.
@@ -242,58 +246,68 @@ async def claim(
         if done:
             params.update(ids=[d[0] for d in done], att=[d[1] for d in done])
         async with _single_statement(hub) as conn:
+            await run_on(conn, stmts)
             rows = (await conn.execute(_PG_CLAIMS[bool(done), bool(kinds)], params)).all()
-    else:
-        async with hub.transaction() as tx:
-            if done:
-                await _complete_sqlite(tx, worker, done, now)
-            ready = sa.select(jobs.c.id).where(jobs.c.status == "queued", jobs.c.run_at <= now)
-            if kinds:
-                ready = ready.where(jobs.c.kind.in_(kinds))
-            ready = ready.order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id).limit(limit)
-            stmt = (
-                jobs.update()
-                .where(jobs.c.id.in_(ready.scalar_subquery()))
-                .values(
-                    status="running",
-                    attempts=jobs.c.attempts + 1,
-                    lease_until=now + lease,
-                    worker=worker,
-                    updated_at=now,
-                )
-                .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.max_attempts, jobs.c.key)
-            )
-            rows = (await tx.conn.execute(stmt)).all()
-    return sorted((Job(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
+        return sorted((Job(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
+
+    # SQLite: the writes, the completions and the claim as one transaction, in one hop to the thread.
+    claim_sql = _SQLITE_CLAIM.format(kinds=f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else "")
+    claim_params = (now + lease, worker, now, now, *(kinds or ()), limit)
+
+    def work(cur: Any) -> list[Any]:
+        run_on_cursor(cur, stmts)
+        if done:
+            cur.executemany(_SQLITE_DONE, [(now, jid, att, worker) for jid, att in done])
+        cur.execute(claim_sql, claim_params)
+        return list(cur.fetchall())
+
+    rows = await hub.sqlite_write(work)
+    return sorted((Job(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
 
 
-async def complete(hub: Hub, worker: str, done: Sequence[tuple[int, int]]) -> int:
-    """Mark (job id, attempt) pairs done, if this worker still holds them; returns how many it did."""
+_SQLITE_DONE = (
+    "UPDATE jobs SET status = 'done', lease_until = NULL, updated_at = ? "
+    "WHERE id = ? AND attempts = ? AND worker = ? AND status = 'running'"
+)
+# The ready subquery must read ix_jobs_ready in order and stop at LIMIT. Left to itself (no ANALYZE
+# statistics) SQLite's planner picked ix_jobs_status_kind and sorted every queued job on each claim:
+# 7.9 ms instead of 0.8 ms for 53 of 20,000 queued jobs, growing with the queue.
+_SQLITE_CLAIM = (
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?, worker = ?, updated_at = ? "
+    "WHERE id IN (SELECT id FROM jobs INDEXED BY ix_jobs_ready WHERE status = 'queued' AND run_at <= ?{kinds} "
+    "ORDER BY priority, run_at, id LIMIT ?) "
+    "RETURNING id, kind, payload, attempts, max_attempts, key"
+)
+
+
+def _finish_statements(hub: Hub, finish: Sequence[tuple[Finisher, list[Any]]]) -> list[Statement]:
+    return [stmt for write, values in finish for stmt in write(hub, values)]
+
+
+async def complete(
+    hub: Hub, worker: str, done: Sequence[tuple[int, int]], *, finish: Sequence[tuple[Finisher, list[Any]]] = ()
+) -> int:
+    """Mark (job id, attempt) pairs done, if this worker still holds them; returns how many it did.
+
+    ``finish``: as for :func:`claim`, the kinds' writers of the jobs' returned values, run first.
+    """
     if not done:
         return 0
     now = hub.clock()
+    stmts = _finish_statements(hub, finish)
     if hub.dialect == "postgresql":
         params = {"now": now, "ids": [d[0] for d in done], "att": [d[1] for d in done], "worker": worker}
         async with _single_statement(hub) as conn:
+            await run_on(conn, stmts)
             res = await conn.execute(_PG_COMPLETE, params)
         return int(res.rowcount or 0)
-    async with hub.transaction() as tx:
-        return await _complete_sqlite(tx, worker, done, now)
 
+    def work(cur: Any) -> int:
+        run_on_cursor(cur, stmts)
+        cur.executemany(_SQLITE_DONE, [(now, jid, att, worker) for jid, att in done])
+        return int(cur.rowcount or 0)
 
-async def _complete_sqlite(tx: Tx, worker: str, done: Sequence[tuple[int, int]], now: float) -> int:
-    res = await tx.conn.execute(
-        jobs.update()
-        .where(
-            jobs.c.id == sa.bindparam("jid"),
-            jobs.c.attempts == sa.bindparam("att"),
-            jobs.c.worker == worker,
-            jobs.c.status == "running",
-        )
-        .values(status="done", lease_until=None, updated_at=now),
-        [{"jid": j, "att": a} for j, a in done],
-    )
-    return int(res.rowcount or 0)
+    return await hub.sqlite_write(work)
 
 
 async def fail(hub: Hub, worker: str, job: Job, error: str, retry_in: float | None) -> str:

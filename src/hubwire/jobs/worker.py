@@ -60,6 +60,9 @@ class Worker:
         self.processed = 0
         self._inflight: dict[int, tuple[Job, asyncio.Task[None]]] = {}
         self._done: list[tuple[int, int]] = []
+        # The values finished handlers returned for their kind's ``finish`` writer, kind -> values;
+        # written with the completion of self._done, so the two lists travel together.
+        self._results: dict[str, list[Any]] = {}
         self._done_signal = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -119,13 +122,19 @@ class Worker:
         if free <= 0:
             return 0
         # Finished jobs ride along with the claim: one round trip where a busy worker would need two.
-        done, self._done = self._done, []
+        done, results = self._take_done()
         try:
             batch = await queue.claim(
-                self.hub, self.name, min(free, self.batch_size), self.lease, self.kinds, done=done
+                self.hub,
+                self.name,
+                min(free, self.batch_size),
+                self.lease,
+                self.kinds,
+                done=done,
+                finish=self._writers(results),
             )
         except BaseException:
-            self._done[:0] = done  # not committed: the next claim (or the last flush) tries again
+            self._put_back(done, results)  # not committed: the next claim (or the last flush) tries again
             raise
         for job in batch:
             task = asyncio.create_task(self._run_one(job), name=f"job-{job.id}")
@@ -154,11 +163,28 @@ class Worker:
             for w in waiters:
                 w.cancel()
 
+    def _take_done(self) -> tuple[list[tuple[int, int]], dict[str, list[Any]]]:
+        done, self._done = self._done, []
+        results, self._results = self._results, {}
+        return done, results
+
+    def _put_back(self, done: list[tuple[int, int]], results: dict[str, list[Any]]) -> None:
+        self._done[:0] = done
+        for kind, values in results.items():
+            self._results.setdefault(kind, [])[:0] = values
+
+    @staticmethod
+    def _writers(results: dict[str, list[Any]]) -> list[tuple[Any, list[Any]]]:
+        return [(get_kind(kind).finish, values) for kind, values in results.items()]
+
     async def _run_one(self, job: Job) -> None:
         try:
             kind = get_kind(job.kind)
-            async with asyncio.timeout(kind.timeout):
-                await kind.handler(job, self.hub)
+            if kind.timeout is None:
+                result = await kind.handler(job, self.hub)
+            else:
+                async with asyncio.timeout(kind.timeout):
+                    result = await kind.handler(job, self.hub)
         except asyncio.CancelledError:
             raise
         except Retry as r:
@@ -172,6 +198,8 @@ class Worker:
             await self._record_failure(job, f"{type(exc).__name__}: {exc}", kind_retry)
         else:
             self._done.append((job.id, job.attempts))
+            if result is not None and kind.finish is not None:
+                self._results.setdefault(job.kind, []).append(result)
             self._done_signal.set()
         finally:
             self._inflight.pop(job.id, None)
@@ -195,9 +223,9 @@ class Worker:
     async def _flush(self) -> None:
         if not self._done:
             return
-        done, self._done = self._done, []
+        done, results = self._take_done()
         try:
-            await queue.complete(self.hub, self.name, done)
+            await queue.complete(self.hub, self.name, done, finish=self._writers(results))
         except Exception as exc:
             # Not marked done: the leases expire and the jobs run again (at least once).
             log.error("worker.complete_failed", count=len(done), error=str(exc))

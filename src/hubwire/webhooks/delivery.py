@@ -3,8 +3,10 @@
 A job carries a delivery id, its endpoint and the exact body, so an attempt needs no database
 read beyond the (cached) endpoint. Each attempt is a signed POST through one pooled aiohttp
 session per hub (closed with the hub), redirects not followed, the SSRF guard re-checking the
-addresses actually dialled. Every attempt is recorded before the job finishes, by a group commit
-(:class:`AttemptRecorder`): concurrent attempts share one transaction.
+addresses actually dialled. Every attempt is recorded before its job counts as done: a success
+is returned to the worker, which writes it with the job's completion (the kind's ``finish``: one
+transaction per batch of finished jobs, no transaction of its own); a failure, whose retry depends
+on the endpoint's health, is written at once by a group commit (:class:`AttemptRecorder`).
 
 Outcomes: 2xx succeeds; 410 disables the endpoint at once (status Disconnected, ``error`` set,
 ``Integration.Errored``); anything else is retried on the endpoint's schedule (``Retry-After`` on
@@ -23,11 +25,10 @@ import json
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import sqlalchemy as sa
 import structlog
 from yarl import URL
 
@@ -35,6 +36,7 @@ from hubwire.errors import HubwireError, NotFoundError
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
 from hubwire.net.redact import redact_text
 from hubwire.net.ssrf import AddressPolicy, GuardedResolver, check_url
+from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import webhook_deliveries
 from hubwire.webhooks.endpoints import Endpoint, EndpointCache
 from hubwire.webhooks.signing import Signer
@@ -50,6 +52,7 @@ __all__ = [
     "Outcome",
     "deliverer",
     "disable_endpoint",
+    "outcome_statements",
 ]
 
 log = structlog.get_logger("hubwire.webhooks")
@@ -74,7 +77,6 @@ class Outcome:
     error: str | None
     status: str  # succeeded | failed | dead
     next_attempt_at: float | None = None
-    done: asyncio.Future[float | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class AttemptRecorder:
@@ -86,15 +88,16 @@ class AttemptRecorder:
 
     def __init__(self, hub: Hub, linger: float = 0.002) -> None:
         self.hub = hub
-        self._pending: list[Outcome] = []
+        self._pending: list[tuple[Outcome, asyncio.Future[float | None]]] = []
         self._task: asyncio.Task[None] | None = None
         self.linger = linger
 
     async def record(self, outcome: Outcome) -> float | None:
-        self._pending.append(outcome)
+        done: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((outcome, done))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
-        return await outcome.done
+        return await done
 
     async def _run(self) -> None:
         while self._pending:
@@ -102,63 +105,48 @@ class AttemptRecorder:
             await asyncio.sleep(self.linger)
             batch, self._pending = self._pending, []
             try:
-                failing = await self._flush(batch)
+                failing = await self._flush([o for o, _ in batch])
             except Exception as exc:  # each caller's attempt fails and its job is retried
-                for o in batch:
-                    if not o.done.done():
-                        o.done.set_exception(exc)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
                 continue
-            for o in batch:
-                if not o.done.done():
-                    o.done.set_result(failing.get(o.endpoint_id))
+            for o, done in batch:
+                if not done.done():
+                    done.set_result(failing.get(o.endpoint_id))
 
     async def _flush(self, batch: Sequence[Outcome]) -> dict[str, float | None]:
-        now = self.hub.clock()
-        # The last outcome per endpoint decides its health; the first failure after a success starts the run.
-        health: dict[str, tuple[bool, float]] = {}
-        for o in batch:
-            ok = o.status == "succeeded"
-            prev = health.get(o.endpoint_id)
-            start = o.started_at if ok or prev is None or prev[0] else prev[1]
-            health[o.endpoint_id] = (ok, start)
+        stmts = outcome_statements(self.hub, batch)
         if self.hub.dialect == "postgresql":
-            return await self._flush_pg(batch, health, now)
-        # Driver-level statements: SQLAlchemy compiling three statements per batch cost more than
-        # SQLite running them.
-        endpoints = list(health.items())
-        failing: dict[str, float | None] = {}
-        async with self.hub.transaction() as tx:
-            await tx.conn.exec_driver_sql(
-                _SQLITE_ATTEMPT,
-                [
-                    (o.delivery_id, o.attempt, o.started_at, o.latency_ms, o.status_code, o.response_body, o.error)
-                    for o in batch
-                ],
-            )
-            await tx.conn.exec_driver_sql(
-                _SQLITE_DELIVERY,
-                [(o.status, o.attempt, o.status_code, o.error, o.next_attempt_at, now, o.delivery_id) for o in batch],
-            )
-            # Every endpoint of the batch in one upsert (a few hundred rows at most per statement);
-            # a success clears the run of failures.
-            for i in range(0, len(endpoints), _SQLITE_HEALTH_ROWS):
-                chunk = endpoints[i : i + _SQLITE_HEALTH_ROWS]
-                params = tuple(
-                    v
-                    for eid, (ok, at) in chunk
-                    for v in (eid, None if ok else at, at if ok else None, None if ok else at)
-                )
-                rows: list[Any] = list(await tx.conn.exec_driver_sql(_sqlite_health(len(chunk)), params))
-                failing.update((r[0], r[1]) for r in rows)
-        return failing
+            async with self.hub.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                rows = await run_on(conn, stmts)
+        else:
+            rows = await self.hub.sqlite_write(lambda cur: run_on_cursor(cur, stmts))
+        return {r[0]: r[1] for r in rows}
 
-    async def _flush_pg(
-        self, batch: Sequence[Outcome], health: dict[str, tuple[bool, float]], now: float
-    ) -> dict[str, float | None]:
+
+def outcome_statements(hub: Hub, batch: Sequence[Outcome]) -> list[Statement]:
+    """The writes of a batch of attempts: attempt rows, the deliveries' state, the endpoints' health.
+
+    The health statements return (endpoint id, ``failing_since``). On PostgreSQL it is all one
+    statement, atomic on its own (so it may run in autocommit), the batch as JSON documents
+    (encoded in one call each, parsed by the server): no per-row statements or binding. On SQLite,
+    executemany in the caller's transaction (SQLite runs rows faster than anything can bind them).
+    """
+    if not batch:
+        return []
+    now = hub.clock()
+    # The last outcome per endpoint decides its health; the first failure after a success starts the run.
+    health: dict[str, tuple[bool, float]] = {}
+    for o in batch:
+        ok = o.status == "succeeded"
+        prev = health.get(o.endpoint_id)
+        start = o.started_at if ok or prev is None or prev[0] else prev[1]
+        health[o.endpoint_id] = (ok, start)
+    if hub.dialect == "postgresql":
         # Endpoint rows are upserted in id order: two workers recording batches for the same endpoints
         # then lock them in the same order (unordered, they deadlocked).
-        # One statement (atomic on its own, so sent in autocommit: one round trip), the batch as JSON
-        # documents (encoded in one call each, parsed by the server): no per-row statements or binding.
         last = {o.delivery_id: o for o in batch}.values()  # a delivery twice in a batch: its last attempt wins
         params = {
             "now": now,
@@ -173,10 +161,37 @@ class AttemptRecorder:
             ),
             "endpoints": json.dumps([[eid, ok, at] for eid, (ok, at) in health.items()]),
         }
-        async with self.hub.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            rows = (await conn.execute(_PG_RECORD, params)).all()
-        return {r[0]: r[1] for r in rows}
+        return [Statement(_PG_RECORD, params, returns=True)]
+    endpoints = list(health.items())
+    stmts = [
+        Statement(
+            _SQLITE_ATTEMPT,
+            [
+                (o.delivery_id, o.attempt, o.started_at, o.latency_ms, o.status_code, o.response_body, o.error)
+                for o in batch
+            ],
+            many=True,
+        ),
+        Statement(
+            _SQLITE_DELIVERY,
+            [(o.status, o.attempt, o.status_code, o.error, o.next_attempt_at, now, o.delivery_id) for o in batch],
+            many=True,
+        ),
+    ]
+    # Every endpoint of the batch in one upsert (a few hundred rows at most per statement);
+    # a success clears the run of failures.
+    for i in range(0, len(endpoints), _SQLITE_HEALTH_ROWS):
+        chunk = endpoints[i : i + _SQLITE_HEALTH_ROWS]
+        values = tuple(
+            v for eid, (ok, at) in chunk for v in (eid, None if ok else at, at if ok else None, None if ok else at)
+        )
+        stmts.append(Statement(_sqlite_health(len(chunk)), values, returns=True))
+    return stmts
+
+
+def _finish_deliveries(hub: Hub, outcomes: list[Any]) -> list[Statement]:
+    """The ``webhook.deliver`` kind's ``finish``: a batch's successes, written with their jobs' completion."""
+    return outcome_statements(hub, outcomes)
 
 
 _SQLITE_ATTEMPT = (
@@ -204,15 +219,16 @@ def _sqlite_health(rows: int) -> str:
     )
 
 
-_PG_RECORD = sa.text("""
+# psycopg parameter style: run at driver level (statements.run_on).
+_PG_RECORD = """
 WITH attempts AS (
     INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_body, error)
     SELECT r->>0, (r->>1)::int, (r->>2)::float8, (r->>3)::float8, (r->>4)::int, r->>5, r->>6
-    FROM json_array_elements(CAST(:attempts AS json)) AS r
+    FROM json_array_elements(CAST(%(attempts)s AS json)) AS r
 ), deliveries AS (
     UPDATE webhook_deliveries SET status = u.r->>1, attempts = (u.r->>2)::int, last_status_code = (u.r->>3)::int,
-        last_error = u.r->>4, next_attempt_at = (u.r->>5)::float8, updated_at = :now
-    FROM json_array_elements(CAST(:deliveries AS json)) AS u(r)
+        last_error = u.r->>4, next_attempt_at = (u.r->>5)::float8, updated_at = %(now)s
+    FROM json_array_elements(CAST(%(deliveries)s AS json)) AS u(r)
     WHERE webhook_deliveries.id = u.r->>0
 )
 INSERT INTO webhook_endpoints AS e (integration_id, failing_since, last_success_at, last_failure_at)
@@ -220,7 +236,7 @@ SELECT h.id, CASE WHEN h.ok THEN NULL ELSE h.at END, CASE WHEN h.ok THEN h.at EN
     CASE WHEN h.ok THEN NULL ELSE h.at END
 FROM (
     SELECT r->>0 AS id, (r->>1)::boolean AS ok, (r->>2)::float8 AS at
-    FROM json_array_elements(CAST(:endpoints AS json)) AS r
+    FROM json_array_elements(CAST(%(endpoints)s AS json)) AS r
 ) AS h
 ORDER BY h.id
 ON CONFLICT (integration_id) DO UPDATE SET
@@ -229,7 +245,10 @@ ON CONFLICT (integration_id) DO UPDATE SET
     last_success_at = coalesce(excluded.last_success_at, e.last_success_at),
     last_failure_at = coalesce(excluded.last_failure_at, e.last_failure_at)
 RETURNING e.integration_id, e.failing_since
-""")
+"""
+
+
+_UNLIMITED = contextlib.nullcontext()  # an endpoint without limits: no per-attempt context manager to build
 
 
 class _Limiter:
@@ -297,7 +316,10 @@ class Deliverer:
             await self._session.close()
             self._session = None
 
-    def limiter(self, ep: Endpoint) -> _Limiter:
+    def limiter(self, ep: Endpoint) -> _Limiter | None:
+        """The endpoint's limits in this process, None when it has none."""
+        if not ep.policy.concurrency and not ep.policy.rate_limit:
+            return None
         lim = self._limiters.get(ep.id)
         if lim is None or lim.concurrency != ep.policy.concurrency or lim.rate != ep.policy.rate_limit:
             lim = self._limiters[ep.id] = _Limiter(ep.policy.concurrency, ep.policy.rate_limit)
@@ -353,7 +375,8 @@ class Deliverer:
         except (aiohttp.ClientError, OSError) as exc:
             return None, None, f"{type(exc).__name__}: {exc}", None
 
-    async def deliver(self, job: Job) -> None:
+    async def deliver(self, job: Job) -> Outcome | None:
+        """One attempt. A success is returned, for the worker to record with the job's completion."""
         p = job.payload
         did, eid = str(p["delivery"]), str(p["endpoint"])
         attempt = int(p.get("base", 0)) + job.attempts
@@ -367,14 +390,14 @@ class Deliverer:
             await self._finish_dead(did, eid, attempt, msg)
             raise Dead(msg)
         body = p["body"].encode()
-        async with self.limiter(ep).slot():
+        limiter = self.limiter(ep)
+        async with _UNLIMITED if limiter is None else limiter.slot():
             started = self.hub.clock()
             t0 = time.perf_counter()
             code, text, error, headers = await self.post(ep, did, body)
-            latency = (time.perf_counter() - t0) * 1000.0
+        latency = (time.perf_counter() - t0) * 1000.0
         if code is not None and 200 <= code < 300:
-            await self.recorder.record(Outcome(did, eid, attempt, started, latency, code, text, None, "succeeded"))
-            return
+            return Outcome(did, eid, attempt, started, latency, code, text, None, "succeeded")
         error = redact_text(error) if error else f"HTTP {code}"
         if code == 410:
             await self.recorder.record(Outcome(did, eid, attempt, started, latency, code, text, error, "dead"))
@@ -470,6 +493,7 @@ def deliverer(hub: Hub) -> Deliverer:
     return d
 
 
-@job_kind(DELIVER_JOB, max_attempts=8, backoff=Backoff(base=5.0), timeout=3600.0)
-async def _deliver_job(job: Job, hub: Hub) -> None:
-    await deliverer(hub).deliver(job)
+# No job-level timeout: every step bounds itself (the POST by the endpoint's timeout).
+@job_kind(DELIVER_JOB, max_attempts=8, backoff=Backoff(base=5.0), timeout=None, finish=_finish_deliveries)
+async def _deliver_job(job: Job, hub: Hub) -> Outcome | None:
+    return await deliverer(hub).deliver(job)
