@@ -206,7 +206,9 @@ async def run_hubwire(
                     seqs.append(ev.seq)
             now = time.time()
             committed.update((s, now) for s in seqs)
+        produced = time.time()
         end = await rx.wait_for(w.deliveries)
+        print(f"    (events committed in {produced - t0:.1f} s, all delivered at {end - t0:.1f} s)", flush=True)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
