@@ -143,37 +143,39 @@ async def enqueue_many(
 ) -> int:
     """Enqueue many jobs of one kind in ``tx`` (no keys); returns how many."""
     now = tx.hub.clock()
-    if tx.dialect == "postgresql":
-        # One statement over one JSON array of the payloads (encoded in one call, parsed once by the
-        # server), not one bound row per job.
-        docs = list(payloads)
-        if docs:
-            attempts = max_attempts if max_attempts is not None else get_kind(kind).max_attempts
-            await tx.conn.execute(
-                _PG_ENQUEUE_MANY,
-                {
-                    "kind": kind,
-                    "docs": json.dumps(docs, separators=(",", ":")),
-                    "priority": priority,
-                    "run_at": now if run_at is None else run_at,
-                    "max_attempts": attempts,
-                    "now": now,
-                },
-            )
-            tx.jobs_enqueued += len(docs)
-        return len(docs)
-    rows = [_row(kind, p, now, run_at, priority, max_attempts, None) for p in payloads]
-    if rows:
-        await tx.conn.execute(jobs.insert(), rows)
-        tx.jobs_enqueued += len(rows)
-    return len(rows)
+    # One statement over one JSON array of the payloads (encoded in one call, parsed once by the
+    # database), not one bound row per job.
+    docs = list(payloads)
+    if docs:
+        attempts = max_attempts if max_attempts is not None else get_kind(kind).max_attempts
+        await tx.conn.execute(
+            _ENQUEUE_MANY[tx.dialect],
+            {
+                "kind": kind,
+                "docs": json.dumps(docs, separators=(",", ":")),
+                "priority": priority,
+                "run_at": now if run_at is None else run_at,
+                "max_attempts": attempts,
+                "now": now,
+            },
+        )
+        tx.jobs_enqueued += len(docs)
+    return len(docs)
 
 
-_PG_ENQUEUE_MANY = sa.text(
-    "INSERT INTO jobs (kind, payload, status, priority, run_at, attempts, max_attempts, created_at, updated_at) "
-    "SELECT :kind, d.doc, 'queued', :priority, :run_at, 0, :max_attempts, :now, :now "
-    "FROM jsonb_array_elements(CAST(:docs AS jsonb)) WITH ORDINALITY AS d(doc, i) ORDER BY i"
-)
+_ENQUEUE_MANY = {
+    "postgresql": sa.text(
+        "INSERT INTO jobs (kind, payload, status, priority, run_at, attempts, max_attempts, created_at, updated_at) "
+        "SELECT :kind, d.doc, 'queued', :priority, :run_at, 0, :max_attempts, :now, :now "
+        "FROM jsonb_array_elements(CAST(:docs AS jsonb)) WITH ORDINALITY AS d(doc, i) ORDER BY i"
+    ),
+    # json_each gives an object element as its JSON text: stored as the JSON type stores it.
+    "sqlite": sa.text(
+        "INSERT INTO jobs (kind, payload, status, priority, run_at, attempts, max_attempts, created_at, updated_at) "
+        "SELECT :kind, value, 'queued', :priority, :run_at, 0, :max_attempts, :now, :now "
+        "FROM json_each(:docs) ORDER BY key"
+    ),
+}
 
 
 _PG_DONE = """

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.store.events import iso
-from hubwire.store.tables import webhook_deliveries
 from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
 from hubwire.webhooks.endpoints import Endpoint, active_endpoints, matches
 
@@ -51,24 +50,30 @@ class _Batch:
         _batches.pop(self.tx, None)
         deliveries, self.deliveries = self.deliveries, []
         jobs, self.jobs = self.jobs, {}
-        if deliveries and self.tx.dialect == "postgresql":
+        if deliveries:
             # One JSON document for all the rows: encoded in one call, no per-row binding.
-            await self.tx.conn.execute(_PG_INSERT_DELIVERIES, {"rows": json.dumps(deliveries)})
-        elif deliveries:
-            await self.tx.conn.execute(webhook_deliveries.insert(), deliveries)
+            await self.tx.conn.execute(_INSERT_DELIVERIES[self.tx.dialect], {"rows": json.dumps(deliveries)})
         for max_attempts, payloads in jobs.items():
             await queue.enqueue_many(self.tx, DELIVER_JOB, payloads, max_attempts=max_attempts)
 
 
-_PG_INSERT_DELIVERIES = sa.text("""
-INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_seq, event_type, status, attempts,
-    next_attempt_at, last_status_code, last_error, created_at, updated_at)
-SELECT id, endpoint_id, event_id, event_seq, event_type, status, attempts,
-    next_attempt_at, last_status_code, last_error, created_at, updated_at
-FROM json_to_recordset(CAST(:rows AS json)) AS r(id text, endpoint_id text, event_id text, event_seq bigint,
-    event_type text, status text, attempts int, next_attempt_at float8, last_status_code int, last_error text,
-    created_at float8, updated_at float8)
-""")
+_DELIVERY_COLUMNS = (
+    "id, endpoint_id, event_id, event_seq, event_type, status, attempts, next_attempt_at, last_status_code, "
+    "last_error, created_at, updated_at"
+)
+_INSERT_DELIVERIES = {
+    "postgresql": sa.text(
+        f"INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS}) SELECT {_DELIVERY_COLUMNS} "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS r(id text, endpoint_id text, event_id text, "
+        "event_seq bigint, event_type text, status text, attempts int, next_attempt_at float8, "
+        "last_status_code int, last_error text, created_at float8, updated_at float8)"
+    ),
+    "sqlite": sa.text(
+        f"INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS}) SELECT "
+        + ", ".join(f"json_extract(value, '$.{c.strip()}')" for c in _DELIVERY_COLUMNS.split(","))
+        + " FROM json_each(:rows)"
+    ),
+}
 
 _batches: weakref.WeakKeyDictionary[Tx, _Batch] = weakref.WeakKeyDictionary()
 
