@@ -10,7 +10,8 @@ it: the worker turns the values returned by a batch of finished jobs into statem
 that completion (SQLite: in the same transaction; PostgreSQL: on the same autocommit connection,
 just before, so each statement must be atomic on its own). A handler's own record then costs no
 transaction of its own. If the worker dies before that write, the job runs again and returns
-its value again (at least once, like the job).
+its value again (at least once, like the job); on PostgreSQL a failure between the writes and
+the completion sends both again, so the writes may land twice.
 """
 
 from __future__ import annotations
