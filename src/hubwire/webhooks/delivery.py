@@ -189,11 +189,6 @@ def outcome_statements(hub: Hub, batch: Sequence[Outcome]) -> list[Statement]:
     return stmts
 
 
-def _finish_deliveries(hub: Hub, outcomes: list[Any]) -> list[Statement]:
-    """The ``webhook.deliver`` kind's ``finish``: a batch's successes, written with their jobs' completion."""
-    return outcome_statements(hub, outcomes)
-
-
 _SQLITE_ATTEMPT = (
     "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_body, error) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -493,7 +488,8 @@ def deliverer(hub: Hub) -> Deliverer:
     return d
 
 
-# No job-level timeout: every step bounds itself (the POST by the endpoint's timeout).
-@job_kind(DELIVER_JOB, max_attempts=8, backoff=Backoff(base=5.0), timeout=None, finish=_finish_deliveries)
+# No job-level timeout: every step bounds itself (the POST by the endpoint's timeout). A successful
+# attempt is returned and written by outcome_statements with the job's completion.
+@job_kind(DELIVER_JOB, max_attempts=8, backoff=Backoff(base=5.0), timeout=None, finish=outcome_statements)
 async def _deliver_job(job: Job, hub: Hub) -> Outcome | None:
     return await deliverer(hub).deliver(job)
