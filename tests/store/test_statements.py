@@ -63,3 +63,34 @@ async def test_a_write_commits_all_its_statements_or_none(
 async def test_an_empty_executemany_is_skipped(lite: Hub) -> None:
     stmt = Statement("INSERT INTO nowhere VALUES (?)", [], many=True)  # would fail if it ran
     assert await lite.sqlite_write(lambda cur: run_on_cursor(cur, [stmt])) == []
+
+
+async def test_a_write_waits_for_another_processs_lock_then_commits(
+    lite: Hub, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-hop write polls for the lock (not SQLite's sleeping busy handler) and gives up at its timeout."""
+    import asyncio
+    import sqlite3
+    import time
+
+    path = sqlite_url.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 0.2 s
+    asyncio.get_running_loop().call_later(0.2, other.execute, "COMMIT")
+    t0 = time.monotonic()
+    await lite.sqlite_write(lambda cur: run_on_cursor(cur, insert_jobs([7])[:1]))
+    assert 0.2 <= time.monotonic() - t0 < 5.0
+    assert await job_ids(lite) == [7]
+
+    monkeypatch.setattr(statements, "_BUSY_TIMEOUT", 0.1)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await lite.sqlite_write(lambda cur: run_on_cursor(cur, insert_jobs([8])[:1]))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    monkeypatch.undo()
+    # Nothing was written, and the connection's own busy timeout is back.
+    assert await job_ids(lite) == [7]
+    assert await lite.sqlite_write(lambda cur: cur.execute("PRAGMA busy_timeout").fetchone()[0]) == 30000
