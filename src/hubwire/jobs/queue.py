@@ -10,7 +10,6 @@ another worker has taken over.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hubwire import jsonfast
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Finisher, Job, get_kind
 from hubwire.store.statements import Statement, run_on, run_on_cursor
@@ -152,7 +152,7 @@ async def enqueue_many(
             _ENQUEUE_MANY[tx.dialect],
             {
                 "kind": kind,
-                "docs": json.dumps(docs, separators=(",", ":")),
+                "docs": jsonfast.dumps(docs),
                 "priority": priority,
                 "run_at": now if run_at is None else run_at,
                 "max_attempts": attempts,
@@ -264,7 +264,7 @@ async def claim(
         return list(cur.fetchall())
 
     rows = await hub.sqlite_write(work)
-    return sorted((Job(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
+    return sorted((Job(r[0], r[1], jsonfast.loads(r[2]), r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
 
 
 _SQLITE_DONE = (

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hubwire import jsonfast
 from hubwire.nouns.ids import new_ordered_ids
 from hubwire.store.tables import events
 
@@ -180,7 +181,7 @@ def prepare_many(items: Sequence[tuple[str, str, str, dict[str, Any], str]]) -> 
             new_ordered_ids("evt", len(items)), items, strict=True
         )
     ]
-    return Prepared(rows, json.dumps(rows))
+    return Prepared(rows, jsonfast.dumps(rows))
 
 
 async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any], str]] | Prepared) -> list[Event]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import time
 import weakref
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
+from hubwire import jsonfast
 from hubwire.errors import HubwireError, NotFoundError
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
 from hubwire.net.redact import redact_text
@@ -150,16 +150,16 @@ def outcome_statements(hub: Hub, batch: Sequence[Outcome]) -> list[Statement]:
         last = {o.delivery_id: o for o in batch}.values()  # a delivery twice in a batch: its last attempt wins
         params = {
             "now": now,
-            "attempts": json.dumps(
+            "attempts": jsonfast.dumps(
                 [
                     [o.delivery_id, o.attempt, o.started_at, o.latency_ms, o.status_code, o.response_body, o.error]
                     for o in batch
                 ]
             ),
-            "deliveries": json.dumps(
+            "deliveries": jsonfast.dumps(
                 [[o.delivery_id, o.status, o.attempt, o.status_code, o.error, o.next_attempt_at] for o in last]
             ),
-            "endpoints": json.dumps([[eid, ok, at] for eid, (ok, at) in health.items()]),
+            "endpoints": jsonfast.dumps([[eid, ok, at] for eid, (ok, at) in health.items()]),
         }
         return [Statement(_PG_RECORD, params, returns=True)]
     endpoints = list(health.items())

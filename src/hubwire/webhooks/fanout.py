@@ -13,13 +13,13 @@ The body is fixed here, once: ``{"event", "timestamp", "seq", "data"}``; a body 
 from __future__ import annotations
 
 import hashlib
-import json
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from hubwire import jsonfast
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.store.events import iso
@@ -52,7 +52,7 @@ class _Batch:
         jobs, self.jobs = self.jobs, {}
         if deliveries:
             # One JSON document for all the rows: encoded in one call, no per-row binding.
-            await self.tx.conn.execute(_INSERT_DELIVERIES[self.tx.dialect], {"rows": json.dumps(deliveries)})
+            await self.tx.conn.execute(_INSERT_DELIVERIES[self.tx.dialect], {"rows": jsonfast.dumps(deliveries)})
         for max_attempts, payloads in jobs.items():
             await queue.enqueue_many(self.tx, DELIVER_JOB, payloads, max_attempts=max_attempts)
 
@@ -84,11 +84,7 @@ def delivery_id(event_id: str, endpoint_id: str) -> str:
 
 
 def event_body(event_type: str, created_at: float, seq: int | None, data: Mapping[str, Any]) -> str:
-    return json.dumps(
-        {"event": event_type, "timestamp": iso(created_at), "seq": seq, "data": data},
-        separators=(",", ":"),
-        default=str,
-    )
+    return jsonfast.dumps({"event": event_type, "timestamp": iso(created_at), "seq": seq, "data": data}, default=str)
 
 
 async def fan_out(tx: Tx, ev: Event) -> None:
