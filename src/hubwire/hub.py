@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hubwire.settings import Settings
 from hubwire.store.engine import make_engine, migrate
+from hubwire.store.statements import sqlite_write
 from hubwire.vault import Vault, load_or_create_key
 
 T = TypeVar("T")
@@ -160,8 +161,6 @@ class Hub:
         For hot paths whose statements are known up front (the worker's claim); see
         :func:`hubwire.store.statements.sqlite_write`. Serialised with :meth:`transaction`.
         """
-        from hubwire.store.statements import sqlite_write
-
         async with self._write_lock:
             return await sqlite_write(self.engine, fn)
 

@@ -43,6 +43,10 @@ def sync_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+# How long a SQLite writer waits for another process's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
 def _sqlite_setup(engine: sa.engine.Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -51,7 +55,7 @@ def _sqlite_setup(engine: sa.engine.Engine, synchronous: str) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")  # validated by Settings
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

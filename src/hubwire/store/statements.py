@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hubwire.store.engine import SQLITE_BUSY_TIMEOUT_MS
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -93,7 +95,7 @@ def _begin_immediate(cur: Any) -> None:
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ... 100 ms between tries, so a writer
     that finds the lock taken often oversleeps its release by milliseconds (the bench saw both
     CPUs 12-20% idle while a producer and two workers took turns). Here: tries every 0.5 ms, up to
-    the connection's 30 s busy timeout.
+    the connection's busy timeout.
     """
     import sqlite3
 
@@ -109,10 +111,10 @@ def _begin_immediate(cur: Any) -> None:
                     raise
             time.sleep(0.0005)
     finally:
-        cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT * 1000)}")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
-_BUSY_TIMEOUT = 30.0  # seconds, as the engine's PRAGMA busy_timeout
+_BUSY_TIMEOUT = SQLITE_BUSY_TIMEOUT_MS / 1000.0  # seconds
 
 
 def _transaction(dbapi_conn: Any, fn: Callable[[Any], T]) -> T:
