@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hubwire import ConflictError
+from hubwire import ConflictError, NotFoundError
 from hubwire.hub import Hub
 from hubwire.jobs import Backoff, Dead, Job, Retry, Worker, job_kind, list_jobs, queue, retry_dead, retry_job
 from hubwire.store.tables import jobs
@@ -385,3 +385,23 @@ async def test_sqlite_claims_read_the_ready_index_in_order(sqlite_url: str, tmp_
             async with hub.read() as conn:
                 plan = " | ".join(r[-1] for r in (await conn.exec_driver_sql(sql, params)).all())
             assert "USING INDEX ix_jobs_ready" in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_kinds_that_keep_no_done_rows_have_their_jobs_deleted_on_completion_fenced(hub: Hub) -> None:
+    forgetful = recording_kind([], keep_done=False)
+    kept = recording_kind([])
+    async with hub.transaction() as tx:
+        await queue.enqueue_many(tx, forgetful, [{"n": n} for n in range(3)])
+        await queue.enqueue(tx, kept, {"n": 9})
+    a, b, c, k = await queue.claim(hub, "w", 10, lease=30.0)
+    # Fenced like any completion: another worker, or the wrong attempt, deletes nothing.
+    assert await queue.complete(hub, "other", [(a.id, 1)]) == 0
+    assert await queue.complete(hub, "w", [(b.id, 2)]) == 0
+    assert await queue.complete(hub, "w", [(a.id, 1), (k.id, 1)]) == 2
+    await queue.claim(hub, "w", 10, lease=30.0, done=[(b.id, 1)])  # riding on a claim, too
+    with pytest.raises(NotFoundError):
+        await queue.get_job(hub, a.id)
+    with pytest.raises(NotFoundError):
+        await queue.get_job(hub, b.id)
+    assert (await queue.get_job(hub, c.id)).status == "running"
+    assert (await queue.get_job(hub, k.id)).status == "done"  # its kind keeps done rows

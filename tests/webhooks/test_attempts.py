@@ -9,6 +9,7 @@ import standardwebhooks
 
 from hubwire import ConflictError, Integration, ValidationError, Worker
 from hubwire.hub import Hub
+from hubwire.jobs import list_jobs
 from hubwire.webhooks import (
     get_delivery,
     list_attempts,
@@ -18,6 +19,7 @@ from hubwire.webhooks import (
     rotate_secret,
     send_test,
 )
+from hubwire.webhooks.delivery import DELIVER_JOB
 from tests.webhooks.conftest import FakeClock, Received, Receiver, body_of, deal_noun
 
 
@@ -36,6 +38,9 @@ async def test_filters_resend_and_recover(whub: Hub, receiver: Receiver, clock: 
     assert len(await list_deliveries(whub, endpoint_id=ok.id, status="succeeded")) == 2
     dead = await list_deliveries(whub, endpoint_id=bad.id, status="dead")
     assert len(dead) == 2 and await list_deliveries(whub, endpoint_id=bad.id, status="succeeded") == []
+    # A delivered job leaves no done row (its history is the delivery and its attempts); dead ones stay for replay.
+    jobs_left = await list_jobs(whub, kind=DELIVER_JOB, limit=100)
+    assert sorted(j.status for j in jobs_left) == ["dead", "dead"]
     by_event = await list_deliveries(whub, event_id=dead[-1].event_id)
     assert {d.endpoint_id for d in by_event} == {ok.id, bad.id}
     assert len(await list_deliveries(whub, since=clock.now - 5)) == 2

@@ -27,7 +27,18 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.store.statements import Statement
 
-__all__ = ["Backoff", "Dead", "Finisher", "Job", "JobKind", "Retry", "get_kind", "job_kind", "kinds"]
+__all__ = [
+    "Backoff",
+    "Dead",
+    "Finisher",
+    "Job",
+    "JobKind",
+    "Retry",
+    "forgetting_kinds",
+    "get_kind",
+    "job_kind",
+    "kinds",
+]
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,9 @@ class JobKind:
     backoff: Backoff = field(default_factory=Backoff)
     timeout: float | None = 600.0
     finish: Finisher | None = None
+    # False: a job done is deleted at once instead of kept ``done`` (for the retention period), for
+    # kinds whose history lives elsewhere (a webhook delivery has its delivery row and attempts log).
+    keep_done: bool = True
 
 
 _kinds: dict[str, JobKind] = {}
@@ -102,11 +116,12 @@ def job_kind(
     backoff: Backoff | None = None,
     timeout: float | None = 600.0,
     finish: Finisher | None = None,
+    keep_done: bool = True,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as the runner of jobs of kind ``name`` (``timeout`` None: the handler bounds itself)."""
 
     def register(handler: Handler) -> Handler:
-        _kinds[name] = JobKind(name, handler, max_attempts, backoff or Backoff(), timeout, finish)
+        _kinds[name] = JobKind(name, handler, max_attempts, backoff or Backoff(), timeout, finish, keep_done)
         return handler
 
     return register
@@ -121,3 +136,8 @@ def get_kind(name: str) -> JobKind:
 
 def kinds() -> dict[str, JobKind]:
     return dict(_kinds)
+
+
+def forgetting_kinds() -> tuple[str, ...]:
+    """The kinds whose done jobs are deleted at once (``keep_done=False``)."""
+    return tuple(sorted(k.name for k in _kinds.values() if not k.keep_done))

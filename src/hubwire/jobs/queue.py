@@ -10,6 +10,7 @@ another worker has taken over.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hubwire import jsonfast
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
-from hubwire.jobs.kinds import Finisher, Job, get_kind
+from hubwire.jobs.kinds import Finisher, Job, forgetting_kinds, get_kind
 from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
@@ -178,10 +179,20 @@ _ENQUEUE_MANY = {
 }
 
 
+# Completions, fenced by (worker, attempt): kept as 'done', or deleted for the kinds that keep no
+# done rows (:forget). Both touch only 'running' rows, the claim only 'queued' ones.
 _PG_DONE = """
     UPDATE jobs SET status = 'done', lease_until = NULL, updated_at = :now
     FROM unnest(CAST(:ids AS bigint[]), CAST(:att AS int[])) AS d(id, att)
     WHERE jobs.id = d.id AND jobs.attempts = d.att AND jobs.worker = :worker AND jobs.status = 'running'
+        AND jobs.kind <> ALL(CAST(:forget AS text[]))
+    RETURNING jobs.id
+"""
+_PG_GONE = """
+    DELETE FROM jobs USING unnest(CAST(:ids AS bigint[]), CAST(:att AS int[])) AS d(id, att)
+    WHERE jobs.id = d.id AND jobs.attempts = d.att AND jobs.worker = :worker AND jobs.status = 'running'
+        AND jobs.kind = ANY(CAST(:forget AS text[]))
+    RETURNING jobs.id
 """
 _PG_CLAIM = """
 WITH {done}ready AS MATERIALIZED (
@@ -200,14 +211,16 @@ RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts, jo
 _PG_CLAIMS = {
     (with_done, with_kinds): sa.text(
         _PG_CLAIM.format(
-            done=f"done AS ({_PG_DONE}), " if with_done else "",
+            done=f"done AS ({_PG_DONE}), gone AS ({_PG_GONE}), " if with_done else "",
             kinds="AND kind = ANY(CAST(:kinds AS text[]))" if with_kinds else "",
         )
     ).columns(payload=JSONDoc)
     for with_done in (False, True)
     for with_kinds in (False, True)
 }
-_PG_COMPLETE = sa.text(_PG_DONE)
+_PG_COMPLETE = sa.text(
+    f"WITH done AS ({_PG_DONE}), gone AS ({_PG_GONE}) SELECT (SELECT count(*) FROM done) + (SELECT count(*) FROM gone)"
+)
 
 
 @asynccontextmanager
@@ -246,7 +259,7 @@ async def claim(
         if kinds:
             params["kinds"] = list(kinds)
         if done:
-            params.update(ids=[d[0] for d in done], att=[d[1] for d in done])
+            params.update(ids=[d[0] for d in done], att=[d[1] for d in done], forget=list(forgetting_kinds()))
         async with _single_statement(hub) as conn:
             await run_on(conn, stmts)
             rows = (await conn.execute(_PG_CLAIMS[bool(done), bool(kinds)], params)).all()
@@ -258,8 +271,7 @@ async def claim(
 
     def work(cur: Any) -> list[Any]:
         run_on_cursor(cur, stmts)
-        if done:
-            cur.executemany(_SQLITE_DONE, [(now, jid, att, worker) for jid, att in done])
+        _complete_on_cursor(cur, worker, done, now)
         cur.execute(claim_sql, claim_params)
         return list(cur.fetchall())
 
@@ -267,10 +279,27 @@ async def claim(
     return sorted((Job(r[0], r[1], jsonfast.loads(r[2]), r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
 
 
-_SQLITE_DONE = (
-    "UPDATE jobs SET status = 'done', lease_until = NULL, updated_at = ? "
-    "WHERE id = ? AND attempts = ? AND worker = ? AND status = 'running'"
-)
+@functools.cache
+def _sqlite_completions(forget: tuple[str, ...]) -> tuple[str, str]:
+    """The fenced completion statements: kept as 'done', and deleted for the kinds in ``forget``."""
+    kinds = ", ".join("'" + k.replace("'", "''") + "'" for k in forget)  # quoted SQL literals
+    fence = "id = ? AND attempts = ? AND worker = ? AND status = 'running'"
+    return (
+        f"UPDATE jobs SET status = 'done', lease_until = NULL, updated_at = ? WHERE {fence} AND kind NOT IN ({kinds})",
+        f"DELETE FROM jobs WHERE {fence} AND kind IN ({kinds})",
+    )
+
+
+def _complete_on_cursor(cur: Any, worker: str, done: Sequence[tuple[int, int]], now: float) -> int:
+    if not done:
+        return 0
+    keep, gone = _sqlite_completions(forgetting_kinds())
+    cur.executemany(keep, [(now, jid, att, worker) for jid, att in done])
+    kept = int(cur.rowcount or 0)
+    cur.executemany(gone, [(jid, att, worker) for jid, att in done])
+    return kept + int(cur.rowcount or 0)
+
+
 # The ready subquery must read ix_jobs_ready in order and stop at LIMIT. Left to itself (no ANALYZE
 # statistics) SQLite's planner picked ix_jobs_status_kind and sorted every queued job on each claim:
 # 7.9 ms instead of 0.8 ms for 53 of 20,000 queued jobs, growing with the queue.
@@ -298,16 +327,20 @@ async def complete(
     now = hub.clock()
     stmts = _finish_statements(hub, finish)
     if hub.dialect == "postgresql":
-        params = {"now": now, "ids": [d[0] for d in done], "att": [d[1] for d in done], "worker": worker}
+        params = {
+            "now": now,
+            "ids": [d[0] for d in done],
+            "att": [d[1] for d in done],
+            "worker": worker,
+            "forget": list(forgetting_kinds()),
+        }
         async with _single_statement(hub) as conn:
             await run_on(conn, stmts)
-            res = await conn.execute(_PG_COMPLETE, params)
-        return int(res.rowcount or 0)
+            return int((await conn.execute(_PG_COMPLETE, params)).scalar_one())
 
     def work(cur: Any) -> int:
         run_on_cursor(cur, stmts)
-        cur.executemany(_SQLITE_DONE, [(now, jid, att, worker) for jid, att in done])
-        return int(cur.rowcount or 0)
+        return _complete_on_cursor(cur, worker, done, now)
 
     return await hub.sqlite_write(work)
 

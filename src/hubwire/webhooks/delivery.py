@@ -489,7 +489,15 @@ def deliverer(hub: Hub) -> Deliverer:
 
 
 # No job-level timeout: every step bounds itself (the POST by the endpoint's timeout). A successful
-# attempt is returned and written by outcome_statements with the job's completion.
-@job_kind(DELIVER_JOB, max_attempts=8, backoff=Backoff(base=5.0), timeout=None, finish=outcome_statements)
+# attempt is returned and written by outcome_statements with the job's completion. A done delivery
+# job is deleted: its delivery row and attempts log are the history (a resend rebuilds the body).
+@job_kind(
+    DELIVER_JOB,
+    max_attempts=8,
+    backoff=Backoff(base=5.0),
+    timeout=None,
+    finish=outcome_statements,
+    keep_done=False,
+)
 async def _deliver_job(job: Job, hub: Hub) -> Outcome | None:
     return await deliverer(hub).deliver(job)
