@@ -19,9 +19,10 @@ from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.nouns.hooks import on
 from hubwire.store.events import Event, read_after
-from hubwire.store.tables import conflicts, sync_cursors
+from hubwire.store.tables import conflicts
 from hubwire.sync.engine import Batch, Stream
 from hubwire.sync.runs import list_runs, start_run
+from hubwire.sync.state import load_cursor
 from hubwire.sync.upsert import Incoming
 from tests.connectors.loopback import TOKEN, LoopbackAPI
 from tests.sync.widgets import Owner, Widget, Widgets
@@ -114,10 +115,7 @@ async def test_crash_mid_sync_resumes_from_the_last_durable_page(hub: Hub, conne
     with pytest.raises(ProviderUnavailable):
         await run_sync(hub, connected)
     assert len(await Widget.find(limit=100)) == 3  # page 1 only
-    async with hub.read() as conn:
-        state = (
-            await conn.execute(sa.select(sync_cursors.c.state).where(sync_cursors.c.resource == "widget"))
-        ).scalar_one()
+    state = await load_cursor(hub, connected, "widget")
     assert state["page"] == {"page": 2}
     integ = await Integration.get(connected)
     assert integ["status"] == "Connected" and "sync failed" in integ["error"]
@@ -205,10 +203,7 @@ async def test_a_page_repeating_the_previous_pages_record_updates_it(
     assert len(await events_of(hub, "Widget.Updated")) == 1
     run = (await list_runs(hub, iid))[0]
     assert run.counts["Widget"]["created"] == 3 and run.counts["Widget"]["updated"] == 1 and run.records == 4
-    async with hub.read() as conn:
-        state = (
-            await conn.execute(sa.select(sync_cursors.c.state).where(sync_cursors.c.integration_id == iid))
-        ).scalar_one()
+    state = await load_cursor(hub, iid, "widget")
     assert state == {"page": 3}
 
 
@@ -320,10 +315,7 @@ async def test_consecutive_pages_share_a_transaction_up_to_the_group_size(
     assert len(await events_of(hub, "Widget.Created")) == 8 and len(await events_of(hub, "Widget.Updated")) == 1
     run = (await list_runs(hub, iid))[0]
     assert run.counts["Widget"]["created"] == 8 and run.counts["Widget"]["updated"] == 1 and run.records == 9
-    async with hub.read() as conn:
-        state = (
-            await conn.execute(sa.select(sync_cursors.c.state).where(sync_cursors.c.integration_id == iid))
-        ).scalar_one()
+    state = await load_cursor(hub, iid, "widget")
     assert state == {"page": 4}
 
 
