@@ -190,6 +190,16 @@ class Hub:
         async with self.engine.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """PostgreSQL: a connection in autocommit, for statements each atomic and durable on its own.
+
+        One round trip each instead of BEGIN, statement, COMMIT (the worker's claim, completion and
+        attempt record). Such a statement must enqueue nothing: no NOTIFY is sent for it.
+        """
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
     async def ensure_noun(self, noun: Noun) -> None:
         if noun.name in self._indexed:
             return

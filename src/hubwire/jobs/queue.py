@@ -11,8 +11,7 @@ another worker has taken over.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,6 @@ from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
     from hubwire.hub import Hub, Tx
 
 __all__ = [
@@ -223,17 +220,6 @@ _PG_COMPLETE = sa.text(
 )
 
 
-@asynccontextmanager
-async def _single_statement(hub: Hub) -> AsyncIterator[AsyncConnection]:
-    """A PostgreSQL connection in autocommit, for the worker's hot path (claim, complete, extend).
-
-    Each of those is one statement, atomic and durable on its own, and enqueues nothing (so no
-    NOTIFY is owed): one round trip instead of BEGIN, statement, COMMIT.
-    """
-    async with hub.engine.connect() as conn:
-        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-
-
 async def claim(
     hub: Hub,
     worker: str,
@@ -260,7 +246,7 @@ async def claim(
             params["kinds"] = list(kinds)
         if done:
             params.update(ids=[d[0] for d in done], att=[d[1] for d in done], forget=list(forgetting_kinds()))
-        async with _single_statement(hub) as conn:
+        async with hub.autocommit() as conn:
             await run_on(conn, stmts)
             rows = (await conn.execute(_PG_CLAIMS[bool(done), bool(kinds)], params)).all()
         return sorted((Job(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows), key=lambda j: j.id)
@@ -334,7 +320,7 @@ async def complete(
             "worker": worker,
             "forget": list(forgetting_kinds()),
         }
-        async with _single_statement(hub) as conn:
+        async with hub.autocommit() as conn:
             await run_on(conn, stmts)
             return int((await conn.execute(_PG_COMPLETE, params)).scalar_one())
 
@@ -386,7 +372,7 @@ async def extend(hub: Hub, worker: str, ids: Sequence[int], lease: float) -> Non
         .values(lease_until=now + lease)
     )
     if hub.dialect == "postgresql":
-        async with _single_statement(hub) as conn:
+        async with hub.autocommit() as conn:
             await conn.execute(stmt)
         return
     async with hub.transaction() as tx:

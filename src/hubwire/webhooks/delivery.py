@@ -118,8 +118,7 @@ class AttemptRecorder:
     async def _flush(self, batch: Sequence[Outcome]) -> dict[str, float | None]:
         stmts = outcome_statements(self.hub, batch)
         if self.hub.dialect == "postgresql":
-            async with self.hub.engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with self.hub.autocommit() as conn:
                 rows = await run_on(conn, stmts)
         else:
             rows = await self.hub.sqlite_write(lambda cur: run_on_cursor(cur, stmts))
