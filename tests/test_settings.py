@@ -1,4 +1,4 @@
-"""Settings from the environment: SQLite's durability mode reaches every connection."""
+"""Settings from the environment: SQLite's durability mode reaches every connection; webhook retention."""
 
 from __future__ import annotations
 
@@ -21,6 +21,19 @@ def test_sqlite_synchronous_defaults_to_normal_and_reads_the_environment() -> No
 def test_a_wrong_sqlite_synchronous_is_a_configuration_error() -> None:
     with pytest.raises(hubwire.ConfigurationError, match="HUBWIRE_SQLITE_SYNCHRONOUS") as info:
         Settings.from_env({"HUBWIRE_SQLITE_SYNCHRONOUS": "off"})
+    assert info.value.code == "configuration_error"
+
+
+def test_webhook_retention_defaults_to_30_days_and_reads_the_environment() -> None:
+    assert Settings.from_env({}).webhook_retention_days == 30
+    assert Settings.from_env({"HUBWIRE_WEBHOOK_RETENTION_DAYS": "7.5"}).webhook_retention_days == 7.5
+    assert Settings.from_env({"HUBWIRE_WEBHOOK_RETENTION_DAYS": "0"}).webhook_retention_days == 0
+
+
+@pytest.mark.parametrize("value", ["a week", "-1", "nan"])
+def test_a_wrong_webhook_retention_is_a_configuration_error(value: str) -> None:
+    with pytest.raises(hubwire.ConfigurationError, match="HUBWIRE_WEBHOOK_RETENTION_DAYS") as info:
+        Settings.from_env({"HUBWIRE_WEBHOOK_RETENTION_DAYS": value})
     assert info.value.code == "configuration_error"
 
 

@@ -82,6 +82,9 @@ class Hub:
 
         self.providers: ProviderRegistry = providers or default_registry
         self.event_sinks: list[EventSink] = []
+        # Upkeep every worker runs now and then (ten-minute period): each prunes what it owns and
+        # returns how many rows it deleted. Extensions add theirs (webhooks: old delivery history).
+        self.maintenance: list[Callable[[Hub], Awaitable[int]]] = []
         self.job_signal = asyncio.Event()
         self._engine: AsyncEngine | None = None
         self._write_lock = asyncio.Lock()

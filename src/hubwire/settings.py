@@ -12,6 +12,7 @@
 | HUBWIRE_ALLOW_PRIVATE_NETWORKS   | 0                                        |
 | HUBWIRE_LOG_LEVEL                | INFO                                     |
 | HUBWIRE_SQLITE_SYNCHRONOUS       | NORMAL (``FULL``: survive power loss too)|
+| HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` by default: a committed transaction survives
 a crash of any Hubwire process (a ``kill -9`` loses nothing), and the database stays consistent
@@ -39,6 +40,15 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _days(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"HUBWIRE_WEBHOOK_RETENTION_DAYS must be a number of days >= 0, not {value!r}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = ""
@@ -53,8 +63,15 @@ class Settings:
     allowed_networks: tuple[str, ...] = ()
     log_level: str = "INFO"
     sqlite_synchronous: str = "NORMAL"
+    # Finished webhook deliveries (succeeded or dead) and their attempts are deleted this many days
+    # after their last change; 0 keeps them for ever. Pending and retrying ones are never deleted.
+    webhook_retention_days: float = 30.0
 
     def __post_init__(self) -> None:
+        if not self.webhook_retention_days >= 0:  # also refuses NaN
+            raise ConfigurationError(
+                f"HUBWIRE_WEBHOOK_RETENTION_DAYS must be a number of days >= 0, not {self.webhook_retention_days!r}"
+            )
         mode = self.sqlite_synchronous.upper()
         if mode not in SQLITE_SYNCHRONOUS:
             raise ConfigurationError(
@@ -82,6 +99,7 @@ class Settings:
             allowed_networks=tuple(n.strip() for n in e.get("HUBWIRE_ALLOWED_NETWORKS", "").split(",") if n.strip()),
             log_level=e.get("HUBWIRE_LOG_LEVEL", "INFO"),
             sqlite_synchronous=e.get("HUBWIRE_SQLITE_SYNCHRONOUS", "NORMAL"),
+            webhook_retention_days=_days(e.get("HUBWIRE_WEBHOOK_RETENTION_DAYS", "30")),
         )
         return replace(s, **overrides) if overrides else s
 

@@ -242,12 +242,22 @@ class Worker:
 
     async def _prune(self) -> None:
         now = time.monotonic()
-        if self.retention is None or now < self._next_prune:
+        if now < self._next_prune:
             return
         self._next_prune = now + 600.0  # every ten minutes is plenty: it only bounds table growth
-        pruned = await queue.prune(self.hub, older_than=self.retention)
-        if pruned:
-            log.info("worker.pruned", jobs=pruned)
+        if self.retention is not None:
+            pruned = await queue.prune(self.hub, older_than=self.retention)
+            if pruned:
+                log.info("worker.pruned", jobs=pruned)
+        for upkeep in self.hub.maintenance:
+            task = getattr(upkeep, "__qualname__", repr(upkeep))
+            try:
+                rows = await upkeep(self.hub)
+            except Exception as exc:  # one failing upkeep does not stop the others, nor the worker
+                log.error("worker.maintenance_failed", task=task, error=str(exc))
+                continue
+            if rows:
+                log.info("worker.maintenance", task=task, rows=rows)
 
     async def _wait_inflight(self) -> None:
         tasks = [t for _, t in self._inflight.values()]

@@ -26,6 +26,9 @@ Contract with consumers:
   re-enables it.
 - **Limits**: ``rate_limit`` (deliveries/s) and ``concurrency`` hold per endpoint *within one worker
   process*; with N worker processes an endpoint may get up to N times as much.
+- **History**: finished deliveries (succeeded or dead) and their attempts are deleted
+  ``HUBWIRE_WEBHOOK_RETENTION_DAYS`` (default 30; 0 keeps them) after their last change, by any
+  running worker every ten minutes (:func:`prune_history`); pending and retrying ones never are.
 - **SSRF guard**: see :mod:`hubwire.net.ssrf` (``HUBWIRE_ALLOW_PRIVATE_NETWORKS=1``,
   ``HUBWIRE_ALLOWED_NETWORKS=cidr,...``).
 """
@@ -37,6 +40,7 @@ from hubwire.webhooks.attempts import (
     get_delivery,
     list_attempts,
     list_deliveries,
+    prune_history,
     recover,
     replay_dead,
     resend,
@@ -59,6 +63,7 @@ __all__ = [
     "matches",
     "new_secret",
     "provider",
+    "prune_history",
     "recover",
     "replay_dead",
     "resend",

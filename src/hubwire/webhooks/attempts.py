@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
+from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.nouns.ids import new_id
 from hubwire.store.events import Event, iso
-from hubwire.store.tables import events, webhook_attempts, webhook_deliveries
+from hubwire.store.tables import events, jobs, webhook_attempts, webhook_deliveries
 from hubwire.vault.credentials import load_credentials, save_credentials
 from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
 from hubwire.webhooks.endpoints import PROVIDER, Endpoint, active_endpoints
@@ -38,6 +39,7 @@ __all__ = [
     "get_delivery",
     "list_attempts",
     "list_deliveries",
+    "prune_history",
     "recover",
     "replay_dead",
     "resend",
@@ -267,3 +269,53 @@ async def rotate_secret(hub: Hub, endpoint_id: str, *, secret: str | None = None
         await save_credentials(tx, endpoint_id, creds)
         tx.after_commit(deliverer(hub).cache.clear)
     return new
+
+
+_PRUNE_CHUNK = 1000
+_FINISHED = ("succeeded", "dead")
+
+
+async def prune_history(hub: Hub, *, older_than: float | None = None) -> int:
+    """Delete finished deliveries (succeeded or dead) last changed more than ``older_than`` seconds
+    ago (default: ``HUBWIRE_WEBHOOK_RETENTION_DAYS``; 0 keeps everything), with their attempts and
+    their dead jobs (which hold the body). Returns how many deliveries went.
+
+    Pending and retrying deliveries are never deleted, however old. A pruned delivery can no longer
+    be listed, resent or replayed; its event stays in the event log. Deletes go in chunks of
+    ``_PRUNE_CHUNK`` deliveries, one short transaction each, so writers wait little.
+    """
+    if older_than is None:
+        older_than = hub.settings.webhook_retention_days * 86400.0
+    if older_than <= 0:
+        return 0
+    cutoff = hub.clock() - older_than
+    d, a, j = webhook_deliveries.c, webhook_attempts.c, jobs.c
+    total = 0
+    while True:
+        async with hub.transaction() as tx:
+            ids = (
+                (
+                    await tx.conn.execute(
+                        sa.select(d.id).where(d.status.in_(_FINISHED), d.updated_at < cutoff).limit(_PRUNE_CHUNK)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if ids:
+                await tx.conn.execute(webhook_attempts.delete().where(a.delivery_id.in_(ids)))
+                await tx.conn.execute(webhook_deliveries.delete().where(d.id.in_(ids)))
+        total += len(ids)
+        if len(ids) < _PRUNE_CHUNK:
+            break
+    # Dead delivery jobs are not how deliveries are replayed (that rebuilds the body from the
+    # event): past the retention they only keep a copy of the payload.
+    async with hub.transaction() as tx:
+        await tx.conn.execute(jobs.delete().where(j.kind == DELIVER_JOB, j.status == "dead", j.updated_at < cutoff))
+    return total
+
+
+@on_hub
+def _install(hub: Hub) -> None:
+    if prune_history not in hub.maintenance:
+        hub.maintenance.append(prune_history)
