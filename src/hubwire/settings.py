@@ -40,13 +40,14 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+_RETENTION_ERROR = "HUBWIRE_WEBHOOK_RETENTION_DAYS must be a number of days >= 0, not {!r}"
+
+
 def _days(value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ConfigurationError(
-            f"HUBWIRE_WEBHOOK_RETENTION_DAYS must be a number of days >= 0, not {value!r}"
-        ) from None
+        raise ConfigurationError(_RETENTION_ERROR.format(value)) from None
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.webhook_retention_days >= 0:  # also refuses NaN
-            raise ConfigurationError(
-                f"HUBWIRE_WEBHOOK_RETENTION_DAYS must be a number of days >= 0, not {self.webhook_retention_days!r}"
-            )
+            raise ConfigurationError(_RETENTION_ERROR.format(self.webhook_retention_days))
         mode = self.sqlite_synchronous.upper()
         if mode not in SQLITE_SYNCHRONOUS:
             raise ConfigurationError(

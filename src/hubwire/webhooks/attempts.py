@@ -290,22 +290,17 @@ async def prune_history(hub: Hub, *, older_than: float | None = None) -> int:
         return 0
     cutoff = hub.clock() - older_than
     d, a, j = webhook_deliveries.c, webhook_attempts.c, jobs.c
+    finished = sa.and_(d.status.in_(_FINISHED), d.updated_at < cutoff)
     total = 0
     while True:
         async with hub.transaction() as tx:
-            ids = (
-                (
-                    await tx.conn.execute(
-                        sa.select(d.id).where(d.status.in_(_FINISHED), d.updated_at < cutoff).limit(_PRUNE_CHUNK)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if ids:
-                await tx.conn.execute(webhook_attempts.delete().where(a.delivery_id.in_(ids)))
-                await tx.conn.execute(webhook_deliveries.delete().where(d.id.in_(ids)))
-        total += len(ids)
+            ids = list((await tx.conn.execute(sa.select(d.id).where(finished).limit(_PRUNE_CHUNK))).scalars())
+            # The delete checks again: a delivery resent meanwhile is pending, and stays (with its attempts).
+            deleted = webhook_deliveries.delete().where(d.id.in_(ids), finished).returning(d.id)
+            gone = list((await tx.conn.execute(deleted)).scalars()) if ids else []
+            if gone:
+                await tx.conn.execute(webhook_attempts.delete().where(a.delivery_id.in_(gone)))
+        total += len(gone)
         if len(ids) < _PRUNE_CHUNK:
             break
     # Dead delivery jobs are not how deliveries are replayed (that rebuilds the body from the
