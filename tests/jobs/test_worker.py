@@ -89,6 +89,75 @@ async def test_a_running_worker_keeps_its_leases_alive(hub: Hub) -> None:
     assert reaped == 0 and row.status == "done" and row.attempts == 1
 
 
+async def test_jobs_claimed_ahead_wait_leased_and_go_back_unattempted_on_stop(hub: Hub) -> None:
+    kind = f"test.worker.{uuid.uuid4().hex[:8]}"
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    @job_kind(kind)
+    async def blocked(job: Job, hub: Hub) -> None:
+        started.append(job.id)
+        await gate.wait()
+
+    async with hub.transaction() as tx:
+        await queue.enqueue_many(tx, kind, [{"n": n} for n in range(5)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(hub, concurrency=2, prefetch=2, poll_interval=0.05).run(stop))
+    for _ in range(200):
+        if len(started) == 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    by_status = sorted((j.status, j.attempts) for j in await list_jobs(hub, kind=kind))
+    # Two running, two claimed ahead (leased, an attempt each), one left in the queue.
+    assert by_status == [("queued", 0)] + [("running", 1)] * 4
+    assert len(started) == 2
+    stop.set()
+    await asyncio.sleep(0.2)
+    # Stopping gives the two waiting back before the running ones finish, their attempt not counted.
+    rows = {j.id: (j.status, j.attempts) for j in await list_jobs(hub, kind=kind)}
+    assert sorted(rows[i] for i in started) == [("running", 1)] * 2
+    assert sorted(v for i, v in rows.items() if i not in started) == [("queued", 0)] * 3
+    gate.set()
+    await asyncio.wait_for(task, 10)
+    rows = {j.id: (j.status, j.attempts) for j in await list_jobs(hub, kind=kind)}
+    assert sorted(rows[i] for i in started) == [("done", 1)] * 2
+    assert len(started) == 2  # nothing started after the stop
+
+
+async def test_a_job_claimed_ahead_keeps_its_lease_until_it_runs(hub: Hub) -> None:
+    kind = f"test.worker.{uuid.uuid4().hex[:8]}"
+    runs: list[int] = []
+
+    @job_kind(kind)
+    async def slow(job: Job, hub: Hub) -> None:
+        runs.append(job.id)
+        await asyncio.sleep(1.0)  # the second job waits this long, over three of its leases
+
+    async with hub.transaction() as tx:
+        await queue.enqueue_many(tx, kind, [{"n": 0}, {"n": 1}])
+    stop = asyncio.Event()
+    first = Worker(hub, concurrency=1, prefetch=1, lease=0.3, poll_interval=0.05)
+    task = asyncio.create_task(first.run(stop))
+    for _ in range(200):
+        if runs:
+            break
+        await asyncio.sleep(0.01)
+    # Another worker that would take any job whose lease ran out.
+    other = asyncio.create_task(Worker(hub, concurrency=1, prefetch=0, lease=0.3, poll_interval=0.05).run(stop))
+    reaped = 0
+    for _ in range(300):
+        reaped += await queue.reap(hub)
+        if len(runs) == 2 and {j.status for j in await list_jobs(hub, kind=kind)} == {"done"}:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(task, other), 10)
+    assert reaped == 0 and len(runs) == 2 and len(set(runs)) == 2
+    assert [j.attempts for j in await list_jobs(hub, kind=kind)] == [1, 1]
+    assert first.processed == 2
+
+
 async def test_worker_names_fit_the_fencing_column(hub: Hub) -> None:
     import socket
 

@@ -39,6 +39,7 @@ __all__ = [
     "list_jobs",
     "prune",
     "reap",
+    "release",
     "retry_dead",
     "retry_job",
 ]
@@ -360,6 +361,31 @@ async def fail(hub: Hub, worker: str, job: Job, error: str, retry_in: float | No
         if not dead:
             tx.jobs_enqueued += 1
     return "dead" if dead else "queued"
+
+
+async def release(hub: Hub, worker: str, held: Sequence[tuple[int, int]]) -> None:
+    """Give back (job id, attempt) pairs this worker claimed but never started: queued again, as if
+    never claimed (the claim's attempt is not counted). Fenced like a completion."""
+    if not held:
+        return
+    stmt = (
+        jobs.update()
+        .where(
+            jobs.c.id == sa.bindparam("b_id"),
+            jobs.c.attempts == sa.bindparam("b_att"),
+            jobs.c.worker == worker,
+            jobs.c.status == "running",
+        )
+        .values(status="queued", attempts=jobs.c.attempts - 1, lease_until=None, worker=None, updated_at=hub.clock())
+    )
+    params = [{"b_id": jid, "b_att": att} for jid, att in held]
+    if hub.dialect == "postgresql":
+        async with hub.autocommit() as conn:
+            await conn.execute(stmt, params)
+    else:
+        async with hub.transaction() as tx:
+            await tx.conn.execute(stmt, params)
+    hub.job_signal.set()  # a worker of this process may take them now
 
 
 async def extend(hub: Hub, worker: str, ids: Sequence[int], lease: float) -> None:
