@@ -132,21 +132,21 @@ async def test_a_job_claimed_ahead_keeps_its_lease_until_it_runs(hub: Hub) -> No
     @job_kind(kind)
     async def slow(job: Job, hub: Hub) -> None:
         runs.append(job.id)
-        await asyncio.sleep(1.0)  # the second job waits this long, over three of its leases
+        await asyncio.sleep(2.5)  # the second job waits this long, over two of its leases
 
     async with hub.transaction() as tx:
         await queue.enqueue_many(tx, kind, [{"n": 0}, {"n": 1}])
     stop = asyncio.Event()
-    first = Worker(hub, concurrency=1, prefetch=1, lease=0.3, poll_interval=0.05)
+    first = Worker(hub, concurrency=1, prefetch=1, lease=1.0, poll_interval=0.05)
     task = asyncio.create_task(first.run(stop))
     for _ in range(200):
         if runs:
             break
         await asyncio.sleep(0.01)
     # Another worker that would take any job whose lease ran out.
-    other = asyncio.create_task(Worker(hub, concurrency=1, prefetch=0, lease=0.3, poll_interval=0.05).run(stop))
+    other = asyncio.create_task(Worker(hub, concurrency=1, prefetch=0, lease=1.0, poll_interval=0.05).run(stop))
     reaped = 0
-    for _ in range(300):
+    for _ in range(800):
         reaped += await queue.reap(hub)
         if len(runs) == 2 and {j.status for j in await list_jobs(hub, kind=kind)} == {"done"}:
             break
