@@ -94,3 +94,25 @@ async def test_a_write_waits_for_another_processs_lock_then_commits(
     # Nothing was written, and the connection's own busy timeout is back.
     assert await job_ids(lite) == [7]
     assert await lite.sqlite_write(lambda cur: cur.execute("PRAGMA busy_timeout").fetchone()[0]) == 30000
+
+
+async def test_a_connection_returned_inside_a_transaction_is_rolled_back(lite: Hub) -> None:
+    # The pool's reset rolls back only what is open (engine._sqlite_reset): check that it still does.
+    async with lite.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute(
+            "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, created_at,"
+            " updated_at) VALUES (77, 'k', '{}', 'done', 0, 0, 1, 1, 0, 0)"
+        )
+        assert driver.in_transaction
+    # Not committed, and the write lock is free again: the next write goes through at once.
+    assert await job_ids(lite) == []
+    await lite.sqlite_write(lambda cur: run_on_cursor(cur, insert_jobs([5])))
+    assert await job_ids(lite) == [5]
+    for _ in range(3):  # every pooled connection comes back out of any transaction
+        async with lite.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            assert raw.driver_connection is not None and not raw.driver_connection.in_transaction

@@ -65,14 +65,31 @@ def _sqlite_setup(engine: sa.engine.Engine, synchronous: str) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _sqlite_reset(dbapi_conn: Any, _record: Any, reset_state: Any) -> None:
+    """Roll back a pooled SQLite connection on its return only if a transaction is open.
+
+    The pool's default reset is an unconditional ROLLBACK, which on aiosqlite is one more trip to
+    the connection's thread, and a turn of the event loop, for every connection used; but
+    connections almost always come back with no transaction (SQLAlchemy ends its own, one-hop
+    writes end theirs), and SQLite knows (``in_transaction``: the driver runs in autocommit mode).
+    """
+    if reset_state.terminate_only:
+        return  # being discarded (garbage-collected): nothing can be awaited, the close ends it
+    driver = getattr(dbapi_conn, "_connection", dbapi_conn)  # aiosqlite's, under SQLAlchemy's adapter
+    if getattr(driver, "in_transaction", True):
+        dbapi_conn.rollback()
+
+
 def make_engine(url: str, *, pool_size: int = 10, sqlite_synchronous: str = "NORMAL") -> AsyncEngine:
     aurl = async_url(url)
     if aurl.startswith("sqlite"):
         db = make_url(aurl).database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size)
+        # The pool's reset is ours (_sqlite_reset): it rolls back only a connection left in a transaction.
+        engine = create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None)
         _sqlite_setup(engine.sync_engine, sqlite_synchronous)
+        event.listen(engine.sync_engine, "reset", _sqlite_reset)
         return engine
     return create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False)
 
