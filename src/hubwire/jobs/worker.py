@@ -11,7 +11,8 @@ CPU (bench/README.md). Jobs waiting are kept leased like running ones, and are g
 (``queue.release``, not counted as an attempt) when the worker stops.
 
 A worker is stateless: everything it holds is a lease in the database. ``kill -9`` loses at most
-the attempts in flight, which another worker takes over once their leases expire.
+the attempts in flight, which another worker takes over once their leases expire, as it does the
+jobs that were claimed ahead (those count the claim as an attempt: only a clean stop gives it back).
 On PostgreSQL a LISTEN connection wakes the loop when jobs are enqueued; on SQLite an in-process
 signal does (and a poll interval covers other processes).
 """
