@@ -378,14 +378,18 @@ async def release(hub: Hub, worker: str, held: Sequence[tuple[int, int]]) -> Non
         )
         .values(status="queued", attempts=jobs.c.attempts - 1, lease_until=None, worker=None, updated_at=hub.clock())
     )
-    params = [{"b_id": jid, "b_att": att} for jid, att in held]
+    await _write_one(hub, stmt, [{"b_id": jid, "b_att": att} for jid, att in held])
+    hub.job_signal.set()  # a worker of this process may take them now
+
+
+async def _write_one(hub: Hub, stmt: sa.Executable, params: Any = None) -> None:
+    """One write statement on its own: PostgreSQL autocommit, or a SQLite write transaction."""
     if hub.dialect == "postgresql":
         async with hub.autocommit() as conn:
             await conn.execute(stmt, params)
-    else:
-        async with hub.transaction() as tx:
-            await tx.conn.execute(stmt, params)
-    hub.job_signal.set()  # a worker of this process may take them now
+        return
+    async with hub.transaction() as tx:
+        await tx.conn.execute(stmt, params)
 
 
 async def extend(hub: Hub, worker: str, ids: Sequence[int], lease: float) -> None:
@@ -397,12 +401,7 @@ async def extend(hub: Hub, worker: str, ids: Sequence[int], lease: float) -> Non
         .where(jobs.c.id.in_(list(ids)), jobs.c.worker == worker, jobs.c.status == "running")
         .values(lease_until=now + lease)
     )
-    if hub.dialect == "postgresql":
-        async with hub.autocommit() as conn:
-            await conn.execute(stmt)
-        return
-    async with hub.transaction() as tx:
-        await tx.conn.execute(stmt)
+    await _write_one(hub, stmt)
 
 
 async def reap(hub: Hub) -> int:
