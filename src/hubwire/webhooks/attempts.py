@@ -292,16 +292,20 @@ async def prune_history(hub: Hub, *, older_than: float | None = None) -> int:
     d, a, j = webhook_deliveries.c, webhook_attempts.c, jobs.c
     finished = sa.and_(d.status.in_(_FINISHED), d.updated_at < cutoff)
     total = 0
+    # The outer condition is checked again on each row: a delivery resent meanwhile is pending, and
+    # stays with its attempts (it then ends the loop early; the next run takes the rest).
+    chunk = (
+        webhook_deliveries.delete()
+        .where(d.id.in_(sa.select(d.id).where(finished).limit(_PRUNE_CHUNK)), finished)
+        .returning(d.id)
+    )
     while True:
         async with hub.transaction() as tx:
-            ids = list((await tx.conn.execute(sa.select(d.id).where(finished).limit(_PRUNE_CHUNK))).scalars())
-            # The delete checks again: a delivery resent meanwhile is pending, and stays (with its attempts).
-            deleted = webhook_deliveries.delete().where(d.id.in_(ids), finished).returning(d.id)
-            gone = list((await tx.conn.execute(deleted)).scalars()) if ids else []
+            gone = list((await tx.conn.execute(chunk)).scalars())
             if gone:
                 await tx.conn.execute(webhook_attempts.delete().where(a.delivery_id.in_(gone)))
         total += len(gone)
-        if len(ids) < _PRUNE_CHUNK:
+        if len(gone) < _PRUNE_CHUNK:
             break
     # Dead delivery jobs are not how deliveries are replayed (that rebuilds the body from the
     # event): past the retention they only keep a copy of the payload.
