@@ -29,7 +29,7 @@ from hubwire.hub import Hub, configure, current_hub
 from hubwire.jobs import Backoff, Dead, Job, Retry, Worker, job_kind
 from hubwire.nouns import Context, Entity, Noun, Page, acting_as, on
 from hubwire.settings import Settings
-from hubwire.webhooks import provider as _webhook_provider  # noqa: F401  (registers the webhook provider)
+from hubwire.webhooks import subscriptions as _webhook_subscriptions  # noqa: F401  (registers the webhook provider)
 
 __version__ = "0.1.0"
 

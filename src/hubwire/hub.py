@@ -29,11 +29,11 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from hubwire.connectors.registry import ProviderRegistry
     from hubwire.nouns.noun import Noun
-    from hubwire.store.events import Event
+    from hubwire.store.events import EventRecord
 
 __all__ = ["Hub", "Tx", "configure", "current_hub"]
 
-EventSink = Callable[["Tx", "Event"], Awaitable[None]]
+EventSink = Callable[["Tx", "EventRecord"], Awaitable[None]]
 JOB_CHANNEL = "hubwire_jobs"
 
 _current: contextvars.ContextVar[Hub | None] = contextvars.ContextVar("hubwire_hub", default=None)
@@ -48,7 +48,7 @@ class Tx:
         self.hub = hub
         self.conn = conn
         self.dialect = hub.dialect
-        self.events: list[Event] = []
+        self.events: list[EventRecord] = []
         self.jobs_enqueued = 0
         self.event_lock_held = False
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []

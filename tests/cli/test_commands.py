@@ -15,7 +15,7 @@ from hubwire import Hub, Noun, Settings
 from hubwire.cli.events import tail_events
 from hubwire.cli.runtime import redacted_url
 from hubwire.jobs import Dead, Job, Worker, job_kind, queue
-from hubwire.store.events import Event
+from hubwire.store.events import EventRecord
 from tests.cli.conftest import Cli
 
 DIES = "clitest.dies"
@@ -113,7 +113,7 @@ def test_events_tail_after_types_and_json_lines(cli: Cli) -> None:
 async def test_events_follow_prints_new_events_until_stopped(hub: Hub) -> None:
     Deal = Noun("Deal", {"name": "string!"})
     await Deal.create(name="before")
-    seen: list[Event] = []
+    seen: list[EventRecord] = []
     stop = asyncio.Event()
     task = asyncio.create_task(tail_events(hub, seen.append, after=None, follow=True, interval=0.02, stop=stop))
     for name in ("one", "two"):

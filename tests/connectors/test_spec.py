@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hubwire.connectors.runtime import encode_form, to_incoming
-from hubwire.connectors.spec import Endpoint, Mapping, Relation, Resource, dig
+from hubwire.connectors.spec import Endpoint, FieldMap, Relation, Resource, dig
 
 
 def test_form_encoding_uses_stripe_bracket_notation() -> None:
@@ -37,7 +37,7 @@ def test_to_incoming_maps_fields_relations_and_deletion() -> None:
         "sub",
         list=Endpoint("GET", "/subs"),
         updated_field="updated",
-        mapping=Mapping(
+        mapping=FieldMap(
             "Subscription",
             {"status": lambda r: r["status"].upper(), "n": "items.data.0.quantity"},
             {"customer": Relation("customer", "customer"), "price": Relation("items.data.0.price", "price")},

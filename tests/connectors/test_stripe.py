@@ -14,7 +14,7 @@ from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.stripe import StripeSimulator
-from hubwire.store.events import Event, read_after
+from hubwire.store.events import EventRecord, read_after
 from hubwire.sync.runs import list_runs
 
 KEY = "sk_test_hubwire"
@@ -30,7 +30,7 @@ def fast_retries(hub: Hub) -> None:
     use_http_client(hub, HttpClient(sleep=no_sleep, retry=RetryPolicy(attempts=3)))
 
 
-async def events(hub: Hub, prefix: str) -> list[Event]:
+async def events(hub: Hub, prefix: str) -> list[EventRecord]:
     async with hub.read() as conn:
         return [e for e in await read_after(conn, 0, limit=10_000) if e.type.startswith(prefix)]
 

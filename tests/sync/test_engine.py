@@ -18,7 +18,7 @@ from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.nouns.hooks import on
-from hubwire.store.events import Event, read_after
+from hubwire.store.events import EventRecord, read_after
 from hubwire.store.tables import conflicts
 from hubwire.sync.engine import Batch, Stream
 from hubwire.sync.runs import list_runs, start_run
@@ -45,7 +45,7 @@ async def connected(hub: Hub, providers: ProviderRegistry, api: LoopbackAPI) -> 
     return integ.id
 
 
-async def events_of(hub: Hub, prefix: str) -> list[Event]:
+async def events_of(hub: Hub, prefix: str) -> list[EventRecord]:
     async with hub.read() as conn:
         return [e for e in await read_after(conn, 0, limit=10_000) if e.type.startswith(prefix)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hubwire.connectors.runtime import SpecProvider
-from hubwire.connectors.spec import Auth, Endpoint, Mapping, Pagination, ProviderSpec, RateLimit, Relation, Resource
+from hubwire.connectors.spec import Auth, Endpoint, FieldMap, Pagination, ProviderSpec, RateLimit, Relation, Resource
 from hubwire.nouns.noun import Noun
 
 __all__ = ["Owner", "Widget", "Widgets"]
@@ -22,7 +22,7 @@ SPEC = ProviderSpec(
             "owner",
             list=Endpoint("GET", "/owners"),
             record_path="items",
-            mapping=Mapping("Owner", {"name": "name", "email": "contact.email"}),
+            mapping=FieldMap("Owner", {"name": "name", "email": "contact.email"}),
         ),
         Resource(
             "widget",
@@ -31,7 +31,7 @@ SPEC = ProviderSpec(
             updated_field="updated",
             incremental_param="since",
             incremental_field="updated",
-            mapping=Mapping(
+            mapping=FieldMap(
                 "Widget",
                 {"title": "name", "size": lambda r: int(r["dims"]["w"]) * 2, "color": "color"},
                 {"owner": Relation("owner_id", "owner")},

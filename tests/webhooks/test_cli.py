@@ -40,7 +40,7 @@ def test_cli_deliveries(cli: Cli, endpoint: str) -> None:  # noqa: F811
 
     r = cli("webhooks", "deliveries", "resend", delivery)
     assert r.code == 0 and f"requeued {delivery}" in r.out
-    r = cli("webhooks", "deliveries", "replay", "--endpoint", endpoint)
+    r = cli("webhooks", "deliveries", "retry", "--dead", "--endpoint", endpoint)
     assert r.code == 0 and "requeued 1 dead delivery" in r.out
     r = cli("webhooks", "deliveries", "recover", endpoint, "--since", "2000-01-01T00:00:00Z")
     assert r.code == 0 and "requeued 0 deliveries" in r.out

@@ -134,9 +134,9 @@ async def test_server_error_retries_on_the_schedule_then_dead_letters_and_replay
     assert [a.attempt for a in attempts] == [1, 2, 3, 4] and all(a.status_code == 500 for a in attempts)
     assert attempts[0].response_body == "internal error at the receiver"
     assert len({r.headers["webhook-id"] for r in receiver.on("/fail")}) == 1
-    from hubwire.webhooks import replay_dead
+    from hubwire.webhooks import retry_dead
 
-    assert await replay_dead(whub) == 1
+    assert await retry_dead(whub) == 1
     await drain(whub)
     assert len(receiver.on("/fail")) == 5 and receiver.on("/fail")[-1].headers["webhook-id"] == d.id
     assert [a.attempt for a in await list_attempts(whub, d.id)] == [1, 2, 3, 4, 5]

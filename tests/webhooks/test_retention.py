@@ -11,7 +11,7 @@ from hubwire import Integration, NotFoundError, Worker
 from hubwire.hub import Hub
 from hubwire.jobs import list_jobs
 from hubwire.store.tables import webhook_attempts
-from hubwire.webhooks import attempts, get_delivery, list_attempts, list_deliveries, prune_history
+from hubwire.webhooks import attempts, get_delivery, list_attempts, list_deliveries, prune
 from hubwire.webhooks.delivery import DELIVER_JOB
 from tests.webhooks.conftest import FakeClock, Receiver, deal_noun
 
@@ -44,10 +44,10 @@ async def test_prune_keeps_live_deliveries_and_drops_finished_ones(
     assert [j.status for j in await list_jobs(whub, kind=DELIVER_JOB, status="dead")] == ["dead"]
 
     clock.advance(29 * DAY)
-    assert await prune_history(whub) == 0  # within the retention
+    assert await prune(whub) == 0  # within the retention
 
     clock.advance(2 * DAY)
-    assert await prune_history(whub) == 2
+    assert await prune(whub) == 2
     for gone in (old_ok, old_dead):
         with pytest.raises(NotFoundError):
             await get_delivery(whub, gone.id)
@@ -63,7 +63,7 @@ async def test_prune_keeps_live_deliveries_and_drops_finished_ones(
     await Worker(whub, concurrency=8).drain()
     clock.advance(365 * DAY)
     before = await list_deliveries(whub, limit=100)
-    assert await prune_history(whub, older_than=0) == 0
+    assert await prune(whub, older_than=0) == 0
     assert await list_deliveries(whub, limit=100) == before
 
 
@@ -77,7 +77,7 @@ async def test_prune_goes_in_chunks(
     await Worker(whub, concurrency=8).drain()
     monkeypatch.setattr(attempts, "_PRUNE_CHUNK", 2)
     clock.advance(31 * DAY)
-    assert await prune_history(whub) == 5
+    assert await prune(whub) == 5
     assert await list_deliveries(whub, limit=100) == []
 
 

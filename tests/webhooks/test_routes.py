@@ -62,7 +62,7 @@ async def test_rest_deliveries_lifecycle(
     r = await client.post(f"/v1/webhooks/endpoints/{ep['$id']}/recover", json={"since": since})
     assert r.json() == {"requeued": 1}
     await Worker(whub).drain()
-    assert (await client.post("/v1/webhooks/replay-dead")).json() == {"requeued": 1}
+    assert (await client.post("/v1/webhooks/retry-dead")).json() == {"requeued": 1}
     await Worker(whub).drain()
     assert len(receiver.on("/fail")) == 4 and len({x.headers["webhook-id"] for x in receiver.on("/fail")}) == 1
     attempts = (await client.get(f"/v1/webhooks/deliveries/{d['id']}/attempts")).json()["data"]

@@ -19,7 +19,7 @@ from hubwire.cli.runtime import with_hub
 from hubwire.hub import Hub
 from hubwire.net.redact import redact
 from hubwire.nouns.entity import META
-from hubwire.store.events import Event, read_after
+from hubwire.store.events import EventRecord, read_after
 from hubwire.store.tables import events
 
 __all__ = ["events_app", "tail_events"]
@@ -51,7 +51,7 @@ def tail(
 
 async def tail_events(
     hub: Hub,
-    emit: Callable[[Event], None],
+    emit: Callable[[EventRecord], None],
     *,
     after: int | None = None,
     types: Sequence[str] = (),
@@ -84,12 +84,12 @@ async def tail_events(
         await asyncio.sleep(interval)
 
 
-def _json_line(ev: Event) -> None:
+def _json_line(ev: EventRecord) -> None:
     sys.stdout.write(json.dumps(redact(ev.to_dict()), default=str, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
-def _text_line(ev: Event) -> None:
+def _text_line(ev: EventRecord) -> None:
     summary = cell({k: v for k, v in ev.data.items() if k not in META and k != "$type" and v is not None}, 80)
     out_console().print(
         f"{ev.seq:>6}  {ev.timestamp}  {ev.type:<28} {ev.entity_id:<24} {ev.source:<8} {summary}",

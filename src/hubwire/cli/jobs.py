@@ -1,4 +1,4 @@
-"""``hubwire jobs list|retry``: the durable job queue, its dead letters and their replay."""
+"""``hubwire jobs list|retry``: the durable job queue, its dead letters and their retry."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hubwire.jobs.queue import STATUSES, list_jobs, retry_dead, retry_job
 
 __all__ = ["jobs_app"]
 
-jobs_app = typer.Typer(help="Inspect the job queue and replay dead jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect the job queue and retry dead jobs.", no_args_is_help=True)
 
 
 @jobs_app.command("list")

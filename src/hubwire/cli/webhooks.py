@@ -1,4 +1,4 @@
-"""``hubwire webhooks``: deliveries and attempts, resend, recover, replay, test events, secret rotation.
+"""``hubwire webhooks``: deliveries and attempts, resend, recover, retry dead, test events, secret rotation.
 
 Endpoints are Integrations: ``hubwire Integration.connect --provider webhook --url URL --events '*'``.
 """
@@ -18,7 +18,7 @@ from hubwire.webhooks.signing import ROTATION_GRACE
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Outbound webhooks: deliveries, attempts, resend, recover, replay.", no_args_is_help=True)
+app = typer.Typer(help="Outbound webhooks: deliveries, attempts, resend, recover, retry dead.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Webhook deliveries and their attempts.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
 
@@ -136,16 +136,19 @@ def recover(
     with_hub(go)
 
 
-@deliveries_app.command("replay")
-def replay(
+@deliveries_app.command("retry")
+def retry(
+    dead: bool = typer.Option(False, "--dead", help="Requeue every dead delivery (with --endpoint/--since)."),
     endpoint: str = typer.Option(None, "--endpoint", help="Only this endpoint."),
     since: str = typer.Option(None, "--since", help="Dead-lettered at or after this ISO time."),
 ) -> None:
-    """Requeue dead deliveries in bulk."""
+    """Requeue dead deliveries in bulk (as `hubwire jobs retry --dead` does for jobs)."""
+    if not dead:
+        raise typer.BadParameter("say --dead: dead deliveries are requeued in bulk (one delivery: `resend ID`)")
     since_ts = _time(since, "since")
 
     async def go(hub: Hub) -> None:
-        n = await webhooks.replay_dead(hub, endpoint_id=endpoint, since=since_ts)
+        n = await webhooks.retry_dead(hub, endpoint_id=endpoint, since=since_ts)
         say(f"requeued {n} dead deliver{'ies' if n != 1 else 'y'}")
 
     with_hub(go)

@@ -24,7 +24,7 @@ which an Integration's ``api_base_url`` overrides, e.g. to point at a simulator)
                 record_path="items",
                 updated_field="updated_at",
                 incremental_param="since",
-                mapping=Mapping(
+                mapping=FieldMap(
                     "Widget",
                     fields={"name": "title", "size": lambda r: int(r["dimensions"]["w"])},
                     relations={"owner": Relation("owner.id", "contact")},
@@ -51,8 +51,8 @@ from typing import Any, Literal
 __all__ = [
     "Auth",
     "Endpoint",
+    "FieldMap",
     "FieldSource",
-    "Mapping",
     "Pagination",
     "ProviderSpec",
     "RateLimit",
@@ -142,7 +142,7 @@ class Relation:
 
 
 @dataclass(frozen=True)
-class Mapping:
+class FieldMap:
     """A resource's records as a Noun: ``fields`` maps Noun field -> source; ``relations`` by external ref."""
 
     noun: str
@@ -167,7 +167,7 @@ class Resource:
     create: Endpoint | None = None
     update: Endpoint | None = None
     delete: Endpoint | None = None
-    mapping: Mapping | None = None
+    mapping: FieldMap | None = None
     record_path: str = "data"  # where a list response keeps its records ("" = the body is the list)
     id_field: str = "id"
     updated_field: str | None = None  # remote last-modified (epoch seconds or ISO), for conflicts

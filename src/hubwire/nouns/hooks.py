@@ -18,7 +18,7 @@ import structlog
 if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.nouns.entity import Entity
-    from hubwire.store.events import Event
+    from hubwire.store.events import EventRecord
 
 __all__ = ["Context", "call_hook", "on", "subscribers"]
 
@@ -29,7 +29,7 @@ Hook = Callable[..., Any]
 class Context:
     """The ``$`` of the seed: every Noun by name (``ctx.Event.create(...)``), the hub, the event."""
 
-    def __init__(self, hub: Hub, event: Event | None = None) -> None:
+    def __init__(self, hub: Hub, event: EventRecord | None = None) -> None:
         self.hub = hub
         self.event = event
 

@@ -490,7 +490,7 @@ class Noun:
         delete: bool,
         source: str,
         in_tx: Sequence[InTx],
-    ) -> tuple[Entity, list[event_log.Event]]:
+    ) -> tuple[Entity, list[event_log.EventRecord]]:
         now = hub.clock()
         stored = {k: v for k, v in final.items() if v is not None}
         try:
@@ -543,7 +543,7 @@ class Noun:
         return entity, appended
 
     async def _after_commit(
-        self, hub: Hub, verbs: list[VerbDecl], entity: Entity, appended: list[event_log.Event]
+        self, hub: Hub, verbs: list[VerbDecl], entity: Entity, appended: list[event_log.EventRecord]
     ) -> None:
         for decl, event in zip(verbs, appended, strict=True):
             ctx = Context(hub, event)

@@ -24,7 +24,7 @@ from hubwire.store.tables import events
 if TYPE_CHECKING:
     from hubwire.hub import Tx
 
-__all__ = ["Event", "Prepared", "append", "append_many", "prepare_many", "read_after"]
+__all__ = ["EventRecord", "Prepared", "append", "append_many", "prepare_many", "read_after"]
 
 EVENT_LOCK = 7262002
 # One short statement with the page as one JSON parameter, whatever the page's size: a VALUES list
@@ -103,7 +103,7 @@ def iso(ts: float) -> str:
 
 
 @dataclass(frozen=True)
-class Event:
+class EventRecord:
     seq: int
     id: str
     type: str
@@ -130,11 +130,13 @@ class Event:
         }
 
     @classmethod
-    def from_row(cls, row: Any) -> Event:
+    def from_row(cls, row: Any) -> EventRecord:
         return cls(row.seq, row.id, row.type, row.entity_type, row.entity_id, row.data, row.source, row.created_at)
 
 
-async def append(tx: Tx, type_: str, entity_type: str, entity_id: str, data: dict[str, Any], source: str) -> Event:
+async def append(
+    tx: Tx, type_: str, entity_type: str, entity_id: str, data: dict[str, Any], source: str
+) -> EventRecord:
     if tx.dialect == "postgresql" and not tx.event_lock_held:
         await tx.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({EVENT_LOCK})"))
         tx.event_lock_held = True
@@ -157,7 +159,7 @@ async def append(tx: Tx, type_: str, entity_type: str, entity_id: str, data: dic
     else:
         # One statement object, values bound as parameters: its compiled form is cached once.
         seq = (await tx.conn.execute(_INSERT_ONE, row)).scalar_one()
-    ev = Event(seq, eid, type_, entity_type, entity_id, data, source, now)
+    ev = EventRecord(seq, eid, type_, entity_type, entity_id, data, source, now)
     tx.events.append(ev)
     for sink in tx.hub.event_sinks:
         await sink(tx, ev)
@@ -184,7 +186,9 @@ def prepare_many(items: Sequence[tuple[str, str, str, dict[str, Any], str]]) -> 
     return Prepared(rows, jsonfast.dumps(rows))
 
 
-async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any], str]] | Prepared) -> list[Event]:
+async def append_many(
+    tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any], str]] | Prepared
+) -> list[EventRecord]:
     """Append ``(type, entity_type, entity_id, data, source)`` events in one statement (a sync's page).
 
     Same guarantees as :func:`append`, one event per item, sinks called for each in order.
@@ -203,7 +207,7 @@ async def append_many(tx: Tx, items: Sequence[tuple[str, str, str, dict[str, Any
     seqs = {r.id: r.seq for r in result.all()}
     out = []
     for row in rows:
-        ev = Event(
+        ev = EventRecord(
             seqs[row["id"]],
             row["id"],
             row["type"],
@@ -227,7 +231,7 @@ async def read_after(
     limit: int = 100,
     types: Sequence[str] = (),
     entity_id: str | None = None,
-) -> list[Event]:
+) -> list[EventRecord]:
     q = sa.select(events).where(events.c.seq > after).order_by(events.c.seq).limit(limit)
     if types:
         exact = [t for t in types if not t.endswith("*")]
@@ -237,4 +241,4 @@ async def read_after(
     if entity_id:
         q = q.where(events.c.entity_id == entity_id)
     rows = (await conn.execute(q)).all()
-    return [Event.from_row(r) for r in rows]
+    return [EventRecord.from_row(r) for r in rows]

@@ -28,22 +28,22 @@ Contract with consumers:
   process*; with N worker processes an endpoint may get up to N times as much.
 - **History**: finished deliveries (succeeded or dead) and their attempts are deleted
   ``HUBWIRE_WEBHOOK_RETENTION_DAYS`` (default 30; 0 keeps them) after their last change, by any
-  running worker every ten minutes (:func:`prune_history`); pending and retrying ones never are.
+  running worker every ten minutes (:func:`prune`); pending and retrying ones never are.
 - **SSRF guard**: see :mod:`hubwire.net.ssrf` (``HUBWIRE_ALLOW_PRIVATE_NETWORKS=1``,
   ``HUBWIRE_ALLOWED_NETWORKS=cidr,...``).
 """
 
-from hubwire.webhooks import fanout, provider
+from hubwire.webhooks import fanout, subscriptions
 from hubwire.webhooks.attempts import (
     AttemptRow,
     DeliveryRow,
     get_delivery,
     list_attempts,
     list_deliveries,
-    prune_history,
+    prune,
     recover,
-    replay_dead,
     resend,
+    retry_dead,
     rotate_secret,
     send_test,
 )
@@ -62,12 +62,12 @@ __all__ = [
     "list_deliveries",
     "matches",
     "new_secret",
-    "provider",
-    "prune_history",
+    "prune",
     "recover",
-    "replay_dead",
     "resend",
+    "retry_dead",
     "rotate_secret",
     "send_test",
     "sign",
+    "subscriptions",
 ]

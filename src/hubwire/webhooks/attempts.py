@@ -20,7 +20,7 @@ from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.nouns.ids import new_id
-from hubwire.store.events import Event, iso
+from hubwire.store.events import EventRecord, iso
 from hubwire.store.tables import events, jobs, webhook_attempts, webhook_deliveries
 from hubwire.vault.credentials import load_credentials, save_credentials
 from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
@@ -39,10 +39,10 @@ __all__ = [
     "get_delivery",
     "list_attempts",
     "list_deliveries",
-    "prune_history",
+    "prune",
     "recover",
-    "replay_dead",
     "resend",
+    "retry_dead",
     "rotate_secret",
     "send_test",
 ]
@@ -171,7 +171,7 @@ async def _requeue(tx: Tx, rows: Sequence[DeliveryRow]) -> int:
     bodies: dict[str, str] = {}
     for i in range(0, len(ids), _REQUEUE_CHUNK):
         for e in (await tx.conn.execute(sa.select(events).where(events.c.id.in_(ids[i : i + _REQUEUE_CHUNK])))).all():
-            bodies[e.id] = event_body(e.type, e.created_at, e.seq, Event.from_row(e).data)
+            bodies[e.id] = event_body(e.type, e.created_at, e.seq, EventRecord.from_row(e).data)
     now = tx.hub.clock()
     n = 0
     for r in rows:
@@ -223,10 +223,10 @@ async def recover(hub: Hub, endpoint_id: str, since: float) -> int:
     """Resend every delivery of an endpoint that failed for good (dead) since ``since``; returns how many."""
     async with hub.transaction() as tx:
         await _endpoint(tx, endpoint_id)
-    return await replay_dead(hub, endpoint_id=endpoint_id, since=since)
+    return await retry_dead(hub, endpoint_id=endpoint_id, since=since)
 
 
-async def replay_dead(hub: Hub, *, endpoint_id: str | None = None, since: float | None = None) -> int:
+async def retry_dead(hub: Hub, *, endpoint_id: str | None = None, since: float | None = None) -> int:
     """Requeue dead deliveries in bulk (of one endpoint, dead since a time); returns how many."""
     rows = await _dead_rows(hub, endpoint_id, since)
     n = 0
@@ -275,7 +275,7 @@ _PRUNE_CHUNK = 1000
 _FINISHED = ("succeeded", "dead")
 
 
-async def prune_history(hub: Hub, *, older_than: float | None = None) -> int:
+async def prune(hub: Hub, *, older_than: float | None = None) -> int:
     """Delete finished deliveries (succeeded or dead) last changed more than ``older_than`` seconds
     ago (default: ``HUBWIRE_WEBHOOK_RETENTION_DAYS``; 0 keeps everything), with their attempts and
     their dead jobs (which hold the body). Returns how many deliveries went.
@@ -316,5 +316,5 @@ async def prune_history(hub: Hub, *, older_than: float | None = None) -> int:
 
 @on_hub
 def _install(hub: Hub) -> None:
-    if prune_history not in hub.maintenance:
-        hub.maintenance.append(prune_history)
+    if prune not in hub.maintenance:
+        hub.maintenance.append(prune)

@@ -28,7 +28,7 @@ from hubwire.webhooks.endpoints import Endpoint, active_endpoints, matches
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub, Tx
-    from hubwire.store.events import Event
+    from hubwire.store.events import EventRecord
 
 __all__ = ["MAX_PAYLOAD", "delivery_id", "event_body", "fan_out"]
 
@@ -87,7 +87,7 @@ def event_body(event_type: str, created_at: float, seq: int | None, data: Mappin
     return jsonfast.dumps({"event": event_type, "timestamp": iso(created_at), "seq": seq, "data": data}, default=str)
 
 
-async def fan_out(tx: Tx, ev: Event) -> None:
+async def fan_out(tx: Tx, ev: EventRecord) -> None:
     batch = _batches.get(tx)
     if batch is None:
         batch = _batches[tx] = _Batch(tx)

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from hubwire.api.auth import hub_of
 from hubwire.errors import ValidationError
-from hubwire.store.events import Event, read_after
+from hubwire.store.events import EventRecord, read_after
 
 __all__ = ["STREAM_BATCH", "format_sse", "router"]
 
@@ -48,7 +48,7 @@ async def list_events(
     return {"data": [e.to_dict() for e in found], "next_after": found[-1].seq if found else after}
 
 
-def format_sse(event: Event) -> str:
+def format_sse(event: EventRecord) -> str:
     data = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
     return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 

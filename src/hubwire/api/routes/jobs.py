@@ -1,4 +1,4 @@
-"""The job queue over HTTP: list, inspect, and replay dead-lettered jobs."""
+"""The job queue over HTTP: list, inspect, and retry dead-lettered jobs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Outbound webhooks over HTTP: deliveries and their attempts, resend, recover, replay, test events, rotation.
+"""Outbound webhooks over HTTP: deliveries and their attempts, resend, recover, retry dead, test events, rotation.
 
 Endpoints themselves are Integrations (``POST /v1/integrations/connect`` with ``provider: webhook``).
 Every route calls the SDK in :mod:`hubwire.webhooks`; secrets appear only in the rotation answer.
@@ -102,10 +102,10 @@ async def rotate_secret(id: str, request: Request, body: RotateBody | None = Non
     return {"id": id, "grace_seconds": body.grace_seconds, **({} if body.secret else {"secret": secret})}
 
 
-@router.post("/v1/webhooks/replay-dead", summary="Requeue dead deliveries in bulk")
-async def replay_dead(
+@router.post("/v1/webhooks/retry-dead", summary="Requeue dead deliveries in bulk")
+async def retry_dead(
     request: Request,
     endpoint: str | None = Query(None),
     since: str | None = Query(None, description="dead-lettered at or after this ISO time"),
 ) -> dict[str, Any]:
-    return {"requeued": await webhooks.replay_dead(hub_of(request), endpoint_id=endpoint, since=_since(since))}
+    return {"requeued": await webhooks.retry_dead(hub_of(request), endpoint_id=endpoint, since=_since(since))}

@@ -33,13 +33,13 @@ from hubwire.connectors.runtime import Connection, SpecProvider, to_incoming
 from hubwire.connectors.spec import (
     Auth,
     Endpoint,
+    FieldMap,
     Pagination,
     ProviderSpec,
     RateLimit,
     Relation,
     Resource,
 )
-from hubwire.connectors.spec import Mapping as FieldMap
 from hubwire.domains import projects
 from hubwire.errors import FieldError, ProviderInvalidRequest, ValidationError
 from hubwire.sync.engine import Batch, Stream, pull

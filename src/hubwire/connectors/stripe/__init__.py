@@ -3,7 +3,7 @@
 from hubwire.connectors.registry import default_registry
 from hubwire.connectors.stripe.provider import StripeProvider
 from hubwire.connectors.stripe.spec import STRIPE
-from hubwire.connectors.stripe.writes import install_writers
+from hubwire.connectors.stripe.writers import install_writers
 
 __all__ = ["STRIPE", "StripeProvider"]
 

@@ -13,7 +13,7 @@ from typing import Any
 from hubwire.connectors.spec import (
     Auth,
     Endpoint,
-    Mapping,
+    FieldMap,
     Pagination,
     ProviderSpec,
     RateLimit,
@@ -80,7 +80,7 @@ def _coupon(field: str) -> Any:
     return get
 
 
-CUSTOMER = Mapping(
+CUSTOMER = FieldMap(
     "Customer",
     {
         "name": "name",
@@ -95,7 +95,7 @@ CUSTOMER = Mapping(
         "created": "created",
     },
 )
-PRODUCT = Mapping(
+PRODUCT = FieldMap(
     "Product",
     {
         "name": "name",
@@ -106,7 +106,7 @@ PRODUCT = Mapping(
         "created": "created",
     },
 )
-PRICE = Mapping(
+PRICE = FieldMap(
     "Price",
     {
         "currency": "currency",
@@ -123,7 +123,7 @@ PRICE = Mapping(
     },
     {"product": Relation("product", "product")},
 )
-PLAN = Mapping(
+PLAN = FieldMap(
     "Plan",
     {
         "nickname": "nickname",
@@ -138,7 +138,7 @@ PLAN = Mapping(
     },
     {"product": Relation("product", "product")},
 )
-SUBSCRIPTION = Mapping(
+SUBSCRIPTION = FieldMap(
     "Subscription",
     {
         "plan": _plan_of,
@@ -159,7 +159,7 @@ SUBSCRIPTION = Mapping(
     },
     {"customer": Relation("customer", "customer"), "price": Relation("items.data.0.price", "price")},
 )
-INVOICE = Mapping(
+INVOICE = FieldMap(
     "Invoice",
     {
         "status": "status",
@@ -174,7 +174,7 @@ INVOICE = Mapping(
     },
     {"customer": Relation("customer", "customer"), "subscription": Relation("subscription", "subscription")},
 )
-PAYMENT = Mapping(
+PAYMENT = FieldMap(
     "Payment",
     {
         "amount": "amount",
@@ -189,7 +189,7 @@ PAYMENT = Mapping(
 )
 
 
-def _resource(name: str, collection: str, mapping: Mapping, *, writable: bool = True, **kw: Any) -> Resource:
+def _resource(name: str, collection: str, mapping: FieldMap, *, writable: bool = True, **kw: Any) -> Resource:
     path = f"/v1/{collection}"
     return Resource(
         name,

@@ -1,6 +1,6 @@
 """The sync face of Hubwire, for scripts and the REPL: same Nouns, same semantics, no ``await``.
 
-    from hubwire.sync_api import Integration, Noun
+    from hubwire.blocking import Integration, Noun
     stripe = Integration.connect(provider="stripe", api_key="sk_test_...")
     Integration.find({"status": "Active"})
 
