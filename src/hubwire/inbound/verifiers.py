@@ -111,7 +111,8 @@ class Verifier:
 
     def verify(self, request: WebhookRequest, secrets: str | Sequence[str], *, clock: Clock = time.time) -> str | None:
         """The provider's event id when ``request`` is signed by one of ``secrets``; SignatureError if not."""
-        live = (secrets,) if isinstance(secrets, str) else tuple(s for s in secrets if s)
+        # An empty secret would be an HMAC key anyone can sign with: it never counts.
+        live = tuple(s for s in ((secrets,) if isinstance(secrets, str) else secrets) if s)
         if not live:
             raise ConfigurationError(
                 f"no webhook secret is configured for {self.scheme}", code="no_webhook_secret", scheme=self.scheme
