@@ -168,11 +168,8 @@ class TwilioVerifier(Verifier):
         else:
             body_ok = True
             params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-        expected = [
-            digest(s.encode(), _twilio_string(url, params).encode(), algorithm)
-            for s in secrets
-            for url in _with_and_without_port(request.url)
-        ]
+        signed = [_twilio_string(url, params).encode() for url in _with_and_without_port(request.url)]
+        expected = [digest(s.encode(), message, algorithm) for s in secrets for message in signed]
         if not (matches(expected, [given]) and body_ok):
             raise self.fail("bad_signature", "no twilio webhook secret signs this request", header=self.header)
         return request.header("I-Twilio-Idempotency-Token")
