@@ -42,10 +42,6 @@ _SUBSYSTEMS = ("hubwire.domains", "hubwire.webhooks", "hubwire.sync", "hubwire.f
 _loaded_builtins = False
 
 
-def env_imports() -> list[str]:
-    return [m.strip() for m in os.environ.get("HUBWIRE_IMPORT", "").split(",") if m.strip()]
-
-
 def import_modules(names: Iterable[str]) -> None:
     """Import user modules by dotted name; a module that cannot be imported is a usage error."""
     names = [n for n in names if n]
@@ -89,10 +85,9 @@ def configure_logging(settings: Settings) -> None:
     per line for log shippers; ``console`` writes readable lines.
     """
     import logging
-    import os
 
-    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
-    fmt = os.environ.get("HUBWIRE_LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")
+    level = logging.getLevelNamesMapping()[settings.log_level]
+    fmt = settings.log_format or ("console" if sys.stderr.isatty() else "json")
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -120,7 +115,7 @@ def redacted_url(url: str) -> str:
 @asynccontextmanager
 async def open_hub(settings: Settings | None = None, **overrides: Any) -> AsyncIterator[Hub]:
     """A started (migrated, unless HUBWIRE_AUTO_MIGRATE=0), current Hub from the environment."""
-    hub = Hub(settings or Settings.from_env(), **overrides)
+    hub = Hub(settings or Settings(), **overrides)
     async with hub:
         yield hub
 
