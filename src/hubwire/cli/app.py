@@ -22,11 +22,12 @@ from hubwire.cli.migrate import migrate
 from hubwire.cli.output import EXIT_USAGE, print_error, print_table, say
 from hubwire.cli.providers import providers
 from hubwire.cli.runs import runs
-from hubwire.cli.runtime import configure_logging, import_modules, load_builtins, open_hub
+from hubwire.cli.runtime import configure_logging, import_modules, open_hub
 from hubwire.cli.serve import serve
 from hubwire.cli.simulate import simulate_app
 from hubwire.cli.webhooks import app as webhooks_app
 from hubwire.cli.worker import worker
+from hubwire.connectors.builtin import load_builtins
 from hubwire.nouns.noun import Noun
 from hubwire.settings import Settings
 
