@@ -3,7 +3,7 @@
 | variable                         | default                                  |
 |----------------------------------|------------------------------------------|
 | HUBWIRE_DATABASE_URL             | sqlite:///<data dir>/hubwire.db          |
-| HUBWIRE_SECRET_KEY               | a key generated into ./hubwire.key (0600)|
+| HUBWIRE_SECRET_KEY               | generated into <data dir>/hubwire.key    |
 | HUBWIRE_DATA_DIR                 | . (where the SQLite file and key live)   |
 | HUBWIRE_HOST / HUBWIRE_PORT      | 127.0.0.1 / 8000                         |
 | HUBWIRE_AUTH                     | required (``disabled`` only on loopback) |
