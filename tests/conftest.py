@@ -19,11 +19,15 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from hubwire.connectors.builtin import load_builtins
 from hubwire.connectors.registry import ProviderRegistry, default_registry
 from hubwire.hub import Hub
 from hubwire.nouns import hooks as hook_registry
 from hubwire.nouns.noun import Noun
 from hubwire.store.engine import migrate
+
+# The built-ins load on first use; load them before any test snapshots the hooks they install.
+load_builtins()
 
 pytest_plugins = ["tests.simulators.github_fixtures", "tests.simulators.stripe_fixtures"]
 

@@ -1,6 +1,8 @@
 """Hubwire: external services as typed entities with verbs, events and a lifecycle.
 
-The public face. Everything importable from here is supported; the rest is private.
+The public face: re-exports only, nothing registered on import (the built-in providers load on
+first use, see :mod:`hubwire.connectors.builtin`). Everything importable from here is supported;
+the rest is private. ``tests/test_public_api.py`` holds ``__all__`` to what this module exposes.
 """
 
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress, provider
@@ -9,11 +11,9 @@ from hubwire.errors import (
     AuthenticationError,
     ConfigurationError,
     ConflictError,
-    DeliveryError,
     FieldError,
     HubwireError,
     IllegalTransitionError,
-    JobError,
     NotFoundError,
     ProviderAuthError,
     ProviderError,
@@ -29,7 +29,6 @@ from hubwire.hub import Hub, configure, current_hub
 from hubwire.jobs import Backoff, Dead, Job, Retry, Worker, job_kind
 from hubwire.nouns import Context, Entity, Noun, Page, acting_as, on
 from hubwire.settings import Settings
-from hubwire.webhooks import subscriptions as _webhook_subscriptions  # noqa: F401  (registers the webhook provider)
 
 __version__ = "0.1.0"
 
@@ -40,7 +39,6 @@ __all__ = [
     "ConflictError",
     "Context",
     "Dead",
-    "DeliveryError",
     "Entity",
     "Event",
     "FieldError",
@@ -49,7 +47,6 @@ __all__ = [
     "IllegalTransitionError",
     "Integration",
     "Job",
-    "JobError",
     "Metric",
     "NotFoundError",
     "Noun",
@@ -77,6 +74,3 @@ __all__ = [
     "on",
     "provider",
 ]
-
-# Registers the providers that ship with Hubwire (Stripe...) in the default registry.
-import hubwire.connectors.builtin  # noqa: F401

@@ -1,27 +1,34 @@
 """The one exception tree of Hubwire.
 
-Every error a caller can see derives from :class:`HubwireError`, carries a stable ``code``
-(machine readable, never reworded), an HTTP ``status`` used by the REST layer, a human
-``message`` and structured ``fields`` (ids of the entity, job, integration, provider).
-Errors pickle between processes (workers) with their fields intact.
+Every error a caller can see derives from :class:`HubwireError` and carries a stable ``code``
+(machine readable, never reworded), the HTTP ``status`` the REST layer answers with, a human
+``message`` and structured ``fields`` (ids of the entity, job, integration, provider). Callers
+branch on types and typed attributes, never on codes or statuses:
 
-    HubwireError
-    ├── ValidationError            422  bad input; carries a list of field errors
-    │   └── SchemaError            422  a Noun declaration is wrong (raised at declaration time)
-    ├── NotFoundError              404
-    ├── ConflictError              409  stale version, unique violation, overlapping run
-    │   └── IllegalTransitionError 409  a state machine refused the move
-    ├── VetoError                  422  a before-hook refused the verb
-    ├── AuthenticationError        401  missing or wrong Hubwire API key
-    ├── ConfigurationError         500  the deployment is misconfigured (not the caller's fault)
-    ├── ProviderError              502  a provider failed; base of the provider family
-    │   ├── ProviderAuthError      400  the provider refused the credentials
-    │   ├── ProviderRateLimited    429
-    │   ├── ProviderNotFound       404
-    │   ├── ProviderInvalidRequest 400  the provider rejected the request (its message kept)
-    │   └── ProviderUnavailable    503  5xx, timeouts, connection errors after retries
-    ├── DeliveryError              502  an outbound webhook delivery failed
-    └── JobError                   500  a job could not run
+- ``retryable``: trying the same thing again later may succeed (a provider's outage or rate
+  limit, an overlapping run, a stale version); a refused credential or a bad input will not.
+  Each class has a default; a raise site may say otherwise (``retryable=True``).
+- ``retry_after``: seconds to wait before that retry, when known (a provider's ``Retry-After``).
+- ``ProviderError.provider_status``: the HTTP status the provider answered, when it answered.
+
+Errors pickle between processes (workers) with their attributes and fields intact.
+
+    HubwireError                   status  retryable
+    ├── ValidationError            422  .  bad input; carries a list of field errors
+    │   └── SchemaError            422  .  a Noun declaration is wrong (raised at declaration time)
+    ├── NotFoundError              404  .
+    ├── ConflictError              409  .  unique violation, overlapping run
+    │   ├── VersionConflictError   409  y  the entity changed since it was read (stale version)
+    │   └── IllegalTransitionError 409  .  a state machine refused the move
+    ├── VetoError                  422  .  a before-hook refused the verb
+    ├── AuthenticationError        401  .  missing or wrong Hubwire API key
+    ├── ConfigurationError         500  .  the deployment is misconfigured (not the caller's fault)
+    └── ProviderError              502  y  a provider failed; base of the provider family
+        ├── ProviderAuthError      400  .  the provider refused the credentials
+        ├── ProviderRateLimited    429  y  ``retry_after`` says for how long
+        ├── ProviderNotFound       404  .
+        ├── ProviderInvalidRequest 400  .  the provider rejected the request (its message kept)
+        └── ProviderUnavailable    503  y  5xx, timeouts, connection errors after retries
 """
 
 from __future__ import annotations
@@ -33,11 +40,9 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
-    "DeliveryError",
     "FieldError",
     "HubwireError",
     "IllegalTransitionError",
-    "JobError",
     "NotFoundError",
     "ProviderAuthError",
     "ProviderError",
@@ -47,6 +52,7 @@ __all__ = [
     "ProviderUnavailable",
     "SchemaError",
     "ValidationError",
+    "VersionConflictError",
     "VetoError",
 ]
 
@@ -69,17 +75,30 @@ class HubwireError(Exception):
     code: str = "hubwire_error"
     status: int = 500
     title: str = "Hubwire error"
+    retryable: bool = False
 
-    def __init__(self, message: str, *, code: str | None = None, **fields: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        **fields: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.fields: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+        if retryable is not None:
+            self.retryable = retryable
+        self.retry_after = retry_after
+        # retry_after stays a field too: the problem body and the CLI's JSON show it.
+        self.fields: dict[str, Any] = {k: v for k, v in {**fields, "retry_after": retry_after}.items() if v is not None}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuild with the same message, code and fields in another process.
-        return (_rebuild, (type(self), self.message, self.code, self.fields))
+        # Rebuild in another process with every attribute (code, fields, retryable...) as it was.
+        return (_rebuild, (type(self), self.message), dict(self.__dict__))
 
     def __str__(self) -> str:
         return self.message
@@ -88,9 +107,9 @@ class HubwireError(Exception):
         return {"code": self.code, "message": self.message, **self.fields}
 
 
-def _rebuild(cls: type[HubwireError], message: str, code: str, fields: dict[str, Any]) -> HubwireError:
+def _rebuild(cls: type[HubwireError], message: str) -> HubwireError:
     err = cls.__new__(cls)
-    HubwireError.__init__(err, message, code=code, **fields)
+    Exception.__init__(err, message)
     return err
 
 
@@ -134,6 +153,12 @@ class ConflictError(HubwireError):
     title = "Conflict"
 
 
+class VersionConflictError(ConflictError):
+    code = "version_conflict"
+    title = "Stale version"
+    retryable = True  # read the entity again and redo the change
+
+
 class IllegalTransitionError(ConflictError):
     code = "illegal_transition"
     title = "Illegal state transition"
@@ -161,12 +186,20 @@ class ProviderError(HubwireError):
     code = "provider_error"
     status = 502
     title = "Provider error"
+    retryable = True
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        # ``provider_status=`` is a keyword like the other fields (raise sites pass their context as
+        # ``**where``), and also a typed attribute.
+        super().__init__(message, **fields)
+        self.provider_status: int | None = fields.get("provider_status")
 
 
 class ProviderAuthError(ProviderError):
     code = "provider_auth_failed"
     status = 400
     title = "Provider refused the credentials"
+    retryable = False
 
 
 class ProviderRateLimited(ProviderError):
@@ -179,27 +212,17 @@ class ProviderNotFound(ProviderError):
     code = "provider_not_found"
     status = 404
     title = "Not found at the provider"
+    retryable = False
 
 
 class ProviderInvalidRequest(ProviderError):
     code = "provider_invalid_request"
     status = 400
     title = "Provider rejected the request"
+    retryable = False
 
 
 class ProviderUnavailable(ProviderError):
     code = "provider_unavailable"
     status = 503
     title = "Provider unavailable"
-
-
-class DeliveryError(HubwireError):
-    code = "delivery_failed"
-    status = 502
-    title = "Delivery failed"
-
-
-class JobError(HubwireError):
-    code = "job_error"
-    status = 500
-    title = "Job error"

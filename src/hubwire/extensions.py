@@ -1,12 +1,15 @@
 """Extension points a subsystem uses to plug into every Hub (e.g. webhooks adds an event sink).
 
-A subsystem registers an installer at import time; each new Hub calls every installer once.
+A subsystem registers an installer at import time; each new Hub calls every installer once,
+after the built-in subsystems are loaded (:mod:`hubwire.connectors.builtin`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from hubwire.connectors.builtin import load_builtins
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -23,5 +26,6 @@ def on_hub(installer: Callable[[Hub], None]) -> Callable[[Hub], None]:
 
 
 def install_extensions(hub: Hub) -> None:
+    load_builtins()
     for installer in _installers:
         installer(hub)

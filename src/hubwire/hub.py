@@ -74,8 +74,8 @@ class Hub:
     ) -> None:
         if database_url is not None:
             overrides["database_url"] = database_url
-        base = settings or Settings.from_env()
-        self.settings = Settings(**{**base.__dict__, **overrides}) if overrides else base
+        base = settings or Settings()
+        self.settings = base.replace(**overrides) if overrides else base
         self.dialect = self.settings.dialect
         self.clock: Callable[[], float] = clock or time.time
         from hubwire.connectors.registry import default_registry
@@ -219,8 +219,8 @@ class Hub:
 def configure(settings: Settings | None = None, **overrides: Any) -> None:
     """Set the settings used by default Hubs (those not created explicitly)."""
     global _default_settings
-    base = settings or Settings.from_env()
-    _default_settings = Settings(**{**base.__dict__, **overrides}) if overrides else base
+    base = settings or Settings()
+    _default_settings = base.replace(**overrides) if overrides else base
     _defaults.clear()
 
 
@@ -230,7 +230,7 @@ async def current_hub() -> Hub:
         loop = asyncio.get_running_loop()
         hub = _defaults.get(loop)
         if hub is None:
-            hub = Hub(_default_settings or Settings.from_env())
+            hub = Hub(_default_settings or Settings())
             _defaults[loop] = hub
     if not hub._started:
         await hub.start()

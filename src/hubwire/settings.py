@@ -2,17 +2,28 @@
 
 | variable                         | default                                  |
 |----------------------------------|------------------------------------------|
-| HUBWIRE_DATABASE_URL             | sqlite:///./hubwire.db                   |
-| HUBWIRE_SECRET_KEY               | a key generated into ./hubwire.key (0600)|
+| HUBWIRE_DATABASE_URL             | sqlite:///<data dir>/hubwire.db          |
+| HUBWIRE_SECRET_KEY               | generated into <data dir>/hubwire.key    |
 | HUBWIRE_DATA_DIR                 | . (where the SQLite file and key live)   |
 | HUBWIRE_HOST / HUBWIRE_PORT      | 127.0.0.1 / 8000                         |
 | HUBWIRE_AUTH                     | required (``disabled`` only on loopback) |
 | HUBWIRE_AUTO_MIGRATE             | 1                                        |
 | HUBWIRE_WORKER_CONCURRENCY       | 32                                       |
 | HUBWIRE_ALLOW_PRIVATE_NETWORKS   | 0                                        |
+| HUBWIRE_ALLOWED_NETWORKS         | none (comma-separated CIDRs to allow)    |
 | HUBWIRE_LOG_LEVEL                | INFO                                     |
+| HUBWIRE_LOG_FORMAT               | json, or console on a terminal           |
 | HUBWIRE_SQLITE_SYNCHRONOUS       | NORMAL (``FULL``: survive power loss too)|
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
+| HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
+| HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
+| HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
+
+``Settings()`` reads the environment (empty variables count as unset); keyword arguments win
+over it. ``settings.replace(port=9000)`` is the one way to change settings in code (what
+``Hub(**overrides)`` and ``configure(**overrides)`` use): a validated copy. A wrong value, from
+the environment or from code, is a :class:`~hubwire.errors.ConfigurationError` of one line that
+names the variable and what it accepts.
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` by default: a committed transaction survives
 a crash of any Hubwire process (a ``kill -9`` loses nothing), and the database stays consistent
@@ -22,89 +33,156 @@ on power loss, but the last transactions before a power cut or OS crash may be r
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
+import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+import pydantic
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hubwire.errors import ConfigurationError
 
 __all__ = ["SQLITE_SYNCHRONOUS", "Settings", "check_bind"]
 
-SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+SqliteSynchronous = Literal["NORMAL", "FULL", "EXTRA"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+SQLITE_SYNCHRONOUS: tuple[str, ...] = get_args(SqliteSynchronous)
+# A comma-separated list in the environment (``a,b``), a tuple in code; never parsed as JSON.
+CommaList = Annotated[tuple[str, ...], NoDecode]
+_BOOLEAN = "1/0, true/false, yes/no or on/off"
 
 
-def _flag(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+class Settings(BaseSettings):
+    """Every ``HUBWIRE_*`` setting; each field's description says what its variable accepts."""
 
+    model_config = SettingsConfigDict(
+        env_prefix="HUBWIRE_",
+        env_ignore_empty=True,
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
 
-_RETENTION_ERROR = "HUBWIRE_WEBHOOK_RETENTION_DAYS must be a number of days >= 0, not {!r}"
-
-
-def _days(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigurationError(_RETENTION_ERROR.format(value)) from None
-
-
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = ""
-    secret_key: str | None = None
-    data_dir: Path = field(default_factory=lambda: Path("."))
-    host: str = "127.0.0.1"
-    port: int = 8000
-    auth_required: bool = True
-    auto_migrate: bool = True
-    worker_concurrency: int = 32
-    allow_private_networks: bool = False
-    allowed_networks: tuple[str, ...] = ()
-    log_level: str = "INFO"
-    sqlite_synchronous: str = "NORMAL"
+    database_url: str = Field("", description="a database URL (sqlite:///path or postgresql://user@host/db)")
+    secret_key: str | None = Field(None, repr=False, description="any string")
+    data_dir: Path = Field(Path("."), description="a directory")
+    host: str = Field("127.0.0.1", min_length=1, description="an address to bind")
+    port: int = Field(8000, ge=0, le=65535, description="a port number from 0 to 65535")
+    auth_required: bool = Field(True, validation_alias="HUBWIRE_AUTH", description="required or disabled")
+    auto_migrate: bool = Field(True, description=_BOOLEAN)
+    worker_concurrency: int = Field(32, ge=1, description="a whole number of jobs >= 1")
+    allow_private_networks: bool = Field(False, description=_BOOLEAN)
+    allowed_networks: CommaList = Field((), description="comma-separated networks such as 10.0.0.0/8,fd00::/8")
+    log_level: LogLevel = Field("INFO", description="one of " + ", ".join(get_args(LogLevel)))
+    # None: JSON lines, or readable lines when stderr is a terminal.
+    log_format: Literal["json", "console"] | None = Field(None, description="json or console")
+    sqlite_synchronous: SqliteSynchronous = Field("NORMAL", description="one of " + ", ".join(SQLITE_SYNCHRONOUS))
     # Finished webhook deliveries (succeeded or dead) and their attempts are deleted this many days
     # after their last change; 0 keeps them for ever. Pending and retrying ones are never deleted.
-    webhook_retention_days: float = 30.0
+    webhook_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
+    specs_dir: Path | None = Field(None, description="a directory of provider API descriptions")
+    imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
+    debug: bool = Field(False, description=_BOOLEAN)
 
-    def __post_init__(self) -> None:
-        if not self.webhook_retention_days >= 0:  # also refuses NaN
-            raise ConfigurationError(_RETENTION_ERROR.format(self.webhook_retention_days))
-        mode = self.sqlite_synchronous.upper()
-        if mode not in SQLITE_SYNCHRONOUS:
-            raise ConfigurationError(
-                f"HUBWIRE_SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS)}, "
-                f"not {self.sqlite_synchronous!r}"
-            )
-        object.__setattr__(self, "sqlite_synchronous", mode)
-        if not self.database_url:
-            object.__setattr__(self, "database_url", f"sqlite:///{(self.data_dir / 'hubwire.db').as_posix()}")
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except pydantic.ValidationError as exc:
+            raise ConfigurationError(_explain(exc)) from None
 
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        e = dict(os.environ if env is None else env)
-        data_dir = Path(e.get("HUBWIRE_DATA_DIR", "."))
-        s = cls(
-            database_url=e.get("HUBWIRE_DATABASE_URL", ""),
-            secret_key=e.get("HUBWIRE_SECRET_KEY") or None,
-            data_dir=data_dir,
-            host=e.get("HUBWIRE_HOST", "127.0.0.1"),
-            port=int(e.get("HUBWIRE_PORT", "8000")),
-            auth_required=e.get("HUBWIRE_AUTH", "required").lower() != "disabled",
-            auto_migrate=_flag(e.get("HUBWIRE_AUTO_MIGRATE"), True),
-            worker_concurrency=int(e.get("HUBWIRE_WORKER_CONCURRENCY", "32")),
-            allow_private_networks=_flag(e.get("HUBWIRE_ALLOW_PRIVATE_NETWORKS"), False),
-            allowed_networks=tuple(n.strip() for n in e.get("HUBWIRE_ALLOWED_NETWORKS", "").split(",") if n.strip()),
-            log_level=e.get("HUBWIRE_LOG_LEVEL", "INFO"),
-            sqlite_synchronous=e.get("HUBWIRE_SQLITE_SYNCHRONOUS", "NORMAL"),
-            webhook_retention_days=_days(e.get("HUBWIRE_WEBHOOK_RETENTION_DAYS", "30")),
-        )
-        return replace(s, **overrides) if overrides else s
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with ``changes`` (field names); the environment is not read again."""
+        values = self.model_dump()
+        if "data_dir" in changes and "database_url" not in changes and self.database_url == _sqlite_in(self.data_dir):
+            del values["database_url"]  # the default database follows the data directory
+        try:
+            return type(self).model_validate({**values, **changes})
+        except pydantic.ValidationError as exc:
+            raise ConfigurationError(_explain(exc)) from None
 
     @property
     def dialect(self) -> str:
         return "postgresql" if self.database_url.startswith("postgres") else "sqlite"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_database(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("database_url"):
+            return {**data, "database_url": _sqlite_in(Path(str(data.get("data_dir") or ".")))}
+        return data
+
+    @field_validator("auth_required", mode="before")
+    @classmethod
+    def _auth_mode(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            mode = value.strip().lower()
+            if mode not in ("required", "disabled"):
+                raise ValueError("not an auth mode")
+            return mode == "required"
+        return value
+
+    @field_validator("host", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("log_level", "sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_networks", "imports", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError: not a network
+        return value
+
+
+def _sqlite_in(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'hubwire.db').as_posix()}"
+
+
+def _variable(name: str) -> str:
+    alias = Settings.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else f"HUBWIRE_{name.upper()}"
+
+
+# A validation error's location is a field's name, or its alias when read from the environment.
+_FIELD_OF = {
+    **{name: name for name in Settings.model_fields},
+    **{_variable(name): name for name in Settings.model_fields},
+}
+
+
+def _explain(exc: pydantic.ValidationError) -> str:
+    """One line for all the wrong values: ``HUBWIRE_PORT must be a port number ..., not 'abc'``."""
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else ""
+        name = _FIELD_OF.get(key)
+        if name is None:
+            problems.setdefault(key, f"{key!r} is not a setting")
+            continue
+        given = error["input"]
+        shown = ",".join(map(str, given)) if isinstance(given, tuple | list) else given
+        what = Settings.model_fields[name].description
+        problems.setdefault(name, f"{_variable(name)} must be {what}, not {shown!r}")
+    return "; ".join(problems.values())
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")

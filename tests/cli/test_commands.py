@@ -34,7 +34,7 @@ async def _works(job: Job, hub: Hub) -> None:
 
 def enqueue_and_drain(kinds: list[str]) -> None:
     async def go() -> None:
-        async with Hub(Settings.from_env()) as hub:
+        async with Hub(Settings()) as hub:
             async with hub.transaction() as tx:
                 for n, kind in enumerate(kinds):
                     await queue.enqueue(tx, kind, {"n": n})

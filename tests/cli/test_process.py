@@ -156,7 +156,7 @@ def test_worker_finishes_in_flight_jobs_on_sigterm(
     marks = tmp_path_factory.mktemp("marks")
 
     async def enqueue() -> None:
-        settings = Settings.from_env(proc_env)
+        settings = Settings(data_dir=proc_env["HUBWIRE_DATA_DIR"])
         async with Hub(settings) as hub, hub.transaction() as tx:
             await queue.enqueue(tx, "cliproc.slow", {"dir": str(marks)}, max_attempts=1)
 

@@ -17,7 +17,7 @@ def endpoint(cli_env: object, refused_url: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("HUBWIRE_ALLOW_PRIVATE_NETWORKS", "1")
 
     async def go() -> str:
-        async with Hub(Settings.from_env()) as hub:
+        async with Hub(Settings()) as hub:
             ep = await Integration.connect(provider="webhook", url=refused_url, events=["*"], max_attempts=1)
             await Integration.connect(provider="webhook", url=refused_url, events=["Deal.*"])
             await Worker(hub).drain()
@@ -75,7 +75,7 @@ def test_cli_connects_an_endpoint_from_text_flags(cli: Cli, monkeypatch: pytest.
     assert "whsec_" in r.out + r.err  # the generated secret, shown once
 
     async def config() -> dict[str, object]:
-        async with Hub(Settings.from_env()):
+        async with Hub(Settings()):
             (ep,) = await Integration.find({"provider": "webhook"})
             return dict(ep["config"])
 

@@ -22,11 +22,12 @@ from hubwire.cli.migrate import migrate
 from hubwire.cli.output import EXIT_USAGE, print_error, print_table, say
 from hubwire.cli.providers import providers
 from hubwire.cli.runs import runs
-from hubwire.cli.runtime import configure_logging, env_imports, import_modules, load_builtins, open_hub
+from hubwire.cli.runtime import configure_logging, import_modules, open_hub
 from hubwire.cli.serve import serve
 from hubwire.cli.simulate import simulate_app
 from hubwire.cli.webhooks import app as webhooks_app
 from hubwire.cli.worker import worker
+from hubwire.connectors.builtin import load_builtins
 from hubwire.nouns.noun import Noun
 from hubwire.settings import Settings
 
@@ -153,10 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: list[str]) -> int:
+    debug = False
     try:
-        configure_logging(Settings.from_env())
+        settings = Settings()
+        debug = settings.debug
+        configure_logging(settings)
         leading, args = _take_imports(args, anywhere=False)
-        import_modules([*env_imports(), *leading])
+        import_modules([*settings.imports, *leading])
         load_builtins()
         if args and verbs.is_verb_call(args[0]):
             return _run_verb(args[0], args[1:])
@@ -171,4 +175,4 @@ def _main(args: list[str]) -> int:
         sys.stderr.write("aborted\n")
         return 130
     except Exception as exc:
-        return print_error(exc)
+        return print_error(exc, debug=debug)

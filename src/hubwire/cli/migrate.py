@@ -14,6 +14,6 @@ __all__ = ["migrate"]
 
 def migrate() -> None:
     """Run the database migrations."""
-    settings = Settings.from_env()
+    settings = Settings()
     asyncio.run(migrate_database(settings.database_url))
     say(f"database {redacted_url(settings.database_url)} is up to date")

@@ -8,7 +8,6 @@ the current ``sys.stdout``/``sys.stderr`` (looked up per call, so captured outpu
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -127,8 +126,11 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-def print_error(exc: BaseException) -> int:
-    """Print ``error: <message> (<code>)`` (and field errors below) to stderr; return the exit code."""
+def print_error(exc: BaseException, *, debug: bool = False) -> int:
+    """Print ``error: <message> (<code>)`` (and field errors below) to stderr; return the exit code.
+
+    ``debug`` (``HUBWIRE_DEBUG``) prints the traceback of an unexpected error instead of one line.
+    """
     stream = sys.stderr
     if isinstance(exc, HubwireError):
         stream.write(f"error: {redact_text(exc.message)} ({exc.code})\n")
@@ -137,7 +139,6 @@ def print_error(exc: BaseException) -> int:
                 stream.write(f"  {fe.field}: {redact_text(fe.message)}\n")
         stream.flush()
         return exit_code_for(exc)
-    debug = os.environ.get("HUBWIRE_DEBUG", "").lower() in ("1", "true", "yes", "on")
     database = _database_problem(exc)
     if database is not None and not debug:
         stream.write(f"error: {redact_text(database[0])} ({database[1]})\n")

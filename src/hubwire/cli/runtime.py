@@ -2,8 +2,8 @@
 
 ``--import MODULE`` (repeatable) and ``HUBWIRE_IMPORT=mod1,mod2`` import user code (Nouns,
 providers, job kinds) before a command runs, like Celery's ``-A``; the current directory is on
-the import path for that. Built-in subsystems that register providers, job kinds or Hub
-extensions at import time are imported first, so ``serve`` and ``worker`` know them all.
+the import path for that. The built-in providers and subsystems are loaded first
+(:func:`hubwire.connectors.builtin.load_builtins`), so ``serve`` and ``worker`` know them all.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import importlib
 import importlib.util
 import os
-import pkgutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.engine import make_url
 
-from hubwire.cli.output import UsageError, say
+from hubwire.cli.output import UsageError
 from hubwire.hub import Hub
 from hubwire.net.redact import redact_processor
 from hubwire.settings import Settings
@@ -29,7 +28,6 @@ from hubwire.settings import Settings
 __all__ = [
     "configure_logging",
     "import_modules",
-    "load_builtins",
     "open_hub",
     "redacted_url",
     "run",
@@ -37,13 +35,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-# Subsystems that plug into every Hub (event sinks, job kinds) when imported.
-_SUBSYSTEMS = ("hubwire.domains", "hubwire.webhooks", "hubwire.sync", "hubwire.forward")
-_loaded_builtins = False
-
-
-def env_imports() -> list[str]:
-    return [m.strip() for m in os.environ.get("HUBWIRE_IMPORT", "").split(",") if m.strip()]
 
 
 def import_modules(names: Iterable[str]) -> None:
@@ -61,27 +52,6 @@ def import_modules(names: Iterable[str]) -> None:
             raise UsageError(f"cannot import module {name!r}: {exc}", module=name) from None
 
 
-def load_builtins() -> None:
-    """Import the built-in subsystems and every connector module (providers register on import)."""
-    global _loaded_builtins
-    if _loaded_builtins:
-        return
-    _loaded_builtins = True
-    names = [n for n in _SUBSYSTEMS if importlib.util.find_spec(n) is not None]
-    import hubwire.connectors as connectors
-
-    names += [
-        f"{connectors.__name__}.{m.name}"
-        for m in pkgutil.iter_modules(connectors.__path__)
-        if not m.name.startswith("_") and m.name != "registry"
-    ]
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # one broken connector must not take the whole CLI down
-            say(f"warning: could not load {name}: {type(exc).__name__}: {exc}", err=True)
-
-
 def configure_logging(settings: Settings) -> None:
     """Structured logs go to stderr (stdout is for results, e.g. ``--json``), always redacted.
 
@@ -89,10 +59,9 @@ def configure_logging(settings: Settings) -> None:
     per line for log shippers; ``console`` writes readable lines.
     """
     import logging
-    import os
 
-    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
-    fmt = os.environ.get("HUBWIRE_LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")
+    level = logging.getLevelNamesMapping()[settings.log_level]
+    fmt = settings.log_format or ("console" if sys.stderr.isatty() else "json")
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -120,7 +89,7 @@ def redacted_url(url: str) -> str:
 @asynccontextmanager
 async def open_hub(settings: Settings | None = None, **overrides: Any) -> AsyncIterator[Hub]:
     """A started (migrated, unless HUBWIRE_AUTO_MIGRATE=0), current Hub from the environment."""
-    hub = Hub(settings or Settings.from_env(), **overrides)
+    hub = Hub(settings or Settings(), **overrides)
     async with hub:
         yield hub
 

@@ -31,7 +31,7 @@ def serve(
 ) -> None:
     """Serve the REST API (and run embedded workers)."""
     import_modules(imports)
-    settings = Settings.from_env()
+    settings = Settings()
     bind = host or settings.host
     check_bind(settings, bind)
     try:

@@ -26,7 +26,7 @@ def worker(
 ) -> None:
     """Run a job worker until SIGTERM/SIGINT (graceful: finishes the jobs in flight)."""
     import_modules(imports)
-    settings = Settings.from_env()
+    settings = Settings()
     processed = asyncio.run(_main(settings, concurrency or settings.worker_concurrency))
     say(f"worker stopped after {processed} jobs", err=True)
 

@@ -1,8 +1,31 @@
-"""The providers that ship with Hubwire: importing this module registers them.
+"""The providers that ship with Hubwire, loaded once on first use rather than on ``import hubwire``.
 
-Add a provider here with one import line; ``hubwire`` imports this module once.
+:func:`load_builtins` imports them: Stripe, GitHub, and the webhooks subsystem (the ``webhook``
+provider with its event fan-out, delivery job kind and upkeep). The default provider registry
+calls it before its first lookup, and every new Hub before it installs the extensions, so the
+built-ins are there for every Hub without the user importing anything. Add a provider here with
+one line in ``BUILTINS``.
 """
 
-from hubwire.connectors import github, stripe
+from __future__ import annotations
 
-__all__ = ["github", "stripe"]
+import importlib
+
+__all__ = ["BUILTINS", "load_builtins"]
+
+BUILTINS = ("hubwire.connectors.stripe", "hubwire.connectors.github", "hubwire.webhooks")
+_loaded = False
+
+
+def load_builtins() -> None:
+    """Import the built-in providers and subsystems (they register themselves); once per process."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True  # first, so that a built-in asking the registry while it loads does not recurse
+    try:
+        for name in BUILTINS:
+            importlib.import_module(name)
+    except BaseException:
+        _loaded = False
+        raise

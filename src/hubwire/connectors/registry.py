@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hubwire.connectors.builtin import load_builtins
 from hubwire.errors import FieldError, ValidationError
 
 if TYPE_CHECKING:
@@ -138,31 +139,43 @@ class Provider:
 
 
 class ProviderRegistry:
-    def __init__(self) -> None:
+    """Providers by slug. ``load`` runs once, before the first lookup (the default registry's built-ins)."""
+
+    def __init__(self, load: Callable[[], None] | None = None) -> None:
         self._providers: dict[str, Provider] = {}
+        self._load = load
+
+    @property
+    def _loaded(self) -> dict[str, Provider]:
+        if self._load is not None:
+            load, self._load = self._load, None
+            load()
+        return self._providers
 
     def register(self, p: Provider) -> Provider:
         self._providers[p.slug] = p
         return p
 
     def unregister(self, slug: str) -> None:
-        self._providers.pop(slug, None)
+        self._loaded.pop(slug, None)
 
     def get(self, slug: str) -> Provider:
-        p = self._providers.get(slug)
+        providers = self._loaded
+        p = providers.get(slug)
         if p is None:
-            known = ", ".join(sorted(self._providers)) or "none registered"
+            known = ", ".join(sorted(providers)) or "none registered"
             raise ValidationError.single("provider", "unknown_provider", f"unknown provider {slug!r} (known: {known})")
         return p
 
     def all(self) -> list[Provider]:
-        return [self._providers[k] for k in sorted(self._providers)]
+        providers = self._loaded
+        return [providers[k] for k in sorted(providers)]
 
     def __contains__(self, slug: object) -> bool:
-        return slug in self._providers
+        return slug in self._loaded
 
 
-default_registry = ProviderRegistry()
+default_registry = ProviderRegistry(load=load_builtins)
 
 
 def provider(cls: type[Provider]) -> type[Provider]:

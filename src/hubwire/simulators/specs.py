@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hubwire.settings import Settings
+
 __all__ = [
     "RequestCheck",
     "SpecDocument",
@@ -34,8 +36,8 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 def locate_specs_dir() -> Path | None:
     """The shared specs folder: ``$HUBWIRE_SPECS_DIR``, else ``<repo>/../shared/specs``; None if absent."""
-    env = os.environ.get("HUBWIRE_SPECS_DIR")
-    candidates = [Path(env)] if env else [_REPO_ROOT.parent / "shared" / "specs"]
+    configured = Settings().specs_dir
+    candidates = [configured] if configured else [_REPO_ROOT.parent / "shared" / "specs"]
     for path in candidates:
         if path.is_dir():
             return path
