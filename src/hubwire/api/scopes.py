@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from hubwire.errors import ValidationError
 
-__all__ = ["ADMIN_ROUTES", "GRANTS", "Scope", "allows", "parse_scope", "required_scope"]
+__all__ = ["ADMIN_PREFIXES", "ADMIN_ROUTES", "GRANTS", "Scope", "allows", "parse_scope", "required_scope"]
 
 
 class Scope(StrEnum):
