@@ -22,6 +22,7 @@ Errors pickle between processes (workers) with their attributes and fields intac
     │   └── IllegalTransitionError 409  .  a state machine refused the move
     ├── VetoError                  422  .  a before-hook refused the verb
     ├── AuthenticationError        401  .  missing or wrong Hubwire API key
+    ├── InsufficientScopeError     403  .  the API key's scope does not allow the request
     ├── ConfigurationError         500  .  the deployment is misconfigured (not the caller's fault)
     └── ProviderError              502  y  a provider failed; base of the provider family
         ├── ProviderAuthError      400  .  the provider refused the credentials
@@ -43,6 +44,7 @@ __all__ = [
     "FieldError",
     "HubwireError",
     "IllegalTransitionError",
+    "InsufficientScopeError",
     "NotFoundError",
     "ProviderAuthError",
     "ProviderError",
@@ -174,6 +176,14 @@ class AuthenticationError(HubwireError):
     code = "unauthenticated"
     status = 401
     title = "Authentication required"
+
+
+class InsufficientScopeError(HubwireError):
+    """A valid API key whose scope does not grant the request; ``required_scope`` names the one that would."""
+
+    code = "insufficient_scope"
+    status = 403
+    title = "Insufficient scope"
 
 
 class ConfigurationError(HubwireError):

@@ -11,7 +11,7 @@ from hubwire.api.app import create_app
 from hubwire.api.keys import LAST_USED_RESOLUTION, create_api_key, list_api_keys, revoke_api_key
 
 PROBLEM = "application/problem+json"
-GUARDED = ["/v1/deals", "/v1/integrations", "/v1/events", "/v1/jobs", "/v1/providers", "/v1/nouns"]
+GUARDED = ["/v1/deals", "/v1/integrations", "/v1/events", "/v1/jobs", "/v1/providers", "/v1/nouns", "/v1/api-keys"]
 
 
 @pytest.mark.parametrize("path", GUARDED)

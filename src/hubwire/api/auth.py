@@ -1,16 +1,20 @@
-"""API-key authentication of the REST API: ``Authorization: Bearer <key>`` on every /v1 route.
+"""API-key authentication and scopes of the REST API: ``Authorization: Bearer <key>`` on every /v1 route.
 
-Keys are checked with :func:`hubwire.api.keys.verify_api_key`. When the hub's settings disable
+Keys are checked with :func:`hubwire.api.keys.verify_api_key`, then the key's scope against what
+the route needs (:func:`hubwire.api.scopes.required_scope`): no key or a wrong one is a 401, a
+valid key whose scope falls short a 403 ``insufficient_scope``. When the hub's settings disable
 authentication (loopback only, enforced by :func:`hubwire.settings.check_bind`) every request passes.
 """
 
 from __future__ import annotations
 
 from fastapi import Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hubwire.api.keys import ApiKey, verify_api_key
-from hubwire.errors import AuthenticationError
+from hubwire.api.scopes import Scope, allows, required_scope
+from hubwire.errors import AuthenticationError, InsufficientScopeError
 from hubwire.hub import Hub
 
 __all__ = ["bearer_scheme", "hub_of", "require_api_key"]
@@ -34,15 +38,35 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
+def _check_scope(request: Request, key: ApiKey) -> None:
+    # The scope table is keyed by the path the matched route declares (``/v1/integrations/{id}``).
+    # Without a matched route (never, for a route's dependency) only admin passes: fail closed.
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute):
+        path, needed = route.path, required_scope(request.method, route.path)
+    else:
+        path, needed = request.url.path, Scope.ADMIN
+    if not allows(key.scope, needed):
+        raise InsufficientScopeError(
+            f"{request.method} {path} needs a key with the {needed.value} scope; this key has {key.scope.value}",
+            required_scope=needed.value,
+            scope=key.scope.value,
+        )
+
+
 async def require_api_key(
     request: Request,
     _documented: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
 ) -> ApiKey | None:
-    """Dependency of every authenticated router; the verified key is kept on ``request.state.api_key``."""
+    """Dependency of every authenticated router: a valid key whose scope allows the route.
+
+    The verified key is kept on ``request.state.api_key``.
+    """
     hub = hub_of(request)
     if not hub.settings.auth_required:
         request.state.api_key = None
         return None
     key = await verify_api_key(hub, _bearer(request))
     request.state.api_key = key
+    _check_scope(request, key)
     return key

@@ -1,7 +1,8 @@
-"""API keys for the REST API: shown once at creation, stored as SHA-256 hashes.
+"""API keys for the REST API: shown once at creation, stored as SHA-256 hashes, each with a scope.
 
 A key looks like ``hw_<8 char prefix>_<32 char secret>``; the prefix is stored in clear so an
-operator can tell keys apart in listings without ever seeing a usable key again.
+operator can tell keys apart in listings without ever seeing a usable key again. What a key may do
+is its scope (:mod:`hubwire.api.scopes`); nothing here ever returns a key or its hash after creation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hubwire.api.scopes import Scope, parse_scope
 from hubwire.errors import AuthenticationError, NotFoundError, ValidationError
 from hubwire.hub import Hub
 from hubwire.nouns.ids import ALPHABET, new_id
@@ -31,6 +33,7 @@ class ApiKey:
     id: str
     name: str
     prefix: str
+    scope: Scope
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
@@ -40,10 +43,23 @@ class ApiKey:
             "id": self.id,
             "name": self.name,
             "prefix": self.prefix,
+            "scope": self.scope.value,
             "created_at": iso(self.created_at),
             "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
             "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
         }
+
+
+def _record(row: sa.Row[Any], last_used_at: float | None = None) -> ApiKey:
+    return ApiKey(
+        row.id,
+        row.name,
+        row.prefix,
+        Scope(row.scope),
+        row.created_at,
+        last_used_at if last_used_at is not None else row.last_used_at,
+        row.revoked_at,
+    )
 
 
 def _hash(key: str) -> str:
@@ -54,17 +70,24 @@ def _token(n: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(n))
 
 
-async def create_api_key(hub: Hub, name: str = "default") -> tuple[ApiKey, str]:
-    """Create a key; returns its record and the key itself, which is never shown again."""
-    if not name or len(name) > 200:
+async def create_api_key(hub: Hub, name: str = "default", scope: Scope | str = Scope.ADMIN) -> tuple[ApiKey, str]:
+    """Create a key; returns its record and the key itself, which is never shown again.
+
+    ``scope`` defaults to admin, what every key could do before scopes (and what the operator
+    running this, who holds the database, can do anyway); hand out narrower keys by choice.
+    """
+    if not isinstance(name, str) or not name or len(name) > 200:
         raise ValidationError.single("name", "length", "a key name is 1 to 200 characters")
+    granted = parse_scope(scope)
     prefix = _token(8)
     key = f"hw_{prefix}_{_token(32)}"
     now = hub.clock()
-    record = ApiKey(new_id("key"), name, prefix, now, None, None)
+    record = ApiKey(new_id("key"), name, prefix, granted, now, None, None)
     async with hub.transaction() as tx:
         await tx.conn.execute(
-            api_keys.insert().values(id=record.id, name=name, prefix=prefix, hash=_hash(key), created_at=now)
+            api_keys.insert().values(
+                id=record.id, name=name, prefix=prefix, hash=_hash(key), scope=granted.value, created_at=now
+            )
         )
     return record, key
 
@@ -84,21 +107,26 @@ async def verify_api_key(hub: Hub, key: str | None) -> ApiKey:
         last_used = now
         async with hub.transaction() as tx:
             await tx.conn.execute(api_keys.update().where(api_keys.c.id == row.id).values(last_used_at=now))
-    return ApiKey(row.id, row.name, row.prefix, row.created_at, last_used, row.revoked_at)
+    return _record(row, last_used)
 
 
 async def list_api_keys(hub: Hub) -> list[ApiKey]:
     async with hub.read() as conn:
         rows = (await conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at))).all()
-    return [ApiKey(r.id, r.name, r.prefix, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
+    return [_record(r) for r in rows]
 
 
-async def revoke_api_key(hub: Hub, key_id: str) -> None:
+async def revoke_api_key(hub: Hub, key_id: str) -> ApiKey:
+    """Revoke a key (requests with it are refused from now on); returns its record."""
     async with hub.transaction() as tx:
-        res = await tx.conn.execute(
-            api_keys.update()
-            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=hub.clock())
-        )
-        if res.rowcount == 0:
-            raise NotFoundError(f"no active API key {key_id}", id=key_id)
+        row = (
+            await tx.conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=hub.clock())
+                .returning(*api_keys.c)
+            )
+        ).first()
+    if row is None:
+        raise NotFoundError(f"no active API key {key_id}", id=key_id)
+    return _record(row)

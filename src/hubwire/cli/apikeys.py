@@ -1,10 +1,16 @@
-"""``hubwire apikey create|list|revoke``: keys for the REST API (the key itself is shown once)."""
+"""``hubwire apikey create|list|revoke``: keys for the REST API (the key itself is shown once).
+
+``create`` makes an admin key unless ``--scope`` says otherwise: the operator at this prompt holds
+the database and can do everything anyway, the quick start's key connects integrations, and every
+key made before scopes was one. Hand out ``read`` and ``write`` keys to what needs less.
+"""
 
 from __future__ import annotations
 
 import typer
 
 from hubwire.api.keys import create_api_key, list_api_keys, revoke_api_key
+from hubwire.api.scopes import Scope
 from hubwire.cli.output import print_json, print_table, say
 from hubwire.cli.runtime import with_hub
 from hubwire.hub import Hub
@@ -17,19 +23,26 @@ apikey_app = typer.Typer(help="Create, list and revoke API keys for the REST API
 @apikey_app.command("create")
 def create(
     name: str = typer.Option("default", "--name", help="A name to tell keys apart."),
+    scope: Scope = typer.Option(
+        Scope.ADMIN,
+        "--scope",
+        help="read: GET only; write: Nouns and their verbs; admin: everything, keys and credentials too.",
+        case_sensitive=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create an API key and print it once."""
 
     async def go(hub: Hub) -> None:
-        record, key = await create_api_key(hub, name)
+        record, key = await create_api_key(hub, name, scope)
         if as_json:
             # The key is the answer: printed unredacted, this once.
             print_json({**record.to_dict(), "key": key}, raw=True)
             return
         say(key)
         say(
-            f"API key {record.id} ({record.name}). It will not be shown again: store it now. "
+            f"API key {record.id} ({record.name}, scope {record.scope.value}). It will not be shown again: "
+            "store it now. "
             "Send it as `Authorization: Bearer <key>`.",
             err=True,
         )
@@ -50,10 +63,10 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
             say("no API keys: create one with `hubwire apikey create`", err=True)
             return
         rows = [
-            [d["id"], d["name"], f"hw_{d['prefix']}_…", d["created_at"], d["last_used_at"], d["revoked_at"]]
+            [d["id"], d["name"], d["scope"], f"hw_{d['prefix']}_…", d["created_at"], d["last_used_at"], d["revoked_at"]]
             for d in (k.to_dict() for k in keys)
         ]
-        print_table(["id", "name", "key", "created", "last used", "revoked"], rows)
+        print_table(["id", "name", "scope", "key", "created", "last used", "revoked"], rows)
 
     with_hub(go)
 

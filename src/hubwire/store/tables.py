@@ -117,6 +117,8 @@ api_keys = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("prefix", sa.String(32), nullable=False),
     sa.Column("hash", sa.String(128), nullable=False, unique=True),
+    # read | write | admin (hubwire.api.scopes); no default, so that no key is made admin by omission.
+    sa.Column("scope", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("last_used_at", sa.Double, nullable=True),
     sa.Column("revoked_at", sa.Double, nullable=True),

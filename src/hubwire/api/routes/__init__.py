@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubwire.api.routes import events, integrations, jobs, meta
+from hubwire.api.routes import events, integrations, jobs, keys, meta
 from hubwire.api.routes import webhooks as webhook_routes
 
 __all__ = ["PUBLIC_ROUTERS", "ROUTERS"]
@@ -22,6 +22,7 @@ ROUTERS: list[APIRouter] = [
     jobs.router,
     meta.router,
     webhook_routes.router,
+    keys.router,
 ]
 
 PUBLIC_ROUTERS: list[APIRouter] = [
