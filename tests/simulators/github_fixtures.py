@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hubwire.simulators.github import GitHubSimulator
-from hubwire.simulators.github_spec import GitHubSpec, github_spec
+from hubwire.simulators.github.spec import GitHubSpec, github_spec
 
 __all__ = ["checked_github", "github_sim", "github_spec_checked"]
 

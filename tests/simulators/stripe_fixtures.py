@@ -18,7 +18,7 @@ import pytest
 
 from hubwire.simulators.specs import locate_specs_dir
 from hubwire.simulators.stripe import StripeSimulator
-from hubwire.simulators.stripe_spec import StripeSpecChecker
+from hubwire.simulators.stripe.spec import StripeSpecChecker
 
 __all__ = ["checked_stripe_simulator", "require_stripe_specs", "stripe_sim", "stripe_spec"]
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import signal
-import sys
 from typing import Any
 
 import httpx
 import pytest
 
 from hubwire.simulators.github import DEFAULT_TOKEN, MISMATCH, GitHubSimulator
-from hubwire.simulators.github_spec import GitHubSpec
+from hubwire.simulators.github.spec import GitHubSpec
 from tests.simulators.github_fixtures import checked_github
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}", "Accept": "application/vnd.github+json"}
@@ -294,36 +291,6 @@ async def test_error_responses_validate_against_githubs_description(
                 method, path, [], status, resp.content, dict(resp.headers), request_body=resp.request.content or None
             )
             assert problems == [], (method, path, problems)
-
-
-async def test_simulate_github_command_serves_until_sigterm() -> None:
-    args = ["simulate", "github", "--port", "0", "--issues", "3"]
-    code = f"from hubwire.cli import main; raise SystemExit(main({args!r}))"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not any("Ctrl-C" in line for line in lines):
-                raw = await proc.stdout.readline()
-                assert raw, "the command ended early: " + "".join(lines)
-                lines.append(raw.decode())
-        text = "".join(lines)
-        url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
-        assert url, text
-        assert f'api_base_url="{url.group(1)}"' in text and f'token="{DEFAULT_TOKEN}"' in text
-        async with httpx.AsyncClient(base_url=url.group(1)) as c:
-            repos = (await c.get("/user/repos", headers=AUTH)).json()
-            issues = (await c.get(f"/repos/{repos[0]['full_name']}/issues", headers=AUTH)).json()
-        assert len(repos) == 1 and len(issues) == 3
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            await proc.wait()
-    assert proc.returncode == 0
 
 
 async def test_githubs_own_sdk_works_against_the_simulator(github_sim: GitHubSimulator) -> None:

@@ -4,7 +4,7 @@ Owns the in-memory objects and every change to them (seeding by tests, and what 
 handlers do on behalf of requests), with GitHub's rules: issue numbers per repository shared with
 pull requests, ``updated_at`` moving on each change (and on a new comment), ``closed_at`` and
 ``state_reason`` following the state, open-issue counters. No HTTP here: see
-:mod:`hubwire.simulators.github`.
+:mod:`hubwire.simulators.github.server`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubwire.simulators import github_objects as gh
+from hubwire.simulators.github import objects as gh
 
 __all__ = ["GitHubState", "Repo"]
 
@@ -29,7 +29,7 @@ class Repo:
 
 
 class GitHubState:
-    """The data a :class:`~hubwire.simulators.github.GitHubSimulator` serves, and its mutations."""
+    """The data a :class:`~hubwire.simulators.github.server.GitHubSimulator` serves, and its mutations."""
 
     def __init__(self, login: str) -> None:
         self.login = login

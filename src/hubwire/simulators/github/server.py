@@ -9,9 +9,9 @@ key, comments (repository-wide with ``since``, per issue, create), ``Link`` pagi
 ``If-None-Match`` -> 304 (not counted against the limit, as on GitHub), GitHub's 404 and 422 bodies.
 
 Every request is checked against GitHub's OpenAPI description when the specs folder is present
-(:mod:`hubwire.simulators.github_spec`): a mismatch is recorded in ``mismatches`` and answered 400
+(:mod:`hubwire.simulators.github.spec`): a mismatch is recorded in ``mismatches`` and answered 400
 with a message saying so. It also records every request and injects faults (``fail_next``).
-The data and its changes live in :mod:`hubwire.simulators.github_state` (``seed_repo``,
+The data and its changes live in :mod:`hubwire.simulators.github.state` (``seed_repo``,
 ``seed_issue``, ``update_issue``...). In-memory only; never talks to the real GitHub.
 """
 
@@ -32,11 +32,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from hubwire.simulators import github_objects as gh
-from hubwire.simulators.github_spec import GitHubSpec, github_spec
-from hubwire.simulators.github_state import GitHubState, Repo
+from hubwire.simulators.github import objects as gh
+from hubwire.simulators.github.spec import GitHubSpec, github_spec
+from hubwire.simulators.github.state import GitHubState, Repo
 
-__all__ = ["DEFAULT_TOKEN", "GitHubSimulator", "RecordedRequest"]
+__all__ = ["DEFAULT_TOKEN", "MISMATCH", "GitHubSimulator", "RecordedRequest"]
 
 DEFAULT_TOKEN = "ghp_hubwiretesttoken000000000000000000"
 DOCS = "https://docs.github.com/rest"
