@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,7 +14,7 @@ import pytest
 
 from hubwire.simulators.github import DEFAULT_TOKEN, MISMATCH, GitHubSimulator
 from hubwire.simulators.github.spec import GitHubSpec
-from tests.simulators.github_fixtures import checked_github
+from tests.simulators.github_fixtures import checked_github, response_problems
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}", "Accept": "application/vnd.github+json"}
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
@@ -260,16 +264,7 @@ async def test_responses_validate_against_githubs_description(
         for method, path, params, body in calls:
             resp = await c.request(method, path, params=params, json=body, headers=AUTH)
             assert resp.status_code in (200, 201), resp.text
-            problems = github_spec_checked.check_response(
-                method,
-                path,
-                list(params.items()),
-                resp.status_code,
-                resp.content,
-                dict(resp.headers),
-                request_body=resp.request.content or None,
-            )
-            assert problems == [], (method, path, problems)
+            assert response_problems(github_spec_checked, resp) == [], (method, path)
 
 
 async def test_error_responses_validate_against_githubs_description(
@@ -287,10 +282,7 @@ async def test_error_responses_validate_against_githubs_description(
         for method, path, body, status in calls:
             resp = await c.request(method, path, json=body, headers=AUTH)
             assert resp.status_code == status, resp.text
-            problems = github_spec_checked.check_response(
-                method, path, [], status, resp.content, dict(resp.headers), request_body=resp.request.content or None
-            )
-            assert problems == [], (method, path, problems)
+            assert response_problems(github_spec_checked, resp) == [], (method, path)
 
 
 async def test_githubs_own_sdk_works_against_the_simulator(github_sim: GitHubSimulator) -> None:
@@ -333,3 +325,37 @@ async def test_keep_requests_bounds_the_record() -> None:
             await c.get("/user", headers=AUTH)
         await c.get("/user/repos", headers=AUTH)
     assert [r.path for r in sim.requests] == ["/user", "/user", "/user/repos"]
+
+
+async def test_a_response_is_judged_by_its_own_operation(
+    github_sim: GitHubSimulator, github_spec_checked: GitHubSpec
+) -> None:
+    github_sim.seed_repo("acme", "web")
+    github_sim.seed_issue("acme", "web", title="a")
+    async with httpx.AsyncClient(base_url=github_sim.url) as c:
+        issue = await c.get("/repos/acme/web/issues/1", headers=AUTH)
+        issues = await c.get("/repos/acme/web/issues", headers=AUTH)
+    assert response_problems(github_spec_checked, issue) == []
+    assert response_problems(github_spec_checked, issues) == []
+    # The same bodies judged by another operation do not pass: the check tells operations apart.
+    one = issue.request
+    assert github_spec_checked.check_response("GET", "/repos/acme/web/issues", [], 200, issue.content, issue.headers)
+    assert github_spec_checked.check_response(one.method, "/user", [], 200, issue.content, dict(issue.headers))
+
+
+@pytest.mark.parametrize(("ci", "outcome", "exit_code"), [("true", "error", 1), ("false", "skipped", 0)])
+def test_github_spec_checks_fail_under_ci_when_the_specs_are_missing(
+    tmp_path: Path, ci: str, outcome: str, exit_code: int
+) -> None:
+    test = "tests/simulators/test_github_sim.py::test_wrong_requests_are_recorded_as_spec_mismatches"
+    env = {**os.environ, "CI": ci, "HUBWIRE_SPECS_DIR": str(tmp_path)}  # a folder without GitHub's description
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-rs", "-p", "no:randomly", "-p", "no:cacheprovider", "-n", "0"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"1 {outcome}" in run.stdout and run.returncode == exit_code, run.stdout[-2000:]
+    assert f"github/api.github.com.json is absent from {tmp_path}" in run.stdout
