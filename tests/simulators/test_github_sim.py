@@ -223,6 +223,33 @@ async def test_user_repos_filters_and_paginates(github_sim: GitHubSimulator) -> 
     assert [r["name"] for r in private] == ["theirs"]
 
 
+async def test_pull_requests_list_get_and_merged(github_sim: GitHubSimulator) -> None:
+    sim = github_sim
+    sim.seed_repo("acme", "web")
+    sim.seed_issue("acme", "web", title="an issue")
+    sim.seed_issue("acme", "web", title="open pr", is_pull_request=True)
+    sim.seed_issue("acme", "web", title="merged pr", merged=True)
+    sim.seed_issue("acme", "web", title="closed pr", is_pull_request=True, state="closed")
+    async with httpx.AsyncClient(base_url=sim.url, headers=AUTH) as c:
+        open_ = (await c.get("/repos/acme/web/pulls")).json()
+        every = (await c.get("/repos/acme/web/pulls", params={"state": "all", "direction": "asc"})).json()
+        closed = (await c.get("/repos/acme/web/pulls", params={"state": "closed", "per_page": 1})).json()
+        merged = (await c.get("/repos/acme/web/pulls/3")).json()
+        not_a_pull = await c.get("/repos/acme/web/pulls/1")
+        sim.update_issue("acme", "web", 2, merged=True)
+        now_merged = (await c.get("/repos/acme/web/pulls/2")).json()
+        issue = (await c.get("/repos/acme/web/issues/2")).json()
+    assert [p["title"] for p in open_] == ["open pr"]
+    assert [p["number"] for p in every] == [2, 3, 4]
+    assert [p["title"] for p in closed] == ["closed pr"]  # newest first
+    assert (merged["merged"], merged["state"], merged["merged_at"] == merged["closed_at"]) == (True, "closed", True)
+    assert merged["merge_commit_sha"] and merged["base"]["ref"] == "main"
+    assert every[2]["merged_at"] is None and every[1]["merged_at"] == merged["merged_at"]
+    assert not_a_pull.status_code == 404
+    assert now_merged["merged"] is True and now_merged["state"] == "closed"
+    assert issue["pull_request"]["merged_at"] == now_merged["merged_at"] and issue["state"] == "closed"
+
+
 # spec checks ------------------------------------------------------------------------------
 
 
@@ -246,6 +273,7 @@ async def test_responses_validate_against_githubs_description(
     github_sim.seed_repo(github_sim.login, "mine", description="d", topics=["x"])
     github_sim.seed_issue(github_sim.login, "mine", title="a", labels=["bug"], assignees=[github_sim.login])
     github_sim.seed_issue(github_sim.login, "mine", title="pr", is_pull_request=True, state="closed")
+    github_sim.seed_issue(github_sim.login, "mine", title="merged", merged=True)
     github_sim.seed_comment(github_sim.login, "mine", 1, body="hello")
     base = f"/repos/{github_sim.login}/mine"
     calls: list[tuple[str, str, dict[str, Any], Any]] = [
@@ -255,6 +283,9 @@ async def test_responses_validate_against_githubs_description(
         ("GET", f"{base}/issues", {"state": "all"}, None),
         ("GET", f"{base}/issues/1", {}, None),
         ("GET", f"{base}/issues/comments", {}, None),
+        ("GET", f"{base}/pulls", {"state": "all", "sort": "updated"}, None),
+        ("GET", f"{base}/pulls/2", {}, None),
+        ("GET", f"{base}/pulls/3", {}, None),
         ("GET", f"{base}/issues/1/comments", {}, None),
         ("POST", f"{base}/issues", {}, {"title": "new", "labels": ["ui"]}),
         ("PATCH", f"{base}/issues/1", {}, {"state": "closed", "state_reason": "not_planned"}),
@@ -271,12 +302,14 @@ async def test_error_responses_validate_against_githubs_description(
     github_sim: GitHubSimulator, github_spec_checked: GitHubSpec
 ) -> None:
     github_sim.seed_repo("acme", "web")
+    github_sim.seed_issue("acme", "web", title="an issue")
     base = "/repos/acme/web"
     calls: list[tuple[str, str, Any, int]] = [
         ("GET", "/repos/acme/missing", None, 404),
         ("PATCH", f"{base}/issues/99", {"state": "open"}, 404),
         ("POST", f"{base}/issues", {"title": " "}, 422),
         ("GET", f"{base}/issues/99/comments", None, 404),
+        ("GET", f"{base}/pulls/1", None, 404),  # an issue, not a pull request
     ]
     async with httpx.AsyncClient(base_url=github_sim.url) as c:
         for method, path, body, status in calls:

@@ -32,6 +32,9 @@ async def github_answers(c: httpx.AsyncClient) -> None:
     repos = (await c.get("/user/repos", headers=GITHUB_AUTH)).json()
     issues = (await c.get(f"/repos/{repos[0]['full_name']}/issues", headers=GITHUB_AUTH)).json()
     assert len(repos) == 1 and len(issues) == 3
+    pulls = await c.get(f"/repos/{repos[0]['full_name']}/pulls", params={"state": "all"}, headers=GITHUB_AUTH)
+    assert pulls.status_code == 200 and [p["title"] for p in pulls.json()] == ["Demo pull request"]
+    assert pulls.json()[0]["merged_at"] is not None
 
 
 @pytest.mark.parametrize(
