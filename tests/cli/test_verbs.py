@@ -97,6 +97,12 @@ def test_kebab_camel_lists_booleans_and_json_fields(cli: Cli) -> None:
     assert r.code == 0, r.err
     u = json.loads(r.out)
     assert u["external_url"] == "https://example.test/b" and u["hot"] is False
+    # find: camelCase filter options, --filter keys and --sort read the same fields.
+    cli("Deal.create", "--name", "Initech", "--externalUrl", "https://example.test/c")
+    by_option = json.loads(cli("Deal.find", "--externalUrl", "https://example.test/b", "--json").out)["data"]
+    assert [x["name"] for x in by_option] == ["Globex"]
+    by_filter = cli("Deal.find", "--filter", '{"externalUrl": {"$exists": true}}', "--sort", "-externalUrl", "--json")
+    assert [x["name"] for x in json.loads(by_filter.out)["data"]] == ["Initech", "Globex"]
 
     # A boolean flag followed by the id: the flag is a switch, the id stays positional.
     r = cli("Deal.update", "--hot", d["$id"], "--json")
