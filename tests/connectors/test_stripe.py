@@ -218,6 +218,9 @@ async def test_every_billing_write_goes_to_stripe_or_is_refused(hub: Hub, stripe
         await Subscription.update(sub.id, status="Cancelled")
     assert len(stripe_sim.requests) == requests and len(await events(hub, "")) == seen
     assert (await Price.get(price.id))["unit_amount"] == 2000
+    # Giving Stripe's own value back (a full PATCH body) changes nothing and is not refused.
+    same = await Price.update(price.id, unit_amount=2000, nickname="monthly")
+    assert same["unit_amount"] == 2000 and len(stripe_sim.requests) == requests
 
 
 async def test_subscribing_to_a_plan_by_name(hub: Hub, stripe_sim: StripeSimulator) -> None:

@@ -17,7 +17,7 @@ know (created before connecting: no sync overwrites it) and on delete (local onl
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubwire.connectors.registry import ProviderContext
@@ -295,13 +295,15 @@ async def _write(call: VerbCall) -> None:
         obj = await _CREATE[noun](call, conn)
     elif call.verb == "update":
         rid = await _remote(call.hub, conn, call.id)
-        if rid is None or not call.changes:
-            return  # a local entity Stripe does not know: no sync overwrites it
-        refused = [k for k in call.changes if k not in _UPDATABLE.get(noun, ())]
+        current: Mapping[str, Any] = call.current or {}
+        changed = {k: v for k, v in call.changes.items() if current.get(k) != v}
+        if rid is None or not changed:
+            return  # a local entity Stripe does not know (no sync overwrites it), or nothing to change
+        refused = [k for k in changed if k not in _UPDATABLE.get(noun, ())]
         if refused:
             raise _owned_by_stripe(noun, refused)
         # Stripe unsets a field given as an empty string.
-        body = {k: "" if v is None else v for k, v in call.changes.items()}
+        body = {k: "" if v is None else v for k, v in changed.items()}
         res = STRIPE.resource(_RESOURCE[noun])
         obj = await conn.call(res.update, remote_id=rid, body=body, idempotency_key=_key(call))  # type: ignore[arg-type]
     elif noun == "Subscription" and call.verb == "cancel":
