@@ -17,11 +17,12 @@ async def test_a_field_called_type_wins_over_the_noun_name(hub: hubwire.Hub) -> 
     assert untyped.type is None  # the field, though unset, still wins over the Noun's name
 
 
-async def test_a_field_called_id_wins_and_metadata_stays_under_dollar_names(hub: hubwire.Hub) -> None:
+async def test_id_and_version_stay_metadata_and_a_field_called_id_reads_as_an_item(hub: hubwire.Hub) -> None:
     Thing = Noun("Thing", {"id": "string", "label": "string"})
     thing = await Thing.create(id="external-7", label="x")
-    assert thing.id == "external-7" and thing["$id"].startswith("thing_")
-    assert thing.version == 1
+    assert thing["id"] == "external-7" and thing.id == thing["$id"] and thing.id.startswith("thing_")
+    updated = await Thing.update(thing.id, label="y")  # the verbs address it by $id
+    assert (updated.id, updated["id"], updated.version) == (thing.id, "external-7", 2)
     Plain = Noun("Plain", {"label": "string"})
     plain = await Plain.create(label="y")
     assert plain.id == plain["$id"] and plain.type == "Plain" and plain.version == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from hubwire.nouns.schema import camel_to_snake
@@ -17,19 +16,26 @@ class Entity(dict[str, Any]):
 
     Fields read as attributes too, in snake_case or the seed's camelCase:
     ``entity.provider``, ``entity.last_sync_at``, ``entity.lastSyncAt``; so do items
-    (``entity["lastSyncAt"]``). ``entity.id`` is ``$id`` and ``entity.type`` is ``$type``
-    unless the Noun has a field of that name: on attribute access a field always wins over
-    metadata (``Event.create(type="deal_closed").type == "deal_closed"``), and the metadata
-    stays under ``$id`` / ``$type``. Names of dict methods (``items``, ``values``, ...) and
-    :meth:`fields` are read with ``entity["values"]``.
+    (``entity["lastSyncAt"]``). ``entity.type`` is ``$type`` unless the Noun has a field called
+    ``type``: then the field wins (``Event.create(type="deal_closed").type == "deal_closed"``)
+    and the Noun's name stays under ``$type``. ``entity.id`` is always ``$id`` and
+    ``entity.version`` the version: the verb pipeline and the sync engine address entities by
+    them, so a field called ``id`` is read as ``entity["id"]``. Names of dict methods (``items``,
+    ``values``, ...) and :meth:`fields` are read as items too.
     """
 
     __slots__ = ()
 
-    # Resolved by __getattr__ (after the fields), not as properties, which would win over a field.
-    id: str
+    @property
+    def id(self) -> str:
+        return str(self["$id"])
+
+    @property
+    def version(self) -> int:
+        return int(self["version"])
+
+    # Resolved by __getattr__ after the fields, not as a property, which would win over a field.
     type: str
-    version: int
 
     def __getattr__(self, name: str) -> Any:
         if name in self:
@@ -37,9 +43,8 @@ class Entity(dict[str, Any]):
         key = camel_to_snake(name)
         if key in self:
             return self[key]
-        meta = _META_ATTRIBUTES.get(name)
-        if meta is not None:
-            return meta(self)
+        if name == "type":
+            return str(self["$type"])
         raise AttributeError(f"{self.get('$type', 'Entity')} has no field {name!r}")
 
     def __missing__(self, key: str) -> Any:
@@ -51,14 +56,6 @@ class Entity(dict[str, Any]):
 
     def fields(self) -> dict[str, Any]:
         return {k: v for k, v in self.items() if k not in META}
-
-
-# The metadata readable as attributes when no field has the name.
-_META_ATTRIBUTES: dict[str, Callable[[Entity], Any]] = {
-    "id": lambda e: str(e["$id"]),
-    "type": lambda e: str(e["$type"]),
-    "version": lambda e: int(e["version"]),
-}
 
 
 class Page(list[Entity]):
