@@ -1,10 +1,14 @@
-"""The README's Python snippets run, in order, as one program (they are the tour)."""
+"""The README's Python snippets run, in order, as one program (they are the tour): in process, and
+as a user runs them (pasted into ``python -m asyncio``), twice on one database."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,4 +48,25 @@ def test_readme_snippets_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     finally:
         default_registry.unregister("acme")
         hub_module._default_settings = None
+    assert (tmp_path / "hubwire.db").exists() and (tmp_path / "hubwire.key").exists()
+
+
+def test_readme_snippets_run_as_a_user_runs_them_twice_on_one_database(tmp_path: Path) -> None:
+    """Pasted into Python's asyncio REPL in a fresh directory, with no HUBWIRE_* settings; then again."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
+    # The REPL reads each line as typed; a final line says how many deals the tour has made so far.
+    typed = "\n".join(snippets()) + '\nprint("deals:", await Deal.count())\n'
+    for run in (1, 2):
+        done = subprocess.run(
+            [sys.executable, "-m", "asyncio"],
+            input=typed,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        out = done.stdout + done.stderr
+        assert "Traceback" not in out and "Error" not in out, out[-3000:]
+        assert f"deals: {run}" in out, out[-3000:]
     assert (tmp_path / "hubwire.db").exists() and (tmp_path / "hubwire.key").exists()

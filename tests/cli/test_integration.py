@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 from hubwire.cli.verbs import SyncBar
+from hubwire.connectors.registry import ProviderContext, SyncProgress, default_registry
+from hubwire.sync.runs import current_run
 from tests.cli.conftest import GOOD_KEY, SIGNING_SECRET, Cli, CliTestProvider
 
 
@@ -107,3 +110,37 @@ def test_runs_lists_the_sync_runs(cli: Cli, cli_provider: CliTestProvider) -> No
     assert table.code == 0 and runs[0]["id"] in table.out and "succeeded" in table.out
     missing = cli("runs", "integration_missing1")
     assert missing.code == 1 and "(not_found)" in missing.err
+
+
+class ConflictingProvider(CliTestProvider):
+    """Its sync records what a real one reports when both sides changed and records were deleted remotely."""
+
+    slug = "conflicting"
+
+    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
+        run = current_run()
+        assert run is not None
+        run.add("Metric", "conflicts", 2)
+        run.add("Metric", "deleted", 5)
+        run.add("Metric", "created", 1)
+        return 8
+
+
+def test_runs_table_shows_conflicts_and_deleted(cli: Cli) -> None:
+    default_registry.register(ConflictingProvider())
+    try:
+        iid = json.loads(cli("Integration.connect", "--provider", "conflicting", "--api-key", GOOD_KEY, "--json").out)[
+            "$id"
+        ]
+        assert cli("Integration.sync", iid, "--wait").code == 0
+    finally:
+        default_registry.unregister("conflicting")
+    table = cli("runs", iid, "--json")
+    assert json.loads(table.out)[0]["counts"]["Metric"]["conflicts"] == 2
+    lines = cli("runs", iid).out.splitlines()
+
+    def cells(word: str) -> list[str]:
+        return [c.strip() for c in re.split("[│┃]", next(line for line in lines if word in line))[1:-1]]
+
+    row = dict(zip(cells("status"), cells("succeeded"), strict=True))
+    assert (row["created"], row["deleted"], row["conflicts"]) == ("1", "5", "2")

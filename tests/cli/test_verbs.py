@@ -97,6 +97,12 @@ def test_kebab_camel_lists_booleans_and_json_fields(cli: Cli) -> None:
     assert r.code == 0, r.err
     u = json.loads(r.out)
     assert u["external_url"] == "https://example.test/b" and u["hot"] is False
+    # find: camelCase filter options, --filter keys and --sort read the same fields.
+    cli("Deal.create", "--name", "Initech", "--externalUrl", "https://example.test/c")
+    by_option = json.loads(cli("Deal.find", "--externalUrl", "https://example.test/b", "--json").out)["data"]
+    assert [x["name"] for x in by_option] == ["Globex"]
+    by_filter = cli("Deal.find", "--filter", '{"externalUrl": {"$exists": true}}', "--sort", "-externalUrl", "--json")
+    assert [x["name"] for x in json.loads(by_filter.out)["data"]] == ["Initech", "Globex"]
 
     # A boolean flag followed by the id: the flag is a switch, the id stays positional.
     r = cli("Deal.update", "--hot", d["$id"], "--json")
@@ -182,6 +188,27 @@ def test_verb_help_lists_the_fields(cli: Cli) -> None:
     assert "--external-url" in r.out and "Open | Closed | Lost" in r.out and "(required)" in r.out
     r = cli("Integration.connect", "-h")
     assert r.code == 0 and "--provider" in r.out and "--api-key" in r.out
+
+
+def test_noun_help_lists_its_verbs(cli: Cli) -> None:
+    deal_noun()
+    for args in (("Deal", "--help"), ("Deal", "-h"), ("Deal",)):
+        r = cli(*args)
+        assert r.code == 0, r.err
+        listed = {line.split()[0]: line.split()[1:] for line in r.out.splitlines() if line.startswith("  Deal.")}
+        assert list(listed) == ["Deal.create", "Deal.get", "Deal.find", "Deal.update", "Deal.delete", "Deal.close"]
+        assert listed["Deal.close"] == ["emits", "Deal.Closed"]
+    r = cli("Integration", "--help")
+    assert r.code == 0 and "Integration.connect" in r.out and "Integration.sync" in r.out
+
+
+def test_connect_help_lists_each_providers_credentials_and_config(cli: Cli) -> None:
+    r = cli("Integration.connect", "--help")
+    assert r.code == 0
+    rows = {line.split()[0]: line for line in r.out.splitlines() if line.startswith("  ") and "--" in line}
+    assert "--api-key (secret, required)" in rows["stripe"] and "--rate-limit" in rows["stripe"]
+    assert "--token (secret, required)" in rows["github"] and "--repos" in rows["github"]
+    assert "--secret (secret)" in rows["webhook"] and "--url" in rows["webhook"] and "--events" in rows["webhook"]
 
 
 def test_unexpected_errors_are_one_line_with_a_debug_hint(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,6 +79,24 @@ async def test_connect_checks_the_token_and_the_initial_sync_fills_projects(gh: 
     assert issue_lists and all(r.query.get("per_page") == "100" and r.query["state"] == "all" for r in issue_lists)
 
 
+async def test_issues_record_whether_a_pull_request_was_merged(gh: GitHubSimulator, hub: Hub) -> None:
+    gh.seed_issue(gh.login, "app", title="Shipped", merged=True)
+    integ = await connect(gh)
+    await Integration.sync(integ.id, wait=True)
+    issues = {i.title: i for i in await Issue.find({"project": {"$ne": None}}, limit=100)}
+    shipped, pending, plain = issues["Shipped"], issues["Fix crash"], issues["Crash on start"]
+    assert shipped.merged is True and shipped.merged_at == gh.issue(gh.login, "app", 4)["pull_request"]["merged_at"]
+    assert shipped.status == "Completed"
+    assert (pending.merged, pending.merged_at) == (False, None)
+    assert (plain.merged, plain.merged_at) == (None, None)  # not a pull request
+    assert [i.title for i in await Issue.find({"merged": True})] == ["Shipped"]
+    # Merged on GitHub later: the next (incremental) sync records it.
+    gh.update_issue(gh.login, "app", 2, merged=True)
+    await Integration.sync(integ.id, wait=True)
+    merged = await Issue.get(pending.id)
+    assert merged.merged is True and merged.merged_at and merged.status == "Completed"
+
+
 async def test_repos_config_limits_what_is_followed(gh: GitHubSimulator, hub: Hub) -> None:
     integ = await connect(gh, repos=["acme/site"])
     await Integration.sync(integ.id, wait=True)

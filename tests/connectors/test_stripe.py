@@ -9,7 +9,7 @@ import pytest
 
 from hubwire.domains.billing import Customer, Invoice, Payment, Plan, Price, Product, Subscription
 from hubwire.domains.platform import Integration, run_sync
-from hubwire.errors import ProviderAuthError, ProviderInvalidRequest, ProviderUnavailable
+from hubwire.errors import ProviderAuthError, ProviderInvalidRequest, ProviderUnavailable, ValidationError
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
@@ -174,6 +174,86 @@ async def test_write_through_creates_in_stripe_and_links(hub: Hub, stripe_sim: S
     await run_sync(hub, iid)
     assert len(await events(hub, "Customer.Updated")) + len(await events(hub, "Subscription.Updated")) == n
     assert await Customer.count({"email": "grace@example.com"}) == 1
+
+
+async def test_every_billing_write_goes_to_stripe_or_is_refused(hub: Hub, stripe_sim: StripeSimulator) -> None:
+    s = seed_account(stripe_sim)
+    # Without Stripe connected, billing Nouns are plain local ones.
+    local = await Payment.create(amount=100, currency="usd")
+    assert local["stripe_id"] is None
+    iid = await connect(stripe_sim)
+    await run_sync(hub, iid)
+    product = (await Product.find({"stripe_id": s["product"]["id"]}))[0]
+    renamed = await Product.update(product.id, name="Pro (2026)", description="The plan for teams")
+    assert stripe_sim.store["product"][s["product"]["id"]]["name"] == "Pro (2026)"
+    assert renamed["stripe_id"] == s["product"]["id"] and renamed.name == "Pro (2026)"
+    price = (await Price.find({"stripe_id": s["price"]["id"]}))[0]
+    await Price.update(price.id, nickname="monthly", lookup_key="pro_monthly")
+    assert stripe_sim.store["price"][s["price"]["id"]]["lookup_key"] == "pro_monthly"
+    plan = await Plan.create(product=product.id, amount=900, currency="usd", interval="week", nickname="weekly")
+    assert stripe_sim.store["plan"][plan["stripe_id"]]["amount"] == 900
+    sub = (await Subscription.find({"stripe_id": s["sub"]["id"]}))[0]
+    await Subscription.update(sub.id, metadata={"team": "core"}, cancel_at_period_end=True)
+    assert stripe_sim.store["subscription"][s["sub"]["id"]]["cancel_at_period_end"] is True
+    # A sync afterwards changes nothing back: what was written is what Stripe has.
+    await run_sync(hub, iid)
+    assert (await Product.get(product.id)).name == "Pro (2026)"
+    assert (await Price.get(price.id))["lookup_key"] == "pro_monthly"
+
+    # What Stripe owns is refused, with the reason, and nothing is written anywhere.
+    requests, seen = len(stripe_sim.requests), len(await events(hub, ""))
+    with pytest.raises(ValidationError) as err:
+        await Payment.create(amount=500, currency="usd")
+    assert err.value.code == "provider_owned" and "payments are created by Stripe" in err.value.message
+    with pytest.raises(ValidationError, match="invoices are created by Stripe"):
+        await Invoice.create(total=100)
+    with pytest.raises(ValidationError) as err:
+        await Price.update(price.id, unit_amount=1)
+    assert err.value.code == "provider_owned" and "unit_amount" in err.value.message
+    assert [e.field for e in err.value.errors] == ["unit_amount"]
+    pay = (await Payment.find({"stripe_id": s["payment"]["id"]}))[0]
+    with pytest.raises(ValidationError, match="amount"):
+        await Payment.update(pay.id, amount=1)
+    with pytest.raises(ValidationError, match="status"):
+        await Subscription.update(sub.id, status="Cancelled")
+    assert len(stripe_sim.requests) == requests and len(await events(hub, "")) == seen
+    assert (await Price.get(price.id))["unit_amount"] == 2000
+    # Giving Stripe's own value back (a full PATCH body) changes nothing and is not refused.
+    same = await Price.update(price.id, unit_amount=2000, nickname="monthly")
+    assert same["unit_amount"] == 2000 and len(stripe_sim.requests) == requests
+
+
+async def test_subscribing_to_a_plan_by_name(hub: Hub, stripe_sim: StripeSimulator) -> None:
+    s = seed_account(stripe_sim)
+    team = stripe_sim.seed("product", name="Team")
+    team_price = stripe_sim.seed(
+        "price", product=team["id"], unit_amount=900, currency="usd", type="recurring", recurring=MONTHLY
+    )
+    keyed = stripe_sim.seed(
+        "price", product=s["product"]["id"], unit_amount=100, currency="usd", type="recurring", recurring=MONTHLY,
+        lookup_key="starter", nickname="Starter monthly",
+    )  # fmt: skip
+    iid = await connect(stripe_sim)
+    await run_sync(hub, iid)
+
+    def subscribed_to(sub: Any) -> Any:
+        return stripe_sim.store["subscription"][sub["stripe_id"]]["items"]["data"][0]["price"]["id"]
+
+    by_plan_nickname = await Subscription.create(plan="pro", contact="ada@example.com")
+    assert subscribed_to(by_plan_nickname) == s["plan"]["id"]
+    by_lookup_key = await Subscription.create(plan="starter", contact="ada@example.com")
+    assert subscribed_to(by_lookup_key) == keyed["id"]
+    by_price_nickname = await Subscription.create(plan="Starter monthly", contact="ada@example.com")
+    assert subscribed_to(by_price_nickname) == keyed["id"]
+    by_product_name = await Subscription.create(plan="team", contact="ada@example.com")  # the product is "Team"
+    assert subscribed_to(by_product_name) == team_price["id"]
+    subs, requests = await Subscription.count(), len(stripe_sim.requests_to("POST", "/v1/subscriptions"))
+    with pytest.raises(ValidationError) as err:
+        await Subscription.create(plan="enterprise", contact="ada@example.com")
+    assert err.value.errors[0].field == "plan" and err.value.errors[0].code == "not_found"
+    assert "no price or plan 'enterprise'" in err.value.message and "lookup_key" in err.value.message
+    assert "Product" in err.value.message
+    assert await Subscription.count() == subs and len(stripe_sim.requests_to("POST", "/v1/subscriptions")) == requests
 
 
 async def test_stripe_error_writes_nothing(hub: Hub, stripe_sim: StripeSimulator) -> None:

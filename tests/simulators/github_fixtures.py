@@ -2,7 +2,8 @@
 
 ``github_sim`` yields a started :class:`GitHubSimulator` and fails the test at teardown if it
 recorded requests that do not match GitHub's OpenAPI description. ``github_spec_checked`` skips
-a test (with the reason) when the shared specs folder is absent.
+a test (with the reason) when the shared specs folder is absent, and fails it under ``CI=true``,
+as the Stripe fixtures do.
 """
 
 from __future__ import annotations
@@ -11,28 +12,45 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 
 from hubwire.simulators.github import GitHubSimulator
-from hubwire.simulators.github_spec import GitHubSpec, github_spec
+from hubwire.simulators.github.spec import GITHUB_SPEC_PATH, GitHubSpec, github_spec
+from tests.simulators.required_specs import IN_CI, require_spec
 
-__all__ = ["checked_github", "github_sim", "github_spec_checked"]
+__all__ = ["checked_github", "github_sim", "github_spec_checked", "response_problems"]
 
 
 @pytest.fixture(scope="session")
 def github_spec_checked() -> GitHubSpec:
-    spec = github_spec()
+    spec = github_spec(require_spec(str(GITHUB_SPEC_PATH)))
     if spec is None:
-        pytest.skip(
-            "GitHub's OpenAPI description is absent (../shared/specs/github/api.github.com.json or "
-            "$HUBWIRE_SPECS_DIR) or openapi-core is not installed: spec checks cannot run"
-        )
+        require_spec(str(GITHUB_SPEC_PATH), needs="openapi-core (dev extra) is not installed: spec checks cannot run")
+    assert spec is not None
     return spec
+
+
+def response_problems(spec: GitHubSpec, resp: httpx.Response) -> list[str]:
+    """What is wrong with ``resp`` for the request that produced it: its own method, path, query
+    and body, read from the response (never from what a test meant to send)."""
+    req = resp.request
+    return spec.check_response(
+        req.method,
+        req.url.path,
+        req.url.params.multi_items(),
+        resp.status_code,
+        resp.content,
+        dict(resp.headers),
+        request_body=req.content or None,
+    )
 
 
 @asynccontextmanager
 async def checked_github(**options: Any) -> AsyncIterator[GitHubSimulator]:
     """``GitHubSimulator(**options)`` whose spec mismatches fail the test when the block ends."""
+    if IN_CI:
+        require_spec(str(GITHUB_SPEC_PATH))
     async with GitHubSimulator(**options) as sim:
         yield sim
     if sim.mismatches:

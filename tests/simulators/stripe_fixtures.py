@@ -8,7 +8,6 @@ test with the reason when the specs folder is absent, and fails instead under ``
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,27 +15,16 @@ from typing import Any
 
 import pytest
 
-from hubwire.simulators.specs import locate_specs_dir
 from hubwire.simulators.stripe import StripeSimulator
-from hubwire.simulators.stripe_spec import StripeSpecChecker
+from hubwire.simulators.stripe.spec import StripeSpecChecker
+from tests.simulators.required_specs import IN_CI, require_spec
 
 __all__ = ["checked_stripe_simulator", "require_stripe_specs", "stripe_sim", "stripe_spec"]
-
-_IN_CI = os.environ.get("CI", "").lower() == "true"
-_REASON = (
-    "../shared/specs not present (stripe/spec3.yaml under ../shared/specs or $HUBWIRE_SPECS_DIR): "
-    "Stripe's OpenAPI description is needed for this check"
-)
 
 
 def require_stripe_specs() -> Path:
     """The specs folder holding Stripe's description; skip (fail under CI=true) when it is absent."""
-    found = locate_specs_dir()
-    if found is None or not (found / "stripe" / "spec3.yaml").is_file():
-        if _IN_CI:
-            pytest.fail(f"CI=true but {_REASON}")
-        pytest.skip(_REASON)
-    return found
+    return require_spec("stripe/spec3.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +37,7 @@ def stripe_spec() -> StripeSpecChecker:
 @asynccontextmanager
 async def checked_stripe_simulator(**options: Any) -> AsyncIterator[StripeSimulator]:
     """A started simulator; on exit, ``pytest.fail`` if it recorded requests that break Stripe's spec."""
-    if _IN_CI:
+    if IN_CI:
         require_stripe_specs()
     async with StripeSimulator(**options) as sim:
         yield sim

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
 import re
-import signal
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from hubwire.simulators.github import DEFAULT_TOKEN, MISMATCH, GitHubSimulator
-from hubwire.simulators.github_spec import GitHubSpec
-from tests.simulators.github_fixtures import checked_github
+from hubwire.simulators.github.spec import GitHubSpec
+from tests.simulators.github_fixtures import checked_github, response_problems
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}", "Accept": "application/vnd.github+json"}
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
@@ -222,6 +223,33 @@ async def test_user_repos_filters_and_paginates(github_sim: GitHubSimulator) -> 
     assert [r["name"] for r in private] == ["theirs"]
 
 
+async def test_pull_requests_list_get_and_merged(github_sim: GitHubSimulator) -> None:
+    sim = github_sim
+    sim.seed_repo("acme", "web")
+    sim.seed_issue("acme", "web", title="an issue")
+    sim.seed_issue("acme", "web", title="open pr", is_pull_request=True)
+    sim.seed_issue("acme", "web", title="merged pr", merged=True)
+    sim.seed_issue("acme", "web", title="closed pr", is_pull_request=True, state="closed")
+    async with httpx.AsyncClient(base_url=sim.url, headers=AUTH) as c:
+        open_ = (await c.get("/repos/acme/web/pulls")).json()
+        every = (await c.get("/repos/acme/web/pulls", params={"state": "all", "direction": "asc"})).json()
+        closed = (await c.get("/repos/acme/web/pulls", params={"state": "closed", "per_page": 1})).json()
+        merged = (await c.get("/repos/acme/web/pulls/3")).json()
+        not_a_pull = await c.get("/repos/acme/web/pulls/1")
+        sim.update_issue("acme", "web", 2, merged=True)
+        now_merged = (await c.get("/repos/acme/web/pulls/2")).json()
+        issue = (await c.get("/repos/acme/web/issues/2")).json()
+    assert [p["title"] for p in open_] == ["open pr"]
+    assert [p["number"] for p in every] == [2, 3, 4]
+    assert [p["title"] for p in closed] == ["closed pr"]  # newest first
+    assert (merged["merged"], merged["state"], merged["merged_at"] == merged["closed_at"]) == (True, "closed", True)
+    assert merged["merge_commit_sha"] and merged["base"]["ref"] == "main"
+    assert every[2]["merged_at"] is None and every[1]["merged_at"] == merged["merged_at"]
+    assert not_a_pull.status_code == 404
+    assert now_merged["merged"] is True and now_merged["state"] == "closed"
+    assert issue["pull_request"]["merged_at"] == now_merged["merged_at"] and issue["state"] == "closed"
+
+
 # spec checks ------------------------------------------------------------------------------
 
 
@@ -245,6 +273,7 @@ async def test_responses_validate_against_githubs_description(
     github_sim.seed_repo(github_sim.login, "mine", description="d", topics=["x"])
     github_sim.seed_issue(github_sim.login, "mine", title="a", labels=["bug"], assignees=[github_sim.login])
     github_sim.seed_issue(github_sim.login, "mine", title="pr", is_pull_request=True, state="closed")
+    github_sim.seed_issue(github_sim.login, "mine", title="merged", merged=True)
     github_sim.seed_comment(github_sim.login, "mine", 1, body="hello")
     base = f"/repos/{github_sim.login}/mine"
     calls: list[tuple[str, str, dict[str, Any], Any]] = [
@@ -254,6 +283,9 @@ async def test_responses_validate_against_githubs_description(
         ("GET", f"{base}/issues", {"state": "all"}, None),
         ("GET", f"{base}/issues/1", {}, None),
         ("GET", f"{base}/issues/comments", {}, None),
+        ("GET", f"{base}/pulls", {"state": "all", "sort": "updated"}, None),
+        ("GET", f"{base}/pulls/2", {}, None),
+        ("GET", f"{base}/pulls/3", {}, None),
         ("GET", f"{base}/issues/1/comments", {}, None),
         ("POST", f"{base}/issues", {}, {"title": "new", "labels": ["ui"]}),
         ("PATCH", f"{base}/issues/1", {}, {"state": "closed", "state_reason": "not_planned"}),
@@ -263,67 +295,27 @@ async def test_responses_validate_against_githubs_description(
         for method, path, params, body in calls:
             resp = await c.request(method, path, params=params, json=body, headers=AUTH)
             assert resp.status_code in (200, 201), resp.text
-            problems = github_spec_checked.check_response(
-                method,
-                path,
-                list(params.items()),
-                resp.status_code,
-                resp.content,
-                dict(resp.headers),
-                request_body=resp.request.content or None,
-            )
-            assert problems == [], (method, path, problems)
+            assert response_problems(github_spec_checked, resp) == [], (method, path)
 
 
 async def test_error_responses_validate_against_githubs_description(
     github_sim: GitHubSimulator, github_spec_checked: GitHubSpec
 ) -> None:
     github_sim.seed_repo("acme", "web")
+    github_sim.seed_issue("acme", "web", title="an issue")
     base = "/repos/acme/web"
     calls: list[tuple[str, str, Any, int]] = [
         ("GET", "/repos/acme/missing", None, 404),
         ("PATCH", f"{base}/issues/99", {"state": "open"}, 404),
         ("POST", f"{base}/issues", {"title": " "}, 422),
         ("GET", f"{base}/issues/99/comments", None, 404),
+        ("GET", f"{base}/pulls/1", None, 404),  # an issue, not a pull request
     ]
     async with httpx.AsyncClient(base_url=github_sim.url) as c:
         for method, path, body, status in calls:
             resp = await c.request(method, path, json=body, headers=AUTH)
             assert resp.status_code == status, resp.text
-            problems = github_spec_checked.check_response(
-                method, path, [], status, resp.content, dict(resp.headers), request_body=resp.request.content or None
-            )
-            assert problems == [], (method, path, problems)
-
-
-async def test_simulate_github_command_serves_until_sigterm() -> None:
-    args = ["simulate", "github", "--port", "0", "--issues", "3"]
-    code = f"from hubwire.cli import main; raise SystemExit(main({args!r}))"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not any("Ctrl-C" in line for line in lines):
-                raw = await proc.stdout.readline()
-                assert raw, "the command ended early: " + "".join(lines)
-                lines.append(raw.decode())
-        text = "".join(lines)
-        url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
-        assert url, text
-        assert f'api_base_url="{url.group(1)}"' in text and f'token="{DEFAULT_TOKEN}"' in text
-        async with httpx.AsyncClient(base_url=url.group(1)) as c:
-            repos = (await c.get("/user/repos", headers=AUTH)).json()
-            issues = (await c.get(f"/repos/{repos[0]['full_name']}/issues", headers=AUTH)).json()
-        assert len(repos) == 1 and len(issues) == 3
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            await proc.wait()
-    assert proc.returncode == 0
+            assert response_problems(github_spec_checked, resp) == [], (method, path)
 
 
 async def test_githubs_own_sdk_works_against_the_simulator(github_sim: GitHubSimulator) -> None:
@@ -366,3 +358,37 @@ async def test_keep_requests_bounds_the_record() -> None:
             await c.get("/user", headers=AUTH)
         await c.get("/user/repos", headers=AUTH)
     assert [r.path for r in sim.requests] == ["/user", "/user", "/user/repos"]
+
+
+async def test_a_response_is_judged_by_its_own_operation(
+    github_sim: GitHubSimulator, github_spec_checked: GitHubSpec
+) -> None:
+    github_sim.seed_repo("acme", "web")
+    github_sim.seed_issue("acme", "web", title="a")
+    async with httpx.AsyncClient(base_url=github_sim.url) as c:
+        issue = await c.get("/repos/acme/web/issues/1", headers=AUTH)
+        issues = await c.get("/repos/acme/web/issues", headers=AUTH)
+    assert response_problems(github_spec_checked, issue) == []
+    assert response_problems(github_spec_checked, issues) == []
+    # The same bodies judged by another operation do not pass: the check tells operations apart.
+    one = issue.request
+    assert github_spec_checked.check_response("GET", "/repos/acme/web/issues", [], 200, issue.content, issue.headers)
+    assert github_spec_checked.check_response(one.method, "/user", [], 200, issue.content, dict(issue.headers))
+
+
+@pytest.mark.parametrize(("ci", "outcome", "exit_code"), [("true", "error", 1), ("false", "skipped", 0)])
+def test_github_spec_checks_fail_under_ci_when_the_specs_are_missing(
+    tmp_path: Path, ci: str, outcome: str, exit_code: int
+) -> None:
+    test = "tests/simulators/test_github_sim.py::test_wrong_requests_are_recorded_as_spec_mismatches"
+    env = {**os.environ, "CI": ci, "HUBWIRE_SPECS_DIR": str(tmp_path)}  # a folder without GitHub's description
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-rs", "-p", "no:randomly", "-p", "no:cacheprovider", "-n", "0"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"1 {outcome}" in run.stdout and run.returncode == exit_code, run.stdout[-2000:]
+    assert f"github/api.github.com.json is absent from {tmp_path}" in run.stdout

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hubwire.simulators.stripe import StripeSimulator
-from hubwire.simulators.stripe_spec import StripeSpecChecker
+from hubwire.simulators.stripe.spec import StripeSpecChecker
 
 AUTH = {"Authorization": "Bearer sk_test_hubwire"}
 

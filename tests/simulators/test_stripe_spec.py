@@ -10,7 +10,7 @@ import pytest
 
 from hubwire.simulators import specs
 from hubwire.simulators.specs import fix_nullable, locate_specs_dir
-from hubwire.simulators.stripe_spec import StripeSpecChecker, listify, parse_brackets
+from hubwire.simulators.stripe.spec import StripeSpecChecker, listify, parse_brackets
 
 
 def form(qs: str) -> dict[str, object]:

@@ -164,6 +164,9 @@ def _main(args: list[str]) -> int:
         load_builtins()
         if args and verbs.is_verb_call(args[0]):
             return _run_verb(args[0], args[1:])
+        if args and args[0] in Noun.registry and args[1:] in ([], ["-h"], ["--help"]):
+            say(verbs.noun_help(Noun.registry[args[0]]), err=False)
+            return 0
         rv = app(args=args, prog_name="hubwire", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except typer.Exit as exc:

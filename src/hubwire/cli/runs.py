@@ -8,7 +8,7 @@ from hubwire.cli.output import print_json, print_table, say
 from hubwire.cli.runtime import with_hub
 from hubwire.domains.platform import Integration
 from hubwire.hub import Hub
-from hubwire.sync.runs import list_runs
+from hubwire.sync.runs import COUNT_KINDS, list_runs
 
 __all__ = ["runs"]
 
@@ -30,17 +30,14 @@ def runs(
             say(f"no sync runs for {integration_id} yet", err=True)
             return
         print_table(
-            ["run", "status", "started", "duration s", "created", "updated", "unchanged", "failed", "error"],
+            ["run", "status", "started", "duration s", *COUNT_KINDS, "error"],
             (
                 [
                     r["id"],
                     r["status"],
                     r.get("started_at"),
                     None if r.get("duration") is None else round(r["duration"], 2),
-                    *(
-                        sum(c.get(k, 0) for c in (r.get("counts") or {}).values())
-                        for k in ("created", "updated", "unchanged", "failed")
-                    ),
+                    *(sum(c.get(k, 0) for c in (r.get("counts") or {}).values()) for k in COUNT_KINDS),
                     r.get("error"),
                 ]
                 for r in rows

@@ -108,7 +108,8 @@ async def run_github(host: str, port: int, issues: int, check_spec: bool, stop: 
             sim.seed_issue(sim.login, "demo", title=f"Demo issue {i + 1}", body="Seeded by hubwire simulate github")
         if issues:
             sim.seed_comment(sim.login, "demo", 1, body="A first comment")
-        seeded = f"{repo['full_name']} with {issues} issues"
+        sim.seed_issue(sim.login, "demo", title="Demo pull request", body="Merged", merged=True)
+        seeded = f"{repo['full_name']} with {issues} issues and a merged pull request"
         connect = f'provider="github", token="{DEFAULT_TOKEN}"'
         _announce("GitHub", sim.url, f"token: {DEFAULT_TOKEN}", sim.spec is not None, seeded, connect)
         await stop.wait()

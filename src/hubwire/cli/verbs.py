@@ -29,7 +29,7 @@ from hubwire.cli.output import (
     print_json,
     say,
 )
-from hubwire.connectors.registry import SyncProgress
+from hubwire.connectors.registry import SyncProgress, default_registry
 from hubwire.errors import FieldError, ValidationError
 from hubwire.hub import Hub
 from hubwire.net.redact import redact
@@ -37,7 +37,7 @@ from hubwire.nouns.entity import META, Entity, Page
 from hubwire.nouns.noun import Noun
 from hubwire.nouns.schema import BUILTIN_VERBS, camel_to_snake
 
-__all__ = ["VERB_SYNTAX", "Invocation", "is_verb_call", "parse_invocation", "run_verb", "verb_help"]
+__all__ = ["VERB_SYNTAX", "Invocation", "is_verb_call", "noun_help", "parse_invocation", "run_verb", "verb_help"]
 
 VERB_SYNTAX = re.compile(r"^[A-Z][A-Za-z0-9]*\.[a-z][A-Za-z]*$")
 _BOOL_WORDS = ("true", "false", "1", "0", "yes", "no")
@@ -397,6 +397,32 @@ class SyncBar:
         self.progress.update(task, completed=self.per_noun[noun], total=total)
 
 
+def noun_help(noun: Noun) -> str:
+    """``hubwire Integration --help``: the Noun's verbs and where each one's options are shown."""
+    lines = [f"Usage: hubwire {noun.name}.VERB [ID] [--field value ...]"]
+    if noun.description:
+        lines.append(noun.description)
+    lines.append(f"Verbs of {noun.name}:")
+    for verb in verbs_of(noun):
+        decl = noun.verbs.get(verb)
+        emits = f"emits {noun.name}.{decl.event}" if decl is not None else "reads"
+        lines.append(f"  {noun.name}.{verb:<14} {emits}")
+    lines.append(f"Options of one verb: hubwire {noun.name}.VERB --help")
+    return "\n".join(lines)
+
+
+def _provider_options() -> list[str]:
+    """Each registered provider's connect options: its credentials (secret) and its config."""
+    lines = ["Options per --provider (credentials are stored encrypted and never shown again):"]
+    for p in default_registry.all():
+        options = [
+            f"--{c.replace('_', '-')} ({'secret, required' if c in p.required_credentials else 'secret'})"
+            for c in p.credential_fields
+        ] + [f"--{c.replace('_', '-')}" for c in p.config_fields]
+        lines.append(f"  {p.slug:<12} {', '.join(options) or 'none'}")
+    return lines
+
+
 def verb_help(noun: Noun, verb: str) -> str:
     lines = [f"Usage: hubwire {noun.name}.{verb}" + ("" if verb in ("create", "find") else f" {noun.name.upper()}_ID")]
     if _method_verb(noun, verb):
@@ -408,6 +434,8 @@ def verb_help(noun: Noun, verb: str) -> str:
         )
         if any(p.kind == p.VAR_KEYWORD for p in params):
             lines.append("  other --options are passed to the provider (e.g. --api-key, --token)")
+            if any(p.name == "provider" for p in params):
+                lines.extend(_provider_options())
     elif verb != "get" and verb != "delete":
         lines.append(f"Fields of {noun.name} (--kebab-case or --camelCase):")
         for name, f in noun.fields.items():

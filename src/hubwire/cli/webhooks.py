@@ -123,15 +123,15 @@ def resend(delivery_id: str = typer.Argument(..., help="A succeeded or dead deli
 @deliveries_app.command("recover")
 def recover(
     endpoint: str = typer.Argument(..., help="The endpoint (Integration id)."),
-    since: str = typer.Option(..., "--since", help="Dead-lettered at or after this ISO time."),
+    since: str = typer.Option(..., "--since", help="Failed (last attempt) at or after this ISO time."),
 ) -> None:
-    """Resend every delivery of an endpoint that failed for good since a time."""
+    """Send again now every delivery of an endpoint that failed since a time (dead, or waiting for a retry)."""
     since_ts = _time(since, "since")
     assert since_ts is not None
 
     async def go(hub: Hub) -> None:
         n = await webhooks.recover(hub, endpoint, since_ts)
-        say(f"requeued {n} deliver{'ies' if n != 1 else 'y'}")
+        say(f"sending {n} deliver{'ies' if n != 1 else 'y'} again now")
 
     with_hub(go)
 

@@ -9,7 +9,8 @@ their verbs write through to GitHub first. An Issue's ``status`` moves with its 
 
 so ``@Issue.completed`` runs when an issue is finished, as in the seed
 (``Issue.completed((issue, $) => ...)``), ``Issue.Closed`` is a won't-do, and ``Issue.Reopened``
-is emitted when either comes back. Pull requests are Issues with ``is_pull_request`` true.
+is emitted when either comes back. Pull requests are Issues with ``is_pull_request`` true; their
+``merged`` says whether they were merged (and ``merged_at`` when); an issue's ``merged`` is null.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ ISSUE_SCHEMA = {
     "assignees": "string[]",
     "url": "string",
     "isPullRequest": "boolean",
+    "merged": "boolean",
+    "mergedAt": "datetime",
     "project": "-> Project",
     "author": "string",
     "comments": "integer",

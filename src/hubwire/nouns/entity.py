@@ -15,7 +15,13 @@ class Entity(dict[str, Any]):
     """``{"$id", "$type", <fields, snake_case>, "created_at", "updated_at", "version"}``.
 
     Fields read as attributes too, in snake_case or the seed's camelCase:
-    ``entity.provider``, ``entity.last_sync_at``, ``entity.lastSyncAt``; ``entity.id`` is ``$id``.
+    ``entity.provider``, ``entity.last_sync_at``, ``entity.lastSyncAt``; so do items
+    (``entity["lastSyncAt"]``). ``entity.type`` is ``$type`` unless the Noun has a field called
+    ``type``: then the field wins (``Event.create(type="deal_closed").type == "deal_closed"``)
+    and the Noun's name stays under ``$type``. ``entity.id`` is always ``$id`` and
+    ``entity.version`` the version: the verb pipeline and the sync engine address entities by
+    them, so a field called ``id`` is read as ``entity["id"]``. Names of dict methods (``items``,
+    ``values``, ...) and :meth:`fields` are read as items too.
     """
 
     __slots__ = ()
@@ -25,18 +31,28 @@ class Entity(dict[str, Any]):
         return str(self["$id"])
 
     @property
-    def type(self) -> str:
-        return str(self["$type"])
-
-    @property
     def version(self) -> int:
         return int(self["version"])
 
+    # Resolved by __getattr__ after the fields, not as a property, which would win over a field.
+    type: str
+
     def __getattr__(self, name: str) -> Any:
+        if name in self:
+            return self[name]
         key = camel_to_snake(name)
         if key in self:
             return self[key]
+        if name == "type":
+            return str(self["$type"])
         raise AttributeError(f"{self.get('$type', 'Entity')} has no field {name!r}")
+
+    def __missing__(self, key: str) -> Any:
+        # The seed's camelCase reads the stored snake_case: entity["authType"] is entity["auth_type"].
+        snake = camel_to_snake(key) if isinstance(key, str) else key
+        if snake != key and snake in self:
+            return self[snake]
+        raise KeyError(key)
 
     def fields(self) -> dict[str, Any]:
         return {k: v for k, v in self.items() if k not in META}

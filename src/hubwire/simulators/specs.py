@@ -1,10 +1,10 @@
 """Providers' official API descriptions: where they are, loading them once, and checking against them.
 
 Owns the generic half of spec checking shared by every simulator: locating the specs folder
-(``HUBWIRE_SPECS_DIR``, else ``../shared/specs`` next to the repository), loading JSON/YAML once
+(``HUBWIRE_SPECS_DIR``, else ``shared/specs`` beside the source checkout), loading JSON/YAML once
 per process, the OpenAPI 3.0 ``nullable`` fix-up, validators addressed by JSON pointer into a
 loaded document, and the result type of a request check. Provider-specific request parsing lives
-in the provider's own module (``stripe_spec.py``, the GitHub checker). Never downloads anything:
+in the provider's own package (``stripe/spec.py``, ``github/spec.py``). Never downloads anything:
 a missing folder means "no checking", never an error.
 """
 
@@ -31,13 +31,24 @@ __all__ = [
     "locate_specs_dir",
 ]
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]
+
+def _checkout() -> Path | None:
+    """The source checkout this package runs from (``<checkout>/src/hubwire``, an editable install
+    included), found by walking up from this file; None for a package installed into site-packages."""
+    for parent in Path(__file__).resolve().parents:
+        if parent.name == "src" and (parent / "hubwire").is_dir() and (parent.parent / "pyproject.toml").is_file():
+            return parent.parent
+    return None
 
 
 def locate_specs_dir() -> Path | None:
-    """The shared specs folder: ``$HUBWIRE_SPECS_DIR``, else ``<repo>/../shared/specs``; None if absent."""
+    """The shared specs folder: ``$HUBWIRE_SPECS_DIR``, else ``shared/specs`` beside the checkout
+    (``<checkout>/../shared/specs``); None if absent. An installed package has no checkout: it
+    checks only when ``HUBWIRE_SPECS_DIR`` names the folder."""
     configured = Settings().specs_dir
-    candidates = [configured] if configured else [_REPO_ROOT.parent / "shared" / "specs"]
+    checkout = _checkout()
+    beside = [] if checkout is None else [checkout.parent / "shared" / "specs"]
+    candidates = [configured] if configured else beside
     for path in candidates:
         if path.is_dir():
             return path

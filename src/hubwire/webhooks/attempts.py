@@ -4,8 +4,9 @@ The SDK of outbound webhooks; the REST routes and the CLI call these and nothing
 
 Statuses of a delivery: ``pending`` (not yet attempted), ``failed`` (the last attempt failed, a
 retry is scheduled), ``succeeded``, ``dead`` (attempts exhausted, endpoint disabled or payload
-too large). Resending, recovering and replaying apply to deliveries that are not waiting for a
-retry (succeeded or dead); they keep the delivery's ``webhook-id``, so consumers dedupe on it.
+too large). Resending and replaying apply to deliveries that are not waiting for a retry
+(succeeded or dead); recovering sends failed ones (dead, or waiting for a retry) again now. All
+keep the delivery's ``webhook-id``, so consumers dedupe on it.
 """
 
 from __future__ import annotations
@@ -220,10 +221,37 @@ async def _dead_rows(hub: Hub, endpoint_id: str | None, since: float | None) -> 
 
 
 async def recover(hub: Hub, endpoint_id: str, since: float) -> int:
-    """Resend every delivery of an endpoint that failed for good (dead) since ``since``; returns how many."""
+    """Send again now every delivery of an endpoint that failed since ``since``: those still waiting
+    for a retry (``failed``) are moved to now, the dead ones requeued. Returns how many."""
+    d = webhook_deliveries.c
     async with hub.transaction() as tx:
         await _endpoint(tx, endpoint_id)
-    return await retry_dead(hub, endpoint_id=endpoint_id, since=since)
+        waiting = (
+            await tx.conn.execute(
+                sa.select(d.id).where(d.endpoint_id == endpoint_id, d.status == "failed", d.updated_at >= since)
+            )
+        ).scalars()
+        ids = list(waiting)
+        now = hub.clock()
+        n = 0
+        for i in range(0, len(ids), _REQUEUE_CHUNK):
+            chunk = ids[i : i + _REQUEUE_CHUNK]
+            # A failed delivery's job is queued for its next attempt: that attempt is simply brought forward.
+            res = await tx.conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.kind == DELIVER_JOB,
+                    jobs.c.status == "queued",
+                    jobs.c.payload["delivery"].as_string().in_(chunk),
+                )
+                .values(run_at=now, updated_at=now)
+            )
+            await tx.conn.execute(
+                webhook_deliveries.update().where(d.id.in_(chunk), d.status == "failed").values(next_attempt_at=now)
+            )
+            n += int(res.rowcount or 0)
+        tx.jobs_enqueued += n
+    return n + await retry_dead(hub, endpoint_id=endpoint_id, since=since)
 
 
 async def retry_dead(hub: Hub, *, endpoint_id: str | None = None, since: float | None = None) -> int:

@@ -3,7 +3,7 @@
 Resources and their remote ids (the keys of ``external_refs``):
 
 - ``repo`` -> Project, GitHub's numeric repository id;
-- ``issue`` -> Issue (pull requests included, ``is_pull_request``), ``owner/name#number``: the key
+- ``issue`` -> Issue (pull requests included, ``is_pull_request``, ``merged``), ``owner/name#number``: the key
   the REST API addresses an issue by, and the only link a comment has to its issue (``issue_url``);
 - ``comment`` -> Comment, GitHub's numeric comment id.
 
@@ -118,6 +118,9 @@ ISSUE = Resource(
             "assignees": lambda r: [a["login"] for a in r.get("assignees") or []],
             "url": "html_url",
             "is_pull_request": lambda r: "pull_request" in r,
+            # Merged or not is on the issue itself (pull_request.merged_at): no call to the pulls API.
+            "merged": lambda r: bool((r["pull_request"] or {}).get("merged_at")) if "pull_request" in r else None,
+            "merged_at": "pull_request.merged_at",
             "author": "user.login",
             "comments": "comments",
             "opened_at": "created_at",

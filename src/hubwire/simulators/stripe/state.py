@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hubwire.simulators.stripe_objects import RESOURCES, StripeError, Templates, missing, new_id, required
+from hubwire.simulators.stripe.objects import RESOURCES, StripeError, Templates, missing, new_id, required
 
 __all__ = ["StripeState"]
 

@@ -3,15 +3,17 @@
 Speaks the wire format of the endpoints Hubwire uses: ``Authorization: Bearer|token`` and its 401,
 ``GET /user``, ``GET /user/repos``, ``GET /repos/{o}/{r}``, issues (list with ``state``, ``since``,
 ``sort``, ``direction``; create, get, update) where pull requests appear with a ``pull_request``
-key, comments (repository-wide with ``since``, per issue, create), ``Link`` pagination with
-``per_page`` (default 30, max 100) and ``page``, ``X-RateLimit-*`` headers with a primary limit
-(403, remaining 0) and an optional secondary one (403 + ``Retry-After``), ``ETag`` on GETs and
-``If-None-Match`` -> 304 (not counted against the limit, as on GitHub), GitHub's 404 and 422 bodies.
+key, pull requests (``GET /repos/{o}/{r}/pulls`` with ``state``, ``sort``, ``direction``, and
+``GET .../pulls/{n}``; ``merged``/``merged_at``), comments (repository-wide with ``since``, per
+issue, create), ``Link`` pagination with ``per_page`` (default 30, max 100) and ``page``,
+``X-RateLimit-*`` headers with a primary limit (403, remaining 0) and an optional secondary one
+(403 + ``Retry-After``), ``ETag`` on GETs and ``If-None-Match`` -> 304 (not counted against the
+limit, as on GitHub), GitHub's 404 and 422 bodies.
 
 Every request is checked against GitHub's OpenAPI description when the specs folder is present
-(:mod:`hubwire.simulators.github_spec`): a mismatch is recorded in ``mismatches`` and answered 400
+(:mod:`hubwire.simulators.github.spec`): a mismatch is recorded in ``mismatches`` and answered 400
 with a message saying so. It also records every request and injects faults (``fail_next``).
-The data and its changes live in :mod:`hubwire.simulators.github_state` (``seed_repo``,
+The data and its changes live in :mod:`hubwire.simulators.github.state` (``seed_repo``,
 ``seed_issue``, ``update_issue``...). In-memory only; never talks to the real GitHub.
 """
 
@@ -32,11 +34,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from hubwire.simulators import github_objects as gh
-from hubwire.simulators.github_spec import GitHubSpec, github_spec
-from hubwire.simulators.github_state import GitHubState, Repo
+from hubwire.simulators.github import objects as gh
+from hubwire.simulators.github.spec import GitHubSpec, github_spec
+from hubwire.simulators.github.state import GitHubState, Repo
 
-__all__ = ["DEFAULT_TOKEN", "GitHubSimulator", "RecordedRequest"]
+__all__ = ["DEFAULT_TOKEN", "MISMATCH", "GitHubSimulator", "RecordedRequest"]
 
 DEFAULT_TOKEN = "ghp_hubwiretesttoken000000000000000000"
 DOCS = "https://docs.github.com/rest"
@@ -113,6 +115,8 @@ class GitHubSimulator(GitHubState):
         r.add_get("/repos/{owner}/{repo}", self._get_repo)
         r.add_get("/repos/{owner}/{repo}/issues", self._list_issues)
         r.add_post("/repos/{owner}/{repo}/issues", self._create_issue)
+        r.add_get("/repos/{owner}/{repo}/pulls", self._list_pulls)
+        r.add_get(r"/repos/{owner}/{repo}/pulls/{number:\d+}", self._get_pull)
         r.add_get("/repos/{owner}/{repo}/issues/comments", self._list_repo_comments)
         r.add_get(r"/repos/{owner}/{repo}/issues/{number:\d+}", self._get_issue)
         r.add_patch(r"/repos/{owner}/{repo}/issues/{number:\d+}", self._update_issue)
@@ -379,6 +383,29 @@ class GitHubSimulator(GitHubState):
         if "title" in body and not str(body.get("title") or "").strip():
             return _validation_failed("Issue", "title", "update-an-issue")
         return _json(self._patch_issue(repo, issue, body))
+
+    async def _list_pulls(self, request: web.Request) -> web.Response:
+        q = request.query
+        repo = self._repo(request.match_info["owner"], request.match_info["repo"])
+        items = [i for i in repo.issues.values() if "pull_request" in i]
+        state = q.get("state", "open")
+        if state != "all":
+            items = [i for i in items if i["state"] == state]
+        if "base" in q and q["base"] != repo.json["default_branch"]:
+            items = []  # every simulated pull request targets the default branch
+        sort = q.get("sort", "created")
+        # GitHub: descending by default when sorting by creation, ascending otherwise.
+        desc = q.get("direction", "desc" if sort == "created" else "asc") == "desc"
+        key = {"updated": "updated_at", "popularity": "comments"}.get(sort, "created_at")
+        items.sort(key=lambda i: (i[key], i["number"]), reverse=desc)
+        return self._paginate(request, [gh.pull_json(i, repo.json, full=False) for i in items])
+
+    async def _get_pull(self, request: web.Request) -> web.Response:
+        repo = self._repo(request.match_info["owner"], request.match_info["repo"])
+        issue = repo.issues.get(int(request.match_info["number"]))
+        if issue is None or "pull_request" not in issue:
+            raise web.HTTPNotFound()
+        return _json(gh.pull_json(issue, repo.json, full=True))
 
     async def _list_repo_comments(self, request: web.Request) -> web.Response:
         q = request.query

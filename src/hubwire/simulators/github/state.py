@@ -4,7 +4,7 @@ Owns the in-memory objects and every change to them (seeding by tests, and what 
 handlers do on behalf of requests), with GitHub's rules: issue numbers per repository shared with
 pull requests, ``updated_at`` moving on each change (and on a new comment), ``closed_at`` and
 ``state_reason`` following the state, open-issue counters. No HTTP here: see
-:mod:`hubwire.simulators.github`.
+:mod:`hubwire.simulators.github.server`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubwire.simulators import github_objects as gh
+from hubwire.simulators.github import objects as gh
 
 __all__ = ["GitHubState", "Repo"]
 
@@ -29,7 +29,7 @@ class Repo:
 
 
 class GitHubState:
-    """The data a :class:`~hubwire.simulators.github.GitHubSimulator` serves, and its mutations."""
+    """The data a :class:`~hubwire.simulators.github.server.GitHubSimulator` serves, and its mutations."""
 
     def __init__(self, login: str) -> None:
         self.login = login
@@ -64,7 +64,8 @@ class GitHubState:
         return repo.json
 
     def seed_issue(self, owner: str, repo: str, **fields: Any) -> dict[str, Any]:
-        """Add an issue (``title``, ``body``, ``state``, ``labels``, ``assignees``, ``is_pull_request``)."""
+        """Add an issue (``title``, ``body``, ``state``, ``labels``, ``assignees``, ``is_pull_request``;
+        ``merged=True`` adds a pull request closed by merging it)."""
         return self._new_issue(self._seeded(owner, repo), fields, self.user)
 
     def seed_comment(self, owner: str, repo: str, number: int, **fields: Any) -> dict[str, Any]:
@@ -72,7 +73,8 @@ class GitHubState:
         return self._new_comment(r, r.issues[number], fields.get("body", "A comment"), self.user)
 
     def update_issue(self, owner: str, repo: str, number: int, **fields: Any) -> dict[str, Any]:
-        """Change an issue as someone on github.com would (``updated_at`` moves forward)."""
+        """Change an issue as someone on github.com would (``updated_at`` moves forward);
+        ``merged=True`` merges a pull request (and closes it)."""
         r = self._seeded(owner, repo)
         return self._patch_issue(r, r.issues[number], fields)
 
@@ -81,6 +83,10 @@ class GitHubState:
 
     def issues(self, owner: str, repo: str) -> list[dict[str, Any]]:
         return list(self._seeded(owner, repo).issues.values())
+
+    def pulls(self, owner: str, repo: str) -> list[dict[str, Any]]:
+        """The pull requests (as their issues: ``pull_request.merged_at`` says whether merged)."""
+        return [i for i in self._seeded(owner, repo).issues.values() if "pull_request" in i]
 
     def comments(self, owner: str, repo: str) -> list[dict[str, Any]]:
         return list(self._seeded(owner, repo).comments)
@@ -126,7 +132,8 @@ class GitHubState:
         now = self._tick()
         number = repo.next_number
         repo.next_number += 1
-        closed = fields.get("state") == "closed"
+        merged = bool(fields.get("merged", False))
+        closed = fields.get("state") == "closed" or merged
         issue = gh.issue_json(
             self._next_id(),
             repo.json["full_name"],
@@ -143,8 +150,10 @@ class GitHubState:
             updated=now,
             closed=now if closed else None,
             closed_by=author if closed else None,
-            pull_request=bool(fields.get("is_pull_request", False)),
+            pull_request=bool(fields.get("is_pull_request", False)) or merged,
         )
+        if merged:
+            issue["pull_request"]["merged_at"] = issue["closed_at"]
         repo.issues[number] = issue
         self._count_open(repo)
         return issue
@@ -160,6 +169,9 @@ class GitHubState:
             issue["assignee"] = issue["assignees"][0] if issue["assignees"] else None
         now = self._tick()
         state = fields.get("state")
+        if fields.get("merged") and "pull_request" in issue and not issue["pull_request"]["merged_at"]:
+            issue["pull_request"]["merged_at"] = gh.iso(now)
+            state = "closed"
         if state == "closed" and issue["state"] != "closed":
             issue.update(state="closed", closed_at=gh.iso(now), closed_by=self.user)
             issue["state_reason"] = fields.get("state_reason") or "completed"

@@ -30,9 +30,9 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from hubwire.simulators.specs import RequestCheck, locate_specs_dir
-from hubwire.simulators.stripe_objects import API_VERSION, RESOURCES, StripeError, coerce
-from hubwire.simulators.stripe_spec import FORM, StripeSpecChecker, parse_brackets
-from hubwire.simulators.stripe_state import _SUB_HIDDEN, StripeState
+from hubwire.simulators.stripe.objects import API_VERSION, RESOURCES, StripeError, coerce
+from hubwire.simulators.stripe.spec import FORM, StripeSpecChecker, parse_brackets
+from hubwire.simulators.stripe.state import _SUB_HIDDEN, StripeState
 
 __all__ = ["Fault", "RecordedRequest", "StripeSimulator"]
 

@@ -1,4 +1,4 @@
-"""The JSON shapes the GitHub simulator serves: users, repositories, issues, labels, comments.
+"""The JSON shapes the GitHub simulator serves: users, repositories, issues, pull requests, labels, comments.
 
 Copied field for field from real GitHub responses (the recorded ``@octokit/fixtures`` scenarios
 ``get-repository`` and ``paginate-issues``; comments and the authenticated user from the
@@ -10,10 +10,21 @@ builders cannot drift from the wire format. Pure functions: no state, no I/O.
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["comment_json", "iso", "issue_json", "label_json", "node_id", "private_user_json", "repo_json", "user_json"]
+__all__ = [
+    "comment_json",
+    "iso",
+    "issue_json",
+    "label_json",
+    "node_id",
+    "private_user_json",
+    "pull_json",
+    "repo_json",
+    "user_json",
+]
 
 API = "https://api.github.com"
 WEB = "https://github.com"
@@ -280,6 +291,84 @@ def issue_json(
             "patch_url": f"{WEB}/{full_name}/pull/{number}.patch",
             "merged_at": None,
         }
+    return out
+
+
+def pull_json(issue: dict[str, Any], repo: dict[str, Any], *, full: bool) -> dict[str, Any]:
+    """The pull request behind a pull-request issue: ``pull-request-simple`` (a list item) or, with
+    ``full``, ``pull-request`` (``GET .../pulls/{n}``). Its state and ``merged_at`` are the issue's."""
+    full_name, number = repo["full_name"], issue["number"]
+    u = f"{API}/repos/{full_name}/pulls/{number}"
+    web_url = f"{WEB}/{full_name}/pull/{number}"
+    merged_at = issue["pull_request"]["merged_at"]
+    sha = hashlib.sha1(f"{full_name}#{number}".encode()).hexdigest()  # a stand-in commit id, not security
+
+    def branch(ref: str) -> dict[str, Any]:
+        return {"label": f"{repo['owner']['login']}:{ref}", "ref": ref, "repo": repo, "sha": sha, "user": repo["owner"]}
+
+    links = {
+        "self": u,
+        "html": web_url,
+        "issue": issue["url"],
+        "comments": issue["comments_url"],
+        "review_comments": u + "/comments",
+        "review_comment": f"{API}/repos/{full_name}/pulls/comments{{/number}}",
+        "commits": u + "/commits",
+        "statuses": f"{API}/repos/{full_name}/statuses/{sha}",
+    }
+    out: dict[str, Any] = {
+        "url": u,
+        "id": issue["id"],
+        "node_id": issue["node_id"],
+        "html_url": web_url,
+        "diff_url": web_url + ".diff",
+        "patch_url": web_url + ".patch",
+        "issue_url": issue["url"],
+        "commits_url": links["commits"],
+        "review_comments_url": links["review_comments"],
+        "review_comment_url": links["review_comment"],
+        "comments_url": issue["comments_url"],
+        "statuses_url": links["statuses"],
+        "number": number,
+        "state": issue["state"],
+        "locked": issue["locked"],
+        "title": issue["title"],
+        "user": issue["user"],
+        "body": issue["body"],
+        "labels": issue["labels"],
+        "milestone": None,
+        "active_lock_reason": None,
+        "created_at": issue["created_at"],
+        "updated_at": issue["updated_at"],
+        "closed_at": issue["closed_at"],
+        "merged_at": merged_at,
+        "merge_commit_sha": sha if merged_at else None,
+        "assignee": issue["assignee"],
+        "assignees": issue["assignees"],
+        "requested_reviewers": [],
+        "requested_teams": [],
+        "head": branch(f"feature-{number}"),
+        "base": branch(repo["default_branch"]),
+        "_links": {k: {"href": v} for k, v in links.items()},
+        "author_association": issue["author_association"],
+        "auto_merge": None,
+        "draft": issue.get("draft", False),
+    }
+    if full:
+        out.update(
+            merged=merged_at is not None,
+            mergeable=None if issue["state"] == "closed" else True,
+            rebaseable=None if issue["state"] == "closed" else True,
+            mergeable_state="unknown" if issue["state"] == "closed" else "clean",
+            merged_by=issue.get("closed_by") if merged_at else None,
+            comments=issue["comments"],
+            review_comments=0,
+            maintainer_can_modify=False,
+            commits=1,
+            additions=1,
+            deletions=0,
+            changed_files=1,
+        )
     return out
 
 
