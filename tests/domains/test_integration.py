@@ -195,3 +195,45 @@ async def test_credentials_bound_to_their_integration(hub: hubwire.Hub, acme: Ac
         await tx.conn.execute(credentials.update().where(credentials.c.integration_id == b.id).values(ciphertext=blob))
     with pytest.raises(hubwire.ConfigurationError):
         await load_credentials(hub, b.id)
+
+
+@pytest.mark.parametrize(
+    ("failure", "outcome"),
+    [
+        ("disconnected", "dead"),  # IllegalTransitionError: retrying cannot connect it
+        ("another run", "retry in 60 s"),  # sync_running: try again once that run is over
+        (hubwire.ConflictError("Contact c1 changed while the sync ran", code="version_conflict"), "dead"),
+        (hubwire.ProviderAuthError("Acme refused the key", provider="acme"), "dead"),
+        (hubwire.ProviderInvalidRequest("Acme: no such field", provider="acme"), "dead"),
+        (hubwire.ProviderNotFound("Acme: no such account", provider="acme"), "dead"),
+        (hubwire.ProviderUnavailable("Acme is down (503)", provider="acme"), "backoff"),
+        (hubwire.ProviderRateLimited("Acme says slow down", provider="acme"), "backoff"),
+        (hubwire.ProviderError("Acme answered 502", provider="acme"), "backoff"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else type(v).__name__,
+)
+async def test_the_sync_job_dead_letters_what_retrying_cannot_fix_and_retries_the_rest(
+    hub: hubwire.Hub, acme: Acme, failure: str | hubwire.HubwireError, outcome: str
+) -> None:
+    from hubwire.sync.runs import start_run
+
+    integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)  # enqueues the initial sync
+    if failure == "disconnected":
+        await Integration.disconnect(integ.id)
+    elif failure == "another run":
+        await start_run(hub, integ.id)
+    else:
+        assert isinstance(failure, hubwire.HubwireError)
+        acme.fail_sync = failure
+    assert await Worker(hub).drain() == 1
+    [job] = await list_jobs(hub, kind="integration.sync")
+    assert job.attempts == 1 and job.last_error
+    if outcome == "dead":
+        assert job.status == "dead"
+    else:
+        assert job.status == "queued"
+        wait = job.run_at - job.updated_at
+        if outcome == "retry in 60 s":
+            assert wait == pytest.approx(60.0) and "already running" in job.last_error
+        else:  # the kind's backoff: 30 s within its jitter
+            assert 30.0 * 0.8 <= wait <= 30.0 * 1.2
