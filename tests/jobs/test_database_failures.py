@@ -13,7 +13,7 @@ import structlog
 
 from hubwire.hub import Hub
 from hubwire.jobs import Job, Worker, job_kind, queue
-from tests.jobs.conftest import BrokenJobs, FakeClock
+from tests.fakes import FakeClock, RefusedWrites
 
 Logs = list[dict[str, object]]
 
@@ -55,16 +55,17 @@ def recording_kind(ran: list[Job], fail_first: bool = False, gate: asyncio.Event
 
 
 async def test_a_refused_failure_record_is_logged_and_the_job_taken_over(
-    clocked_hub: Hub, clock: FakeClock, broken_jobs: BrokenJobs
+    clocked_hub: Hub, clock: FakeClock, refused: RefusedWrites
 ) -> None:
     hub = clocked_hub
     ran: list[Job] = []
     job_id = await enqueue_one(hub, recording_kind(ran, fail_first=True))
-    await broken_jobs.refuse("NEW.last_error = 'RuntimeError: boom'")  # only the failure record of attempt 1
+    # Only the failure record of attempt 1 is refused.
+    await refused.refuse("jobs", when="NEW.last_error = 'RuntimeError: boom'")
     with structlog.testing.capture_logs() as logs:
         assert await Worker(hub, name="a", lease=10.0).drain() == 1
-    [refused] = logged(logs, "worker.record_failure_failed")
-    assert refused["job_id"] == job_id and "refused" in str(refused["error"])
+    [entry] = logged(logs, "worker.record_failure_failed")
+    assert entry["job_id"] == job_id and RefusedWrites.MESSAGE in str(entry["error"])
     row = await queue.get_job(hub, job_id)
     assert (row.status, row.attempts) == ("running", 1)  # still leased to the worker that could not say
 
@@ -75,11 +76,11 @@ async def test_a_refused_failure_record_is_logged_and_the_job_taken_over(
 
 
 async def test_a_refused_completion_is_kept_and_sent_again_with_the_next_claim(
-    clocked_hub: Hub, broken_jobs: BrokenJobs
+    clocked_hub: Hub, refused: RefusedWrites
 ) -> None:
     hub = clocked_hub
     ran: list[Job] = []
-    await broken_jobs.refuse("NEW.status = 'done'")
+    await refused.refuse("jobs", when="NEW.status = 'done'")
     job_id = await enqueue_one(hub, recording_kind(ran))
     stop = asyncio.Event()
     with structlog.testing.capture_logs() as logs:
@@ -88,7 +89,7 @@ async def test_a_refused_completion_is_kept_and_sent_again_with_the_next_claim(
             # The claim carrying the completion fails, and again on each try while the database refuses.
             await until(lambda: len(logged(logs, "worker.claim_failed")) >= 2, "refused claims")
             assert (await queue.get_job(hub, job_id)).status == "running"
-            await broken_jobs.heal()
+            await refused.allow()
             await until(lambda: job_status(hub, job_id, "done"), "the completion, once the database accepts it")
         finally:
             stop.set()
@@ -98,7 +99,7 @@ async def test_a_refused_completion_is_kept_and_sent_again_with_the_next_claim(
 
 
 async def test_a_refused_last_flush_is_logged_and_the_job_taken_over(
-    clocked_hub: Hub, clock: FakeClock, broken_jobs: BrokenJobs
+    clocked_hub: Hub, clock: FakeClock, refused: RefusedWrites
 ) -> None:
     hub = clocked_hub
     ran: list[Job] = []
@@ -108,14 +109,14 @@ async def test_a_refused_last_flush_is_logged_and_the_job_taken_over(
     with structlog.testing.capture_logs() as logs:
         task = asyncio.create_task(Worker(hub, name="a", lease=10.0, poll_interval=0.05).run(stop))
         await until(lambda: len(ran) == 1, "the job to start")
-        await broken_jobs.refuse("NEW.status = 'done'")
+        await refused.refuse("jobs", when="NEW.status = 'done'")
         stop.set()  # it stops while the job runs: the job's completion is the last flush
         gate.set()
         await asyncio.wait_for(task, 10)  # and the worker stops cleanly all the same
-    [refused] = logged(logs, "worker.complete_failed")
-    assert refused["count"] == 1
+    [entry] = logged(logs, "worker.complete_failed")
+    assert entry["count"] == 1 and RefusedWrites.MESSAGE in str(entry["error"])
     assert (await queue.get_job(hub, job_id)).status == "running"
-    await broken_jobs.heal()
+    await refused.allow()
     clock.advance(11.0)
     assert await Worker(hub, name="b", lease=10.0).drain() == 1
     row = await queue.get_job(hub, job_id)
@@ -123,14 +124,14 @@ async def test_a_refused_last_flush_is_logged_and_the_job_taken_over(
 
 
 async def test_lease_keeping_survives_refused_extensions_and_the_job_is_taken_over(
-    clocked_hub: Hub, clock: FakeClock, broken_jobs: BrokenJobs
+    clocked_hub: Hub, clock: FakeClock, refused: RefusedWrites
 ) -> None:
     hub = clocked_hub
     ran: list[Job] = []
     gate = asyncio.Event()
     job_id = await enqueue_one(hub, recording_kind(ran, gate=gate))
     # Refuse extending a lease that is held (a claim or a reap moves the status, an extension does not).
-    await broken_jobs.refuse("OLD.status = 'running' AND NEW.status = 'running'")
+    await refused.refuse("jobs", when="OLD.status = 'running' AND NEW.status = 'running'")
     stop = asyncio.Event()
     with structlog.testing.capture_logs() as logs:
         # One slot, none ahead: while attempt 1 runs, worker a claims nothing (the job stays b's to take).
@@ -143,7 +144,7 @@ async def test_lease_keeping_survives_refused_extensions_and_the_job_is_taken_ov
             assert await queue.reap(hub) == 1
             [taken] = await queue.claim(hub, "b", 1, lease=0.3)
             assert (taken.id, taken.attempts) == (job_id, 2)
-            await broken_jobs.heal()
+            await refused.allow()
             # Worker a's lease keeping still runs: it renews what it holds (now nothing of b's) and
             # reaps b's lease when that expires in its turn.
             clock.advance(1.0)

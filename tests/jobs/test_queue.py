@@ -12,7 +12,7 @@ from hubwire import ConflictError, NotFoundError
 from hubwire.hub import Hub
 from hubwire.jobs import Backoff, Dead, Job, Retry, Worker, job_kind, list_jobs, queue, retry_dead, retry_job
 from hubwire.store.tables import jobs
-from tests.jobs.conftest import FakeClock
+from tests.fakes import FakeClock
 
 
 def unique_kind(prefix: str) -> str:

@@ -8,21 +8,7 @@ import sqlalchemy as sa
 import hubwire
 from hubwire import ConflictError, IllegalTransitionError, Noun, ValidationError, VetoError
 from hubwire.store.tables import events, jobs
-
-
-def deal_noun() -> Noun:
-    return Noun(
-        "Deal",
-        {
-            "name": "string!",
-            "value": "number",
-            "stage": "Open | Closed | Lost",
-            "contact": "-> Contact",
-            "close": "Closed",
-            "lose": "Lost",
-        },
-        states={"stage": {"Open": ["Closed", "Lost"], "Closed": [], "Lost": ["Open"]}},
-    )
+from tests.fakes import deal_noun
 
 
 async def event_types(hub: hubwire.Hub) -> list[str]:

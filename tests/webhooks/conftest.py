@@ -1,4 +1,4 @@
-"""Fixtures for outbound webhooks: a hub that may dial loopback, a fake clock, loopback receivers.
+"""Fixtures for outbound webhooks: a hub that may dial loopback, on a fake clock; loopback receivers.
 
 The receiver is a real aiohttp server on 127.0.0.1 (port 0). Its paths answer as their names say:
 ``/ok`` 200, ``/fail`` 500, ``/gone`` 410, ``/busy`` 429 with ``Retry-After: 7``, ``/unavailable``
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,25 +18,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from hubwire import Noun
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from tests.conftest import TEST_SECRET
-
-START = time.time()  # near real time: verifiers reject stale webhook-timestamps
-
-
-class FakeClock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import FakeClock
 
 
 @dataclass
@@ -141,10 +125,6 @@ async def whub(db_url: str, tmp_path: Path, providers: ProviderRegistry, clock: 
     )
     async with h:
         yield h
-
-
-def deal_noun() -> Noun:
-    return Noun("Deal", {"name": "string!", "value": "number", "stage": "Open | Closed", "close": "Closed"})
 
 
 def body_of(r: Received) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from hubwire.hub import Hub
 from hubwire.store.tables import events, jobs
 from hubwire.webhooks import list_attempts, list_deliveries
 from hubwire.webhooks.fanout import MAX_PAYLOAD
-from tests.webhooks.conftest import FakeClock, Receiver, body_of, deal_noun
+from tests.fakes import FakeClock, deal_noun
+from tests.webhooks.conftest import Receiver, body_of
 
 
 async def drain(hub: Hub) -> None:
