@@ -1,9 +1,10 @@
 """Fixtures for outbound webhooks: a hub that may dial loopback, on a fake clock; loopback receivers.
 
 The receiver is a real aiohttp server on 127.0.0.1 (port 0). Its paths answer as their names say:
-``/ok`` 200, ``/fail`` 500, ``/gone`` 410, ``/busy`` 429 with ``Retry-After: 7``, ``/unavailable``
-503 with ``Retry-After: 2``, ``/redirect`` 302 to ``/ok``, ``/hang`` sleeps past any timeout,
-``/close`` drops the connection without answering, ``/slow`` answers 200 after 0.05 s.
+``/ok`` 200, ``/fail`` 500, ``/gone`` 410, ``/busy`` 429 with ``Retry-After: 7``, ``/busy-until/<unix time>``
+429 with ``Retry-After`` that time as an HTTP date, ``/unavailable`` 503 with ``Retry-After: 2``,
+``/redirect`` 302 to ``/ok``, ``/hang`` sleeps past any timeout, ``/close`` drops the connection without
+answering, ``/slow`` answers 200 after 0.05 s.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,9 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             return web.Response(status=410, text="gone")
         if path == "/busy":
             return web.Response(status=429, headers={"Retry-After": "7"})
+        if path.startswith("/busy-until/"):
+            until = formatdate(float(path.rsplit("/", 1)[1]), usegmt=True)
+            return web.Response(status=429, headers={"Retry-After": until})
         if path == "/unavailable":
             return web.Response(status=503, headers={"Retry-After": "2"})
         if path == "/redirect":

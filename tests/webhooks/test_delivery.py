@@ -166,7 +166,44 @@ async def test_retry_after_is_honoured(whub: Hub, receiver: Receiver, clock: Fak
     await deal_noun().create(name="A")
     await drain(whub)
     (d,) = await list_deliveries(whub, endpoint_id=ep["$id"])
-    assert d.status == "failed" and d.next_attempt_at == pytest.approx(clock.now + wait)
+    # abs: the default relative tolerance of 1e-6 is half an hour on a Unix time
+    assert d.status == "failed" and d.next_attempt_at == pytest.approx(clock.now + wait, abs=0.01)
+
+
+async def test_retry_after_as_an_http_date_is_honoured(whub: Hub, receiver: Receiver, clock: FakeClock) -> None:
+    clock.advance(7 * 86400.0)  # the hub's clock, not the machine's, says what "now" is
+    until = int(clock.now) + 120
+    ep = await connect(receiver, f"/busy-until/{until}", ["Deal.*"])
+    await deal_noun().create(name="A")
+    await drain(whub)
+    (d,) = await list_deliveries(whub, endpoint_id=ep["$id"])
+    assert d.status == "failed" and d.next_attempt_at == pytest.approx(until, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("backoff", "waits"),
+    [
+        ({"type": "exponential", "base": 10, "factor": 3, "max": 100}, [10, 30, 90, 100, 100]),
+        ({"type": "linear", "base": 10, "max": 35}, [10, 20, 30, 35, 35]),
+        ({"base": 4}, [4, 8, 16, 32, 64]),  # exponential by default, doubling by default
+    ],
+    ids=["exponential", "linear", "defaults"],
+)
+async def test_an_endpoints_backoff_spaces_its_retries(
+    whub: Hub, receiver: Receiver, clock: FakeClock, backoff: dict[str, Any], waits: list[float]
+) -> None:
+    ep = await connect(receiver, "/fail", ["Deal.*"], backoff=backoff, max_attempts=len(waits) + 1)
+    await deal_noun().create(name="A")
+    for n, wait in enumerate(waits, start=1):
+        await drain(whub)
+        (d,) = await list_deliveries(whub, endpoint_id=ep["$id"])
+        assert (d.status, d.attempts) == ("failed", n)
+        assert d.next_attempt_at is not None
+        assert wait * 0.8 <= d.next_attempt_at - clock.now <= wait * 1.2  # within the 20 % jitter
+        clock.advance(d.next_attempt_at - clock.now)
+    await drain(whub)
+    (d,) = await list_deliveries(whub, endpoint_id=ep["$id"])
+    assert (d.status, d.attempts, len(receiver.on("/fail"))) == ("dead", len(waits) + 1, len(waits) + 1)
 
 
 @pytest.mark.parametrize(
