@@ -63,7 +63,9 @@ GOOD_KEY = "sk_test_GoodKey1234567890"
 class ApiKeyProvider(Provider):
     """A provider that accepts exactly one API key (``key``); its sync reports ``records`` Contacts.
 
+    Its refusal quotes the key it got, as some providers do (``refusal``): what Hubwire shows must redact it.
     ``fail_sync`` set: the next syncs raise it. ``synced`` lists the integrations it synced.
+    A test specialises it by subclassing with other class attributes (slug, key, records, ...).
     """
 
     slug = "acme"
@@ -74,16 +76,18 @@ class ApiKeyProvider(Provider):
     required_credentials = ("api_key",)
     config_fields = ("region",)
     syncs = True
+    key = GOOD_KEY
+    records = 3
+    refusal = "{slug} refused the key {key}"
 
-    def __init__(self, *, key: str = GOOD_KEY, records: int = 3) -> None:
-        self.key = key
-        self.records = records
+    def __init__(self) -> None:
         self.synced: list[str] = []
         self.fail_sync: Exception | None = None
 
     async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
         if ctx.credentials.get("api_key") != self.key:
-            raise ProviderAuthError(f"{self.name} refused the key {ctx.credentials.get('api_key')}", provider=self.slug)
+            said = self.refusal.format(slug=self.slug, key=ctx.credentials.get("api_key"))
+            raise ProviderAuthError(said, provider=self.slug)
         return {"account": "acct_1"}
 
     async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
