@@ -145,6 +145,9 @@ async def test_backoff_delays_are_bounded_by_the_jitter() -> None:
         assert max(delays) - min(delays) > raw * 0.3  # jitter actually spreads them
     s = Backoff(schedule=(5.0, 60.0), jitter=0.0)
     assert [s.delay(a) for a in (1, 2, 3, 7)] == [5.0, 60.0, 60.0, 60.0]
+    # A steep factor reaches the cap instead of overflowing the float (an endpoint's attempts go up to 100).
+    steep = Backoff(base=1.0, factor=1e4, max=60.0, jitter=0.0)
+    assert [steep.delay(a) for a in (1, 2, 100)] == [1.0, 60.0, 60.0]
 
 
 async def test_retry_reschedules_at_now_plus_its_delay(clocked_hub: Hub, clock: FakeClock) -> None:
