@@ -160,3 +160,33 @@ async def test_lease_keeping_survives_refused_extensions_and_the_job_is_taken_ov
 
 async def job_status(hub: Hub, job_id: int, status: str) -> bool:
     return (await queue.get_job(hub, job_id)).status == status
+
+
+async def test_jobs_claimed_ahead_that_cannot_be_given_back_on_stop_are_taken_over(
+    clocked_hub: Hub, clock: FakeClock, refused: RefusedWrites
+) -> None:
+    hub = clocked_hub
+    ran: list[Job] = []
+    gate = asyncio.Event()
+    kind = recording_kind(ran, gate=gate)
+    first, ahead = await enqueue_one(hub, kind), await enqueue_one(hub, kind)
+    stop = asyncio.Event()
+    with structlog.testing.capture_logs() as logs:
+        worker = Worker(hub, name="a", concurrency=1, prefetch=1, lease=10.0, poll_interval=0.05)
+        task = asyncio.create_task(worker.run(stop))
+        await until(lambda: len(ran) == 1, "the first job to start")
+        await until(lambda: job_status(hub, ahead, "running"), "the second job to be claimed ahead")
+        await refused.refuse("jobs", when="NEW.status = 'queued'")  # giving back is refused
+        stop.set()  # stopping gives back what waits before the running job is let finish
+        await until(lambda: bool(logged(logs, "worker.release_failed")), "the refused give-back")
+        gate.set()
+        await asyncio.wait_for(task, 10)  # the worker stops cleanly all the same
+    [entry] = logged(logs, "worker.release_failed")
+    assert entry["count"] == 1 and RefusedWrites.MESSAGE in str(entry["error"])
+    assert [j.id for j in ran] == [first] and (await queue.get_job(hub, first)).status == "done"
+    assert (await queue.get_job(hub, ahead)).status == "running"  # still leased to the stopped worker
+    await refused.allow()
+    clock.advance(11.0)
+    assert await Worker(hub, name="b", lease=10.0).drain() == 1
+    row = await queue.get_job(hub, ahead)
+    assert (row.status, row.attempts, [j.id for j in ran]) == ("done", 2, [first, ahead])  # the claim counted
