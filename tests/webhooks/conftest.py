@@ -2,7 +2,8 @@
 
 The receiver is a real aiohttp server on 127.0.0.1 (port 0). Its paths answer as their names say:
 ``/ok`` 200, ``/fail`` 500, ``/gone`` 410, ``/busy`` 429 with ``Retry-After: 7``, ``/busy-until/<unix time>``
-429 with ``Retry-After`` that time as an HTTP date, ``/unavailable`` 503 with ``Retry-After: 2``,
+429 with ``Retry-After`` that time as an HTTP date, ``/busy-saying/<text>`` 429 with ``Retry-After: <text>``,
+``/unavailable`` 503 with ``Retry-After: 2``,
 ``/redirect`` 302 to ``/ok``, ``/hang`` sleeps past any timeout, ``/close`` drops the connection without
 answering, ``/slow`` answers 200 after 0.05 s.
 """
@@ -67,6 +68,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         if path.startswith("/busy-until/"):
             until = formatdate(float(path.rsplit("/", 1)[1]), usegmt=True)
             return web.Response(status=429, headers={"Retry-After": until})
+        if path.startswith("/busy-saying/"):
+            return web.Response(status=429, headers={"Retry-After": path.rsplit("/", 1)[1]})
         if path == "/unavailable":
             return web.Response(status=503, headers={"Retry-After": "2"})
         if path == "/redirect":

@@ -13,6 +13,7 @@ import standardwebhooks
 from hubwire import Integration, ValidationError, Worker
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
+from hubwire.jobs import list_jobs
 from hubwire.store.tables import events, jobs
 from hubwire.webhooks import list_attempts, list_deliveries
 from hubwire.webhooks.fanout import MAX_PAYLOAD
@@ -178,6 +179,34 @@ async def test_retry_after_as_an_http_date_is_honoured(whub: Hub, receiver: Rece
     await drain(whub)
     (d,) = await list_deliveries(whub, endpoint_id=ep["$id"])
     assert d.status == "failed" and d.next_attempt_at == pytest.approx(until, abs=0.01)
+
+
+async def test_a_retry_after_that_is_neither_seconds_nor_a_date_leaves_the_endpoints_schedule(
+    whub: Hub, receiver: Receiver, clock: FakeClock
+) -> None:
+    ep = await connect(receiver, "/busy-saying/soon", ["Deal.*"], schedule=[40.0, 80.0])
+    await deal_noun().create(name="A")
+    await drain(whub)
+    (d,) = await list_deliveries(whub, endpoint_id=ep["$id"])
+    assert d.status == "failed" and d.next_attempt_at is not None
+    assert 40.0 * 0.8 <= d.next_attempt_at - clock.now <= 40.0 * 1.2
+
+
+@pytest.mark.parametrize(
+    ("gone", "reason"),
+    [("disconnect", "endpoint is Disconnected"), ("delete", "endpoint no longer exists")],
+)
+async def test_a_delivery_whose_endpoint_went_away_meanwhile_is_dead_and_not_sent(
+    whub: Hub, receiver: Receiver, gone: str, reason: str
+) -> None:
+    ep = await connect(receiver, "/ok", ["Deal.*"])
+    await deal_noun().create(name="A")  # its delivery is queued ...
+    await getattr(Integration, gone)(ep["$id"])  # ... and its endpoint goes before a worker takes it
+    await drain(whub)
+    assert receiver.requests == []
+    (d,) = await list_deliveries(whub)
+    assert (d.status, d.last_error) == ("dead", reason)
+    assert [(j.status, j.last_error) for j in await list_jobs(whub)] == [("dead", reason)]  # not retried
 
 
 @pytest.mark.parametrize(
