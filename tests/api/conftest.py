@@ -18,52 +18,22 @@ from fastapi import FastAPI
 import hubwire
 from hubwire.api.app import create_app
 from hubwire.api.keys import create_api_key
-from hubwire.connectors.registry import ProviderContext, ProviderRegistry, SyncProgress
+from hubwire.connectors.registry import ProviderRegistry
+from tests.fakes import ApiKeyProvider, deal_noun
 
 ACME_SECRET = "acme-secret-Zq81xPw7LmN3"
 
 
-class AcmeProvider(hubwire.Provider):
-    """A provider that accepts exactly one key and reports a fixed number of synced records."""
-
-    slug = "acme"
-    name = "Acme"
-    category = "CRM"
-    credential_fields = ("api_key",)
-    required_credentials = ("api_key",)
-    config_fields = ("region",)
-    syncs = True
+class AcmeProvider(ApiKeyProvider):
+    key = ACME_SECRET
     records = 7
-
-    async def check(self, ctx: ProviderContext) -> dict[str, object] | None:
-        if ctx.credentials.get("api_key") != ACME_SECRET:
-            raise hubwire.ProviderAuthError("Acme refused the API key", provider=self.slug)
-        return {"account": "acct_1"}
-
-    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
-        progress.advance("Contact", self.records)
-        return self.records
+    refusal = "{slug} refused the API key"  # a key it quoted would come back over REST: see tests/domains
 
 
-def deal_noun() -> hubwire.Noun:
-    return hubwire.Noun(
-        "Deal",
-        {
-            "name": "string!",
-            "code": "string##",
-            "value": "number",
-            "seats": "integer",
-            "won": "boolean",
-            "tags": "string[]",
-            "stage": "Open | Closed | Lost",
-            "meta": "json",
-            "close": "Closed",
-            "lose": "Lost",
-            "reopen": "Open",
-        },
-        states={"stage": {"Open": ["Closed", "Lost"], "Closed": [], "Lost": ["Open"]}},
-        description="A sales opportunity.",
-    )
+def api_deal() -> hubwire.Noun:
+    """The shared Deal, with a field of each kind the REST layer parses (unique, integer, boolean, list, JSON)."""
+    extra = {"code": "string##", "seats": "integer", "won": "boolean", "tags": "string[]", "meta": "json"}
+    return deal_noun({**extra, "reopen": "Open"}, description="A sales opportunity.")
 
 
 @pytest.fixture
@@ -75,7 +45,7 @@ def acme(providers: ProviderRegistry) -> AcmeProvider:
 
 @pytest.fixture
 def deal() -> hubwire.Noun:
-    return deal_noun()
+    return api_deal()
 
 
 @pytest.fixture

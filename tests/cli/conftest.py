@@ -7,17 +7,16 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from hubwire.cli import main
-from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress, default_registry
+from hubwire.connectors.registry import ProviderContext, SyncProgress, default_registry
 from hubwire.domains import Metric
-from hubwire.errors import ProviderAuthError
 from tests.conftest import TEST_SECRET
+from tests.fakes import GOOD_KEY, ApiKeyProvider
 
-GOOD_KEY = "sk_test_GoodKey123456"
 SIGNING_SECRET = "whsec_RevealedOnce0123456789"
 
 
@@ -63,22 +62,13 @@ def cli_any_db(cli: Cli, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
     return cli
 
 
-class CliTestProvider(Provider):
-    """Accepts one API key; its sync creates ``records`` Metrics and reports progress per record."""
+class CliTestProvider(ApiKeyProvider):
+    """Its sync creates ``records`` Metrics and reports progress per record; connecting reveals a signing secret."""
 
     slug = "clitest"
     name = "CLI Test"
     category = "Analytics"
-    credential_fields = ("api_key",)
-    required_credentials = ("api_key",)
-    config_fields = ("region",)
-    syncs = True
-    records: ClassVar[int] = 3
-
-    async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
-        if ctx.credentials.get("api_key") != GOOD_KEY:
-            raise ProviderAuthError(f"clitest refused the key {ctx.credentials.get('api_key')}", provider=self.slug)
-        return {"id": "acct_1"}
+    key = GOOD_KEY
 
     async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
         for i in range(self.records):

@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import hubwire
-from hubwire import Integration, ProviderAuthError, ProviderContext, SyncProgress
-from hubwire.connectors.registry import Provider, ProviderRegistry
+from hubwire import Integration, ProviderAuthError, SyncProgress
+from hubwire.connectors.registry import ProviderRegistry
 from hubwire.jobs import Worker, list_jobs
 from hubwire.store.tables import credentials, events
-
-GOOD_KEY = "sk_test_GoodKey1234567890"
-
-
-class Acme(Provider):
-    slug = "acme"
-    name = "Acme"
-    category = "CRM"
-    auth_type = "ApiKey"
-    credential_fields = ("api_key",)
-    required_credentials = ("api_key",)
-    config_fields = ("region",)
-    syncs = True
-
-    def __init__(self) -> None:
-        self.synced: list[str] = []
-        self.fail_sync: Exception | None = None
-
-    async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
-        if ctx.credentials.get("api_key") != GOOD_KEY:
-            raise ProviderAuthError(f"Acme refused the key {ctx.credentials.get('api_key')}", provider="acme")
-        return {"account": "acct_1"}
-
-    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
-        if self.fail_sync:
-            raise self.fail_sync
-        assert ctx.credentials["api_key"] == GOOD_KEY
-        self.synced.append(ctx.integration.id)
-        progress.advance("Contact", 3, 3)
-        return 3
+from tests.fakes import GOOD_KEY, ApiKeyProvider
 
 
 @pytest.fixture
-def acme(providers: ProviderRegistry) -> Acme:
-    p = Acme()
+def acme(providers: ProviderRegistry) -> ApiKeyProvider:
+    p = ApiKeyProvider()
     providers.register(p)
     return p
 
@@ -57,7 +28,7 @@ async def types(hub: hubwire.Hub) -> list[str]:
         return list((await conn.execute(sa.select(events.c.type).order_by(events.c.seq))).scalars())
 
 
-async def test_connect_creates_checks_stores_and_enqueues_sync(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_connect_creates_checks_stores_and_enqueues_sync(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     seen: list[str] = []
     Integration.connecting(lambda i: seen.append(f"connecting:{i.status}"))
     Integration.connected(lambda i: seen.append(f"connected:{i.status}"))
@@ -76,7 +47,7 @@ async def test_connect_creates_checks_stores_and_enqueues_sync(hub: hubwire.Hub,
     assert again.id == integ.id and again.version == integ.version + 1
 
 
-async def test_bad_credentials_error_event_and_status_unchanged(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_bad_credentials_error_event_and_status_unchanged(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     errored: list[str] = []
     Integration.errored(lambda i: errored.append(i.error))
     with pytest.raises(ProviderAuthError) as err:
@@ -95,7 +66,7 @@ async def test_bad_credentials_error_event_and_status_unchanged(hub: hubwire.Hub
     assert (await Integration.get(ok.id)).status == "Connected"
 
 
-async def test_connect_validates_parameters(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_connect_validates_parameters(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     with pytest.raises(hubwire.ValidationError) as err:
         await Integration.connect(provider="acme", token="x", colour="red")
     fields = {(e.field, e.code) for e in err.value.errors}
@@ -106,7 +77,7 @@ async def test_connect_validates_parameters(hub: hubwire.Hub, acme: Acme) -> Non
     assert await Integration.count() == 0
 
 
-async def test_sync_inline_and_through_the_worker(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_sync_inline_and_through_the_worker(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     order: list[str] = []
     Integration.syncing(lambda i: order.append("syncing"))
@@ -123,7 +94,7 @@ async def test_sync_inline_and_through_the_worker(hub: hubwire.Hub, acme: Acme) 
     assert (await types(hub)).count("Integration.Synced") == 2
 
 
-async def test_failed_sync_records_error_and_keeps_status(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_failed_sync_records_error_and_keeps_status(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     acme.fail_sync = hubwire.ProviderUnavailable("Acme is down (503)", provider="acme")
     with pytest.raises(hubwire.ProviderUnavailable):
@@ -133,7 +104,7 @@ async def test_failed_sync_records_error_and_keeps_status(hub: hubwire.Hub, acme
     assert (await types(hub))[-1] == "Integration.Errored"
 
 
-async def test_state_machine(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_state_machine(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     integ = await Integration.create(name="Acme", provider="acme", slug="acme-2")
     assert integ.status == "Available"
     with pytest.raises(hubwire.IllegalTransitionError):
@@ -154,7 +125,7 @@ async def test_state_machine(hub: hubwire.Hub, acme: Acme) -> None:
         await Integration.update(deprecated.id, status="Available")
 
 
-async def test_active_means_connected_or_synced(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_active_means_connected_or_synced(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     a = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     await Integration.sync(a.id, wait=True)
     b = await Integration.connect(provider="acme", slug="acme-b", api_key=GOOD_KEY)
@@ -163,7 +134,7 @@ async def test_active_means_connected_or_synced(hub: hubwire.Hub, acme: Acme) ->
     assert [i.slug for i in active] == ["acme", "acme-b"] and {i.id for i in active} == {a.id, b.id}
 
 
-async def test_credentials_are_encrypted_at_rest(hub: hubwire.Hub, acme: Acme, tmp_path: Path) -> None:
+async def test_credentials_are_encrypted_at_rest(hub: hubwire.Hub, acme: ApiKeyProvider, tmp_path: Path) -> None:
     integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     if hub.dialect == "sqlite":
         await hub.close()  # flush the WAL into the file
@@ -182,7 +153,7 @@ async def test_credentials_are_encrypted_at_rest(hub: hubwire.Hub, acme: Acme, t
         assert GOOD_KEY not in entities_dump
 
 
-async def test_credentials_bound_to_their_integration(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_credentials_bound_to_their_integration(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     from hubwire.vault.credentials import load_credentials
 
     a = await Integration.connect(provider="acme", api_key=GOOD_KEY)
@@ -195,3 +166,65 @@ async def test_credentials_bound_to_their_integration(hub: hubwire.Hub, acme: Ac
         await tx.conn.execute(credentials.update().where(credentials.c.integration_id == b.id).values(ciphertext=blob))
     with pytest.raises(hubwire.ConfigurationError):
         await load_credentials(hub, b.id)
+
+
+@pytest.mark.parametrize(
+    ("failure", "outcome"),
+    [
+        ("disconnected", "dead"),  # IllegalTransitionError: retrying cannot connect it
+        ("another run", "retry in 60 s"),  # sync_running: try again once that run is over
+        (hubwire.ConflictError("Contact c1 changed while the sync ran", code="version_conflict"), "dead"),
+        (hubwire.ProviderAuthError("Acme refused the key", provider="acme"), "dead"),
+        (hubwire.ProviderInvalidRequest("Acme: no such field", provider="acme"), "dead"),
+        (hubwire.ProviderNotFound("Acme: no such account", provider="acme"), "dead"),
+        (hubwire.ProviderUnavailable("Acme is down (503)", provider="acme"), "backoff"),
+        (hubwire.ProviderRateLimited("Acme says slow down", provider="acme"), "backoff"),
+        (hubwire.ProviderError("Acme answered 502", provider="acme"), "backoff"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else type(v).__name__,
+)
+async def test_the_sync_job_dead_letters_what_retrying_cannot_fix_and_retries_the_rest(
+    hub: hubwire.Hub, acme: ApiKeyProvider, failure: str | hubwire.HubwireError, outcome: str
+) -> None:
+    from hubwire.sync.runs import start_run
+
+    integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)  # enqueues the initial sync
+    if failure == "disconnected":
+        await Integration.disconnect(integ.id)
+    elif failure == "another run":
+        await start_run(hub, integ.id)
+    else:
+        assert isinstance(failure, hubwire.HubwireError)
+        acme.fail_sync = failure
+    assert await Worker(hub).drain() == 1
+    [job] = await list_jobs(hub, kind="integration.sync")
+    assert job.attempts == 1 and job.last_error
+    if outcome == "dead":
+        assert job.status == "dead"
+    else:
+        assert job.status == "queued"
+        wait = job.run_at - job.updated_at
+        if outcome == "retry in 60 s":
+            assert wait == pytest.approx(60.0) and "already running" in job.last_error
+        else:  # the kind's backoff: 30 s within its jitter
+            assert 30.0 * 0.8 <= wait <= 30.0 * 1.2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a key the provider quotes in its refusal is stored in clear in Integration.error and its Errored event, "
+    "and returned in the REST problem's detail: redact_text only knows registered secrets and well-known shapes, "
+    "and a refused key is never registered. Fix: domains/platform.py IntegrationNoun.connect, `except HubwireError` "
+    "around prov.check (line ~167): mask the submitted credential values (creds.values()) in exc.message before "
+    "_record_error and the re-raise (e.g. redact_text(text, also=creds.values()) in net/redact.py)",
+)
+async def test_a_refused_key_the_provider_quotes_is_never_stored(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
+    wrong = "acme-key-with-a-typo-Qx71"  # no well-known secret shape: only knowing it was submitted masks it
+    with pytest.raises(ProviderAuthError) as err:
+        await Integration.connect(provider="acme", api_key=wrong)
+    assert wrong not in err.value.message  # what the REST problem and the CLI show
+    [integ] = await Integration.find({})
+    assert "refused" in integ.error and wrong not in integ.error
+    async with hub.read() as conn:
+        stored = [json.dumps(d) for d in (await conn.execute(sa.select(events.c.data))).scalars()]
+    assert stored and not any(wrong in d for d in stored)

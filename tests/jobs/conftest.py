@@ -1,4 +1,4 @@
-"""Fixtures for the job queue: a Hub with a clock the test moves by hand."""
+"""Fixtures for the job queue: a Hub with a clock the test moves by hand, writes the database refuses."""
 
 from __future__ import annotations
 
@@ -9,19 +9,7 @@ import pytest
 
 from hubwire.hub import Hub
 from tests.conftest import TEST_SECRET
-
-
-class FakeClock:
-    """A clock that only moves when told: ``clock.advance(seconds)``."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import FakeClock, RefusedWrites
 
 
 @pytest.fixture
@@ -35,3 +23,11 @@ async def clocked_hub(db_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIte
     h = Hub(database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET, auto_migrate=False, clock=clock)
     async with h:
         yield h
+
+
+@pytest.fixture
+async def refused(clocked_hub: Hub) -> AsyncIterator[RefusedWrites]:
+    """Writes the database refuses, on ``clocked_hub``; taken back after the test."""
+    writes = RefusedWrites(clocked_hub)
+    yield writes
+    await writes.allow()

@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +20,11 @@ from hubwire.hub import Hub
 from hubwire.jobs import queue
 from hubwire.store.tables import jobs
 from tests.jobs.worker_process import RECORD, SLOW
+from tests.processes import ChildProcess, start
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # the ready waits are bounded, generously
 
 SCRIPT = Path(__file__).with_name("worker_process.py")
-ROOT = Path(__file__).parents[2]
 
 
 class Workers:
@@ -34,21 +33,17 @@ class Workers:
     def __init__(self, url: str, marks: Path) -> None:
         self.url = url
         self.marks = marks
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.procs: list[ChildProcess] = []
 
-    def start(self, *, lease: float = 2.0, concurrency: int = 16) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        args = [sys.executable, str(SCRIPT), self.url, str(self.marks), "--lease", str(lease)]
-        args += ["--concurrency", str(concurrency)]
-        proc = subprocess.Popen(args, env=env, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        self.procs.append(proc)
-        return proc
-
-    async def ready(self, proc: subprocess.Popen[bytes], timeout: float = 40.0) -> None:
-        await wait_for(lambda: (self.marks / f"ready-{proc.pid}").exists(), timeout, f"worker {proc.pid} ready")
+    def start(self, *, lease: float = 2.0, concurrency: int = 16) -> ChildProcess:
+        args = [self.url, str(self.marks), "--lease", str(lease), "--concurrency", str(concurrency)]
+        child = start(SCRIPT, *args, stderr=subprocess.PIPE)
+        self.procs.append(child)
+        return child
 
     def close(self) -> None:
-        for p in self.procs:
+        for child in self.procs:
+            p = child.proc
             if p.poll() is None:
                 p.kill()
             p.wait()
@@ -79,17 +74,18 @@ def workers(db_url: str, tmp_path: Path) -> Iterator[Workers]:
 
 async def test_a_job_killed_mid_run_is_finished_by_another_worker(hub: Hub, workers: Workers) -> None:
     first = workers.start(lease=1.5)
-    await workers.ready(first)
+    await first.ready()
     async with hub.transaction() as tx:
         job_id = await queue.enqueue(tx, SLOW, {"sleep": 120.0}, max_attempts=3)
     started = workers.marks / f"started-{job_id}-{first.pid}"
     await wait_for(started.exists, 20.0, "the first worker to start the job")
     os.kill(first.pid, signal.SIGKILL)
-    first.wait()
+    first.proc.wait()
     assert job_id is not None
     assert (await queue.get_job(hub, job_id)).status == "running"  # held by a dead worker's lease
 
     second = workers.start(lease=1.5)
+    await second.ready()
 
     async def done() -> bool:
         return (await queue.get_job(hub, job_id)).status == "done"
@@ -99,12 +95,12 @@ async def test_a_job_killed_mid_run_is_finished_by_another_worker(hub: Hub, work
     assert row.attempts == 2
     assert (workers.marks / f"done-{job_id}-{second.pid}").exists()
     assert not (workers.marks / f"done-{job_id}-{first.pid}").exists()
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=15) == 0
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.proc.wait(timeout=15) == 0
 
 
 @pytest.mark.postgres
-async def test_four_processes_run_every_job_exactly_once(pg_url: str, tmp_path: Path) -> None:
+async def test_four_processes_without_crashes_run_every_job_exactly_once(pg_url: str, tmp_path: Path) -> None:
     from tests.conftest import _pg_reset
 
     _pg_reset(pg_url)
@@ -119,7 +115,7 @@ async def test_four_processes_run_every_job_exactly_once(pg_url: str, tmp_path: 
         try:
             procs = [pool.start(lease=10.0, concurrency=16) for _ in range(4)]
             for p in procs:
-                await pool.ready(p)
+                await p.ready()
             total = 2000
             for start in range(0, total, 250):  # enqueued while the workers run
                 async with hub.transaction() as tx:
@@ -132,8 +128,8 @@ async def test_four_processes_run_every_job_exactly_once(pg_url: str, tmp_path: 
 
             await wait_for(all_done, 60.0, f"{total} jobs done")
             for p in procs:
-                p.send_signal(signal.SIGTERM)
-            assert [p.wait(timeout=15) for p in procs] == [0, 0, 0, 0]
+                p.proc.send_signal(signal.SIGTERM)
+            assert [p.proc.wait(timeout=15) for p in procs] == [0, 0, 0, 0]
             async with hub.read() as conn:
                 per_job = sa.text("SELECT job_id, count(*), min(pid) FROM job_runs GROUP BY job_id")
                 runs = (await conn.execute(per_job)).all()

@@ -12,7 +12,7 @@ from hubwire import ConflictError, NotFoundError
 from hubwire.hub import Hub
 from hubwire.jobs import Backoff, Dead, Job, Retry, Worker, job_kind, list_jobs, queue, retry_dead, retry_job
 from hubwire.store.tables import jobs
-from tests.jobs.conftest import FakeClock
+from tests.fakes import FakeClock
 
 
 def unique_kind(prefix: str) -> str:
@@ -145,6 +145,9 @@ async def test_backoff_delays_are_bounded_by_the_jitter() -> None:
         assert max(delays) - min(delays) > raw * 0.3  # jitter actually spreads them
     s = Backoff(schedule=(5.0, 60.0), jitter=0.0)
     assert [s.delay(a) for a in (1, 2, 3, 7)] == [5.0, 60.0, 60.0, 60.0]
+    # A steep factor reaches the cap instead of overflowing the float (an endpoint's attempts go up to 100).
+    steep = Backoff(base=1.0, factor=1e4, max=60.0, jitter=0.0)
+    assert [steep.delay(a) for a in (1, 2, 100)] == [1.0, 60.0, 60.0]
 
 
 async def test_retry_reschedules_at_now_plus_its_delay(clocked_hub: Hub, clock: FakeClock) -> None:
@@ -311,6 +314,30 @@ async def test_same_worker_is_fenced_by_the_attempt(clocked_hub: Hub, clock: Fak
     assert await queue.complete(hub, "w", [(first.id, 1)]) == 0
     assert (await queue.get_job(hub, first.id)).status == "running"
     assert await queue.complete(hub, "w", [(first.id, 2)]) == 1
+
+
+@pytest.mark.parametrize("late_worker", ["worker-b", "worker-a"], ids=["same-worker", "other-worker"])
+async def test_a_late_failure_of_an_earlier_attempt_leaves_the_running_attempt_alone(
+    clocked_hub: Hub, clock: FakeClock, late_worker: str
+) -> None:
+    """Attempt 1 lost its lease; attempt 2 runs (on worker-b). Attempt 1's late ``fail``, from worker-b
+    itself or from another worker, must neither requeue nor dead-letter the job under attempt 2."""
+    hub = clocked_hub
+    kind = recording_kind([], max_attempts=5)
+    async with hub.transaction() as tx:
+        job_id = await queue.enqueue(tx, kind, {})
+    [first] = await queue.claim(hub, late_worker, 1, lease=5.0)
+    clock.advance(6.0)
+    assert await queue.reap(hub) == 1
+    [second] = await queue.claim(hub, "worker-b", 1, lease=30.0)
+    assert (first.id, first.attempts, second.id, second.attempts) == (job_id, 1, job_id, 2)
+    for retry_in in (5.0, None):  # a retryable failure and a dead-lettering one
+        assert await queue.fail(hub, late_worker, first, "attempt 1 failed late", retry_in=retry_in) == "lost"
+        row = await queue.get_job(hub, job_id)
+        assert (row.status, row.attempts) == ("running", 2)
+        assert row.last_error == "lease expired: the worker stopped"
+        assert await queue.claim(hub, "worker-c", 1, lease=30.0) == []  # not queued again behind attempt 2
+    assert await queue.complete(hub, "worker-b", [(job_id, 2)]) == 1  # attempt 2 still holds it
 
 
 async def test_an_expired_lease_out_of_attempts_goes_dead(clocked_hub: Hub, clock: FakeClock) -> None:

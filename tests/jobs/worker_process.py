@@ -1,6 +1,6 @@
-"""A worker process for the process tests: ``python worker_process.py DATABASE_URL MARK_DIR [--lease S]``.
+"""A worker process for the process tests: ``python worker_process.py DATABASE_URL MARK_DIR --ready-fd N [--lease S]``.
 
-Registers the test job kinds, writes ``MARK_DIR/ready-<pid>`` once it is about to work, and runs
+Registers the test job kinds, says it is ready on fd N once it is about to work, and runs
 ``Worker.run`` until SIGTERM. Kinds:
 
 - ``test.proc.record``: inserts ``(job id, worker pid)`` into the side table ``job_runs``.
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from hubwire.hub import Hub
 from hubwire.jobs import Job, Worker, job_kind
+from tests.processes import say_ready
 
 SECRET = "test-secret-key-not-for-production"
 RECORD = "test.proc.record"
@@ -49,6 +50,7 @@ async def main() -> None:
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--poll-interval", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--ready-fd", type=int, required=True)
     args = parser.parse_args()
     register(args.marks)
     stop = asyncio.Event()
@@ -56,7 +58,7 @@ async def main() -> None:
     hub = Hub(database_url=args.database_url, auto_migrate=False, secret_key=SECRET, data_dir=args.marks)
     async with hub:
         worker = Worker(hub, lease=args.lease, poll_interval=args.poll_interval, concurrency=args.concurrency)
-        (args.marks / f"ready-{os.getpid()}").touch()
+        say_ready(args.ready_fd)
         await worker.run(stop)
 
 

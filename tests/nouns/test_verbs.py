@@ -8,21 +8,7 @@ import sqlalchemy as sa
 import hubwire
 from hubwire import ConflictError, IllegalTransitionError, Noun, ValidationError, VetoError
 from hubwire.store.tables import events, jobs
-
-
-def deal_noun() -> Noun:
-    return Noun(
-        "Deal",
-        {
-            "name": "string!",
-            "value": "number",
-            "stage": "Open | Closed | Lost",
-            "contact": "-> Contact",
-            "close": "Closed",
-            "lose": "Lost",
-        },
-        states={"stage": {"Open": ["Closed", "Lost"], "Closed": [], "Lost": ["Open"]}},
-    )
+from tests.fakes import deal_noun
 
 
 async def event_types(hub: hubwire.Hub) -> list[str]:
@@ -87,6 +73,41 @@ async def test_illegal_transition_writes_nothing(hub: hubwire.Hub) -> None:
         await Deal.update(deal.id, stage="Open")
     assert (await Deal.get(deal.id)).stage == "Closed"
     assert await event_types(hub) == ["Deal.Created", "Deal.Closed"]
+
+
+async def test_a_before_hook_moving_a_closed_deal_back_to_open_is_refused_and_writes_nothing(
+    hub: hubwire.Hub,
+) -> None:
+    """The state machine is checked again after the before-hooks: a hook cannot smuggle in a move."""
+    from hubwire.jobs import queue
+    from hubwire.jobs.kinds import job_kind
+
+    @job_kind("test.per_event")
+    async def noop(job: hubwire.Job, hub: hubwire.Hub) -> None:
+        return None
+
+    async def one_job_per_event(tx: hubwire.hub.Tx, event: object) -> None:
+        await queue.enqueue(tx, "test.per_event", {})
+
+    Deal = deal_noun()
+    deal = await Deal.create(name="A", stage="Open", value=1)
+    closed = await Deal.close(deal.id)
+
+    @Deal.updating
+    def reopen(d: hubwire.Entity) -> None:
+        d["stage"] = "Open"
+
+    hub.event_sinks.append(one_job_per_event)  # a write would leave a job behind, too
+    try:
+        with pytest.raises(IllegalTransitionError) as err:
+            await Deal.update(deal.id, value=2)
+    finally:
+        hub.event_sinks.remove(one_job_per_event)
+    assert "Closed" in err.value.message and "Open" in err.value.message
+    assert await Deal.get(deal.id) == closed
+    assert await event_types(hub) == ["Deal.Created", "Deal.Closed"]
+    async with hub.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(jobs))).scalar_one() == 0
 
 
 async def test_before_hook_veto_writes_nothing(hub: hubwire.Hub) -> None:

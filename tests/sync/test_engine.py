@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hubwire.connectors.registry import ProviderContext, ProviderRegistry
+from hubwire.connectors.registry import ProviderContext, ProviderRegistry, SyncProgress
 from hubwire.connectors.runtime import Connection
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import ConflictError, ProviderUnavailable
@@ -103,6 +103,25 @@ async def test_incremental_sync_asks_since_and_updates(hub: Hub, connected: str,
     }
 
 
+async def test_repeated_incremental_syncs_follow_the_remote_without_conflicts(
+    hub: Hub, connected: str, api: LoopbackAPI
+) -> None:
+    """Each sync's ref must record the version it wrote: else the next sync takes its own write for
+    a local change and records a conflict."""
+    await run_sync(hub, connected)
+    for updated, color in ((200, "blue"), (300, "green"), (400, "violet")):
+        api.widgets[2] = {**api.widgets[2], "color": color, "updated": updated}
+        await run_sync(hub, connected)
+        [w2] = await Widget.find({"title": "W2"})
+        assert w2["color"] == color
+        run = (await list_runs(hub, connected))[0]
+        assert (run.counts["Widget"]["updated"], run.counts["Widget"]["conflicts"]) == (1, 0)
+    assert w2.version == 4
+    async with hub.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(conflicts))).scalar_one() == 0
+    assert [e.data["color"] for e in await events_of(hub, "Widget.Updated")] == ["blue", "green", "violet"]
+
+
 async def test_crash_mid_sync_resumes_from_the_last_durable_page(hub: Hub, connected: str, api: LoopbackAPI) -> None:
     # Owners (1 page) and widgets page 1 pass; page 2 fails on every attempt of the HTTP layer.
     attempts = 4
@@ -133,16 +152,44 @@ async def test_crash_mid_sync_resumes_from_the_last_durable_page(hub: Hub, conne
     assert (await Integration.get(connected))["status"] == "Synced"
 
 
-async def test_no_two_runs_of_one_integration_overlap(hub: Hub, connected: str, api: LoopbackAPI) -> None:
+class Held(Widgets):
+    """Widgets whose first sync waits, after its run has started, until the test lets it go on."""
+
+    slug = "held"
+    name = "Held"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
+        if not self.started.is_set():
+            self.started.set()
+            await self.go_on.wait()
+        return await super().sync(ctx, progress)
+
+
+async def test_no_two_runs_of_one_integration_overlap(
+    hub: Hub, connected: str, providers: ProviderRegistry, api: LoopbackAPI
+) -> None:
     await start_run(hub, connected)
     with pytest.raises(ConflictError) as err:
         await run_sync(hub, connected)
     assert err.value.code == "sync_running"
-    # Concurrent runs: exactly one proceeds.
-    other = await Integration.connect(provider="widgets", slug="widgets-2", token=TOKEN, api_base_url=api.url)
-    results = await asyncio.gather(run_sync(hub, other.id), run_sync(hub, other.id), return_exceptions=True)
-    assert sum(isinstance(r, ConflictError) for r in results) == 1
-    assert sum(isinstance(r, dict) for r in results) == 1
+    # A second run that starts while the first is held inside its sync is refused; the first goes on.
+    held = Held()
+    providers.register(held)
+    other = await Integration.connect(provider="held", token=TOKEN, api_base_url=api.url)
+    first = asyncio.create_task(run_sync(hub, other.id))
+    try:
+        await asyncio.wait_for(held.started.wait(), 30)
+        with pytest.raises(ConflictError) as err:
+            await run_sync(hub, other.id)
+        assert err.value.code == "sync_running"
+    finally:
+        held.go_on.set()
+    assert (await first)["status"] == "Synced"
+    assert [r.status for r in await list_runs(hub, other.id)] == ["succeeded"]
 
 
 async def test_local_change_then_remote_change_is_a_recorded_conflict(

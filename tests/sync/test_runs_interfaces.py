@@ -8,36 +8,24 @@ import httpx
 import pytest
 
 import hubwire
-from hubwire import Integration, ProviderContext, SyncProgress
+from hubwire import Integration
 from hubwire.api.app import create_app
-from hubwire.connectors.registry import Provider, ProviderRegistry
-
-
-class Counter(Provider):
-    slug = "counter"
-    name = "Counter"
-    credential_fields = ("token",)
-
-    def __init__(self) -> None:
-        self.fail = False
-
-    async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
-        if self.fail:
-            raise hubwire.ProviderUnavailable("counter is down")
-        return 7
+from hubwire.connectors.registry import ProviderRegistry
+from tests.fakes import GOOD_KEY, ApiKeyProvider
 
 
 @pytest.fixture
-def counter(providers: ProviderRegistry) -> Counter:
-    p = Counter()
+def acme(providers: ProviderRegistry) -> ApiKeyProvider:
+    p = ApiKeyProvider()
+    p.records = 7
     providers.register(p)
     return p
 
 
-async def test_runs_over_rest(hub: hubwire.Hub, counter: Counter) -> None:
-    integ = await Integration.connect(provider="counter", token="t0ken-value")
+async def test_runs_over_rest(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
+    integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     await Integration.sync(integ.id, wait=True)
-    counter.fail = True
+    acme.fail_sync = hubwire.ProviderUnavailable("acme is down")
     with pytest.raises(hubwire.ProviderUnavailable):
         await Integration.sync(integ.id, wait=True)
     app = create_app(hub)
@@ -52,6 +40,6 @@ async def test_runs_over_rest(hub: hubwire.Hub, counter: Counter) -> None:
     runs: list[dict[str, Any]] = res.json()["data"]
     assert [r["status"] for r in runs] == ["failed", "succeeded"]
     assert runs[1]["records"] == 7 and runs[1]["started_at"].endswith("Z")
-    assert "counter is down" in runs[0]["error"]
+    assert "acme is down" in runs[0]["error"]
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
     assert bad.status_code == 422

@@ -1,43 +1,30 @@
-"""Fixtures for outbound webhooks: a hub that may dial loopback, a fake clock, loopback receivers.
+"""Fixtures for outbound webhooks: a hub that may dial loopback, on a fake clock; loopback receivers.
 
 The receiver is a real aiohttp server on 127.0.0.1 (port 0). Its paths answer as their names say:
-``/ok`` 200, ``/fail`` 500, ``/gone`` 410, ``/busy`` 429 with ``Retry-After: 7``, ``/unavailable``
-503 with ``Retry-After: 2``, ``/redirect`` 302 to ``/ok``, ``/hang`` sleeps past any timeout,
-``/close`` drops the connection without answering, ``/slow`` answers 200 after 0.05 s.
+``/ok`` 200, ``/fail`` 500, ``/gone`` 410, ``/busy`` 429 with ``Retry-After: 7``, ``/busy-until/<unix time>``
+429 with ``Retry-After`` that time as an HTTP date, ``/busy-saying/<text>`` 429 with ``Retry-After: <text>``,
+``/unavailable`` 503 with ``Retry-After: 2``,
+``/redirect`` 302 to ``/ok``, ``/hang`` sleeps past any timeout, ``/close`` drops the connection without
+answering, ``/slow`` answers 200 after 0.05 s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from hubwire import Noun
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from tests.conftest import TEST_SECRET
-
-START = time.time()  # near real time: verifiers reject stale webhook-timestamps
-
-
-class FakeClock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import FakeClock
 
 
 @dataclass
@@ -78,6 +65,11 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             return web.Response(status=410, text="gone")
         if path == "/busy":
             return web.Response(status=429, headers={"Retry-After": "7"})
+        if path.startswith("/busy-until/"):
+            until = formatdate(float(path.rsplit("/", 1)[1]), usegmt=True)
+            return web.Response(status=429, headers={"Retry-After": until})
+        if path.startswith("/busy-saying/"):
+            return web.Response(status=429, headers={"Retry-After": path.rsplit("/", 1)[1]})
         if path == "/unavailable":
             return web.Response(status=503, headers={"Retry-After": "2"})
         if path == "/redirect":
@@ -141,10 +133,6 @@ async def whub(db_url: str, tmp_path: Path, providers: ProviderRegistry, clock: 
     )
     async with h:
         yield h
-
-
-def deal_noun() -> Noun:
-    return Noun("Deal", {"name": "string!", "value": "number", "stage": "Open | Closed", "close": "Closed"})
 
 
 def body_of(r: Received) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from hubwire.webhooks import (
     send_test,
 )
 from hubwire.webhooks.delivery import DELIVER_JOB
-from tests.webhooks.conftest import FakeClock, Received, Receiver, body_of, deal_noun
+from tests.fakes import FakeClock, deal_noun
+from tests.webhooks.conftest import Received, Receiver, body_of
 
 
 async def drain(hub: Hub) -> None:

@@ -7,9 +7,6 @@ duplicates are no more than the deliveries that were in flight (leased) when the
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -23,10 +20,10 @@ from hubwire import Integration
 from hubwire.hub import Hub
 from hubwire.store.events import append
 from hubwire.store.tables import jobs
+from tests.processes import ChildProcess, start
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # the ready waits are bounded, generously
 
-ROOT = Path(__file__).parents[2]
 SCRIPT = Path(__file__).with_name("worker_process.py")
 EVENTS = 2000
 
@@ -51,15 +48,8 @@ async def counting_receiver() -> AsyncIterator[tuple[str, Counter[str]]]:
     await runner.cleanup()
 
 
-def start_worker(url: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPT), url, str(data_dir)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def start_worker(url: str, data_dir: Path) -> ChildProcess:
+    return start(SCRIPT, url, str(data_dir))
 
 
 async def wait_until(check: object, timeout: float, what: str) -> None:
@@ -82,18 +72,18 @@ async def test_kill_9_mid_burst_loses_nothing(
     finally:
         token.var.reset(token)
         await hub2.close()
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[ChildProcess] = []
     try:
         first = start_worker(db_url, tmp_path)
         procs.append(first)
-        await wait_until(lambda: (tmp_path / f"ready-{first.pid}").exists(), 20, "worker ready")
+        await first.ready()
         for start in range(0, EVENTS, 100):
             async with hub.transaction() as tx:
                 for i in range(start, start + 100):
                     await append(tx, "Burst.Happened", "Burst", f"burst_{i}", {"n": i}, "test")
         await wait_until(lambda: len(seen) >= EVENTS // 4, 30, "a quarter of the burst delivered")
-        first.kill()
-        first.wait()
+        first.proc.kill()
+        first.proc.wait()
         async with hub.read() as conn:
             in_flight = (
                 await conn.execute(sa.select(sa.func.count()).select_from(jobs).where(jobs.c.status == "running"))
@@ -101,6 +91,7 @@ async def test_kill_9_mid_burst_loses_nothing(
         assert len(seen) < EVENTS, "the kill came after the burst: nothing was tested"
         second = start_worker(db_url, tmp_path)
         procs.append(second)
+        await second.ready()
         await wait_until(lambda: len(seen) >= EVENTS, 40, "every event delivered after the restart")
         await asyncio.sleep(0.5)  # let stragglers land before counting duplicates
         duplicates = sum(seen.values()) - len(seen)
@@ -108,6 +99,6 @@ async def test_kill_9_mid_burst_loses_nothing(
         assert duplicates <= in_flight, (duplicates, in_flight)
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
+            if p.proc.poll() is None:
+                p.proc.kill()
+            p.proc.wait()

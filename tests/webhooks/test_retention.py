@@ -13,7 +13,8 @@ from hubwire.jobs import list_jobs
 from hubwire.store.tables import webhook_attempts
 from hubwire.webhooks import attempts, get_delivery, list_attempts, list_deliveries, prune
 from hubwire.webhooks.delivery import DELIVER_JOB
-from tests.webhooks.conftest import FakeClock, Receiver, deal_noun
+from tests.fakes import FakeClock, deal_noun
+from tests.webhooks.conftest import Receiver
 
 DAY = 86400.0
 

@@ -14,7 +14,8 @@ from hubwire.api.app import create_app
 from hubwire.api.keys import create_api_key
 from hubwire.hub import Hub
 from hubwire.store.events import iso
-from tests.webhooks.conftest import FakeClock, Receiver, deal_noun
+from tests.fakes import FakeClock, deal_noun
+from tests.webhooks.conftest import Receiver
 
 
 @pytest.fixture

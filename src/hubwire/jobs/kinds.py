@@ -82,7 +82,10 @@ class Backoff:
         if self.schedule:
             raw = self.schedule[min(attempt - 1, len(self.schedule) - 1)]
         else:
-            raw = min(self.max, self.base * self.factor ** max(0, attempt - 1))
+            try:
+                raw = min(self.max, self.base * self.factor ** max(0, attempt - 1))
+            except OverflowError:  # factor ** attempt past the largest float: long past the cap
+                raw = self.max
         if self.jitter:
             raw *= 1 + r.uniform(-self.jitter, self.jitter)
         return max(0.0, raw)

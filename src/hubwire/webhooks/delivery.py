@@ -398,7 +398,7 @@ class Deliverer:
             await disable_endpoint(self.hub, eid, f"webhook endpoint answered 410 Gone; disabled ({ep.url})")
             raise Dead("endpoint answered 410 Gone: disabled")
         exhausted = job.attempts >= job.max_attempts
-        delay = None if exhausted else _retry_delay(ep.policy.backoff, job.attempts, code, headers)
+        delay = None if exhausted else _retry_delay(ep.policy.backoff, job.attempts, code, headers, started)
         status = "dead" if delay is None else "failed"
         next_at = None if delay is None else started + delay
         failing_since = await self.recorder.record(
@@ -428,16 +428,17 @@ class Deliverer:
             )
 
 
-def _retry_delay(backoff: Backoff, attempts: int, code: int | None, headers: Any) -> float:
+def _retry_delay(backoff: Backoff, attempts: int, code: int | None, headers: Any, now: float) -> float:
     if code in (429, 503) and headers is not None:
-        ra = _retry_after(headers.get("Retry-After"))
+        ra = _retry_after(headers.get("Retry-After"), now)
         if ra is not None:
             low, high = RETRY_AFTER_BOUNDS
             return min(high, max(low, ra))
     return backoff.delay(attempts)
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` in seconds from ``now`` (the hub's clock): delay-seconds, or an HTTP date."""
     if not value:
         return None
     try:
@@ -447,7 +448,7 @@ def _retry_after(value: str | None) -> float | None:
     from email.utils import parsedate_to_datetime
 
     try:
-        return parsedate_to_datetime(value).timestamp() - time.time()
+        return parsedate_to_datetime(value).timestamp() - now
     except (TypeError, ValueError):
         return None
 
