@@ -15,11 +15,12 @@ from typing import Any, Protocol
 
 import pytest
 
+from hubwire.simulators.sendgrid import SendGridSimulator
 from hubwire.simulators.slack import SlackSimulator
 from hubwire.simulators.specs import locate_specs_dir
 from tests.conftest import IN_CI
 
-__all__ = ["checked", "checked_slack", "require_spec"]
+__all__ = ["checked", "checked_sendgrid", "checked_slack", "require_spec"]
 
 
 class _Simulator(Protocol):
@@ -54,3 +55,7 @@ async def checked(sim: _Simulator, provider: str) -> AsyncIterator[Any]:
 
 def checked_slack(**options: Any) -> Any:
     return checked(SlackSimulator(**options), "Slack")
+
+
+def checked_sendgrid(**options: Any) -> Any:
+    return checked(SendGridSimulator(**options), "SendGrid")
