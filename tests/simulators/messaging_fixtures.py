@@ -18,9 +18,10 @@ import pytest
 from hubwire.simulators.sendgrid import SendGridSimulator
 from hubwire.simulators.slack import SlackSimulator
 from hubwire.simulators.specs import locate_specs_dir
+from hubwire.simulators.twilio import TwilioSimulator
 from tests.conftest import IN_CI
 
-__all__ = ["checked", "checked_sendgrid", "checked_slack", "require_spec"]
+__all__ = ["checked", "checked_sendgrid", "checked_slack", "checked_twilio", "require_spec"]
 
 
 class _Simulator(Protocol):
@@ -59,3 +60,7 @@ def checked_slack(**options: Any) -> Any:
 
 def checked_sendgrid(**options: Any) -> Any:
     return checked(SendGridSimulator(**options), "SendGrid")
+
+
+def checked_twilio(**options: Any) -> Any:
+    return checked(TwilioSimulator(**options), "Twilio")
