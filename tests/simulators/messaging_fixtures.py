@@ -18,10 +18,11 @@ import pytest
 from hubwire.simulators.sendgrid import SendGridSimulator
 from hubwire.simulators.slack import SlackSimulator
 from hubwire.simulators.specs import locate_specs_dir
+from hubwire.simulators.teams import TeamsSimulator
 from hubwire.simulators.twilio import TwilioSimulator
 from tests.conftest import IN_CI
 
-__all__ = ["checked", "checked_sendgrid", "checked_slack", "checked_twilio", "require_spec"]
+__all__ = ["checked", "checked_sendgrid", "checked_slack", "checked_teams", "checked_twilio", "require_spec"]
 
 
 class _Simulator(Protocol):
@@ -64,3 +65,7 @@ def checked_sendgrid(**options: Any) -> Any:
 
 def checked_twilio(**options: Any) -> Any:
     return checked(TwilioSimulator(**options), "Twilio")
+
+
+def checked_teams(**options: Any) -> Any:
+    return checked(TeamsSimulator(**options), "Teams")
