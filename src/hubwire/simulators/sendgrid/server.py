@@ -181,7 +181,9 @@ class SendGridSimulator:
         problems = _mail_problems(body)
         if problems:
             return _errors(400, *problems)
-        if (body.get("mail_settings") or {}).get("sandbox_mode", {}).get("enable"):
+        settings = body.get("mail_settings")
+        sandbox = settings.get("sandbox_mode") if isinstance(settings, dict) else None
+        if isinstance(sandbox, dict) and sandbox.get("enable"):
             return web.Response(status=200)  # validated, not delivered
         message_id = secrets.token_urlsafe(16)[:22]
         self.mails.append(SentMail(message_id, body))

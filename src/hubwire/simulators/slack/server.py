@@ -333,7 +333,7 @@ class SlackSimulator:
             if ("private_channel" if c.is_private else "public_channel") in types
             and not (exclude_archived and c.is_archived)
         ]
-        limit = min(1000, max(1, int(args.get("limit") or 100)))
+        limit = min(1000, max(1, _int(args.get("limit"), 100)))
         start = 0
         if args.get("cursor"):
             try:
@@ -374,6 +374,13 @@ _METHODS: dict[str, Callable[[SlackSimulator, Mapping[str, Any]], web.Response]]
     "chat.update": SlackSimulator._update,
     "conversations.list": SlackSimulator._list_conversations,
 }
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
 
 
 def _ts(n: int) -> str:
