@@ -1,0 +1,136 @@
+"""Checking SendGrid requests against SendGrid's official OpenAPI description (``tsg_mail_v3.json``).
+
+openapi-core ``validate_request`` checks each request's path, headers and JSON body (required
+fields, types, e-mail formats). The description does not forbid unknown properties, so a misspelt
+field (``subjekt``) would pass silently; the checker also reports body keys that the schema does
+not declare, at every level that lists its properties. Authentication is the simulator's business
+(SendGrid answers 401), so security requirements are not checked here. Loaded once per process via
+:mod:`hubwire.simulators.specs`; without the specs folder (or openapi-core) nothing is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hubwire.simulators.specs import RequestCheck, SpecDocument, load_document, locate_specs_dir
+
+__all__ = ["SENDGRID_SPEC_PATH", "SendGridSpec", "sendgrid_spec"]
+
+SENDGRID_SPEC_PATH = Path("sendgrid") / "tsg_mail_v3.json"
+# openapi-core matches requests against the description's server URL.
+_SERVER = "https://api.sendgrid.com"
+
+
+@dataclass
+class _Request:
+    """The openapi-core request protocol over plain values (no web framework needed)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    content_type: str
+    host_url: str = _SERVER
+    parameters: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+        self.method = self.method.lower()
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(), header=Headers(dict(self.headers)), cookie=ImmutableMultiDict()
+        )
+
+    @property
+    def full_url_pattern(self) -> str:
+        return self.host_url + self.path
+
+
+class SendGridSpec:
+    """SendGrid's mail description, ready to check requests."""
+
+    def __init__(self, path: Path) -> None:
+        from openapi_core import Config, OpenAPI
+
+        self.document: SpecDocument = load_document(path)
+        self.api = OpenAPI.from_dict(self.document.doc, config=Config(spec_validator_cls=None))
+
+    def check_request(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> RequestCheck:
+        """Problems of one request with the description; empty when it conforms."""
+        from openapi_core.validation.request.exceptions import SecurityValidationError
+
+        op = self.document.doc["paths"].get(path, {}).get(method.lower())
+        name = f"{method.upper()} {path}" if op is not None else None
+        problems: list[str] = []
+        content_type = headers.get("Content-Type", "application/json").split(";")[0].strip()
+        try:
+            self.api.validate_request(_Request(method, path, headers, body or None, content_type))
+        except SecurityValidationError:
+            pass  # answered 401 by the simulator, as SendGrid does
+        except Exception as exc:
+            problems.append(_describe(exc))
+        if op is not None and not problems and body:
+            schema = op.get("requestBody", {})
+            schema = self.document.resolve(schema).get("content", {}).get(content_type, {}).get("schema")
+            if schema is not None:
+                problems += self._undeclared(json.loads(body), schema, "")
+        return RequestCheck(name, tuple(problems))
+
+    def _undeclared(self, value: Any, schema: Any, where: str) -> list[str]:
+        schema = self.document.resolve(schema)
+        if not isinstance(schema, dict):
+            return []
+        found: list[str] = []
+        if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+            props = schema["properties"]
+            if schema.get("additionalProperties") in (None, False):
+                found += [f"{where or '(root)'}: property {k!r} is not declared" for k in value if k not in props]
+            for k, v in value.items():
+                if k in props:
+                    found += self._undeclared(v, props[k], f"{where}/{k}")
+        elif isinstance(value, list) and "items" in schema:
+            for i, item in enumerate(value):
+                found += self._undeclared(item, schema["items"], f"{where}/{i}")
+        return found
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}"
+    cause = exc.__cause__ or exc.__context__
+    details = getattr(exc, "schema_errors", None) or getattr(cause, "schema_errors", None)
+    if details:
+        # Messages start with the whole offending value; the reason is at the end.
+        parts = []
+        for e in list(details)[:3]:
+            where = "/".join(str(p) for p in getattr(e, "absolute_path", ()))
+            parts.append(f"{where or '(root)'}: {str(getattr(e, 'message', e))[-200:]}")
+        return f"{text}: " + "; ".join(parts)
+    return f"{text}: {str(exc)[:300]}"
+
+
+_lock = threading.Lock()
+_loaded: dict[str, SendGridSpec] = {}
+
+
+def sendgrid_spec(specs_dir: Path | None = None) -> SendGridSpec | None:
+    """SendGrid's description under ``specs_dir`` (default: the shared folder), loaded once; None if absent."""
+    root = specs_dir if specs_dir is not None else locate_specs_dir()
+    if root is None or not (root / SENDGRID_SPEC_PATH).is_file():
+        return None
+    try:
+        import openapi_core  # noqa: F401
+    except ImportError:  # a user's install without the dev extra: serve without checking
+        return None
+    path = root / SENDGRID_SPEC_PATH
+    key = str(path.resolve())
+    with _lock:
+        spec = _loaded.get(key)
+        if spec is None:
+            spec = _loaded[key] = SendGridSpec(path)
+    return spec
