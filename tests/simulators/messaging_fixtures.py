@@ -2,25 +2,23 @@
 
 ``checked_*`` start a simulator and fail the test when the block ends if it recorded requests that
 break the provider's description (a test sending a wrong request on purpose clears
-``sim.mismatches`` after asserting them). ``require_spec`` skips a test that needs a description
-when the specs folder lacks it, and fails it under ``CI=true`` (CI must never pass unchecked).
+``sim.mismatches`` after asserting them). ``require_spec`` (tests/simulators/required_specs.py)
+skips a test that needs a description when the specs folder lacks it, and fails it under ``CI=true``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
 from hubwire.simulators.sendgrid import SendGridSimulator
 from hubwire.simulators.slack import SlackSimulator
-from hubwire.simulators.specs import locate_specs_dir
 from hubwire.simulators.teams import TeamsSimulator
 from hubwire.simulators.twilio import TwilioSimulator
-from tests.conftest import IN_CI
+from tests.simulators.required_specs import require_spec
 
 __all__ = ["checked", "checked_sendgrid", "checked_slack", "checked_teams", "checked_twilio", "require_spec"]
 
@@ -31,19 +29,6 @@ class _Simulator(Protocol):
     async def __aenter__(self) -> Any: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
-
-
-def require_spec(relative: str) -> Path:
-    """The specs folder holding ``relative`` (``slack/slack_web_openapi_v2.json``); skip the test when
-    it is absent, fail it under ``CI=true``."""
-    found = locate_specs_dir()
-    if found is None or not (found / relative).is_file():
-        where = found or "the specs folder ($HUBWIRE_SPECS_DIR, or ../shared/specs beside the checkout)"
-        reason = f"{relative} is absent from {where}: the provider's description is needed for this check"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return found
 
 
 @asynccontextmanager
