@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,9 +68,15 @@ class LoopbackSimulator:
     name = "provider"
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, rate_limit: int | None = None, now: Callable[[], float]
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int | None = None,
+        now: Callable[[], float],
+        ssl: ssl.SSLContext | None = None,
     ) -> None:
-        self.host, self.port = host, port
+        self.host, self.port, self.ssl = host, port, ssl
         self.rate_limit = rate_limit
         self.now = now
         self.requests: list[RecordedRequest] = []
@@ -84,7 +91,7 @@ class LoopbackSimulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> Self:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -92,7 +99,7 @@ class LoopbackSimulator:
         self._closing = asyncio.Event()
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl).start()
         if self.port == 0:
             self.port = int(self._runner.addresses[0][1])
         return self

@@ -100,6 +100,18 @@ class OAuthServer:
         self._codes[code] = _Code(client_id, redirect_uri, scopes, code_challenge, method)
         return code
 
+    def approve(self, query: dict[str, str]) -> str:
+        """Where ``GET /authorize?client_id&redirect_uri&scope&state[&code_challenge...]`` redirects to:
+        the redirect URI with a fresh ``code`` and the caller's ``state``."""
+        code = self.authorize(
+            query.get("client_id"),
+            query.get("redirect_uri"),
+            tuple(query.get("scope", "").split()),
+            query.get("code_challenge"),
+            query.get("code_challenge_method"),
+        )
+        return redirect_with(query["redirect_uri"], code=code, state=query.get("state"))
+
     def exchange_code(
         self,
         client: OAuthClient,

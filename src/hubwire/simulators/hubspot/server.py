@@ -24,7 +24,7 @@ from aiohttp import web
 
 from hubwire.simulators.hubspot.state import OBJECT_TYPES, SEARCH_CAP, HubSpotError, HubSpotState, iso
 from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest, json_response
-from hubwire.simulators.oauth import OAuthError, OAuthServer, TokenGrant, redirect_with
+from hubwire.simulators.oauth import OAuthError, OAuthServer, TokenGrant
 
 __all__ = ["HubSpotSimulator"]
 
@@ -414,16 +414,7 @@ class HubSpotSimulator(LoopbackSimulator):
     def _oauth(self, request: RecordedRequest, correlation: str) -> web.StreamResponse:
         try:
             if request.path == "/oauth/authorize" and request.method == "GET":
-                q = dict(request.query)
-                code = self.oauth.authorize(
-                    q.get("client_id"),
-                    q.get("redirect_uri"),
-                    tuple(q.get("scope", "").split()),
-                    q.get("code_challenge"),
-                    q.get("code_challenge_method"),
-                )
-                location = redirect_with(q["redirect_uri"], code=code, state=q.get("state"))
-                return web.Response(status=302, headers={"Location": location})
+                return web.Response(status=302, headers={"Location": self.oauth.approve(dict(request.query))})
             if request.path == "/oauth/v1/token" and request.method == "POST":
                 return self._token(request)
             if request.path.startswith("/oauth/v1/access-tokens/") and request.method == "GET":
