@@ -241,9 +241,10 @@ async def test_a_request_outside_the_reference_is_a_recorded_mismatch(hubspot_si
     async with httpx.AsyncClient(base_url=hubspot_sim.url, headers=AUTH) as http:
         wrong_member = await http.post("/crm/v3/objects/contacts", json={"props": {"email": "x@example.com"}})
         wrong_route = await http.get("/crm/v3/objects/contacts/1/notes")
-    assert wrong_member.status_code == wrong_route.status_code == 400
-    assert wrong_member.json()["category"] == "SIMULATOR_REQUEST_MISMATCH"
-    assert len(hubspot_sim.mismatches) == 2 and "props" in hubspot_sim.mismatches[0]
+        wrong_shape = await http.post("/crm/v3/objects/contacts/batch/create", json={"inputs": [1, 2]})
+    assert wrong_member.status_code == wrong_route.status_code == wrong_shape.status_code == 400  # never a 500
+    assert wrong_member.json()["category"] == wrong_shape.json()["category"] == "SIMULATOR_REQUEST_MISMATCH"
+    assert len(hubspot_sim.mismatches) == 3 and "props" in hubspot_sim.mismatches[0]
     hubspot_sim.mismatches.clear()
 
 

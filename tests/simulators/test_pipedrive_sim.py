@@ -162,6 +162,9 @@ async def test_auth_by_query_token_header_and_errors(pipedrive: tuple[PipedriveS
         missing = await anonymous.get("/v1/organizations")
         wrong = await anonymous.get("/v1/organizations", params={"api_token": "nope"})
         nameless = await anonymous.post("/v1/deals", params={"api_token": DEFAULT_API_TOKEN}, json={"value": 5})
+        bad_email = await anonymous.post(
+            "/v1/persons", params={"api_token": DEFAULT_API_TOKEN}, json={"name": "x", "email": [7]}
+        )
     assert by_query.status_code == 200 and by_query.json() == {
         "success": True,
         "data": None,
@@ -174,6 +177,9 @@ async def test_auth_by_query_token_header_and_errors(pipedrive: tuple[PipedriveS
     )
     assert wrong.status_code == 401
     assert (nameless.status_code, nameless.json()["error"]) == (400, "Title must be given.")
+    assert bad_email.status_code == 400 and bad_email.json()["success"] is False  # never a 500
+    assert len(sim.mismatches) == 1 and "malformed request" in sim.mismatches[0]
+    sim.mismatches.clear()
 
 
 async def test_token_budget_429_with_ratelimit_headers_and_faults() -> None:

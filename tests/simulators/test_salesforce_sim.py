@@ -199,10 +199,17 @@ async def test_requests_outside_the_postman_collection_are_mismatches(salesforce
     assert salesforce_sim.routes.operation("GET", f"{DATA}/sobjects/Account/describe") == "SObject Describe"
     async with httpx.AsyncClient(base_url=salesforce_sim.url, headers=AUTH) as http:
         answer = await http.post(f"{DATA}/sobjects/Contact/003Hw0000000001IAA", json={"LastName": "x"})
+        salesforce_sim.fail_next(1, status=503)
+        faulted = await http.get(f"{DATA}/nonsense")
+        wrong_shape = await http.post(f"{DATA}/composite/sobjects", json={"records": ["not an sObject"]})
     assert answer.status_code == 400 and answer.json()[0]["errorCode"] == "SIMULATOR_REQUEST_MISMATCH"
-    assert salesforce_sim.mismatches == [
-        f"POST {DATA}/sobjects/Contact/003Hw0000000001IAA: not a request of Salesforce's Postman collection"
+    assert faulted.status_code == 503  # answered with the fault, and still checked
+    assert wrong_shape.status_code == 400 and wrong_shape.json()[0]["errorCode"] == "SIMULATOR_REQUEST_MISMATCH"
+    assert salesforce_sim.mismatches[:2] == [
+        f"POST {DATA}/sobjects/Contact/003Hw0000000001IAA: not a request of Salesforce's Postman collection",
+        f"GET {DATA}/nonsense: not a request of Salesforce's Postman collection",
     ]
+    assert len(salesforce_sim.mismatches) == 3 and "malformed request" in salesforce_sim.mismatches[2]
     salesforce_sim.mismatches.clear()
 
 

@@ -25,7 +25,12 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-__all__ = ["Fault", "LoopbackSimulator", "RecordedRequest", "json_response"]
+__all__ = ["MALFORMED", "Fault", "LoopbackSimulator", "RecordedRequest", "json_response"]
+
+# What a handler raises when a client sent a body or parameter of the wrong shape (a list where an
+# object belongs, a word where a number belongs): each simulator records it as a mismatch and answers
+# 400, so a malformed request is never a 500.
+MALFORMED = (AttributeError, IndexError, KeyError, TypeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ class LoopbackSimulator:
         )
         self.requests.append(recorded)
         self.request_times.append(now)
+        self._inspect(recorded)  # even a request about to get an injected fault is checked
         if self._faults:
             fault = self._faults.popleft()
             if fault.delay:
@@ -210,6 +216,9 @@ class LoopbackSimulator:
 
     def _window_remaining(self) -> int:
         return max(0, (self.rate_limit or 0) - len(self._window))
+
+    def _inspect(self, request: RecordedRequest) -> None:
+        """Check a request against the provider's description and record what breaks it in ``mismatches``."""
 
     async def _respond(self, request: RecordedRequest) -> web.StreamResponse:
         raise NotImplementedError

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from hubwire.simulators.hubspot.state import OBJECT_TYPES, SEARCH_CAP, HubSpotError, HubSpotState, iso
-from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest, json_response
+from hubwire.simulators.loopback import MALFORMED, Fault, LoopbackSimulator, RecordedRequest, json_response
 from hubwire.simulators.oauth import OAuthError, OAuthServer, TokenGrant
 
 __all__ = ["HubSpotSimulator"]
@@ -103,6 +103,8 @@ class HubSpotSimulator(LoopbackSimulator):
             return json_response(status, body, self._rate_headers())
         except HubSpotError as err:
             return self._error(err, correlation)
+        except MALFORMED as exc:
+            return self._error(self._mismatch(request, f"malformed request ({exc!r})"), correlation)
 
     def _error(self, err: HubSpotError, correlation: str, headers: dict[str, str] | None = None) -> web.Response:
         body = {

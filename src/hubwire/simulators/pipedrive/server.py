@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest, json_response
+from hubwire.simulators.loopback import MALFORMED, Fault, LoopbackSimulator, RecordedRequest, json_response
 from hubwire.simulators.oauth import OAuthClient, OAuthError, OAuthServer
 from hubwire.simulators.pipedrive.state import ENTITIES, PipedriveError, PipedriveState, Record, parse_time
 
@@ -113,6 +113,9 @@ class PipedriveSimulator(LoopbackSimulator):
             return self._error(err.status, err.message, self._rate_headers())
         except OAuthError as err:
             return json_response(err.status, {"success": False, "error": err.error, "message": err.description})
+        except MALFORMED as exc:
+            malformed = self._mismatch(request, f"malformed request ({exc!r})")
+            return self._error(malformed.status, malformed.message, self._rate_headers())
 
     def _mismatch(self, request: RecordedRequest, why: str) -> PipedriveError:
         self.mismatches.append(f"{request.method} {request.path}: {why}")

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest, json_response
+from hubwire.simulators.loopback import MALFORMED, Fault, LoopbackSimulator, RecordedRequest, json_response
 from hubwire.simulators.oauth import OAuthError, OAuthServer, TokenGrant
 from hubwire.simulators.salesforce.soql import SoqlError, parse, parse_datetime
 from hubwire.simulators.salesforce.spec import SalesforceRoutes
@@ -101,19 +101,23 @@ class SalesforceSimulator(LoopbackSimulator):
             headers,
         )
 
-    async def _respond(self, request: RecordedRequest) -> web.StreamResponse:
-        operation = None if self.routes is None else self.routes.operation(request.method, request.path)
-        if self.routes is not None and operation is None:
+    def _inspect(self, request: RecordedRequest) -> None:
+        if not self._described(request):
             self.mismatches.append(f"{request.method} {request.path}: not a request of Salesforce's Postman collection")
+
+    def _described(self, request: RecordedRequest) -> bool:
+        return self.routes is None or self.routes.operation(request.method, request.path) is not None
+
+    async def _respond(self, request: RecordedRequest) -> web.StreamResponse:
         try:
             wait = self._window_wait(request.time)
             if wait is not None:
                 raise SalesforceError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests in the last second.")
-            if self.routes is not None and operation is None:
+            if not self._described(request):  # recorded by _inspect already
                 raise SalesforceError(
                     400,
                     "SIMULATOR_REQUEST_MISMATCH",
-                    f"{request.method} {request.path} is not in Salesforce's Postman collection (simulator)",
+                    f"{request.method} {request.path} is not in Salesforce's Postman collection",
                 )
             if request.path.startswith("/services/oauth2/"):
                 return self._oauth(request)
@@ -126,6 +130,14 @@ class SalesforceSimulator(LoopbackSimulator):
         except SalesforceError as err:
             headers = {"Retry-After": str(max(1, math.ceil(wait)))} if err.status == 429 and wait else {}
             return self._error(err, headers)
+        except MALFORMED as exc:
+            return self._error(self._mismatch(request, f"malformed request ({exc!r})"))
+
+    def _mismatch(self, request: RecordedRequest, why: str) -> SalesforceError:
+        self.mismatches.append(f"{request.method} {request.path}: {why}")
+        return SalesforceError(
+            400, "SIMULATOR_REQUEST_MISMATCH", f"Request does not match Salesforce's REST API (simulator): {why}"
+        )
 
     def _authenticate(self, header: str | None) -> None:
         scheme, _, token = (header or "").partition(" ")
