@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from hubspot import HubSpot
-from hubspot.crm.associations.v4 import AssociationSpec
+from hubspot.crm.associations.v4 import AssociationSpec, BatchInputPublicFetchAssociationsBatchRequest
 from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
@@ -188,6 +188,11 @@ def test_sdk_associations_v4_and_on_reads(hubspot_served: HubSpotSimulator) -> N
     assert read.associations["companies"].results[0].id == company.id
     assert read.associations["deals"].results[0].type == "contact_to_deal"
 
+    batch = client.crm.associations.v4.batch_api.get_page(
+        "companies", "contacts", BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": company.id}])
+    )
+    assert [(r._from.id, [t.to_object_id for t in r.to]) for r in batch.results] == [(company.id, [contact.id])]
+
     v4.archive("contacts", contact.id, "companies", company.id)
     assert v4.get_page("companies", company.id, "contacts").results == []
 
@@ -257,6 +262,7 @@ async def test_ten_per_second_then_429_with_hubspot_headers(hubspot_sim: HubSpot
     assert ok[0].headers["X-HubSpot-RateLimit-Secondly"] == "10"
     assert ok[-1].headers["X-HubSpot-RateLimit-Secondly-Remaining"] == "0"
     assert int(ok[0].headers["X-HubSpot-RateLimit-Daily-Remaining"]) == 250_000 - 1
+    assert ok[-1].headers["X-HubSpot-RateLimit-Daily-Remaining"] == str(250_000 - 10)
     body = limited[0].json()
     assert (body["category"], body["errorType"], body["policyName"]) == ("RATE_LIMITS", "RATE_LIMIT", "SECONDLY")
     assert int(limited[0].headers["Retry-After"]) >= 1
@@ -274,6 +280,17 @@ async def test_injected_faults_then_normal_answers() -> None:
         throttled = sim.requests[2]
     assert statuses == [502, 502, 429] and slow.status_code == 200 and elapsed >= 0.3
     assert throttled.path == "/crm/v3/objects/contacts" and len(sim.requests) == 4
+
+
+async def test_the_daily_limit_answers_429_daily() -> None:
+    async with (
+        HubSpotSimulator(rate_limit=None, daily_limit=2) as sim,
+        httpx.AsyncClient(base_url=sim.url, headers=AUTH) as http,
+    ):
+        statuses = [(await http.get("/crm/v3/objects/companies")).status_code for _ in range(3)]
+        refused = await http.get("/crm/v3/objects/companies")
+    assert statuses == [200, 200, 429] and refused.json()["policyName"] == "DAILY"
+    assert refused.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
 
 
 def _pkce() -> tuple[str, str]:

@@ -98,6 +98,10 @@ class HubSpotSimulator(LoopbackSimulator):
             if request.path.startswith("/oauth/"):
                 return self._oauth(request, correlation)
             self._authenticate(request.headers.get("Authorization"))
+            if self.daily_used >= self.daily_limit:
+                raise HubSpotError(
+                    429, "You have reached your daily limit.", "RATE_LIMITS", errorType="RATE_LIMIT", policyName="DAILY"
+                )
             self.daily_used += 1
             status, body = self._route(request)
             return json_response(status, body, self._rate_headers())
@@ -117,11 +121,15 @@ class HubSpotSimulator(LoopbackSimulator):
         return json_response(err.status, body, {**self._rate_headers(), **(headers or {})})
 
     def _rate_headers(self) -> dict[str, str]:
-        if self.rate_limit is None:
-            return {}
-        return {
+        daily = {
             "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
             "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.daily_limit - self.daily_used)),
+        }
+        if self.rate_limit is None:
+            return daily
+        # The simulator's window is one second, so the interval headers describe the same window.
+        return {
+            **daily,
             "X-HubSpot-RateLimit-Secondly": str(self.rate_limit),
             "X-HubSpot-RateLimit-Secondly-Remaining": str(self._window_remaining()),
             "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
@@ -219,6 +227,8 @@ class HubSpotSimulator(LoopbackSimulator):
                 return 200, self.state.property(kind, parts[4])
         if parts[:3] == ["crm", "v4", "objects"] and len(parts) in (7, 8, 9) and parts[5] == "associations":
             return self._associations(request, parts[3:])
+        if parts[:3] == ["crm", "v4", "associations"] and parts[5:] == ["batch", "read"] and method == "POST":
+            return 200, self._associations_batch(request, parts[3], parts[4])
         raise self._mismatch(request, "no such route in HubSpot's CRM API (as simulated)")
 
     @staticmethod
@@ -362,6 +372,32 @@ class HubSpotSimulator(LoopbackSimulator):
             body_out.update(errors=errors, numErrors=len(errors))
             return 207, body_out
         return (201 if action == "create" else 200), body_out
+
+    def _associations_batch(self, request: RecordedRequest, from_type: str, to_type: str) -> dict[str, Any]:
+        """``POST /crm/v4/associations/{from}/{to}/batch/read``: each input's associated ids (unknown ids skipped)."""
+        kind, to_kind = self.state.object_type(from_type), self.state.object_type(to_type)
+        inputs = self._body(request, "batch")["inputs"]
+        if len(inputs) > 1000:
+            raise HubSpotError(400, "Batch input cannot exceed 1000 inputs", "VALIDATION_ERROR")
+        started, results = iso(self.now()), []
+        for item in inputs:
+            ident = str(item["id"])
+            if ident not in self.state.objects[kind]:
+                continue
+            found = self.state.associated(kind, ident, to_kind)
+            results.append(
+                {
+                    "from": {"id": ident},
+                    "to": [
+                        {
+                            "toObjectId": int(i),
+                            "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}],
+                        }
+                        for i, t in found
+                    ],
+                }
+            )
+        return {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": iso(self.now())}
 
     def _associations(self, request: RecordedRequest, parts: list[str]) -> tuple[int, Any]:
         # parts: {type}/{id}/associations/{toType}[/{toId}] or {type}/{id}/associations/default/{toType}/{toId}
