@@ -187,6 +187,19 @@ def test_sdk_associations_v4_and_on_reads(hubspot_served: HubSpotSimulator) -> N
     read = client.crm.contacts.basic_api.get_by_id(contact.id, associations=["companies", "deals"])
     assert read.associations["companies"].results[0].id == company.id
     assert read.associations["deals"].results[0].type == "contact_to_deal"
+    with pytest.raises(ApiException) as err:
+        client.crm.contacts.basic_api.create(
+            SimplePublicObjectInputForCreate(
+                properties={"email": "orphan@example.com"},
+                associations=[
+                    {
+                        "to": {"id": "999999"},
+                        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
+                    }
+                ],
+            )
+        )
+    assert err.value.status == 400 and len(hubspot_served.state.live("contacts")) == 1  # nothing written
 
     batch = client.crm.associations.v4.batch_api.get_page(
         "companies", "contacts", BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": company.id}])

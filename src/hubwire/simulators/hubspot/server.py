@@ -272,16 +272,17 @@ class HubSpotSimulator(LoopbackSimulator):
         return body
 
     def _create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        # Association targets are resolved before the object is made: a bad one writes nothing.
+        targets = [self._kind_of(str(link["to"]["id"])) for link in body.get("associations") or []]
+        links = [(t, str(link["to"]["id"])) for t, link in zip(targets, body.get("associations") or [], strict=True)]
         obj = self.state.create(kind, body.get("properties") or {})
-        for link in body.get("associations") or []:
-            to_id = str((link.get("to") or {}).get("id", ""))
-            to_kind = self._kind_of(to_id)
+        for to_kind, to_id in links:
             self.state.associate(kind, obj.id, to_kind, to_id)
         return obj.write_view(body.get("properties") or {})
 
     def _kind_of(self, ident: str) -> str:
         for kind, objects in self.state.objects.items():
-            if ident in objects:
+            if ident in objects and objects[ident].archived_at is None:
                 return kind
         raise HubSpotError(400, f"Association target {ident} does not exist", "VALIDATION_ERROR")
 
