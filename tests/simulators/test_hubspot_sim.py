@@ -151,6 +151,15 @@ def test_sdk_batch_create_read_update_archive(hubspot_served: HubSpotSimulator) 
         )
     assert err.value.status == 400 and "PROPERTY_DOESNT_EXIST" in err.value.body
     assert len(hubspot_served.state.live("companies")) == 2
+    contacts = _client(hubspot_served).crm.contacts.batch_api
+    contacts.create(BatchInputSimplePublicObjectBatchInputForCreate(inputs=[{"properties": {"email": "a@x.example"}}]))
+    for emails in (["b@x.example", "A@x.example"], ["c@x.example", "c@x.example"]):
+        with pytest.raises(ApiException) as err:
+            contacts.create(
+                BatchInputSimplePublicObjectBatchInputForCreate(inputs=[{"properties": {"email": e}} for e in emails])
+            )
+        assert err.value.status in (400, 409)
+    assert [c.properties["email"] for c in hubspot_served.state.live("contacts")] == ["a@x.example"]
 
 
 def test_sdk_associations_v4_and_on_reads(hubspot_served: HubSpotSimulator) -> None:

@@ -353,10 +353,19 @@ class HubSpotSimulator(LoopbackSimulator):
                     )
         else:
             # All or nothing, as HubSpot's batch writes are: validate every input before writing any.
+            emails = [str((i.get("properties") or {}).get("email", "")).lower() for i in inputs]
+            if (
+                kind == "contacts"
+                and action == "create"
+                and len({e for e in emails if e}) < len([e for e in emails if e])
+            ):
+                raise HubSpotError(400, "Duplicate emails found in the batch input", "VALIDATION_ERROR")
             for item in inputs:
-                self.state.checked(kind, item.get("properties") or {})
+                self.state.checked(kind, item.get("properties") or {}, creating=action == "create")
                 if action == "update":
                     self.state.get(kind, str(item.get("id")))
+                for link in item.get("associations") or []:
+                    self._kind_of(str(link["to"]["id"]))
             for item in inputs:
                 if action == "create":
                     results.append(self._create(kind, item))

@@ -229,12 +229,7 @@ class HubSpotState:
         return found
 
     def create(self, kind: str, properties: dict[str, Any], *, at: float | None = None) -> HubSpotObject:
-        values = self.checked(kind, properties)
-        email = values.get("email")
-        if kind == "contacts" and email:
-            for other in self.objects[kind].values():
-                if other.archived_at is None and (other.properties.get("email") or "").lower() == email.lower():
-                    raise HubSpotError(409, f"Contact already exists. Existing ID: {other.id}", "CONFLICT")
+        values = self.checked(kind, properties, creating=True)
         stamp = self.now() if at is None else at
         ident = str(next(self._ids))
         obj = HubSpotObject(ident, kind, {}, stamp, stamp)
@@ -262,7 +257,14 @@ class HubSpotState:
         obj.modified = stamp
         obj.properties[_MODIFIED[obj.type]] = iso(stamp)
 
-    def checked(self, kind: str, properties: dict[str, Any]) -> dict[str, str | None]:
+    def checked(self, kind: str, properties: dict[str, Any], *, creating: bool = False) -> dict[str, str | None]:
+        """The values as HubSpot stores them (strings); raises what HubSpot answers for bad ones, and for a
+        new contact whose email another live contact has (409, as HubSpot's email is unique)."""
+        email = properties.get("email")
+        if creating and kind == "contacts" and email:
+            for other in self.objects[kind].values():
+                if other.archived_at is None and (other.properties.get("email") or "").lower() == str(email).lower():
+                    raise HubSpotError(409, f"Contact already exists. Existing ID: {other.id}", "CONFLICT")
         errors = []
         for name in properties:
             prop = self.properties[kind].get(name)
