@@ -388,6 +388,10 @@ async def test_oauth_code_refresh_and_invalid_grant() -> None:
         assert revoked.status_code == 204
         again = await http.post("/oauth/v1/token", data={**refresh, "refresh_token": rotated["refresh_token"]})
         assert again.json()["error"] == "invalid_grant"
+        late = {**form, "code": await _authorize(http)}
+        clock.advance(601)  # codes live ten minutes
+        expired_code = await http.post("/oauth/v1/token", data=late)
+        assert (expired_code.status_code, expired_code.json()["error"]) == (400, "invalid_grant")
         wrong_secret = await http.post("/oauth/v1/token", data={**form, "client_secret": "nope"})
         assert (wrong_secret.status_code, wrong_secret.json()["error"]) == (401, "invalid_client")
     assert sim.oauth.grants == ["authorization_code", "refresh_token", "refresh_token"]

@@ -1,11 +1,11 @@
 """An OAuth 2.0 authorization server's bookkeeping, shared by the simulators that offer OAuth.
 
 Owns the grants and nothing about HTTP: registered clients, authorization codes (single use,
-bound to client and redirect URI, PKCE S256 or plain verified when a challenge was sent),
-access tokens with their expiry, refresh tokens (rotated on use when ``rotate_refresh`` is set;
-a used, revoked or unknown one is ``invalid_grant``) and the client-credentials grant. Each
-simulator turns :class:`OAuthError` and :class:`TokenGrant` into its provider's wire format.
-Approval is automatic: there is no user to ask.
+expiring after ``code_ttl`` seconds, bound to client and redirect URI, PKCE S256 or plain verified
+when a challenge was sent), access tokens with their expiry, refresh tokens (rotated on use when
+``rotate_refresh`` is set; a used, revoked or unknown one is ``invalid_grant``) and the
+client-credentials grant. Each simulator turns :class:`OAuthError` and :class:`TokenGrant` into its
+provider's wire format. Approval is automatic: there is no user to ask.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class _Code:
     scopes: tuple[str, ...]
     challenge: str | None
     method: str
+    expires_at: float
 
 
 @dataclass
@@ -68,6 +69,7 @@ class OAuthServer:
 
     now: Callable[[], float]
     expires_in: int = 1800
+    code_ttl: float = 600.0
     rotate_refresh: bool = False
     clients: dict[str, OAuthClient] = field(default_factory=dict)
     access_tokens: dict[str, AccessToken] = field(default_factory=dict)
@@ -97,7 +99,7 @@ class OAuthServer:
         if code_challenge is not None and method not in ("S256", "plain"):
             raise OAuthError("invalid_request", f"unsupported code_challenge_method {method!r}", 400)
         code = secrets.token_urlsafe(24)
-        self._codes[code] = _Code(client_id, redirect_uri, scopes, code_challenge, method)
+        self._codes[code] = _Code(client_id, redirect_uri, scopes, code_challenge, method, self.now() + self.code_ttl)
         return code
 
     def approve(self, query: dict[str, str]) -> str:
@@ -121,7 +123,7 @@ class OAuthServer:
     ) -> TokenGrant:
         """Tokens for an authorization code; the code is spent even when the exchange fails (as providers do)."""
         granted = self._codes.pop(code or "", None)
-        if granted is None or granted.client_id != client.client_id:
+        if granted is None or granted.client_id != client.client_id or granted.expires_at <= self.now():
             raise OAuthError("invalid_grant", "authorization code is invalid, expired or already used")
         if redirect_uri != granted.redirect_uri:
             raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
