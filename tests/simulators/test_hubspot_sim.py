@@ -243,8 +243,9 @@ def test_sdk_properties_include_custom_ones(hubspot_served: HubSpotSimulator) ->
     }
 
 
-async def test_error_bodies_have_hubspot_shape(hubspot_sim: HubSpotSimulator) -> None:
-    async with httpx.AsyncClient(base_url=hubspot_sim.url) as http:
+async def test_error_bodies_have_hubspot_shape() -> None:
+    sim = HubSpotSimulator(rate_limit=None)
+    async with sim, httpx.AsyncClient(base_url=sim.url) as http:
         anonymous = await http.get("/crm/v3/objects/contacts")
         missing = await http.get("/crm/v3/objects/contacts/424242", headers=AUTH)
         body = {"properties": {"email": "dup@example.com"}}
@@ -253,15 +254,31 @@ async def test_error_bodies_have_hubspot_shape(hubspot_sim: HubSpotSimulator) ->
         read_only = await http.patch(
             f"/crm/v3/objects/contacts/{first.json()['id']}", json={"properties": {"createdate": "1"}}, headers=AUTH
         )
+        other = await http.post(
+            "/crm/v3/objects/contacts", json={"properties": {"email": "o@example.com"}}, headers=AUTH
+        )
+        taken = await http.patch(
+            f"/crm/v3/objects/contacts/{other.json()['id']}",
+            json={"properties": {"email": "DUP@example.com"}},
+            headers=AUTH,
+        )
+        await http.delete(f"/crm/v3/objects/contacts/{first.json()['id']}", headers=AUTH)
+        freed = await http.patch(
+            f"/crm/v3/objects/contacts/{other.json()['id']}",
+            json={"properties": {"email": "dup@example.com"}},
+            headers=AUTH,
+        )
     assert (anonymous.status_code, anonymous.json()["category"]) == (401, "INVALID_AUTHENTICATION")
     assert (missing.status_code, missing.json()["category"]) == (404, "OBJECT_NOT_FOUND")
     assert first.status_code == 201
     assert duplicate.status_code == 409
     assert duplicate.json()["message"] == f"Contact already exists. Existing ID: {first.json()['id']}"
     assert (read_only.status_code, read_only.json()["category"]) == (400, "VALIDATION_ERROR")
-    for answer in (anonymous, missing, duplicate, read_only):
+    assert (taken.status_code, freed.status_code) == (409, 200)  # an archived contact's email is free again
+    for answer in (anonymous, missing, duplicate, read_only, taken):
         assert set(answer.json()) >= {"status", "message", "correlationId", "category"}
         assert answer.json()["status"] == "error"
+    assert_no_mismatches(sim)
 
 
 async def test_a_request_outside_the_reference_is_a_recorded_mismatch(hubspot_sim: HubSpotSimulator) -> None:

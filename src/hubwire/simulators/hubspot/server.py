@@ -259,16 +259,13 @@ class HubSpotSimulator(LoopbackSimulator):
     def _list(self, request: RecordedRequest, kind: str) -> dict[str, Any]:
         limit = self._limit(request.param("limit"))
         after = request.param("after")
-        objects = self.state.live(kind, archived=self._flag(request, "archived"))
-        if after:
-            if not after.isdigit():
-                raise HubSpotError(400, f"Invalid 'after' cursor: {after}", "VALIDATION_ERROR")
-            objects = [o for o in objects if int(o.id) >= int(after)]
-        page, rest = objects[:limit], objects[limit:]
+        if after and not after.isdigit():
+            raise HubSpotError(400, f"Invalid 'after' cursor: {after}", "VALIDATION_ERROR")
+        page, following = self.state.page(kind, int(after) if after else None, limit, self._flag(request, "archived"))
         body: dict[str, Any] = {"results": [self._read(o, request) for o in page]}
-        if rest:
-            link = f"{self.url}/crm/v3/objects/{kind}?limit={limit}&after={rest[0].id}"
-            body["paging"] = {"next": {"after": rest[0].id, "link": link}}
+        if following is not None:
+            link = f"{self.url}/crm/v3/objects/{kind}?limit={limit}&after={following}"
+            body["paging"] = {"next": {"after": following, "link": link}}
         return body
 
     def _create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:

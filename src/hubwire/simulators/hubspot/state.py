@@ -9,6 +9,7 @@ the association pairs with HubSpot's type ids, and the search API's filters and 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -147,6 +148,10 @@ class HubSpotState:
     # (from type, from id, to type) -> {to id: association type id}, kept for both directions.
     associations: dict[tuple[str, str, str], dict[str, int]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(10001))
+    # Ids only grow and objects are only ever added, so each kind's dict and id list are in id order:
+    # a list page is a bisect, not a sort (a 50,000-contact sync must measure the client, not this).
+    _order: dict[str, list[int]] = field(default_factory=lambda: {t: [] for t in OBJECT_TYPES})
+    _emails: dict[str, str] = field(default_factory=dict)  # lower-cased email -> id of the live contact
 
     def __post_init__(self) -> None:
         for kind, builtin in _BUILTIN.items():
@@ -238,11 +243,16 @@ class HubSpotState:
         obj.properties["createdate"] = iso(stamp)
         self._touch(obj, stamp)
         self.objects[kind][ident] = obj
+        self._order[kind].append(int(ident))
+        self._index_email(obj, None)
         return obj
 
     def update(self, kind: str, ident: str, properties: dict[str, Any], *, id_property: str | None = None) -> Any:
         obj = self.get(kind, ident, id_property=id_property)
-        obj.properties.update(self.checked(kind, properties))
+        values = self.checked(kind, properties, owner=obj.id)
+        previous = obj.properties.get("email")
+        obj.properties.update(values)
+        self._index_email(obj, previous)
         self._touch(obj, self.now())
         return obj
 
@@ -252,19 +262,32 @@ class HubSpotState:
         if obj is not None and obj.archived_at is None:
             obj.archived_at = self.now()
             self._touch(obj, obj.archived_at)
+            self._index_email(obj, obj.properties.get("email"))
+
+    def _index_email(self, obj: HubSpotObject, previous: str | None) -> None:
+        if obj.type != "contacts":
+            return
+        if previous and self._emails.get(previous.lower()) == obj.id:
+            del self._emails[previous.lower()]
+        email = obj.properties.get("email")
+        if email and obj.archived_at is None:
+            self._emails[email.lower()] = obj.id
 
     def _touch(self, obj: HubSpotObject, stamp: float) -> None:
         obj.modified = stamp
         obj.properties[_MODIFIED[obj.type]] = iso(stamp)
 
-    def checked(self, kind: str, properties: dict[str, Any], *, creating: bool = False) -> dict[str, str | None]:
+    def checked(
+        self, kind: str, properties: dict[str, Any], *, creating: bool = False, owner: str | None = None
+    ) -> dict[str, str | None]:
         """The values as HubSpot stores them (strings); raises what HubSpot answers for bad ones, and for a
-        new contact whose email another live contact has (409, as HubSpot's email is unique)."""
+        contact email another live contact has (409: HubSpot's contact email is unique). ``owner`` is the id
+        of the contact being updated."""
         email = properties.get("email")
-        if creating and kind == "contacts" and email:
-            for other in self.objects[kind].values():
-                if other.archived_at is None and (other.properties.get("email") or "").lower() == str(email).lower():
-                    raise HubSpotError(409, f"Contact already exists. Existing ID: {other.id}", "CONFLICT")
+        if kind == "contacts" and email and (creating or owner is not None):
+            other = self._emails.get(str(email).lower())
+            if other is not None and other != owner:
+                raise HubSpotError(409, f"Contact already exists. Existing ID: {other}", "CONFLICT")
         errors = []
         for name in properties:
             prop = self.properties[kind].get(name)
@@ -294,8 +317,19 @@ class HubSpotState:
 
     def live(self, kind: str, archived: bool = False) -> list[HubSpotObject]:
         """Objects in id order, the archived ones alone when ``archived``."""
-        found = [o for o in self.objects[kind].values() if (o.archived_at is not None) == archived]
-        return sorted(found, key=lambda o: int(o.id))
+        return [o for o in self.objects[kind].values() if (o.archived_at is not None) == archived]
+
+    def page(self, kind: str, after: int | None, limit: int, archived: bool) -> tuple[list[HubSpotObject], str | None]:
+        """Up to ``limit`` objects from id ``after`` on, and the id the next page starts at (None: the end)."""
+        ids, objects = self._order[kind], self.objects[kind]
+        i = 0 if after is None else bisect.bisect_left(ids, after)
+        found: list[HubSpotObject] = []
+        while i < len(ids) and len(found) <= limit:
+            obj = objects[str(ids[i])]
+            if (obj.archived_at is not None) == archived:
+                found.append(obj)
+            i += 1
+        return found[:limit], (found[limit].id if len(found) > limit else None)
 
     # -- associations ---------------------------------------------------------------------------
 
