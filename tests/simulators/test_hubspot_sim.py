@@ -106,6 +106,8 @@ def test_sdk_search_filters_on_lastmodifieddate_sorts_and_pages() -> None:
         assert second.paging is None
         emails = [c.properties["email"] for c in first.results + second.results]
         assert emails == ["s4@example.com", "s5@example.com", "s0@example.com"]
+        sim.state.update("contacts", ids[1], {"firstname": "touched too"})  # a change between two searches
+        assert search().total == 4
 
         iso_since = {"propertyName": "lastmodifieddate", "operator": "GTE", "value": "2025-10-09T08:53:20.000Z"}
         newest_first = client.crm.contacts.search_api.do_search(

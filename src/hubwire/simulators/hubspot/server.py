@@ -13,6 +13,7 @@ Never contacts the real HubSpot.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -62,6 +63,7 @@ class HubSpotSimulator(LoopbackSimulator):
         self.daily_used = 0
         self.state = HubSpotState(now)
         self.oauth = OAuthServer(now)
+        self._last_search: tuple[tuple[str, str, int], list[Any]] | None = None
 
     # -- test controls --------------------------------------------------------------------------
 
@@ -310,13 +312,21 @@ class HubSpotSimulator(LoopbackSimulator):
                 "(for example on hs_object_id or lastmodifieddate) to see more.",
                 "VALIDATION_ERROR",
             )
-        found = self.state.search(kind, body)
+        found = self._searched(kind, body)
         names = body.get("properties") or None
         page = found[offset : offset + limit]
         result: dict[str, Any] = {"total": len(found), "results": [o.view(names, None) for o in page]}
         if offset + limit < min(len(found), SEARCH_CAP):
             result["paging"] = {"next": {"after": str(offset + limit)}}
         return result
+
+    def _searched(self, kind: str, body: dict[str, Any]) -> list[Any]:
+        """The search's matches; the pages of one search reuse them while the portal is unchanged."""
+        query = json.dumps({k: v for k, v in body.items() if k not in ("after", "limit")}, sort_keys=True)
+        key = (kind, query, self.state.version)
+        if self._last_search is None or self._last_search[0] != key:
+            self._last_search = (key, self.state.search(kind, body))
+        return self._last_search[1]
 
     def _batch(self, request: RecordedRequest, kind: str, action: str) -> tuple[int, Any]:
         body = self._body(request, "batch")

@@ -152,6 +152,7 @@ class HubSpotState:
     # a list page is a bisect, not a sort (a 50,000-contact sync must measure the client, not this).
     _order: dict[str, list[int]] = field(default_factory=lambda: {t: [] for t in OBJECT_TYPES})
     _emails: dict[str, str] = field(default_factory=dict)  # lower-cased email -> id of the live contact
+    version: int = 0  # bumped by every change of an object: what a cached search result is valid for
 
     def __post_init__(self) -> None:
         for kind, builtin in _BUILTIN.items():
@@ -274,6 +275,7 @@ class HubSpotState:
             self._emails[email.lower()] = obj.id
 
     def _touch(self, obj: HubSpotObject, stamp: float) -> None:
+        self.version += 1
         obj.modified = stamp
         obj.properties[_MODIFIED[obj.type]] = iso(stamp)
 
@@ -369,75 +371,83 @@ class HubSpotState:
         groups = request.get("filterGroups") or []
         if len(groups) > 5 or any(len(g.get("filters") or []) > 6 for g in groups):
             raise HubSpotError(400, "Too many filter groups or filters (at most 5 groups of 6).", "VALIDATION_ERROR")
+        # Each filter's value is parsed once, not once per object: a search may scan 50,000 of them.
+        compiled = [[self._predicate(kind, f) for f in g.get("filters") or []] for g in groups]
+        query = str(request.get("query") or "").lower()
         found = [
             o
             for o in self.live(kind)
-            if (not groups or any(all(self._match(kind, o, f) for f in g.get("filters") or []) for g in groups))
-            and self._query_matches(o, request.get("query"))
+            if (not compiled or any(all(p(o) for p in group) for group in compiled))
+            and (not query or any(query in (v or "").lower() for v in o.properties.values()))
         ]
         for sort in reversed(request.get("sorts") or []):
             name, descending = _sort_key(sort)
+            self._known(kind, name)
 
-            def by(o: HubSpotObject, name: str = name) -> Any:
-                return self._sortable(kind, name, o.properties.get(name))
+            def by(o: HubSpotObject, name: str = name) -> tuple[int, Any]:
+                value = self._value(o, name)
+                return (0, 0) if value is None else (1, value)
 
             found.sort(key=by, reverse=descending)
         return found
 
-    def _match(self, kind: str, obj: HubSpotObject, flt: dict[str, Any]) -> bool:
-        name, op = flt.get("propertyName"), flt.get("operator", "EQ")
+    def _known(self, kind: str, name: Any) -> str:
         if not isinstance(name, str) or name not in self.properties[kind]:
             raise HubSpotError(
                 400, f"There was a problem with the request: unknown property {name!r}", "VALIDATION_ERROR"
             )
-        raw = obj.properties.get(name)
-        if op == "HAS_PROPERTY":
-            return raw not in (None, "")
-        if op == "NOT_HAS_PROPERTY":
-            return raw in (None, "")
+        return name
+
+    def _predicate(self, kind: str, flt: dict[str, Any]) -> Callable[[HubSpotObject], bool]:
+        name, op = self._known(kind, flt.get("propertyName")), flt.get("operator", "EQ")
+        if op in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
+            return lambda o: (o.properties.get(name) not in (None, "")) == (op == "HAS_PROPERTY")
         if op in ("IN", "NOT_IN"):
-            values = [str(v).lower() for v in flt.get("values") or []]
-            return ((raw or "").lower() in values) == (op == "IN")
+            values = {str(v).lower() for v in flt.get("values") or []}
+            return lambda o: ((o.properties.get(name) or "").lower() in values) == (op == "IN")
         if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
             token = str(flt.get("value", "")).lower().strip("*")
-            return (token in (raw or "").lower()) == (op == "CONTAINS_TOKEN")
-        if raw is None:
-            return op == "NEQ"
+            return lambda o: (token in (o.properties.get(name) or "").lower()) == (op == "CONTAINS_TOKEN")
         try:
-            have = self._sortable(kind, name, raw)
-            want = self._sortable(kind, name, str(flt.get("value")))
-            if op == "BETWEEN":
-                return bool(want <= have <= self._sortable(kind, name, str(flt.get("highValue"))))
+            want = self._parse(kind, name, str(flt.get("value")))
+            high = self._parse(kind, name, str(flt.get("highValue"))) if op == "BETWEEN" else None
         except ValueError as exc:
             raise HubSpotError(400, f"Invalid value for {name}: {exc}", "VALIDATION_ERROR") from exc
-        comparisons: dict[str, Callable[[Any, Any], bool]] = {
-            "EQ": lambda a, b: a == b,
-            "NEQ": lambda a, b: a != b,
-            "LT": lambda a, b: a < b,
-            "LTE": lambda a, b: a <= b,
-            "GT": lambda a, b: a > b,
-            "GTE": lambda a, b: a >= b,
+        comparisons: dict[str, Callable[[Any], bool]] = {
+            "EQ": lambda v: v == want,
+            "NEQ": lambda v: v != want,
+            "LT": lambda v: v < want,
+            "LTE": lambda v: v <= want,
+            "GT": lambda v: v > want,
+            "GTE": lambda v: v >= want,
+            "BETWEEN": lambda v: want <= v <= high,
         }
         if op not in comparisons:
             raise HubSpotError(400, f"Unknown operator {op!r}", "VALIDATION_ERROR")
-        return comparisons[op](have, want)
+        compare = comparisons[op]
 
-    def _sortable(self, kind: str, name: str, value: str | None) -> Any:
-        if value is None:
-            return ""
-        ptype = self.properties[kind].get(name, {}).get("type")
+        def holds(o: HubSpotObject) -> bool:
+            value = self._value(o, name)
+            return op == "NEQ" if value is None else compare(value)
+
+        return holds
+
+    def _value(self, obj: HubSpotObject, name: str) -> Any:
+        """A property's value in its type's order (None when unset); the portal's own times without parsing."""
+        if name in ("lastmodifieddate", "hs_lastmodifieddate"):
+            return obj.modified
+        if name == "createdate":
+            return obj.created
+        raw = obj.properties.get(name)
+        return None if raw is None else self._parse(obj.type, name, raw)
+
+    def _parse(self, kind: str, name: str, value: str) -> Any:
+        ptype = self.properties[kind][name]["type"]
         if ptype in ("datetime", "date"):
             return parse_time(value)
         if ptype == "number":
             return float(value)
         return value.lower()
-
-    @staticmethod
-    def _query_matches(obj: HubSpotObject, query: str | None) -> bool:
-        if not query:
-            return True
-        needle = query.lower()
-        return any(needle in (v or "").lower() for v in obj.properties.values())
 
 
 def _sort_key(sort: Any) -> tuple[str, bool]:
