@@ -115,6 +115,13 @@ def test_sdk_search_filters_on_lastmodifieddate_sorts_and_pages() -> None:
         )
         assert [c.id for c in newest_first.results] == list(reversed(ids))
 
+        for amount in ("5", None, "30"):
+            sim.seed("deals", {"dealname": f"deal {amount}", "amount": amount})
+        by_amount = client.crm.deals.search_api.do_search(
+            PublicObjectSearchRequest(sorts=["amount"], properties=["amount"], limit=10)
+        )
+        assert [d.properties["amount"] for d in by_amount.results] == [None, "5", "30"]  # numbers, unset first
+
         with pytest.raises(ApiException) as err:
             client.crm.contacts.search_api.do_search(PublicObjectSearchRequest(limit=101))
         assert err.value.status == 400
