@@ -194,6 +194,20 @@ async def test_versions_resources_and_updated_deleted_feeds() -> None:
     assert_no_mismatches(sim)
 
 
+async def test_query_batch_size_header_and_query_more(salesforce_sim: SalesforceSimulator) -> None:
+    for i in range(250):
+        salesforce_sim.seed("Account", Name=f"A{i:03d}")
+    options = {"Sforce-Query-Options": "batchSize=200"}
+    async with httpx.AsyncClient(base_url=salesforce_sim.url, headers={**AUTH, **options}) as http:
+        first = (await http.get(f"{DATA}/query/", params={"q": "SELECT Id, Name FROM Account ORDER BY Name"})).json()
+        rest = (await http.get(first["nextRecordsUrl"])).json()
+        spent = await http.get(first["nextRecordsUrl"])  # the locator is gone once its last page was read
+    assert (len(first["records"]), first["done"], first["totalSize"]) == (200, False, 250)
+    assert (len(rest["records"]), rest["done"], "nextRecordsUrl" in rest) == (50, True, False)
+    assert rest["records"][-1]["Name"] == "A249"
+    assert spent.status_code == 400 and spent.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
 async def test_requests_outside_the_postman_collection_are_mismatches(salesforce_sim: SalesforceSimulator) -> None:
     assert salesforce_sim.routes is not None and len(salesforce_sim.routes.routes) > 200
     assert salesforce_sim.routes.operation("GET", f"{DATA}/sobjects/Account/describe") == "SObject Describe"

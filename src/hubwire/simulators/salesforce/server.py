@@ -73,7 +73,7 @@ class SalesforceSimulator(LoopbackSimulator):
         self.batch_size = 2000
         self.state = SalesforceState(now)
         self.oauth = OAuthServer(now, expires_in=7200)
-        self._cursors: dict[str, tuple[list[dict[str, Any]], tuple[str, ...], int, str]] = {}
+        self._cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}  # query locator -> (records, batch size)
 
     # -- test controls --------------------------------------------------------------------------
 
@@ -199,7 +199,7 @@ class SalesforceSimulator(LoopbackSimulator):
         ]
         batch = self._batch_size(request.headers.get("Sforce-Query-Options", ""))
         locator = "01g" + secrets.token_hex(8)
-        self._cursors[locator] = (records, query.fields, batch, query.sobject)
+        self._cursors[locator] = (records, batch)
         return self._page(locator, 0, version, include_deleted)
 
     def _batch_size(self, options: str) -> int:
@@ -210,7 +210,7 @@ class SalesforceSimulator(LoopbackSimulator):
         return self.batch_size
 
     def _page(self, locator: str, offset: int, version: str, include_deleted: bool) -> dict[str, Any]:
-        records, _, batch, _ = self._cursors[locator]
+        records, batch = self._cursors[locator]
         page = records[offset : offset + batch]
         done = offset + batch >= len(records)
         body: dict[str, Any] = {"totalSize": len(records), "done": done, "records": page}
