@@ -1,0 +1,150 @@
+"""Pytest fixtures for the CRM simulators (HubSpot, Salesforce, Pipedrive).
+
+Each ``*_sim`` fixture yields a started simulator on 127.0.0.1 (ephemeral port) and fails the test
+at teardown if the simulator recorded requests that break the provider's description; a test that
+provokes a mismatch on purpose clears ``sim.mismatches`` after asserting on it. The ``*_served``
+fixtures serve from a background thread for the providers' synchronous Python clients.
+``require_salesforce_collection`` skips (fails under ``CI=true``) when Salesforce's Postman
+collection is absent. The test modules import the fixtures they use from here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from hubwire.simulators.hubspot import HubSpotSimulator
+from hubwire.simulators.loopback import LoopbackSimulator
+from hubwire.simulators.salesforce import SalesforceSimulator
+from hubwire.simulators.specs import locate_specs_dir
+
+__all__ = [
+    "Clock",
+    "LoopbackTLS",
+    "assert_no_mismatches",
+    "hubspot_served",
+    "hubspot_sim",
+    "loopback_tls",
+    "require_salesforce_collection",
+    "salesforce_served",
+    "salesforce_sim",
+]
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+class Clock:
+    """A settable clock for simulators (epoch seconds): ``clock()`` reads it, ``clock.advance(s)`` moves it."""
+
+    def __init__(self, start: float = 1_760_000_000.0) -> None:
+        self.value = start
+
+    def __call__(self) -> float:
+        return self.value
+
+    def advance(self, seconds: float) -> float:
+        self.value += seconds
+        return self.value
+
+
+def assert_no_mismatches(sim: LoopbackSimulator) -> None:
+    if sim.mismatches:
+        pytest.fail(f"requests did not match the {sim.name} description:\n" + "\n".join(sim.mismatches[:10]))
+
+
+def require_salesforce_collection() -> Path:
+    """The folder of Salesforce's Postman collection; skip the test when absent, fail under CI=true."""
+    found = locate_specs_dir()
+    folder = None if found is None else found / "salesforce" / "postman" / "collections" / "salesforce_apis"
+    if folder is None or not (folder / "index.json").is_file():
+        reason = (
+            "salesforce/postman (Salesforce's CC0 Postman collection) is absent from "
+            f"{found or 'the specs folder ($HUBWIRE_SPECS_DIR, or shared/specs beside the checkout)'}: "
+            "the Salesforce simulator's request check needs it"
+        )
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return folder
+
+
+@pytest.fixture
+async def hubspot_sim() -> AsyncIterator[HubSpotSimulator]:
+    """A HubSpot simulator with HubSpot's 10-per-second limit and a private-app token (``DEFAULT_TOKEN``)."""
+    async with HubSpotSimulator() as sim:
+        yield sim
+    assert_no_mismatches(sim)
+
+
+@pytest.fixture
+def hubspot_served() -> Iterator[HubSpotSimulator]:
+    """A HubSpot simulator served from a thread (no rate limit) for the synchronous ``hubspot-api-client``."""
+    sim = HubSpotSimulator(rate_limit=None)
+    with sim.serving_in_thread():
+        yield sim
+    assert_no_mismatches(sim)
+
+
+@dataclass(frozen=True)
+class LoopbackTLS:
+    """A self-signed certificate for 127.0.0.1: ``server`` serves with it, ``ca_file`` makes clients trust it."""
+
+    server: ssl.SSLContext
+    ca_file: Path
+
+
+@pytest.fixture(scope="session")
+def loopback_tls(tmp_path_factory: pytest.TempPathFactory) -> LoopbackTLS:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return LoopbackTLS(server, folder / "cert.pem")
+
+
+@pytest.fixture
+async def salesforce_sim() -> AsyncIterator[SalesforceSimulator]:
+    """A Salesforce simulator on plain HTTP; every request checked against the Postman collection."""
+    require_salesforce_collection()
+    async with SalesforceSimulator() as sim:
+        yield sim
+    assert_no_mismatches(sim)
+
+
+@pytest.fixture
+def salesforce_served(loopback_tls: LoopbackTLS) -> Iterator[SalesforceSimulator]:
+    """A Salesforce simulator on HTTPS (``simple-salesforce`` speaks nothing else) served from a thread."""
+    require_salesforce_collection()
+    sim = SalesforceSimulator(ssl=loopback_tls.server)
+    with sim.serving_in_thread():
+        yield sim
+    assert_no_mismatches(sim)
