@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from hubwire.simulators.hubspot import HubSpotSimulator
 from hubwire.simulators.loopback import LoopbackSimulator
 from hubwire.simulators.salesforce import SalesforceSimulator
-from hubwire.simulators.specs import locate_specs_dir
+from tests.simulators.required_specs import require_spec
 
 __all__ = [
     "Clock",
@@ -65,18 +65,8 @@ def assert_no_mismatches(sim: LoopbackSimulator) -> None:
 
 def require_salesforce_collection() -> Path:
     """The folder of Salesforce's Postman collection; skip the test when absent, fail under CI=true."""
-    found = locate_specs_dir()
-    folder = None if found is None else found / "salesforce" / "postman" / "collections" / "salesforce_apis"
-    if folder is None or not (folder / "index.json").is_file():
-        reason = (
-            "salesforce/postman (Salesforce's CC0 Postman collection) is absent from "
-            f"{found or 'the specs folder ($HUBWIRE_SPECS_DIR, or shared/specs beside the checkout)'}: "
-            "the Salesforce simulator's request check needs it"
-        )
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return folder
+    index = "salesforce/postman/collections/salesforce_apis/index.json"
+    return require_spec(index) / "salesforce" / "postman" / "collections" / "salesforce_apis"
 
 
 @pytest.fixture
