@@ -76,23 +76,31 @@ async def test_connect_creates_checks_stores_and_enqueues_sync(hub: hubwire.Hub,
     assert again.id == integ.id and again.version == integ.version + 1
 
 
-async def test_bad_credentials_error_event_and_status_unchanged(hub: hubwire.Hub, acme: Acme) -> None:
+async def test_a_refused_connect_of_a_new_integration_leaves_nothing_behind(hub: hubwire.Hub, acme: Acme) -> None:
     errored: list[str] = []
     Integration.errored(lambda i: errored.append(i.error))
     with pytest.raises(ProviderAuthError) as err:
         await Integration.connect(provider="acme", api_key="sk_test_WrongKey0000000")
     assert err.value.code == "provider_auth_failed"
-    [integ] = await Integration.find({"provider": "acme"})
-    assert integ.status == "Available" and "refused" in integ.error
-    assert errored and "sk_test_WrongKey0000000" not in errored[0]
-    assert await types(hub) == ["Integration.Created", "Integration.Errored"]
-    assert await list_jobs(hub) == []
+    assert await Integration.find({"provider": "acme"}) == []
+    assert await types(hub) == [] and errored == [] and await list_jobs(hub) == []
+    async with hub.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(credentials))).scalar_one() == 0
 
     ok = await Integration.connect(provider="acme", api_key=GOOD_KEY)
-    assert ok.id == integ.id and ok.status == "Connected" and ok.error is None
+    assert ok.status == "Connected" and ok.error is None
+
+
+async def test_a_refused_reconnect_records_the_error_and_keeps_the_status(hub: hubwire.Hub, acme: Acme) -> None:
+    errored: list[str] = []
+    Integration.errored(lambda i: errored.append(i.error))
+    ok = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     with pytest.raises(ProviderAuthError):
         await Integration.connect(ok.id, api_key="sk_test_WrongKey0000000")
-    assert (await Integration.get(ok.id)).status == "Connected"
+    after = await Integration.get(ok.id)
+    assert after.status == "Connected" and "refused" in after.error and after.version == ok.version + 1
+    assert errored and "sk_test_WrongKey0000000" not in errored[0]
+    assert await types(hub) == ["Integration.Created", "Integration.Connected", "Integration.Errored"]
 
 
 async def test_connect_validates_parameters(hub: hubwire.Hub, acme: Acme) -> None:

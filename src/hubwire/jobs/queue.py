@@ -11,7 +11,7 @@ another worker has taken over.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +25,11 @@ from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = [
+    "JOB_CHANNEL",
     "JobRow",
     "claim",
     "complete",
@@ -42,9 +44,23 @@ __all__ = [
     "release",
     "retry_dead",
     "retry_job",
+    "withdraw",
 ]
 
 STATUSES = ("queued", "running", "done", "dead")
+JOB_CHANNEL = "hubwire_jobs"  # PostgreSQL: a commit that enqueued jobs NOTIFYs workers on it
+_WAKES = object()  # the Tx.state key: this transaction already wakes workers when it commits
+
+
+def _wake_workers(tx: Tx) -> None:
+    """Once ``tx`` committed, wake the workers: this process's now, every process's by NOTIFY."""
+    if _WAKES in tx.state:
+        return
+    tx.state[_WAKES] = True
+    if tx.dialect == "postgresql":
+        # Inside the transaction: PostgreSQL delivers a NOTIFY only if, and when, it commits.
+        tx.before_commit(lambda: tx.conn.execute(sa.text(f"NOTIFY {JOB_CHANNEL}")))
+    tx.after_commit(tx.hub.job_signal.set)
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,7 @@ async def enqueue(
         ).returning(jobs.c.id)
     job_id = (await tx.conn.execute(stmt)).scalar_one_or_none()
     if job_id is not None:
-        tx.jobs_enqueued += 1
+        _wake_workers(tx)
     return job_id
 
 
@@ -158,7 +174,7 @@ async def enqueue_many(
                 "now": now,
             },
         )
-        tx.jobs_enqueued += len(docs)
+        _wake_workers(tx)
     return len(docs)
 
 
@@ -359,7 +375,7 @@ async def fail(hub: Hub, worker: str, job: Job, error: str, retry_in: float | No
         if not res.rowcount:
             return "lost"
         if not dead:
-            tx.jobs_enqueued += 1
+            _wake_workers(tx)
     return "dead" if dead else "queued"
 
 
@@ -433,7 +449,7 @@ async def reap(hub: Hub) -> int:
         )
         n = int(back.rowcount or 0)
         if n:
-            tx.jobs_enqueued += n
+            _wake_workers(tx)
     return n + int(dead.rowcount or 0)
 
 
@@ -490,6 +506,20 @@ async def get_job(hub: Hub, job_id: int) -> JobRow:
     return _jobrow(r)
 
 
+async def withdraw(tx: Tx, key: str, *, unless: Callable[[dict[str, Any]], bool] | None = None) -> int | None:
+    """Delete the queued (not yet claimed) job holding ``key``, unless ``unless(payload)``; its id, if any.
+
+    For a request that was made obsolete before any worker took it (a manual sync did its work).
+    """
+    row = (
+        await tx.conn.execute(sa.select(jobs.c.id, jobs.c.payload).where(jobs.c.key == key, jobs.c.status == "queued"))
+    ).first()
+    if row is None or (unless is not None and unless(dict(row.payload or {}))):
+        return None
+    res = await tx.conn.execute(jobs.delete().where(jobs.c.id == row.id, jobs.c.status == "queued"))
+    return int(row.id) if res.rowcount else None
+
+
 def _live_key_elsewhere() -> sa.ColumnElement[bool]:
     other = jobs.alias("other")
     return sa.exists().where(other.c.key == jobs.c.key, other.c.status.in_(("queued", "running")))
@@ -512,7 +542,7 @@ async def retry_job(hub: Hub, job_id: int) -> JobRow:
             raise ConflictError(
                 f"job {job_id} cannot be retried: it changed, or another live job holds its key", job_id=job_id
             )
-        tx.jobs_enqueued += 1
+        _wake_workers(tx)
     return await get_job(hub, job_id)
 
 
@@ -539,5 +569,6 @@ async def retry_dead(hub: Hub, *, kind: str | None = None, since: float | None =
             .values(status="queued", attempts=0, run_at=now, lease_until=None, worker=None, updated_at=now)
         )
         n = int(res.rowcount or 0)
-        tx.jobs_enqueued += n
+        if n:
+            _wake_workers(tx)
     return n

@@ -303,7 +303,6 @@ class Worker:
             return
         import psycopg
 
-        from hubwire.hub import JOB_CHANNEL
         from hubwire.store.engine import sync_url
 
         url = sync_url(self.hub.settings.database_url).replace("postgresql+psycopg://", "postgresql://")
@@ -311,7 +310,7 @@ class Worker:
             try:
                 conn: Any = await psycopg.AsyncConnection.connect(url, autocommit=True)
                 async with conn:
-                    await conn.execute(f"LISTEN {JOB_CHANNEL}")
+                    await conn.execute(f"LISTEN {queue.JOB_CHANNEL}")
                     # Jobs enqueued before LISTEN took hold notified no one: look once more.
                     self.hub.job_signal.set()
                     async for _ in conn.notifies():

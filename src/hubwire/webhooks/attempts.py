@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
-from hubwire.nouns.ids import new_id
 from hubwire.store.events import EventRecord, iso
+from hubwire.store.ids import new_id
 from hubwire.store.tables import events, jobs, webhook_attempts, webhook_deliveries
 from hubwire.vault.credentials import load_credentials, save_credentials
 from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
@@ -29,7 +29,8 @@ from hubwire.webhooks.fanout import event_body
 from hubwire.webhooks.signing import ROTATION_GRACE, new_secret, rotated
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = [
     "STATUSES",

@@ -28,8 +28,9 @@ from hubwire.sync.upsert import fingerprint
 from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
     from hubwire.nouns.noun import VerbCall
+    from hubwire.store.transaction import Tx
 
 __all__ = ["install_writers"]
 
