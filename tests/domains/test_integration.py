@@ -131,6 +131,33 @@ async def test_sync_inline_and_through_the_worker(hub: hubwire.Hub, acme: Acme) 
     assert (await types(hub)).count("Integration.Synced") == 2
 
 
+async def test_a_queued_sync_done_by_a_manual_one_does_not_run_again(hub: hubwire.Hub, acme: Acme) -> None:
+    integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)  # queues the initial sync
+    assert len(await list_jobs(hub, kind="integration.sync", status="queued")) == 1
+    await Integration.sync({"id": integ.id}, wait=True)  # no worker ran: the manual sync does its work
+    assert acme.synced == [integ.id]
+    assert await list_jobs(hub, kind="integration.sync", status="queued") == []
+    assert await Worker(hub).drain() == 0  # a worker starting now finds no stale duplicate
+    assert acme.synced == [integ.id]
+
+    # A full sync queued is not done by an incremental one: it stays and runs.
+    await Integration.sync(integ.id, full=True)
+    await Integration.sync(integ.id, wait=True)
+    assert await Worker(hub).drain() == 1 and acme.synced == [integ.id] * 3
+
+
+async def test_the_seeds_object_form_for_disconnect_and_sync(hub: hubwire.Hub, acme: Acme) -> None:
+    integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
+    synced = await Integration.sync({"id": integ.id}, wait=True)
+    assert synced.status == "Synced"
+    queued = await Integration.sync({"id": integ.id})
+    assert queued.id == integ.id
+    gone = await Integration.disconnect({"id": integ.id})
+    assert gone.status == "Disconnected"
+    back = await Integration.connect({"id": integ.id, "api_key": GOOD_KEY})
+    assert back.status == "Connected" and back.id == integ.id
+
+
 async def test_failed_sync_records_error_and_keeps_status(hub: hubwire.Hub, acme: Acme) -> None:
     integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     acme.fail_sync = hubwire.ProviderUnavailable("Acme is down (503)", provider="acme")
@@ -155,9 +182,12 @@ async def test_state_machine(hub: hubwire.Hub, acme: Acme) -> None:
     async with hub.read() as conn:
         left = (await conn.execute(sa.select(credentials).where(credentials.c.integration_id == integ.id))).all()
     assert left == []  # disconnecting forgets the credentials
-    back = await Integration.update(integ.id, status="Available")
+    back = await Integration.publish(integ.id)
     assert back.status == "Available"
-    deprecated = await Integration.update(integ.id, status="Deprecated")
+    deprecated = await Integration.deprecate(integ.id)
+    assert deprecated.status == "Deprecated"
+    with pytest.raises(hubwire.IllegalTransitionError):
+        await Integration.publish(deprecated.id)
     with pytest.raises(hubwire.IllegalTransitionError):
         await Integration.update(deprecated.id, status="Available")
 
