@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hubwire import jsonfast
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Finisher, Job, forgetting_kinds, get_kind
+from hubwire.store.events import iso
 from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
@@ -78,8 +79,6 @@ class JobRow:
     updated_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        from hubwire.store.events import iso
-
         return {
             "id": self.id,
             "kind": self.kind,

@@ -32,6 +32,8 @@ import structlog
 
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Dead, Job, Retry, get_kind
+from hubwire.net.redact import redact_text
+from hubwire.store.engine import sync_url
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -240,8 +242,6 @@ class Worker:
             self._slot_free.set()
 
     async def _record_failure(self, job: Job, error: str, retry_in: float | None) -> None:
-        from hubwire.net.redact import redact_text
-
         error = redact_text(error)
         try:
             outcome = await queue.fail(self.hub, self.name, job, error, retry_in)
@@ -302,8 +302,6 @@ class Worker:
         if self.hub.dialect != "postgresql":
             return
         import psycopg
-
-        from hubwire.store.engine import sync_url
 
         url = sync_url(self.hub.settings.database_url).replace("postgresql+psycopg://", "postgresql://")
         while True:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from hubwire.errors import FieldError, ValidationError
-from hubwire.nouns.schema import Field
+from hubwire.nouns.schema import Field, camel_to_snake
 from hubwire.store.indexes import field_sql
 from hubwire.store.tables import entities
 
@@ -86,8 +86,6 @@ class _Compiler:
         return sa.and_(sa.true(), *parts)
 
     def field(self, key: str, cond: Any) -> ColumnElement[bool]:
-        from hubwire.nouns.schema import camel_to_snake
-
         name = key if key in META_COLUMNS else camel_to_snake(key)
         if isinstance(cond, Mapping) and cond and all(isinstance(k, str) and k.startswith("$") for k in cond):
             ops = dict(cond)
@@ -196,8 +194,6 @@ class SortKey:
 
 def sort_keys(noun: Noun, sort: str | None, dialect: str) -> SortKey:
     """``"-amount"`` sorts by amount descending; the id breaks ties. Default ``created_at``."""
-    from hubwire.nouns.schema import camel_to_snake
-
     spec = (sort or "created_at").strip()
     descending = spec.startswith("-")
     name = camel_to_snake(spec.lstrip("-+"))

@@ -20,6 +20,7 @@ from hubwire.connectors.runtime import Connection, to_incoming
 from hubwire.connectors.spec import Resource
 from hubwire.connectors.stripe.spec import STRIPE
 from hubwire.domains.billing import Customer, Plan, Price, Product, Subscription
+from hubwire.domains.platform import Integration
 from hubwire.errors import ValidationError
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.noun import Noun
@@ -40,8 +41,6 @@ _INTERVAL_FIELDS = ("interval", "interval_count")
 
 async def _connection(hub: Hub) -> Connection | None:
     """The connected Stripe integration's connection, or ``None`` (local-only billing)."""
-    from hubwire.domains.platform import Integration
-
     if SLUG not in hub.providers:
         return None
     found = await Integration.find({"provider": SLUG, "status": {"$in": ["Connected", "Synced"]}}, limit=1)
