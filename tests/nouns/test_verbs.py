@@ -89,6 +89,22 @@ async def test_illegal_transition_writes_nothing(hub: hubwire.Hub) -> None:
     assert await event_types(hub) == ["Deal.Created", "Deal.Closed"]
 
 
+async def test_a_status_a_before_hook_moves_obeys_the_state_machine(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+    deal = await Deal.create(name="A", stage="Open")
+    await Deal.close(deal.id)
+
+    @Deal.updating
+    def reopen(deal: hubwire.Entity) -> None:
+        deal["stage"] = "Open"  # Closed -> Open is no move of the machine
+
+    with pytest.raises(IllegalTransitionError):
+        await Deal.update(deal.id, name="B")
+    after = await Deal.get(deal.id)
+    assert after.stage == "Closed" and after.name == "A" and after.version == 2
+    assert await event_types(hub) == ["Deal.Created", "Deal.Closed"]
+
+
 async def test_before_hook_veto_writes_nothing(hub: hubwire.Hub) -> None:
     Deal = deal_noun()
 

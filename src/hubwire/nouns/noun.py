@@ -21,12 +21,12 @@ from hubwire.nouns.entity import META, Entity, Page
 from hubwire.nouns.hooks import Hook, VerbHooks
 from hubwire.nouns.schema import BUILTIN_VERBS, Field, VerbDecl, camel_to_snake, conjugate, parse_schema
 from hubwire.nouns.states import StateMachine
-from hubwire.nouns.verbs import InTx, VerbCall, Writer, acting_as, current_source
+from hubwire.nouns.verbs import Writer
 from hubwire.store.events import iso
 from hubwire.store.indexes import ensure_indexes
 from hubwire.store.tables import entities
 
-__all__ = ["InTx", "Noun", "VerbCall", "acting_as", "current_source"]
+__all__ = ["Noun"]
 
 _META = frozenset(META)
 
@@ -80,6 +80,8 @@ class Noun:
         # Event-only verbs: hooks and an event, but no verb of their own for callers.
         self.internal_verbs = frozenset(events or ())
         self.defaults = self._check_defaults(defaults or {})
+        # The fields of a new entity before its input: every field unset but those with a default.
+        self.blank: dict[str, Any] = {**dict.fromkeys(self.fields), **self.defaults}
         self.machines: dict[str, StateMachine] = {}
         for fname, moves in (states or {}).items():
             f = self.fields.get(fname)

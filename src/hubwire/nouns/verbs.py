@@ -65,6 +65,7 @@ __all__ = [
 log = structlog.get_logger("hubwire.nouns")
 InTx = Callable[["Tx", Entity], Awaitable[None]]
 _UNIQUE_INDEX = re.compile(r"ux_ent_[a-z0-9]+_([a-z0-9_]+)")
+_NOTHING_MOVED: frozenset[str] = frozenset()
 _source: contextvars.ContextVar[str] = contextvars.ContextVar("hubwire_source", default="api")
 
 
@@ -148,15 +149,15 @@ def propose(
     ``check_states`` every moved or changed status must be a legal move of its state machine (a
     sync passes ``False``: the provider's record is the truth, whatever the local machine says).
     """
-    decls = tuple(noun.verbs[v] for v in verbs)
-    fields = current.fields() if current is not None else {**dict.fromkeys(noun.fields), **noun.defaults}
+    decls = tuple([noun.verbs[v] for v in verbs])
+    fields = current.fields() if current is not None else dict(noun.blank)
     fields.update(changes)
-    moved: set[str] = set()
+    moved: frozenset[str] = _NOTHING_MOVED
     for verb in verbs:
         move = noun.verb_moves.get(verb)
         if move is not None:
             fields[move[0]] = move[1]
-            moved.add(move[0])
+            moved |= {move[0]}
     entity = Entity(
         {
             "$id": eid,
@@ -167,7 +168,7 @@ def propose(
             "version": current.version + 1 if current is not None else 1,
         }
     )
-    proposal = Proposal(noun, decls, current, entity, changes, frozenset(moved), check_states)
+    proposal = Proposal(noun, decls, current, entity, changes, moved, check_states)
     if check_states:
         _check_states(proposal, fields)
     return proposal

@@ -25,7 +25,7 @@ from hubwire.domains.projects import Comment, Issue, Project
 from hubwire.errors import ConfigurationError
 from hubwire.hub import Hub
 from hubwire.nouns.entity import Entity
-from hubwire.nouns.noun import InTx, VerbCall
+from hubwire.nouns.verbs import InTx, VerbCall
 from hubwire.store.tables import external_refs
 from hubwire.store.transaction import Tx
 from hubwire.sync.state import Ref, save_refs

@@ -30,7 +30,7 @@ from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
-    from hubwire.nouns.noun import VerbCall
+    from hubwire.nouns.verbs import VerbCall
     from hubwire.store.transaction import Tx
 
 __all__ = ["install_writers"]
