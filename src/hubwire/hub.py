@@ -65,8 +65,6 @@ class Hub:
         # Upkeep every worker runs now and then (ten-minute period): each prunes what it owns and
         # returns how many rows it deleted. Extensions add theirs (webhooks: old delivery history).
         self.maintenance: list[Callable[[Hub], Awaitable[int]]] = []
-        # Set when jobs were enqueued in this process (the queue sets it after commit): wakes workers.
-        self.job_signal = asyncio.Event()
         self._engine: AsyncEngine | None = None
         self._vault: Vault | None = None
         self._started = False

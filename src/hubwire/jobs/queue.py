@@ -10,6 +10,7 @@ another worker has taken over.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JOB_CHANNEL",
     "JobRow",
+    "JobSignal",
     "claim",
     "complete",
     "enqueue",
@@ -39,6 +41,7 @@ __all__ = [
     "extend",
     "fail",
     "get_job",
+    "job_signal",
     "list_jobs",
     "prune",
     "reap",
@@ -53,6 +56,15 @@ JOB_CHANNEL = "hubwire_jobs"  # PostgreSQL: a commit that enqueued jobs NOTIFYs 
 _WAKES = object()  # the Tx.state key: this transaction already wakes workers when it commits
 
 
+class JobSignal(asyncio.Event):
+    """Set when jobs became ready in this process (enqueued and committed, given back): wakes its workers."""
+
+
+def job_signal(hub: Hub) -> JobSignal:
+    """The hub's job signal (one per hub, in this process)."""
+    return hub.service(JobSignal)
+
+
 def _wake_workers(tx: Tx) -> None:
     """Once ``tx`` committed, wake the workers: this process's now, every process's by NOTIFY."""
     if _WAKES in tx.state:
@@ -61,7 +73,7 @@ def _wake_workers(tx: Tx) -> None:
     if tx.dialect == "postgresql":
         # Inside the transaction: PostgreSQL delivers a NOTIFY only if, and when, it commits.
         tx.before_commit(lambda: tx.conn.execute(sa.text(f"NOTIFY {JOB_CHANNEL}")))
-    tx.after_commit(tx.hub.job_signal.set)
+    tx.after_commit(job_signal(tx.hub).set)
 
 
 @dataclass(frozen=True)
@@ -394,7 +406,7 @@ async def release(hub: Hub, worker: str, held: Sequence[tuple[int, int]]) -> Non
         .values(status="queued", attempts=jobs.c.attempts - 1, lease_until=None, worker=None, updated_at=hub.clock())
     )
     await _write_one(hub, stmt, [{"b_id": jid, "b_att": att} for jid, att in held])
-    hub.job_signal.set()  # a worker of this process may take them now
+    job_signal(hub).set()  # a worker of this process may take them now
 
 
 async def _write_one(hub: Hub, stmt: sa.Executable, params: Any = None) -> None:

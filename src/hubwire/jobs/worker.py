@@ -93,7 +93,7 @@ class Worker:
         try:
             while not stop.is_set():
                 # Clear before claiming: a wake-up that arrives during the claim is kept, not lost.
-                self.hub.job_signal.clear()
+                queue.job_signal(self.hub).clear()
                 self._done_signal.clear()
                 try:
                     claimed = await self._fill()
@@ -183,7 +183,7 @@ class Worker:
         """
         events = [stop]
         if idle:
-            events += [self.hub.job_signal, self._done_signal]
+            events += [queue.job_signal(self.hub), self._done_signal]
         else:
             # Full: no await since _fill saw no room, so clearing here loses no completion.
             self._slot_free.clear()
@@ -310,9 +310,9 @@ class Worker:
                 async with conn:
                     await conn.execute(f"LISTEN {queue.JOB_CHANNEL}")
                     # Jobs enqueued before LISTEN took hold notified no one: look once more.
-                    self.hub.job_signal.set()
+                    queue.job_signal(self.hub).set()
                     async for _ in conn.notifies():
-                        self.hub.job_signal.set()
+                        queue.job_signal(self.hub).set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
