@@ -151,27 +151,25 @@ class IntegrationNoun(Noun):
             changes["api_base_url"] = api_base_url
         if name is not None:
             changes["name"] = name
-        if current is not None:
-            self.machines["status"].check(self.name, current.id, current["status"], "Connected")
-            probe = Entity({**current, **changes})
-        else:
+        if current is None:
             base = {k: v for k, v in prov.catalog().items() if v is not None}
             base.update(changes)
             if slug is not None:
                 base["slug"] = slug
             elif prov.slug_for(config) is None:
                 base.pop("slug", None)
-            probe = Entity(
-                {
-                    "$id": "",
-                    "$type": self.name,
-                    **{n: None for n in self.fields},
-                    **self.defaults,
-                    **base,
-                    "status": "Available",
-                }
-            )
             changes = {k: v for k, v in base.items() if k in self.fields}
+        # What the provider checks against: the Integration this connect would leave (not yet its id
+        # when new); an illegal move is refused here, before the provider is asked anything.
+        verbs_ = ["connect"] if current is not None else ["create"]
+        probe = verbs.propose(
+            self,
+            verbs_,
+            current,
+            self.validate(changes, partial=True),
+            eid=current.id if current is not None else "",
+            now_iso=iso(hub.clock()),
+        ).entity
         ctx = ProviderContext(hub, prov, probe, creds, probe.get("config") or {})
         try:
             account = await prov.check(ctx)
