@@ -48,6 +48,7 @@ __all__ = [
     "release",
     "retry_dead",
     "retry_job",
+    "wake_workers",
     "withdraw",
 ]
 
@@ -65,8 +66,12 @@ def job_signal(hub: Hub) -> JobSignal:
     return hub.service(JobSignal)
 
 
-def _wake_workers(tx: Tx) -> None:
-    """Once ``tx`` committed, wake the workers: this process's now, every process's by NOTIFY."""
+def wake_workers(tx: Tx) -> None:
+    """Once ``tx`` committed, wake the workers: this process's now, every process's by NOTIFY.
+
+    For every write that makes jobs ready to run (enqueued, requeued, brought forward); once per
+    transaction, however many times it is called.
+    """
     if _WAKES in tx.state:
         return
     tx.state[_WAKES] = True
@@ -154,7 +159,7 @@ async def enqueue(
         ).returning(jobs.c.id)
     job_id = (await tx.conn.execute(stmt)).scalar_one_or_none()
     if job_id is not None:
-        _wake_workers(tx)
+        wake_workers(tx)
     return job_id
 
 
@@ -185,7 +190,7 @@ async def enqueue_many(
                 "now": now,
             },
         )
-        _wake_workers(tx)
+        wake_workers(tx)
     return len(docs)
 
 
@@ -386,7 +391,7 @@ async def fail(hub: Hub, worker: str, job: Job, error: str, retry_in: float | No
         if not res.rowcount:
             return "lost"
         if not dead:
-            _wake_workers(tx)
+            wake_workers(tx)
     return "dead" if dead else "queued"
 
 
@@ -460,7 +465,7 @@ async def reap(hub: Hub) -> int:
         )
         n = int(back.rowcount or 0)
         if n:
-            _wake_workers(tx)
+            wake_workers(tx)
     return n + int(dead.rowcount or 0)
 
 
@@ -553,7 +558,7 @@ async def retry_job(hub: Hub, job_id: int) -> JobRow:
             raise ConflictError(
                 f"job {job_id} cannot be retried: it changed, or another live job holds its key", job_id=job_id
             )
-        _wake_workers(tx)
+        wake_workers(tx)
     return await get_job(hub, job_id)
 
 
@@ -581,5 +586,5 @@ async def retry_dead(hub: Hub, *, kind: str | None = None, since: float | None =
         )
         n = int(res.rowcount or 0)
         if n:
-            _wake_workers(tx)
+            wake_workers(tx)
     return n
