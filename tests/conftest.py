@@ -19,11 +19,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from hubwire import declarations
 from hubwire.connectors.builtin import load_builtins
 from hubwire.connectors.registry import ProviderRegistry, default_registry
 from hubwire.hub import Hub
-from hubwire.nouns import hooks as hook_registry
-from hubwire.nouns.noun import Noun
 from hubwire.store.engine import migrate
 
 # The built-ins load on first use; load them before any test snapshots the hooks they install.
@@ -141,12 +140,7 @@ async def hub(db_url: str, tmp_path: Path, providers: ProviderRegistry) -> Async
 
 @pytest.fixture(autouse=True)
 def _isolate_hooks() -> Iterator[None]:
-    """Hooks and subscriptions registered by a test do not leak into the next one."""
-    saved = Noun.snapshot_hooks()
-    subs = hook_registry.snapshot()
-    nouns = dict(Noun.registry)
+    """Nouns, hooks, subscriptions, job kinds and extensions a test declares do not leak into the next one."""
+    saved = declarations.snapshot()
     yield
-    Noun.registry.clear()
-    Noun.registry.update(nouns)
-    Noun.restore_hooks(saved)
-    hook_registry.restore(subs)
+    declarations.restore(saved)

@@ -10,22 +10,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubwire.connectors.builtin import load_builtins
+from hubwire.declarations import extensions
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
 
 __all__ = ["install_extensions", "on_hub"]
 
-_installers: list[Callable[[Hub], None]] = []
-
 
 def on_hub(installer: Callable[[Hub], None]) -> Callable[[Hub], None]:
-    if installer not in _installers:
-        _installers.append(installer)
+    if installer not in extensions:
+        extensions.append(installer)
     return installer
 
 
 def install_extensions(hub: Hub) -> None:
     load_builtins()
-    for installer in _installers:
+    for installer in extensions:
         installer(hub)

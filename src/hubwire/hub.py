@@ -1,65 +1,47 @@
-"""The Hub: one configured Hubwire (database, vault, providers, clock) and its transactions.
+"""The Hub: one configured Hubwire (database, vault, providers, clock) and the wiring of its services.
 
 Nouns are declared once, globally; the Hub they act on is the *current* one: set with
 ``hub.activate()`` (or ``async with Hub(...)``), else a default Hub built from the
-environment, one per event loop. A :class:`Tx` is one database transaction that collects the
-events it appended and the jobs it enqueued, and runs callbacks only after it commits.
+environment, one per event loop. A Hub holds configuration and wiring only: its transactions
+are :mod:`hubwire.store.transaction`'s (``hub.transaction()`` opens one on this hub), and each
+subsystem keeps its per-hub state in one typed slot, :meth:`Hub.service` (created on first use,
+closed with the hub).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hubwire.connectors.registry import ProviderRegistry, default_registry
+from hubwire.extensions import install_extensions
 from hubwire.settings import Settings
+from hubwire.store import transaction as transactions
 from hubwire.store.engine import make_engine, migrate
-from hubwire.store.statements import sqlite_write
+from hubwire.store.transaction import Tx
 from hubwire.vault import Vault, load_or_create_key
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 if TYPE_CHECKING:
-    from hubwire.connectors.registry import ProviderRegistry
-    from hubwire.nouns.noun import Noun
     from hubwire.store.events import EventRecord
 
-__all__ = ["Hub", "Tx", "configure", "current_hub"]
+__all__ = ["Hub", "configure", "current_hub"]
 
-EventSink = Callable[["Tx", "EventRecord"], Awaitable[None]]
-JOB_CHANNEL = "hubwire_jobs"
+EventSink = Callable[[Tx, "EventRecord"], Awaitable[None]]
 
 _current: contextvars.ContextVar[Hub | None] = contextvars.ContextVar("hubwire_hub", default=None)
 _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
 _default_settings: Settings | None = None
-
-
-class Tx:
-    """One write transaction. Jobs and events added here commit or vanish together."""
-
-    def __init__(self, hub: Hub, conn: AsyncConnection) -> None:
-        self.hub = hub
-        self.conn = conn
-        self.dialect = hub.dialect
-        self.events: list[EventRecord] = []
-        self.jobs_enqueued = 0
-        self.event_lock_held = False
-        self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
-        self._before_commit: list[Callable[[], Awaitable[None]]] = []
-
-    def after_commit(self, fn: Callable[[], Awaitable[None] | None]) -> None:
-        self._after_commit.append(fn)
-
-    def before_commit(self, fn: Callable[[], Awaitable[None]]) -> None:
-        """Run ``fn`` inside the transaction just before it commits (e.g. to flush batched inserts)."""
-        self._before_commit.append(fn)
 
 
 class Hub:
@@ -78,23 +60,17 @@ class Hub:
         self.settings = base.replace(**overrides) if overrides else base
         self.dialect = self.settings.dialect
         self.clock: Callable[[], float] = clock or time.time
-        from hubwire.connectors.registry import default_registry
-
         self.providers: ProviderRegistry = providers or default_registry
         self.event_sinks: list[EventSink] = []
         # Upkeep every worker runs now and then (ten-minute period): each prunes what it owns and
         # returns how many rows it deleted. Extensions add theirs (webhooks: old delivery history).
         self.maintenance: list[Callable[[Hub], Awaitable[int]]] = []
-        self.job_signal = asyncio.Event()
         self._engine: AsyncEngine | None = None
-        self._write_lock = asyncio.Lock()
-        self._indexed: set[str] = set()
         self._vault: Vault | None = None
         self._started = False
         self._start_lock = asyncio.Lock()
+        self._services: dict[type, Any] = {}
         self._closers: list[Callable[[], Awaitable[None]]] = []
-        from hubwire.extensions import install_extensions
-
         install_extensions(self)
 
     # lifecycle -----------------------------------------------------------------
@@ -110,6 +86,10 @@ class Hub:
             self._vault = Vault(load_or_create_key(self.settings.secret_key, self.settings.data_dir))
         return self._vault
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     async def start(self) -> Hub:
         async with self._start_lock:
             if not self._started:
@@ -118,19 +98,43 @@ class Hub:
                 self._started = True
         return self
 
+    def service(self, kind: type[S], factory: Callable[[], S] | None = None) -> S:
+        """This hub's one ``kind`` (an HTTP client, a deliverer, a cache), made by ``factory()``
+        (default ``kind()``) on first use. The hub closes it with itself (its ``close()``, if any)."""
+        try:
+            return cast(S, self._services[kind])
+        except KeyError:
+            pass
+        made = (factory or kind)()
+        self._services[kind] = made
+        return made
+
+    def provide(self, kind: type[S], instance: S) -> S:
+        """Give this hub ``instance`` as its ``kind`` (tests inject a client with a fake clock).
+
+        One given earlier is replaced and closed with the hub all the same.
+        """
+        old = self._services.get(kind)
+        if old is not None and old is not instance:
+            self.add_closer(lambda: _close(old))
+        self._services[kind] = instance
+        return instance
+
     def add_closer(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Register a resource (an HTTP session, a client pool) to release when the hub closes."""
         self._closers.append(fn)
 
     async def close(self) -> None:
+        services, self._services = self._services, {}
         closers, self._closers = self._closers, []
+        for svc in reversed(list(services.values())):
+            await _close(svc)
         for fn in reversed(closers):
             await fn()
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
         self._started = False
-        self._indexed.clear()
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -144,76 +148,29 @@ class Hub:
     def activate(self) -> contextvars.Token[Hub | None]:
         return _current.set(self)
 
-    # transactions ----------------------------------------------------------------
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    # transactions (store.transaction's, on this hub) ------------------------------------
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """A write transaction; callbacks registered with ``after_commit`` run once it committed."""
-        if self.dialect == "sqlite":
-            # One writer: serialise in-process, and BEGIN IMMEDIATE across processes.
-            async with self._write_lock, self.engine.connect() as conn:
-                conn = await conn.execution_options(hubwire_sqlite_begin="IMMEDIATE")
-                async with self._scope(conn) as tx:
-                    yield tx
-        else:
-            async with self.engine.connect() as conn, self._scope(conn) as tx:
-                yield tx
+        return transactions.transaction(self)
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return transactions.read(self)
+
+    def autocommit(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """PostgreSQL: a connection in autocommit (see :func:`hubwire.store.transaction.autocommit`)."""
+        return transactions.autocommit(self)
 
     async def sqlite_write(self, fn: Callable[[Any], T]) -> T:
-        """SQLite only: ``fn(cursor)`` as one write transaction on the connection's thread, in one hop.
+        """SQLite only: ``fn(cursor)`` as one write transaction in one hop (see :mod:`hubwire.store.transaction`)."""
+        return await transactions.sqlite_write(self, fn)
 
-        For hot paths whose statements are known up front (the worker's claim); see
-        :func:`hubwire.store.statements.sqlite_write`. Serialised with :meth:`transaction`.
-        """
-        async with self._write_lock:
-            return await sqlite_write(self.engine, fn)
 
-    @asynccontextmanager
-    async def _scope(self, conn: AsyncConnection) -> AsyncIterator[Tx]:
-        await conn.begin()
-        tx = Tx(self, conn)
-        try:
-            yield tx
-            for before in tx._before_commit:
-                await before()
-            if tx.jobs_enqueued and self.dialect == "postgresql":
-                await conn.execute(sa.text(f"NOTIFY {JOB_CHANNEL}"))
-        except BaseException:
-            await conn.rollback()
-            raise
-        await conn.commit()
-        if tx.jobs_enqueued:
-            self.job_signal.set()
-        for fn in tx._after_commit:
-            res = fn()
-            if res is not None:
-                await res
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """PostgreSQL: a connection in autocommit, for statements each atomic and durable on its own.
-
-        One round trip each instead of BEGIN, statement, COMMIT (the worker's claim, completion and
-        attempt record). Such a statement must enqueue nothing: no NOTIFY is sent for it.
-        """
-        async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-
-    async def ensure_noun(self, noun: Noun) -> None:
-        if noun.name in self._indexed:
-            return
-        if not self._started:
-            await self.start()
-        from hubwire.store.indexes import ensure_indexes
-
-        if any(f.indexed for f in noun.fields.values()):
-            async with self.transaction() as tx:
-                await ensure_indexes(tx.conn, noun)
-        self._indexed.add(noun.name)
+async def _close(service: object) -> None:
+    close = getattr(service, "close", None)
+    if callable(close):
+        result = close()
+        if inspect.isawaitable(result):
+            await result
 
 
 def configure(settings: Settings | None = None, **overrides: Any) -> None:

@@ -20,8 +20,8 @@ async def test_connect_flow_never_returns_the_secret(hub: hubwire.Hub, client: h
     assert refused.status_code == 400 and refused.json()["code"] == "provider_auth_failed"
 
     r = await call("POST", "/v1/integrations/connect", json={"provider": "acme", "apiKey": ACME_SECRET, "region": "eu"})
-    # A failed attempt already recorded the Integration (with its error): this connects that one.
-    assert r.status_code == 200, r.text
+    # The refused attempt made no Integration: this one creates it.
+    assert r.status_code == 201, r.text
     integ = r.json()
     assert integ["status"] == "Connected" and integ["error"] is None
     assert integ["config"]["region"] == "eu" and integ["config"]["account"] == {"account": "acct_1"}
@@ -87,3 +87,24 @@ async def test_status_is_only_moved_by_verbs(client: httpx.AsyncClient) -> None:
         assert r.status_code == 422 and r.json()["errors"][0]["code"] == "read_only", change
     renamed = await client.patch(f"/v1/integrations/{iid}", json={"name": "Acme EU"})
     assert renamed.status_code == 200 and renamed.json()["status"] == "Available"
+
+
+async def test_the_marketplace_moves_are_verbs_over_rest(hub: hubwire.Hub, client: httpx.AsyncClient) -> None:
+    iid = (await client.post("/v1/integrations", json={"name": "Acme", "provider": "acme"})).json()["$id"]
+    soon = await client.post(f"/v1/integrations/{iid}/announce")
+    assert soon.status_code == 200, soon.text
+    assert soon.json()["status"] == "ComingSoon"
+    live = await client.post(f"/v1/integrations/{iid}/publish")
+    assert live.status_code == 200 and live.json()["status"] == "Available"
+    old = await client.post(f"/v1/integrations/{iid}/deprecate")
+    assert old.status_code == 200 and old.json()["status"] == "Deprecated"
+    again = await client.post(f"/v1/integrations/{iid}/publish")
+    assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
+    types = [e["event"] for e in (await client.get("/v1/events")).json()["data"]]
+    assert types == [
+        "Integration.Created",
+        "Integration.Announced",
+        "Integration.Published",
+        "Integration.Deprecated",
+    ]
+    assert (await client.post(f"/v1/integrations/{iid}/error")).status_code == 404  # an event, not a verb

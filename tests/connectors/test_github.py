@@ -116,8 +116,12 @@ async def test_bad_token_is_refused_status_unchanged_and_errored_fires(gh: GitHu
 
     with pytest.raises(ProviderAuthError, match="Bad credentials"):
         await Integration.connect(provider="github", token="ghp_wrong", api_base_url=gh.url)
+    assert await Integration.find({"provider": "github"}) == [] and errored == []  # nothing made
+    integ = await connect(gh)
+    with pytest.raises(ProviderAuthError, match="Bad credentials"):
+        await Integration.connect(integ.id, token="ghp_wrong")
     found = await Integration.find({"provider": "github"})
-    assert [i["status"] for i in found] == ["Available"]
+    assert [i["status"] for i in found] == ["Connected"]
     assert errored and "Bad credentials" in errored[0] and "ghp_wrong" not in errored[0]
 
 

@@ -55,10 +55,14 @@ async def test_bad_key_is_refused_and_recorded(hub: Hub, stripe_sim: StripeSimul
     with pytest.raises(ProviderAuthError) as err:
         await Integration.connect(provider="stripe", api_key="sk_test_wrongkey123", api_base_url=stripe_sim.url)
     assert "sk_test_wrongkey123" not in str(err.value.to_dict())
-    integ = (await Integration.find({"provider": "stripe"}))[0]
-    assert integ["status"] == "Available" and integ["error"]
-    assert len(await events(hub, "Integration.Errored")) == 1
+    assert await Integration.find({"provider": "stripe"}) == []  # a new integration refused is not made
     assert [r.path for r in stripe_sim.requests] == ["/v1/balance"]
+    iid = await connect(stripe_sim)
+    with pytest.raises(ProviderAuthError):
+        await Integration.connect(iid, api_key="sk_test_wrongkey123")
+    integ = await Integration.get(iid)
+    assert integ["status"] == "Connected" and integ["error"] and "sk_test_wrongkey123" not in integ["error"]
+    assert len(await events(hub, "Integration.Errored")) == 1
 
 
 async def test_connect_syncs_everything_with_relations(hub: Hub, stripe_sim: StripeSimulator) -> None:

@@ -47,23 +47,35 @@ async def test_connect_creates_checks_stores_and_enqueues_sync(hub: hubwire.Hub,
     assert again.id == integ.id and again.version == integ.version + 1
 
 
-async def test_bad_credentials_error_event_and_status_unchanged(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
+async def test_a_refused_connect_of_a_new_integration_leaves_nothing_behind(
+    hub: hubwire.Hub, acme: ApiKeyProvider
+) -> None:
     errored: list[str] = []
     Integration.errored(lambda i: errored.append(i.error))
     with pytest.raises(ProviderAuthError) as err:
         await Integration.connect(provider="acme", api_key="sk_test_WrongKey0000000")
     assert err.value.code == "provider_auth_failed"
-    [integ] = await Integration.find({"provider": "acme"})
-    assert integ.status == "Available" and "refused" in integ.error
-    assert errored and "sk_test_WrongKey0000000" not in errored[0]
-    assert await types(hub) == ["Integration.Created", "Integration.Errored"]
-    assert await list_jobs(hub) == []
+    assert await Integration.find({"provider": "acme"}) == []
+    assert await types(hub) == [] and errored == [] and await list_jobs(hub) == []
+    async with hub.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(credentials))).scalar_one() == 0
 
     ok = await Integration.connect(provider="acme", api_key=GOOD_KEY)
-    assert ok.id == integ.id and ok.status == "Connected" and ok.error is None
+    assert ok.status == "Connected" and ok.error is None
+
+
+async def test_a_refused_reconnect_records_the_error_and_keeps_the_status(
+    hub: hubwire.Hub, acme: ApiKeyProvider
+) -> None:
+    errored: list[str] = []
+    Integration.errored(lambda i: errored.append(i.error))
+    ok = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     with pytest.raises(ProviderAuthError):
         await Integration.connect(ok.id, api_key="sk_test_WrongKey0000000")
-    assert (await Integration.get(ok.id)).status == "Connected"
+    after = await Integration.get(ok.id)
+    assert after.status == "Connected" and "refused" in after.error and after.version == ok.version + 1
+    assert errored and "sk_test_WrongKey0000000" not in errored[0]
+    assert await types(hub) == ["Integration.Created", "Integration.Connected", "Integration.Errored"]
 
 
 async def test_connect_validates_parameters(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
@@ -94,6 +106,33 @@ async def test_sync_inline_and_through_the_worker(hub: hubwire.Hub, acme: ApiKey
     assert (await types(hub)).count("Integration.Synced") == 2
 
 
+async def test_a_queued_sync_done_by_a_manual_one_does_not_run_again(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
+    integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)  # queues the initial sync
+    assert len(await list_jobs(hub, kind="integration.sync", status="queued")) == 1
+    await Integration.sync({"id": integ.id}, wait=True)  # no worker ran: the manual sync does its work
+    assert acme.synced == [integ.id]
+    assert await list_jobs(hub, kind="integration.sync", status="queued") == []
+    assert await Worker(hub).drain() == 0  # a worker starting now finds no stale duplicate
+    assert acme.synced == [integ.id]
+
+    # A full sync queued is not done by an incremental one: it stays and runs.
+    await Integration.sync(integ.id, full=True)
+    await Integration.sync(integ.id, wait=True)
+    assert await Worker(hub).drain() == 1 and acme.synced == [integ.id] * 3
+
+
+async def test_the_seeds_object_form_for_disconnect_and_sync(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
+    integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
+    synced = await Integration.sync({"id": integ.id}, wait=True)
+    assert synced.status == "Synced"
+    queued = await Integration.sync({"id": integ.id})
+    assert queued.id == integ.id
+    gone = await Integration.disconnect({"id": integ.id})
+    assert gone.status == "Disconnected"
+    back = await Integration.connect({"id": integ.id, "api_key": GOOD_KEY})
+    assert back.status == "Connected" and back.id == integ.id
+
+
 async def test_failed_sync_records_error_and_keeps_status(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     integ = await Integration.connect(provider="acme", api_key=GOOD_KEY)
     acme.fail_sync = hubwire.ProviderUnavailable("Acme is down (503)", provider="acme")
@@ -118,9 +157,12 @@ async def test_state_machine(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     async with hub.read() as conn:
         left = (await conn.execute(sa.select(credentials).where(credentials.c.integration_id == integ.id))).all()
     assert left == []  # disconnecting forgets the credentials
-    back = await Integration.update(integ.id, status="Available")
+    back = await Integration.publish(integ.id)
     assert back.status == "Available"
-    deprecated = await Integration.update(integ.id, status="Deprecated")
+    deprecated = await Integration.deprecate(integ.id)
+    assert deprecated.status == "Deprecated"
+    with pytest.raises(hubwire.IllegalTransitionError):
+        await Integration.publish(deprecated.id)
     with pytest.raises(hubwire.IllegalTransitionError):
         await Integration.update(deprecated.id, status="Available")
 

@@ -210,3 +210,47 @@ def test_verb_states_must_name_a_verb_and_a_state() -> None:
         Noun("Bad", {"status": "A | B", "go": "Went"}, verb_states={"stop": "A"})
     with pytest.raises(ValidationError):
         Noun("Bad", {"status": "A | B", "go": "Went"}, verb_states={"go": "C"})
+
+
+async def test_every_verb_taking_an_id_takes_the_seeds_object_form(hub: hubwire.Hub) -> None:
+    Deal = deal_noun()
+    deal = await Deal.create(name="A", stage="Open")
+    assert (await Deal.get({"id": deal.id})).id == deal.id
+    renamed = await Deal.update({"id": deal.id, "name": "B"})
+    assert renamed.name == "B" and renamed.version == 2
+    lost = await Deal.lose({"id": deal.id})
+    assert lost.stage == "Lost"
+    reopened = await Deal.update({"$id": deal.id}, stage="Open")
+    closed = await Deal.close({"id": deal.id, "value": 10})
+    assert reopened.stage == "Open" and closed.stage == "Closed" and closed.value == 10
+    positional = await Deal.create(name="C", stage="Open")
+    assert (await Deal.close(positional.id)).stage == "Closed"
+    with pytest.raises(ValidationError) as err:
+        await Deal.close({"name": "no id"})
+    assert err.value.errors[0].field == "id"
+    assert (await Deal.delete({"id": deal.id})).id == deal.id
+    assert await Deal.count() == 1
+
+
+async def test_event_only_verbs_are_declared_and_not_callable(hub: hubwire.Hub) -> None:
+    Ticket = Noun(
+        "Ticket",
+        {"title": "string!", "state": "Open | Done", "finish": "Done"},
+        events={"flag": "Flagged"},
+    )
+    flagged: list[str] = []
+    Ticket.flagging(lambda t: flagged.append(f"before:{t.title}"))
+    Ticket.flagged(lambda t: flagged.append(f"after:{t.title}"))
+    assert Ticket.verbs["flag"].event == "Flagged" and Ticket.internal_verbs == frozenset({"flag"})
+    ticket = await Ticket.create(title="x", state="Open")
+    with pytest.raises(AttributeError):
+        Ticket.flag  # noqa: B018  (an event-only verb has no method of its own)
+    with pytest.raises(ValidationError):
+        await Ticket.perform("flag", ticket.id)
+    with pytest.raises(ValidationError):
+        Noun("Ticket2", {"title": "string", "finish": "Done"}, events={"finish": "Finished"})
+    from hubwire.nouns import verbs
+
+    await verbs.run(Ticket, ["flag"], ticket.id, {"title": "y"})
+    assert flagged == ["before:y", "after:y"]
+    assert await event_types(hub) == ["Ticket.Created", "Ticket.Flagged"]

@@ -98,6 +98,7 @@ async def test_connect_validates_url_events_and_the_ssrf_guard(
         with pytest.raises(ValidationError) as exc:
             await Integration.connect(provider="webhook", url="http://localhost:1/x", events=["*"])
         assert exc.value.errors[0].code == "ssrf_blocked"
+        assert await Integration.find({"provider": "webhook"}) == []  # a refused endpoint is not made
         for bad in (
             {"url": "ftp://example.com", "events": ["*"]},
             {"url": "https://example.com", "events": []},

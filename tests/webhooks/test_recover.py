@@ -5,7 +5,8 @@ from __future__ import annotations
 from hubwire import Integration, Worker
 from hubwire.hub import Hub
 from hubwire.webhooks import get_delivery, list_deliveries, recover
-from tests.webhooks.conftest import FakeClock, Receiver, body_of, deal_noun
+from tests.fakes import FakeClock, deal_noun
+from tests.webhooks.conftest import Receiver, body_of
 
 
 async def test_recover_sends_retrying_and_dead_deliveries_now(whub: Hub, receiver: Receiver, clock: FakeClock) -> None:

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from hubwire.api.scopes import Scope, parse_scope
 from hubwire.errors import AuthenticationError, NotFoundError, ValidationError
 from hubwire.hub import Hub
-from hubwire.nouns.ids import ALPHABET, new_id
 from hubwire.store.events import iso
+from hubwire.store.ids import ALPHABET, new_id
 from hubwire.store.tables import api_keys
 
 __all__ = ["ApiKey", "create_api_key", "list_api_keys", "revoke_api_key", "verify_api_key"]

@@ -36,6 +36,7 @@ from hubwire.net.redact import redact
 from hubwire.nouns.entity import META, Entity, Page
 from hubwire.nouns.noun import Noun
 from hubwire.nouns.schema import BUILTIN_VERBS, camel_to_snake
+from hubwire.nouns.verbs import invalid
 
 __all__ = ["VERB_SYNTAX", "Invocation", "is_verb_call", "noun_help", "parse_invocation", "run_verb", "verb_help"]
 
@@ -313,7 +314,7 @@ async def _method(inv: Invocation, hub: Hub, as_json: bool) -> None:
             errors.append(err)
         kwargs[name] = value
     if errors:
-        raise ValidationError(f"invalid {noun.name}: " + "; ".join(e.message for e in errors), errors)
+        raise invalid(noun.name, errors)
     wants_progress = "progress" in sig.parameters and bool(kwargs.get("wait"))
     bar: SyncBar | None = None
     if wants_progress:

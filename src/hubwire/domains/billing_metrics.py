@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hubwire.domains.billing import Subscription
+
 __all__ = [
     "INTERVAL_FACTOR",
     "Metrics",
@@ -162,8 +164,6 @@ def compute_metrics(subs: Iterable[Sub], start: Any, end: Any) -> Metrics:
 
 async def billing_metrics(start: Any, end: Any, *, currency: str | None = None) -> Metrics:
     """The metrics of the current hub's Subscriptions (optionally of one currency) for ``[start, end)``."""
-    from hubwire.domains.billing import Subscription
-
     subs: list[Sub] = []
     cursor: str | None = None
     flt = {"currency": currency} if currency else {}

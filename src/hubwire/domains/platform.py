@@ -3,13 +3,16 @@
 Status moves (the seed's machine, plus reconnecting, which rotates credentials):
 
     Available -> Connected -> Synced -> Synced (re-sync)
-    Connected | Synced -> Disconnected -> Available
+    Connected | Synced -> Disconnected -> Available   (publish)
     Disconnected | Connected | Synced -> Connected   (reconnect with new credentials)
-    ComingSoon -> Available;  Available -> Deprecated | ComingSoon
+    ComingSoon -> Available (publish);  Available -> Deprecated (deprecate) | ComingSoon (announce)
 
 ``connect`` checks the credentials with the provider, stores them encrypted and enqueues the
-initial sync in the transaction that moves the status. A failing verb leaves the status as it
-was, sets ``error`` and emits ``Integration.Errored`` (hooks ``erroring``/``errored``).
+initial sync in the transaction that moves the status; a refused connect of a new integration
+writes nothing. A failing verb on an existing integration leaves the status as it was, sets
+``error`` and emits ``Integration.Errored`` (an event-only verb: hooks ``erroring``/``errored``).
+A manual ``sync(wait=True)`` withdraws the sync still queued for the integration: it does that
+work, and a worker starting later must not run it again as a stale duplicate.
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ import structlog
 
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
 from hubwire.errors import ConflictError, HubwireError, IllegalTransitionError, ValidationError
-from hubwire.hub import Hub, Tx, current_hub
+from hubwire.hub import Hub, current_hub
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
 from hubwire.net.redact import redact_text
+from hubwire.nouns import verbs
 from hubwire.nouns.entity import Entity
-from hubwire.nouns.noun import Noun, acting_as
-from hubwire.nouns.schema import VerbDecl
+from hubwire.nouns.hooks import Context
+from hubwire.nouns.noun import Noun
+from hubwire.nouns.schema import camel_to_snake
+from hubwire.nouns.verbs import acting_as
 from hubwire.store.events import iso
+from hubwire.store.transaction import Tx
 from hubwire.sync.runs import finish_run, running, start_run
 from hubwire.vault.credentials import delete_credentials, load_credentials, save_credentials
 
@@ -60,6 +67,10 @@ SCHEMA = {
     "connect": "Connected",
     "disconnect": "Disconnected",
     "sync": "Synced",
+    # The marketplace moves (a catalog entry, not a connection): to Available, ComingSoon, Deprecated.
+    "publish": "Published",
+    "announce": "Announced",
+    "deprecate": "Deprecated",
 }
 
 STATES = {
@@ -77,8 +88,6 @@ STATES = {
 class IntegrationNoun(Noun):
     """The Integration Noun with its provider-aware verbs."""
 
-    internal_verbs = frozenset({"error"})
-
     def __init__(self) -> None:
         super().__init__(
             "Integration",
@@ -86,20 +95,16 @@ class IntegrationNoun(Noun):
             defaults={"status": "Available", "featured": False, "webhook_support": False},
             states=STATES,
             aliases={"status": {"Active": list(ACTIVE)}},
+            verb_states={"publish": "Available", "announce": "ComingSoon"},
+            # Errored is an event, not a status: a failed verb records it and leaves the status alone.
+            events={"error": "Errored"},
             description="An external service connected to Hubwire.",
         )
-        # Errored is an event, not a status: a failed verb records it and leaves the status alone.
-        err = VerbDecl("error", "Errored", "erroring", "errored")
-        self.verbs["error"] = err
-        self._hook_names[err.before] = ("before", "error")
-        self._hook_names[err.after] = ("after", "error")
-        self._before["error"] = []
-        self._after["error"] = []
 
     # connect -----------------------------------------------------------------------
     async def connect(
         self,
-        integration_id: str | None = None,
+        integration_id: str | Mapping[str, Any] | None = None,
         /,
         *,
         provider: str | None = None,
@@ -115,7 +120,12 @@ class IntegrationNoun(Noun):
         connects an existing one.
         """
         hub = await current_hub()
-        await hub.ensure_noun(self)
+        await self.ensure_indexes(hub)
+        if isinstance(integration_id, Mapping):  # the seed's object form: connect({"id": ..., ...})
+            integration_id, more = self.target(integration_id)
+            params = {**more, **params}
+            provider, slug, name = params.pop("provider", provider), params.pop("slug", slug), params.pop("name", name)
+            api_base_url = params.pop("api_base_url", params.pop("apiBaseUrl", api_base_url))
         current: Entity | None = await self.get(integration_id) if integration_id else None
         if current is None and not provider:
             raise ValidationError.single("provider", "required", "connect needs a provider or an integration id")
@@ -124,7 +134,7 @@ class IntegrationNoun(Noun):
             raise ValidationError.single(
                 "provider", "mismatch", f"{current.id} is a {current['provider']} integration, not {provider}"
             )
-        creds, config = prov.prepare({_snake(k): v for k, v in params.items()})
+        creds, config = prov.prepare({camel_to_snake(k): v for k, v in params.items()})
         if current is None:
             wanted = slug or prov.slug_for(config)
             if wanted:
@@ -141,32 +151,31 @@ class IntegrationNoun(Noun):
             changes["api_base_url"] = api_base_url
         if name is not None:
             changes["name"] = name
-        if current is not None:
-            self.machines["status"].check(self.name, current.id, current["status"], "Connected")
-            probe = Entity({**current, **changes})
-        else:
+        if current is None:
             base = {k: v for k, v in prov.catalog().items() if v is not None}
             base.update(changes)
             if slug is not None:
                 base["slug"] = slug
             elif prov.slug_for(config) is None:
                 base.pop("slug", None)
-            probe = Entity(
-                {
-                    "$id": "",
-                    "$type": self.name,
-                    **{n: None for n in self.fields},
-                    **self.defaults,
-                    **base,
-                    "status": "Available",
-                }
-            )
             changes = {k: v for k, v in base.items() if k in self.fields}
+        # What the provider checks against: the Integration this connect would leave (not yet its id
+        # when new); an illegal move is refused here, before the provider is asked anything.
+        verbs_ = ["connect"] if current is not None else ["create"]
+        probe = verbs.propose(
+            self,
+            verbs_,
+            current,
+            self.validate(changes, partial=True),
+            eid=current.id if current is not None else "",
+            now_iso=iso(hub.clock()),
+        ).entity
         ctx = ProviderContext(hub, prov, probe, creds, probe.get("config") or {})
         try:
             account = await prov.check(ctx)
         except HubwireError as exc:
-            await self._record_error(current, changes, exc)
+            if current is not None:  # a new integration refused is not made at all
+                await self._record_error(current.id, exc.message)
             raise
         if account:
             changes["config"] = {**(changes.get("config") or probe.get("config") or {}), "account": account}
@@ -176,36 +185,34 @@ class IntegrationNoun(Noun):
                 await save_credentials(tx, entity.id, creds)
             if prov.syncs:
                 await queue.enqueue(
-                    tx, SYNC_JOB, {"integration_id": entity.id, "initial": True}, key=f"sync:{entity.id}"
+                    tx, SYNC_JOB, {"integration_id": entity.id, "initial": True}, key=sync_key(entity.id)
                 )
 
         if current is None:
-            result = await self._mutate(
-                [self.verbs["create"], self.verbs["connect"]], None, changes, create=True, in_tx=[store_and_enqueue]
-            )
+            result = await verbs.run(self, ["create", "connect"], None, changes, in_tx=[store_and_enqueue])
         else:
-            result = await self._mutate([self.verbs["connect"]], current.id, changes, in_tx=[store_and_enqueue])
+            result = await verbs.run(self, ["connect"], current.id, changes, in_tx=[store_and_enqueue])
         # Shown once, never stored in the entity: e.g. a signing secret the provider generated.
         result.update(prov.reveal(creds))
         return result
 
-    async def _record_error(self, current: Entity | None, changes: dict[str, Any], exc: HubwireError) -> None:
-        message = redact_text(exc.message)
+    async def _record_error(self, integration_id: str, message: str) -> None:
         try:
-            if current is None:
-                created = {**changes, "status": "Available", "error": message}
-                await self._mutate([self.verbs["create"], self.verbs["error"]], None, created, create=True)
-            else:
-                await self._mutate([self.verbs["error"]], current.id, {"error": message})
+            await self.fail(integration_id, message)
         except HubwireError as record_exc:  # never mask the provider's error with the bookkeeping's
             log.error("integration.record_error_failed", error=str(record_exc))
 
     async def fail(self, integration_id: str, error: str) -> Entity:
         """Record a failure: ``error`` set, ``Integration.Errored`` emitted, status unchanged."""
-        return await self._mutate([self.verbs["error"]], integration_id, {"error": redact_text(error)})
+        return await verbs.run(self, ["error"], integration_id, {"error": redact_text(error)})
+
+    async def disable(self, integration_id: str, error: str) -> Entity:
+        """Disconnect on Hubwire's own initiative (a webhook endpoint gone): ``error`` set, and both
+        ``Integration.Disconnected`` and ``Integration.Errored`` emitted; credentials are kept."""
+        return await verbs.run(self, ["disconnect", "error"], integration_id, {"error": redact_text(error)})
 
     # disconnect ------------------------------------------------------------------------
-    async def disconnect(self, integration_id: str) -> Entity:
+    async def disconnect(self, integration_id: str | Mapping[str, Any]) -> Entity:
         hub = await current_hub()
         current = await self.get(integration_id)
         self.machines["status"].check(self.name, current.id, current["status"], "Disconnected")
@@ -220,12 +227,13 @@ class IntegrationNoun(Noun):
         async def forget(tx: Tx, entity: Entity) -> None:
             await delete_credentials(tx, entity.id)
 
-        return await self._mutate([self.verbs["disconnect"]], current.id, {}, in_tx=[forget])
+        return await verbs.run(self, ["disconnect"], current.id, {}, in_tx=[forget])
 
     # sync --------------------------------------------------------------------------------
     async def sync(
         self,
-        integration_id: str,
+        integration_id: str | Mapping[str, Any],
+        /,
         *,
         wait: bool = False,
         full: bool = False,
@@ -238,17 +246,16 @@ class IntegrationNoun(Noun):
         if wait:
             return await run_sync(hub, current.id, full=full, progress=progress)
         async with hub.transaction() as tx:
-            await queue.enqueue(tx, SYNC_JOB, {"integration_id": current.id, "full": full}, key=f"sync:{current.id}")
+            await queue.enqueue(tx, SYNC_JOB, {"integration_id": current.id, "full": full}, key=sync_key(current.id))
         return current
 
     def provider_of(self, hub: Hub, entity: Entity) -> Provider:
         return hub.providers.get(entity["provider"])
 
 
-def _snake(key: str) -> str:
-    from hubwire.nouns.schema import camel_to_snake
-
-    return camel_to_snake(key)
+def sync_key(integration_id: str) -> str:
+    """The key of an integration's queued sync job: at most one is queued or running at a time."""
+    return f"sync:{integration_id}"
 
 
 Integration = IntegrationNoun()
@@ -272,12 +279,14 @@ async def run_sync(
             to_state="Synced",
         )
     prov = hub.providers.get(entity["provider"])
-    await Integration.run_before_hooks("sync", entity)
+    await verbs.before(Integration, "sync", entity, Context(hub))
     creds = await load_credentials(hub, integration_id)
     ctx = ProviderContext(hub, prov, entity, creds, dict(entity.get("config") or {}))
     ctx.config["full"] = full
     tracker = progress or SyncProgress()
     run = await start_run(hub, integration_id, full=full)  # ConflictError while another run is running
+    if job is None:
+        await _withdraw_queued_sync(hub, integration_id, full=full)
     try:
         with acting_as(prov.slug), running(run):
             count = await prov.sync(ctx, tracker)
@@ -288,12 +297,18 @@ async def run_sync(
             await Integration.fail(integration_id, f"sync failed: {msg}")
         raise
     await finish_run(hub, run, records=int(count))
-    return await Integration._mutate(
-        [Integration.verbs["sync"]],
-        integration_id,
-        {"last_sync_at": iso(hub.clock()), "last_sync_count": int(count), "error": None},
-        run_before=False,
-    )
+    changes = {"last_sync_at": iso(hub.clock()), "last_sync_count": int(count), "error": None}
+    # The syncing hooks ran before the pull; they are not run a second time for its write.
+    return await verbs.run(Integration, ["sync"], integration_id, changes, run_before=False)
+
+
+async def _withdraw_queued_sync(hub: Hub, integration_id: str, *, full: bool) -> None:
+    """A sync run here does the work of the one queued for this integration (unless that one is full
+    and this one is not): withdraw it, so that a worker starting later does not run it again."""
+    async with hub.transaction() as tx:
+        job_id = await queue.withdraw(tx, sync_key(integration_id), unless=lambda p: bool(p.get("full")) and not full)
+    if job_id is not None:
+        log.info("sync.superseded", integration=integration_id, job=job_id)
 
 
 @job_kind(SYNC_JOB, max_attempts=3, backoff=Backoff(base=30.0, factor=4.0, max=3600.0))

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hubwire import declarations
 from hubwire.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -109,9 +110,6 @@ class JobKind:
     keep_done: bool = True
 
 
-_kinds: dict[str, JobKind] = {}
-
-
 def job_kind(
     name: str,
     *,
@@ -124,7 +122,9 @@ def job_kind(
     """Register ``handler`` as the runner of jobs of kind ``name`` (``timeout`` None: the handler bounds itself)."""
 
     def register(handler: Handler) -> Handler:
-        _kinds[name] = JobKind(name, handler, max_attempts, backoff or Backoff(), timeout, finish, keep_done)
+        declarations.job_kinds[name] = JobKind(
+            name, handler, max_attempts, backoff or Backoff(), timeout, finish, keep_done
+        )
         return handler
 
     return register
@@ -132,15 +132,15 @@ def job_kind(
 
 def get_kind(name: str) -> JobKind:
     try:
-        return _kinds[name]
+        return declarations.job_kinds[name]
     except KeyError:
         raise ConfigurationError(f"no handler for job kind {name!r}: import the module that defines it") from None
 
 
 def kinds() -> dict[str, JobKind]:
-    return dict(_kinds)
+    return dict(declarations.job_kinds)
 
 
 def forgetting_kinds() -> tuple[str, ...]:
     """The kinds whose done jobs are deleted at once (``keep_done=False``)."""
-    return tuple(sorted(k.name for k in _kinds.values() if not k.keep_done))
+    return tuple(sorted(k.name for k in declarations.job_kinds.values() if not k.keep_done))

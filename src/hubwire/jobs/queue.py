@@ -10,8 +10,9 @@ another worker has taken over.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +22,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hubwire import jsonfast
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Finisher, Job, forgetting_kinds, get_kind
+from hubwire.store.events import iso
 from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = [
+    "JOB_CHANNEL",
     "JobRow",
+    "JobSignal",
     "claim",
     "complete",
     "enqueue",
@@ -36,15 +41,44 @@ __all__ = [
     "extend",
     "fail",
     "get_job",
+    "job_signal",
     "list_jobs",
     "prune",
     "reap",
     "release",
     "retry_dead",
     "retry_job",
+    "wake_workers",
+    "withdraw",
 ]
 
 STATUSES = ("queued", "running", "done", "dead")
+JOB_CHANNEL = "hubwire_jobs"  # PostgreSQL: a commit that enqueued jobs NOTIFYs workers on it
+_WAKES = object()  # the Tx.state key: this transaction already wakes workers when it commits
+
+
+class JobSignal(asyncio.Event):
+    """Set when jobs became ready in this process (enqueued and committed, given back): wakes its workers."""
+
+
+def job_signal(hub: Hub) -> JobSignal:
+    """The hub's job signal (one per hub, in this process)."""
+    return hub.service(JobSignal)
+
+
+def wake_workers(tx: Tx) -> None:
+    """Once ``tx`` committed, wake the workers: this process's now, every process's by NOTIFY.
+
+    For every write that makes jobs ready to run (enqueued, requeued, brought forward); once per
+    transaction, however many times it is called.
+    """
+    if _WAKES in tx.state:
+        return
+    tx.state[_WAKES] = True
+    if tx.dialect == "postgresql":
+        # Inside the transaction: PostgreSQL delivers a NOTIFY only if, and when, it commits.
+        tx.before_commit(lambda: tx.conn.execute(sa.text(f"NOTIFY {JOB_CHANNEL}")))
+    tx.after_commit(job_signal(tx.hub).set)
 
 
 @dataclass(frozen=True)
@@ -62,8 +96,6 @@ class JobRow:
     updated_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        from hubwire.store.events import iso
-
         return {
             "id": self.id,
             "kind": self.kind,
@@ -127,7 +159,7 @@ async def enqueue(
         ).returning(jobs.c.id)
     job_id = (await tx.conn.execute(stmt)).scalar_one_or_none()
     if job_id is not None:
-        tx.jobs_enqueued += 1
+        wake_workers(tx)
     return job_id
 
 
@@ -158,7 +190,7 @@ async def enqueue_many(
                 "now": now,
             },
         )
-        tx.jobs_enqueued += len(docs)
+        wake_workers(tx)
     return len(docs)
 
 
@@ -359,7 +391,7 @@ async def fail(hub: Hub, worker: str, job: Job, error: str, retry_in: float | No
         if not res.rowcount:
             return "lost"
         if not dead:
-            tx.jobs_enqueued += 1
+            wake_workers(tx)
     return "dead" if dead else "queued"
 
 
@@ -379,7 +411,7 @@ async def release(hub: Hub, worker: str, held: Sequence[tuple[int, int]]) -> Non
         .values(status="queued", attempts=jobs.c.attempts - 1, lease_until=None, worker=None, updated_at=hub.clock())
     )
     await _write_one(hub, stmt, [{"b_id": jid, "b_att": att} for jid, att in held])
-    hub.job_signal.set()  # a worker of this process may take them now
+    job_signal(hub).set()  # a worker of this process may take them now
 
 
 async def _write_one(hub: Hub, stmt: sa.Executable, params: Any = None) -> None:
@@ -433,7 +465,7 @@ async def reap(hub: Hub) -> int:
         )
         n = int(back.rowcount or 0)
         if n:
-            tx.jobs_enqueued += n
+            wake_workers(tx)
     return n + int(dead.rowcount or 0)
 
 
@@ -490,6 +522,20 @@ async def get_job(hub: Hub, job_id: int) -> JobRow:
     return _jobrow(r)
 
 
+async def withdraw(tx: Tx, key: str, *, unless: Callable[[dict[str, Any]], bool] | None = None) -> int | None:
+    """Delete the queued (not yet claimed) job holding ``key``, unless ``unless(payload)``; its id, if any.
+
+    For a request that was made obsolete before any worker took it (a manual sync did its work).
+    """
+    row = (
+        await tx.conn.execute(sa.select(jobs.c.id, jobs.c.payload).where(jobs.c.key == key, jobs.c.status == "queued"))
+    ).first()
+    if row is None or (unless is not None and unless(dict(row.payload or {}))):
+        return None
+    res = await tx.conn.execute(jobs.delete().where(jobs.c.id == row.id, jobs.c.status == "queued"))
+    return int(row.id) if res.rowcount else None
+
+
 def _live_key_elsewhere() -> sa.ColumnElement[bool]:
     other = jobs.alias("other")
     return sa.exists().where(other.c.key == jobs.c.key, other.c.status.in_(("queued", "running")))
@@ -512,7 +558,7 @@ async def retry_job(hub: Hub, job_id: int) -> JobRow:
             raise ConflictError(
                 f"job {job_id} cannot be retried: it changed, or another live job holds its key", job_id=job_id
             )
-        tx.jobs_enqueued += 1
+        wake_workers(tx)
     return await get_job(hub, job_id)
 
 
@@ -539,5 +585,6 @@ async def retry_dead(hub: Hub, *, kind: str | None = None, since: float | None =
             .values(status="queued", attempts=0, run_at=now, lease_until=None, worker=None, updated_at=now)
         )
         n = int(res.rowcount or 0)
-        tx.jobs_enqueued += n
+        if n:
+            wake_workers(tx)
     return n

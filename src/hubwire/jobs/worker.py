@@ -32,6 +32,8 @@ import structlog
 
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Dead, Job, Retry, get_kind
+from hubwire.net.redact import redact_text
+from hubwire.store.engine import sync_url
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -91,7 +93,7 @@ class Worker:
         try:
             while not stop.is_set():
                 # Clear before claiming: a wake-up that arrives during the claim is kept, not lost.
-                self.hub.job_signal.clear()
+                queue.job_signal(self.hub).clear()
                 self._done_signal.clear()
                 try:
                     claimed = await self._fill()
@@ -181,7 +183,7 @@ class Worker:
         """
         events = [stop]
         if idle:
-            events += [self.hub.job_signal, self._done_signal]
+            events += [queue.job_signal(self.hub), self._done_signal]
         else:
             # Full: no await since _fill saw no room, so clearing here loses no completion.
             self._slot_free.clear()
@@ -240,8 +242,6 @@ class Worker:
             self._slot_free.set()
 
     async def _record_failure(self, job: Job, error: str, retry_in: float | None) -> None:
-        from hubwire.net.redact import redact_text
-
         error = redact_text(error)
         try:
             outcome = await queue.fail(self.hub, self.name, job, error, retry_in)
@@ -303,19 +303,16 @@ class Worker:
             return
         import psycopg
 
-        from hubwire.hub import JOB_CHANNEL
-        from hubwire.store.engine import sync_url
-
         url = sync_url(self.hub.settings.database_url).replace("postgresql+psycopg://", "postgresql://")
         while True:
             try:
                 conn: Any = await psycopg.AsyncConnection.connect(url, autocommit=True)
                 async with conn:
-                    await conn.execute(f"LISTEN {JOB_CHANNEL}")
+                    await conn.execute(f"LISTEN {queue.JOB_CHANNEL}")
                     # Jobs enqueued before LISTEN took hold notified no one: look once more.
-                    self.hub.job_signal.set()
+                    queue.job_signal(self.hub).set()
                     async for _ in conn.notifies():
-                        self.hub.job_signal.set()
+                        queue.job_signal(self.hub).set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -334,22 +334,9 @@ def error_for(
 
 def http_client(hub: Hub) -> HttpClient:
     """The hub's pooled client, created on first use and closed with the hub."""
-    client: HttpClient | None = getattr(hub, "_hubwire_http", None)
-    if client is None:
-        client = use_http_client(hub, HttpClient())
-    return client
+    return hub.service(HttpClient)
 
 
 def use_http_client(hub: Hub, client: HttpClient) -> HttpClient:
     """Give ``hub`` this client (tests inject one with a fake clock and sleep); closed with the hub."""
-    if getattr(hub, "_hubwire_http", None) is None:
-
-        async def close() -> None:
-            current: HttpClient | None = getattr(hub, "_hubwire_http", None)
-            hub._hubwire_http = None  # type: ignore[attr-defined]
-            if current is not None:
-                await current.close()
-
-        hub.add_closer(close)
-    hub._hubwire_http = client  # type: ignore[attr-defined]
-    return client
+    return hub.provide(HttpClient, client)

@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from hubwire.errors import FieldError, ValidationError
-from hubwire.nouns.schema import Field
+from hubwire.nouns.schema import Field, camel_to_snake
+from hubwire.store.indexes import field_sql
 from hubwire.store.tables import entities
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ __all__ = [
     "compile_filter",
     "decode_cursor",
     "encode_cursor",
-    "field_sql",
     "sort_keys",
 ]
 
@@ -45,21 +45,6 @@ META_COLUMNS = {
 }
 _COMPARE = {"$gt": "__gt__", "$gte": "__ge__", "$lt": "__lt__", "$lte": "__le__"}
 _OPS = {"$eq", "$ne", "$in", "$nin", "$exists", "$contains", *_COMPARE}
-
-
-def field_sql(dialect: str, f: Field) -> str:
-    """The SQL text of a field's value; shared by queries and index DDL."""
-    name = f.name
-    if dialect == "sqlite":
-        return f"json_extract(data, '$.{name}')"
-    kind = f.sortable_kind
-    if kind == "num":
-        return f"((data ->> '{name}')::numeric)"
-    if kind == "bool":
-        return f"((data ->> '{name}')::boolean)"
-    if kind == "json":
-        return f"(data -> '{name}')"
-    return f"(data ->> '{name}')"
 
 
 def type_literal(noun_name: str) -> ColumnElement[Any]:
@@ -101,8 +86,6 @@ class _Compiler:
         return sa.and_(sa.true(), *parts)
 
     def field(self, key: str, cond: Any) -> ColumnElement[bool]:
-        from hubwire.nouns.schema import camel_to_snake
-
         name = key if key in META_COLUMNS else camel_to_snake(key)
         if isinstance(cond, Mapping) and cond and all(isinstance(k, str) and k.startswith("$") for k in cond):
             ops = dict(cond)
@@ -119,7 +102,7 @@ class _Compiler:
             raise ValidationError.single(
                 key, "unknown_field", f"{self.noun.name} has no field {key!r} (fields: {known})"
             )
-        expr: Any = sa.literal_column(field_sql(self.dialect, f))
+        expr: Any = sa.literal_column(field_sql(self.dialect, f.name, f.sortable_kind))
         clauses = []
         for op, arg in ops.items():
             if op == "$eq" and isinstance(arg, str) and arg in alias:
@@ -211,8 +194,6 @@ class SortKey:
 
 def sort_keys(noun: Noun, sort: str | None, dialect: str) -> SortKey:
     """``"-amount"`` sorts by amount descending; the id breaks ties. Default ``created_at``."""
-    from hubwire.nouns.schema import camel_to_snake
-
     spec = (sort or "created_at").strip()
     descending = spec.startswith("-")
     name = camel_to_snake(spec.lstrip("-+"))
@@ -230,7 +211,7 @@ def sort_keys(noun: Noun, sort: str | None, dialect: str) -> SortKey:
                 )
             ],
         )
-    return SortKey(name, sa.literal_column(field_sql(dialect, f)), descending, f.sortable_kind)
+    return SortKey(name, sa.literal_column(field_sql(dialect, f.name, f.sortable_kind)), descending, f.sortable_kind)
 
 
 def encode_cursor(value: Any, last_id: str) -> str:

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
+
+from hubwire import declarations
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.nouns.entity import Entity
     from hubwire.store.events import EventRecord
 
-__all__ = ["Context", "call_hook", "on", "subscribers"]
+__all__ = ["Context", "Hook", "Subscription", "VerbHooks", "call_hook", "on", "subscribers"]
 
 log = structlog.get_logger("hubwire.hooks")
 Hook = Callable[..., Any]
@@ -34,9 +36,7 @@ class Context:
         self.event = event
 
     def __getattr__(self, name: str) -> Any:
-        from hubwire.nouns.noun import Noun
-
-        noun = Noun.registry.get(name)
+        noun = declarations.nouns.get(name)
         if noun is None:
             raise AttributeError(f"no Noun named {name!r}")
         return noun
@@ -60,12 +60,29 @@ async def call_hook(fn: Hook, entity: Entity, ctx: Context) -> Any:
 
 
 @dataclass
-class _Subscription:
+class VerbHooks:
+    """A Noun's before- and after-hooks by verb, and its write-through writers (connectors)."""
+
+    before: dict[str, list[Hook]] = field(default_factory=dict)
+    after: dict[str, list[Hook]] = field(default_factory=dict)
+    writers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, verbs: Iterable[str]) -> VerbHooks:
+        return cls({v: [] for v in verbs}, {v: [] for v in verbs}, [])
+
+    def copy(self) -> VerbHooks:
+        return VerbHooks(
+            {k: list(v) for k, v in self.before.items()},
+            {k: list(v) for k, v in self.after.items()},
+            list(self.writers),
+        )
+
+
+@dataclass(frozen=True)
+class Subscription:
     pattern: str
     fn: Hook
-
-
-_subs: list[_Subscription] = []
 
 
 def on(pattern: str) -> Callable[[Hook], Hook]:
@@ -75,19 +92,11 @@ def on(pattern: str) -> Callable[[Hook], Hook]:
     """
 
     def register(fn: Hook) -> Hook:
-        _subs.append(_Subscription(pattern, fn))
+        declarations.subscriptions.append(Subscription(pattern, fn))
         return fn
 
     return register
 
 
 def subscribers(event_type: str) -> list[Hook]:
-    return [s.fn for s in _subs if fnmatch.fnmatchcase(event_type, s.pattern)]
-
-
-def snapshot() -> list[_Subscription]:
-    return list(_subs)
-
-
-def restore(saved: list[_Subscription]) -> None:
-    _subs[:] = saved
+    return [s.fn for s in declarations.subscriptions if fnmatch.fnmatchcase(event_type, s.pattern)]

@@ -1,79 +1,34 @@
 """Noun: a typed entity kind with verbs, hooks, events and an optional state machine.
 
-A verb runs in this order, and writes nothing unless it reaches step 5:
-
-1. load the current entity (for everything but ``create``);
-2. validate the input against the schema, apply the verb's status move, check state machines;
-3. before-hooks (``creating``, ``closing``...): may change the proposed entity or veto by raising;
-4. write-through writers (connectors) call the provider first, with an idempotency key;
-5. ONE transaction: the entity row (optimistic version check), its event(s), the jobs they cause;
-6. after-hooks and ``hubwire.on`` subscribers, in process, on the committed entity.
+Every verb goes through the one pipeline of :mod:`hubwire.nouns.verbs` (propose, before-hooks,
+settle, write with its events and jobs in one transaction, after-hooks); it writes nothing
+unless it reaches the write. A Noun holds the declaration (fields, verbs, states, defaults),
+its hooks (``noun.hooks``) and write-through writers, and the reads (``get``, ``find``, ``count``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-import structlog
-from sqlalchemy.exc import IntegrityError
 
-from hubwire.errors import ConflictError, FieldError, HubwireError, NotFoundError, ValidationError, VetoError
-from hubwire.hub import Hub, Tx, current_hub
-from hubwire.nouns import filters
+from hubwire import declarations
+from hubwire.errors import FieldError, NotFoundError, ValidationError
+from hubwire.hub import Hub, current_hub
+from hubwire.nouns import filters, verbs
 from hubwire.nouns.entity import META, Entity, Page
-from hubwire.nouns.hooks import Context, Hook, call_hook, subscribers
-from hubwire.nouns.ids import new_id
-from hubwire.nouns.schema import BUILTIN_VERBS, Field, VerbDecl, camel_to_snake, parse_schema
+from hubwire.nouns.hooks import Hook, VerbHooks
+from hubwire.nouns.schema import BUILTIN_VERBS, Field, VerbDecl, camel_to_snake, conjugate, parse_schema
 from hubwire.nouns.states import StateMachine
-from hubwire.store import events as event_log
+from hubwire.nouns.verbs import Writer
 from hubwire.store.events import iso
+from hubwire.store.indexes import ensure_indexes
 from hubwire.store.tables import entities
 
-__all__ = ["InTx", "Noun", "VerbCall", "acting_as", "current_source"]
+__all__ = ["Noun"]
 
-log = structlog.get_logger("hubwire.nouns")
-InTx = Callable[[Tx, Entity], Awaitable[None]]
-_source: contextvars.ContextVar[str] = contextvars.ContextVar("hubwire_source", default="api")
-_UNIQUE_INDEX = re.compile(r"ux_ent_[a-z0-9]+_([a-z0-9_]+)")
 _META = frozenset(META)
-
-
-def current_source() -> str:
-    return _source.get()
-
-
-@contextlib.contextmanager
-def acting_as(source: str) -> Iterator[None]:
-    """Mark the verbs run inside as coming from ``source`` (e.g. ``"stripe"`` during a sync)."""
-    token = _source.set(source)
-    try:
-        yield
-    finally:
-        _source.reset(token)
-
-
-@dataclass
-class VerbCall:
-    """What a write-through writer sees, and may change, before the transaction."""
-
-    noun: Noun
-    verb: str
-    id: str
-    current: Entity | None
-    proposed: Entity
-    changes: dict[str, Any]
-    hub: Hub
-    source: str
-    in_tx: list[InTx] = field(default_factory=list)
-
-
-Writer = Callable[[VerbCall], Awaitable[None]]
 
 
 def _plural(name: str) -> str:
@@ -85,10 +40,19 @@ def _plural(name: str) -> str:
     return n + "s"
 
 
-class Noun:
-    """A typed entity kind. ``Deal = Noun("Deal", {"name": "string!", "close": "Closed"})``."""
+class _IndexedNouns(set[str]):
+    """A hub's Nouns whose indexes exist (made on a Noun's first use by that hub)."""
 
-    registry: dict[str, Noun] = {}
+
+class Noun:
+    """A typed entity kind. ``Deal = Noun("Deal", {"name": "string!", "close": "Closed"})``.
+
+    ``events`` declares event-only verbs: ``events={"error": "Errored"}`` gives the hooks
+    ``erroring``/``errored`` and the event ``Integration.Errored``, run by the Noun's own verbs
+    (through :func:`hubwire.nouns.verbs.run`), never called on their own over REST or the CLI.
+    """
+
+    registry: dict[str, Noun] = declarations.nouns  # every declared Noun by name (process-wide)
 
     def __init__(
         self,
@@ -100,6 +64,7 @@ class Noun:
         states: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         aliases: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         verb_states: Mapping[str, str] | None = None,
+        events: Mapping[str, str] | None = None,
         description: str = "",
     ) -> None:
         parsed = parse_schema(name, dict(schema))
@@ -108,7 +73,15 @@ class Noun:
         self.description = description
         self.fields: dict[str, Field] = parsed.fields
         self.verbs: dict[str, VerbDecl] = {**BUILTIN_VERBS, **parsed.verbs}
+        for verb, event in (events or {}).items():
+            if verb in self.verbs:
+                raise ValidationError.single("events", "verb", f"{name}.{verb} is already a verb")
+            self.verbs[verb] = conjugate(verb, event)
+        # Event-only verbs: hooks and an event, but no verb of their own for callers.
+        self.internal_verbs = frozenset(events or ())
         self.defaults = self._check_defaults(defaults or {})
+        # The fields of a new entity before its input: every field unset but those with a default.
+        self.blank: dict[str, Any] = {**dict.fromkeys(self.fields), **self.defaults}
         self.machines: dict[str, StateMachine] = {}
         for fname, moves in (states or {}).items():
             f = self.fields.get(fname)
@@ -133,14 +106,12 @@ class Noun:
                 raise ValidationError.single(
                     "verb_states", "unknown_state", f"{name}.{verb} moves to {value!r}, which no enum field holds"
                 )
-        self._hook_names: dict[str, tuple[str, str]] = {}
+        self.hook_names: dict[str, tuple[str, str]] = {}
         for verb, decl in self.verbs.items():
-            self._hook_names[decl.before] = ("before", verb)
-            self._hook_names[decl.after] = ("after", verb)
-        self._before: dict[str, list[Hook]] = {v: [] for v in self.verbs}
-        self._after: dict[str, list[Hook]] = {v: [] for v in self.verbs}
-        self.writers: list[Writer] = []
-        Noun.registry[name] = self
+            self.hook_names[decl.before] = ("before", verb)
+            self.hook_names[decl.after] = ("after", verb)
+        self.hooks = VerbHooks.empty(self.verbs)
+        declarations.nouns[name] = self
 
     def __repr__(self) -> str:
         return f"Noun({self.name!r})"
@@ -149,19 +120,20 @@ class Noun:
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
-        hook = self.__dict__.get("_hook_names", {}).get(attr)
+        hook = self.__dict__.get("hook_names", {}).get(attr)
         if hook is not None:
             when, verb = hook
 
             def register(fn: Hook) -> Hook:
-                (self._before if when == "before" else self._after)[verb].append(fn)
-                return fn
+                return self.before(verb, fn) if when == "before" else self.after(verb, fn)
 
             return register
-        verbs = self.__dict__.get("verbs", {})
-        if attr in verbs and attr not in BUILTIN_VERBS:
+        verbs_ = self.__dict__.get("verbs", {})
+        if attr in verbs_ and attr not in BUILTIN_VERBS and attr not in self.__dict__.get("internal_verbs", ()):
 
-            async def perform(entity_id: str, data: Mapping[str, Any] | None = None, /, **changes: Any) -> Entity:
+            async def perform(
+                entity_id: str | Mapping[str, Any], data: Mapping[str, Any] | None = None, /, **changes: Any
+            ) -> Entity:
                 return await self.perform(attr, entity_id, {**(data or {}), **changes})
 
             perform.__name__ = attr
@@ -170,35 +142,22 @@ class Noun:
 
     def before(self, verb: str, fn: Hook) -> Hook:
         self._verb(verb)
-        self._before[verb].append(fn)
+        self.hooks.before[verb].append(fn)
         return fn
 
     def after(self, verb: str, fn: Hook) -> Hook:
         self._verb(verb)
-        self._after[verb].append(fn)
+        self.hooks.after[verb].append(fn)
         return fn
+
+    @property
+    def writers(self) -> list[Writer]:
+        return self.hooks.writers
 
     def add_writer(self, writer: Writer) -> Writer:
         """Register a write-through writer (a connector that owns this Noun)."""
-        self.writers.append(writer)
+        self.hooks.writers.append(writer)
         return writer
-
-    @classmethod
-    def snapshot_hooks(cls) -> dict[str, Any]:
-        return {
-            n: (
-                {k: list(v) for k, v in x._before.items()},
-                {k: list(v) for k, v in x._after.items()},
-                list(x.writers),
-            )
-            for n, x in cls.registry.items()
-        }
-
-    @classmethod
-    def restore_hooks(cls, saved: dict[str, Any]) -> None:
-        for n, x in cls.registry.items():
-            before, after, writers = saved.get(n, ({v: [] for v in x.verbs}, {v: [] for v in x.verbs}, []))
-            x._before, x._after, x.writers = before, after, writers
 
     def _verb(self, verb: str) -> VerbDecl:
         decl = self.verbs.get(verb)
@@ -206,10 +165,30 @@ class Noun:
             raise ValidationError.single("verb", "unknown_verb", f"{self.name} has no verb {verb!r}")
         return decl
 
+    def target(
+        self, entity: str | Mapping[str, Any], changes: Mapping[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The id and the changes of a verb's call, in either of the seed's forms.
+
+        ``Deal.close(id, {...})`` and ``Deal.close({"id": id, ...})`` (``$id`` too) mean the same.
+        """
+        rest = dict(changes or {})
+        if isinstance(entity, Mapping):
+            found = {k: entity[k] for k in ("id", "$id") if entity.get(k) is not None}
+            if len(set(found.values())) != 1:
+                raise ValidationError.single("id", "required", f"a {self.name} verb needs the entity's id")
+            entity_id = next(iter(found.values()))
+            rest = {**{k: v for k, v in entity.items() if k not in ("id", "$id")}, **rest}
+        else:
+            entity_id = entity
+        if not isinstance(entity_id, str) or not entity_id:
+            raise ValidationError.single("id", "type", f"a {self.name} id must be a non-empty string")
+        return entity_id, rest
+
     # read ------------------------------------------------------------------------------
-    async def get(self, entity_id: str) -> Entity:
+    async def get(self, entity_id: str | Mapping[str, Any]) -> Entity:
         hub = await current_hub()
-        return await self._load(hub, entity_id)
+        return await self.load(hub, self.target(entity_id)[0])
 
     async def find(
         self,
@@ -224,7 +203,7 @@ class Noun:
     ) -> Page:
         """Entities matching ``filter`` (and ``field=value`` keywords), a page at a time."""
         hub = await current_hub()
-        await hub.ensure_noun(self)
+        await self.ensure_indexes(hub)
         flt = {**(filter or {}), **equals}
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
             raise ValidationError.single("limit", "range", "limit must be an integer from 1 to 1000")
@@ -241,7 +220,7 @@ class Noun:
         q = sa.select(entities).where(where).order_by(*order).limit(limit + 1)
         async with hub.read() as conn:
             rows = (await conn.execute(q)).all()
-        items = [self._entity(r) for r in rows[:limit]]
+        items = [self.from_row(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
@@ -255,7 +234,8 @@ class Noun:
         async with hub.read() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(entities).where(where))).scalar_one())
 
-    async def _load(self, hub: Hub, entity_id: str) -> Entity:
+    async def load(self, hub: Hub, entity_id: str) -> Entity:
+        """The stored entity ``entity_id`` of ``hub`` (``NotFoundError`` if it has none of this Noun)."""
         if not isinstance(entity_id, str) or not entity_id:
             raise ValidationError.single("id", "type", f"a {self.name} id must be a non-empty string")
         async with hub.read() as conn:
@@ -264,12 +244,13 @@ class Noun:
             ).first()
         if row is None:
             raise NotFoundError(f"{self.name} {entity_id} not found", noun=self.name, id=entity_id)
-        return self._entity(row)
+        return self.from_row(row)
 
-    def _entity(self, row: Any) -> Entity:
-        return self._entity_of(row.id, row.data, row.version, iso(row.created_at), iso(row.updated_at))
+    def from_row(self, row: Any) -> Entity:
+        """The entity of a row of the entities table."""
+        return self.entity_of(row.id, row.data, row.version, iso(row.created_at), iso(row.updated_at))
 
-    def _entity_of(self, eid: str, data: Mapping[str, Any], version: int, created: str, updated: str) -> Entity:
+    def entity_of(self, eid: str, data: Mapping[str, Any], version: int, created: str, updated: str) -> Entity:
         """The entity of a stored row (``data`` as stored), with its times already in ISO form."""
         e = Entity({"$id": eid, "$type": self.name})
         for name in self.fields:
@@ -279,13 +260,24 @@ class Noun:
         e["version"] = version
         return e
 
+    async def ensure_indexes(self, hub: Hub) -> None:
+        """Make this Noun's ``#``/``##`` indexes in ``hub``'s database, once per hub (on first use)."""
+        made = hub.service(_IndexedNouns)
+        if self.name in made:
+            return
+        indexed = [(f.name, f.sortable_kind, f.unique) for f in self.fields.values() if f.indexed]
+        if indexed:
+            async with hub.transaction() as tx:
+                await ensure_indexes(tx.conn, self.name, indexed)
+        made.add(self.name)
+
     # write -----------------------------------------------------------------------------
     async def create(self, data: Mapping[str, Any] | None = None, /, *, coerce: bool = False, **fields: Any) -> Entity:
-        return await self._mutate([self.verbs["create"]], None, {**(data or {}), **fields}, create=True, coerce=coerce)
+        return await verbs.run(self, ["create"], None, {**(data or {}), **fields}, coerce=coerce)
 
     async def update(
         self,
-        entity_id: str,
+        entity_id: str | Mapping[str, Any],
         data: Mapping[str, Any] | None = None,
         /,
         *,
@@ -294,31 +286,28 @@ class Noun:
         **fields: Any,
     ) -> Entity:
         """Change fields. With ``version``, a stale version raises ``ConflictError``."""
-        return await self._mutate(
-            [self.verbs["update"]],
-            entity_id,
-            {**(data or {}), **fields},
-            expected_version=version,
-            coerce=coerce,
-        )
+        eid, changes = self.target(entity_id, {**(data or {}), **fields})
+        return await verbs.run(self, ["update"], eid, changes, expected_version=version, coerce=coerce)
 
-    async def delete(self, entity_id: str, *, version: int | None = None) -> Entity:
-        return await self._mutate([self.verbs["delete"]], entity_id, {}, delete=True, expected_version=version)
+    async def delete(self, entity_id: str | Mapping[str, Any], *, version: int | None = None) -> Entity:
+        eid, _ = self.target(entity_id)
+        return await verbs.run(self, ["delete"], eid, {}, delete=True, expected_version=version)
 
     async def perform(
         self,
         verb: str,
-        entity_id: str,
+        entity_id: str | Mapping[str, Any],
         changes: Mapping[str, Any] | None = None,
         *,
         version: int | None = None,
         coerce: bool = False,
     ) -> Entity:
         """Run a custom verb (``close``) on one entity, with optional field changes."""
-        decl = self._verb(verb)
-        if verb in BUILTIN_VERBS:
-            raise ValidationError.single("verb", "builtin", f"use {self.name}.{verb}() for built-in verbs")
-        return await self._mutate([decl], entity_id, dict(changes or {}), expected_version=version, coerce=coerce)
+        self._verb(verb)
+        if verb in BUILTIN_VERBS or verb in self.internal_verbs:
+            raise ValidationError.single("verb", "builtin", f"{self.name}.{verb} cannot be called on its own")
+        eid, rest = self.target(entity_id, changes)
+        return await verbs.run(self, [verb], eid, rest, expected_version=version, coerce=coerce)
 
     def validate(self, data: Mapping[str, Any], *, partial: bool, coerce: bool = False) -> dict[str, Any]:
         """Check input fields against the schema; unknown fields and bad values are errors."""
@@ -347,230 +336,8 @@ class Noun:
                 if f.required and out.get(name) is None and self.defaults.get(name) is None:
                     errors.append(FieldError(name, "required", f"{name} is required"))
         if errors:
-            raise ValidationError(
-                f"invalid {self.name}: " + "; ".join(e.message for e in errors), errors, noun=self.name
-            )
+            raise verbs.invalid(self.name, errors)
         return out
 
     def _check_defaults(self, defaults: Mapping[str, Any]) -> dict[str, Any]:
         return self.validate(defaults, partial=True) if defaults else {}
-
-    def _complete(self, fields: dict[str, Any]) -> None:
-        errors = [
-            FieldError(n, "required", f"{n} is required")
-            for n, f in self.fields.items()
-            if f.required and fields.get(n) is None
-        ]
-        for n, f in self.fields.items():
-            if fields.get(n) is not None:
-                _, err = f.check(fields[n])
-                if err is not None:
-                    errors.append(err)
-        unknown = [k for k in fields if k not in self.fields]
-        errors += [FieldError(k, "unknown_field", f"{self.name} has no field {k!r}") for k in unknown]
-        if errors:
-            raise ValidationError(
-                f"invalid {self.name}: " + "; ".join(e.message for e in errors), errors, noun=self.name
-            )
-
-    async def _mutate(
-        self,
-        verbs: list[VerbDecl],
-        entity_id: str | None,
-        changes: Mapping[str, Any],
-        *,
-        create: bool = False,
-        delete: bool = False,
-        expected_version: int | None = None,
-        coerce: bool = False,
-        in_tx: Sequence[InTx] = (),
-        preset_id: str | None = None,
-        run_before: bool = True,
-    ) -> Entity:
-        hub = await current_hub()
-        await hub.ensure_noun(self)
-        source = current_source()
-        clean = self.validate(changes, partial=not create, coerce=coerce)
-        tries = 3 if expected_version is None and not create else 1
-        for attempt in range(tries):
-            current = None if create else await self._load(hub, entity_id)  # type: ignore[arg-type]
-            if current is not None and expected_version is not None and current.version != expected_version:
-                raise ConflictError(
-                    f"{self.name} {current.id} is at version {current.version}, not {expected_version}",
-                    code="version_conflict",
-                    noun=self.name,
-                    id=current.id,
-                    version=current.version,
-                )
-            fields = (
-                dict(current.fields()) if current is not None else {**{n: None for n in self.fields}, **self.defaults}
-            )
-            fields.update(clean)
-            moved = set()
-            for decl in verbs:
-                move = self.verb_moves.get(decl.verb)
-                if move is not None:
-                    fields[move[0]] = move[1]
-                    moved.add(move[0])
-            self._check_states(current, fields, moved)
-            eid = current.id if current is not None else (preset_id or new_id(self.name))
-            now_iso = iso(hub.clock())
-            proposed = Entity(
-                {
-                    "$id": eid,
-                    "$type": self.name,
-                    **fields,
-                    "created_at": current["created_at"] if current else now_iso,
-                    "updated_at": now_iso,
-                    "version": (current.version + 1) if current else 1,
-                }
-            )
-            ctx = Context(hub)
-            for decl in verbs if run_before else ():
-                for hook in self._before[decl.verb]:
-                    await self._run_before(hook, proposed, ctx, decl)
-            final = {n: proposed.get(n) for n in self.fields}
-            extra = {k: v for k, v in proposed.items() if k not in self.fields and k not in META and k != "$type"}
-            self._complete({**final, **extra})
-            self._check_states(current, final, moved)
-            call = VerbCall(self, verbs[0].verb, eid, current, proposed, dict(clean), hub, source)
-            if not delete or self.writers:
-                for writer in self.writers:
-                    await writer(call)
-                final = {n: proposed.get(n) for n in self.fields}
-            try:
-                entity, appended = await self._commit(
-                    hub, verbs, current, eid, final, create, delete, source, [*in_tx, *call.in_tx]
-                )
-            except ConflictError as exc:
-                if exc.code == "version_conflict" and attempt + 1 < tries and not self.writers:
-                    continue
-                raise
-            await self._after_commit(hub, verbs, entity, appended)
-            return entity
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def run_before_hooks(self, verb: str, entity: Entity) -> None:
-        """Run a verb's before-hooks on ``entity`` now (for verbs whose work starts before they commit)."""
-        decl = self._verb(verb)
-        ctx = Context(await current_hub())
-        for hook in self._before[verb]:
-            await self._run_before(hook, entity, ctx, decl)
-
-    async def _run_before(self, hook: Hook, proposed: Entity, ctx: Context, decl: VerbDecl) -> None:
-        try:
-            await call_hook(hook, proposed, ctx)
-        except HubwireError:
-            raise
-        except Exception as exc:
-            raise VetoError(
-                str(exc) or f"{self.name}.{decl.before} refused",
-                noun=self.name,
-                verb=decl.verb,
-                id=proposed.id,
-                hook=getattr(hook, "__name__", None),
-            ) from exc
-
-    def _check_states(self, current: Entity | None, fields: Mapping[str, Any], moved: set[str]) -> None:
-        for fname, machine in self.machines.items():
-            src = current.get(fname) if current is not None else None
-            dst = fields.get(fname)
-            if dst is None or (src == dst and fname not in moved):
-                continue
-            machine.check(self.name, current.id if current else None, src, dst)
-
-    async def _commit(
-        self,
-        hub: Hub,
-        verbs: list[VerbDecl],
-        current: Entity | None,
-        eid: str,
-        final: dict[str, Any],
-        create: bool,
-        delete: bool,
-        source: str,
-        in_tx: Sequence[InTx],
-    ) -> tuple[Entity, list[event_log.EventRecord]]:
-        now = hub.clock()
-        stored = {k: v for k, v in final.items() if v is not None}
-        try:
-            async with hub.transaction() as tx:
-                if create:
-                    await tx.conn.execute(
-                        entities.insert().values(
-                            id=eid, type=self.name, data=stored, version=1, created_at=now, updated_at=now
-                        )
-                    )
-                    entity = self._entity(_Row(eid, stored, 1, now, now))
-                else:
-                    assert current is not None
-                    if delete:
-                        stmt: Any = entities.delete().where(entities.c.id == eid, entities.c.version == current.version)
-                    else:
-                        stmt = (
-                            entities.update()
-                            .where(entities.c.id == eid, entities.c.version == current.version)
-                            .values(data=stored, version=current.version + 1, updated_at=now)
-                        )
-                    res = await tx.conn.execute(stmt)
-                    if res.rowcount != 1:
-                        raise ConflictError(
-                            f"{self.name} {eid} changed while this verb ran",
-                            code="version_conflict",
-                            noun=self.name,
-                            id=eid,
-                        )
-                    created = _parse_iso(current["created_at"])
-                    if delete:
-                        entity = current
-                    else:
-                        entity = self._entity(_Row(eid, stored, current.version + 1, created, now))
-                appended = [
-                    await event_log.append(tx, f"{self.name}.{decl.event}", self.name, eid, dict(entity), source)
-                    for decl in verbs
-                ]
-                for fn in in_tx:
-                    await fn(tx, entity)
-        except IntegrityError as exc:
-            m = _UNIQUE_INDEX.search(str(exc.orig))
-            fname = m.group(1) if m else "id"
-            raise ConflictError(
-                f"another {self.name} already has this {fname} ({stored.get(fname)!r})",
-                code="unique_violation",
-                noun=self.name,
-                field=fname,
-            ) from None
-        return entity, appended
-
-    async def _after_commit(
-        self, hub: Hub, verbs: list[VerbDecl], entity: Entity, appended: list[event_log.EventRecord]
-    ) -> None:
-        for decl, event in zip(verbs, appended, strict=True):
-            ctx = Context(hub, event)
-            for hook in [*self._after[decl.verb], *subscribers(f"{self.name}.{decl.event}")]:
-                try:
-                    await call_hook(hook, entity, ctx)
-                except Exception as exc:  # the change is committed; a hook failure must not hide that
-                    log.error(
-                        "hook.failed",
-                        noun=self.name,
-                        verb=decl.verb,
-                        id=entity.id,
-                        hook=getattr(hook, "__name__", repr(hook)),
-                        error=str(exc),
-                    )
-
-
-@dataclass
-class _Row:
-    id: str
-    data: dict[str, Any]
-    version: int
-    created_at: float
-    updated_at: float
-
-
-def _parse_iso(value: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hubwire import jsonfast
-from hubwire.nouns.ids import new_ordered_ids
+from hubwire.store.ids import new_ordered_ids
 from hubwire.store.tables import events
 
 if TYPE_CHECKING:
-    from hubwire.hub import Tx
+    from hubwire.store.transaction import Tx
 
 __all__ = ["EventRecord", "Prepared", "append", "append_many", "prepare_many", "read_after"]
 

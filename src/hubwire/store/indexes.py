@@ -1,45 +1,58 @@
-"""Database indexes for the ``#`` and ``##`` fields of Nouns.
+"""The SQL of an entity's JSON field, and the indexes on it for the ``#`` and ``##`` fields of Nouns.
 
 Nouns are declared in code, not in migrations, so their indexes are made when a Hub first uses
 a Noun: partial expression indexes on the entities table (``WHERE type = 'Deal'``), unique for
-``##``. The expression text comes from ``nouns.filters.field_sql`` so queries hit them.
+``##``. Queries (``nouns.filters``) compare the very expression of :func:`field_sql`, so both
+planners use these indexes. This module knows fields only by name and kind, never a Noun.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hubwire.errors import ConflictError
-from hubwire.nouns.filters import field_sql
 
-if TYPE_CHECKING:
-    from hubwire.nouns.noun import Noun
+__all__ = ["IndexedField", "ensure_indexes", "field_sql", "index_name"]
 
-__all__ = ["ensure_indexes", "index_name"]
-
-
-def index_name(noun: str, field: str, unique: bool) -> str:
-    return f"{'ux' if unique else 'ix'}_ent_{noun.lower()}_{field}"[:63]
+# (field name, kind, unique); kind says how the database compares values: num, bool, text or json.
+IndexedField = tuple[str, str, bool]
 
 
-async def ensure_indexes(conn: AsyncConnection, noun: Noun) -> None:
+def field_sql(dialect: str, name: str, kind: str) -> str:
+    """The SQL text of field ``name``'s value in an entity's document (names are validated identifiers)."""
+    if dialect == "sqlite":
+        return f"json_extract(data, '$.{name}')"
+    if kind == "num":
+        return f"((data ->> '{name}')::numeric)"
+    if kind == "bool":
+        return f"((data ->> '{name}')::boolean)"
+    if kind == "json":
+        return f"(data -> '{name}')"
+    return f"(data ->> '{name}')"
+
+
+def index_name(entity_type: str, field: str, unique: bool) -> str:
+    return f"{'ux' if unique else 'ix'}_ent_{entity_type.lower()}_{field}"[:63]
+
+
+async def ensure_indexes(conn: AsyncConnection, entity_type: str, fields: Iterable[IndexedField]) -> None:
+    """Create the partial indexes of ``entity_type``'s indexed fields, if they do not exist yet."""
     dialect = conn.dialect.name
-    for f in noun.fields.values():
-        if not f.indexed:
-            continue
-        name = index_name(noun.name, f.name, f.unique)
-        expr = field_sql(dialect, f)
-        kind = "UNIQUE INDEX" if f.unique else "INDEX"
-        ddl = f"CREATE {kind} IF NOT EXISTS {name} ON entities (({expr})) WHERE type = '{noun.name}'"
+    for name, kind, unique in fields:
+        index = index_name(entity_type, name, unique)
+        ddl = (
+            f"CREATE {'UNIQUE INDEX' if unique else 'INDEX'} IF NOT EXISTS {index} "
+            f"ON entities (({field_sql(dialect, name, kind)})) WHERE type = '{entity_type}'"
+        )
         try:
             await conn.exec_driver_sql(ddl)
         except IntegrityError as exc:
             raise ConflictError(
-                f"cannot make {noun.name}.{f.name} unique: existing rows share a value",
+                f"cannot make {entity_type}.{name} unique: existing rows share a value",
                 code="unique_violation",
-                noun=noun.name,
-                field=f.name,
+                noun=entity_type,
+                field=name,
             ) from exc

@@ -69,7 +69,7 @@ async def sqlite_write(engine: AsyncEngine, fn: Callable[[Any], T]) -> T:
     """Run ``fn(cursor)`` in one SQLite write transaction (BEGIN IMMEDIATE ... COMMIT), in one hop.
 
     ``fn`` runs on the connection's own thread: it must only use the cursor it is given, and it
-    must not await. The caller serialises writers (``Hub.transaction`` does the same with its
+    must not await. The caller serialises writers (``store.transaction.transaction`` does the same with its
     lock). An exception rolls the transaction back and is raised here.
     """
     async with engine.connect() as conn:

@@ -105,7 +105,7 @@ async def _one_ahead(batches: AsyncIterator[Batch]) -> AsyncIterator[Batch]:
 
 def _hooked(noun: Noun | None) -> bool:
     """Whether ``noun`` has before-hooks on create or update (they must see earlier pages committed)."""
-    return noun is not None and any(noun._before[v] for v in ("create", "update"))
+    return noun is not None and any(noun.hooks.before[v] for v in ("create", "update"))
 
 
 def _joinable(group: Batch, batch: Batch, limit: int, noun: Noun | None) -> bool:

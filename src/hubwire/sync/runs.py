@@ -19,12 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from hubwire.errors import ConflictError
 from hubwire.net.redact import redact_text
-from hubwire.nouns.ids import new_id
 from hubwire.store.events import iso
+from hubwire.store.ids import new_id
 from hubwire.store.tables import sync_runs
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = ["COUNT_KINDS", "STALE_AFTER", "SyncRun", "current_run", "finish_run", "list_runs", "running", "start_run"]
 

@@ -20,7 +20,8 @@ from hubwire.store.tables import external_refs, sync_cursors
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = [
     "Ref",

@@ -4,9 +4,11 @@ A page is applied in ONE transaction: the entity rows, one event per changed ent
 webhooks and subscribers see every change, with the provider as ``source``), the external refs
 with the hash of what was mapped, the resource's cursor and the run's counts. Records whose
 mapped fields hash the same as last time are ``unchanged`` and write nothing, which makes a
-re-run idempotent. Before-hooks run as for any verb (a veto counts as ``failed``); after-hooks
-and subscribers run once the page committed. Write-through writers do not run: the data comes
-from the provider.
+re-run idempotent. Each record is a proposal of the verb pipeline (:mod:`hubwire.nouns.verbs`):
+proposed and checked, before-hooks included (a veto counts as ``failed``), before the page's
+transaction; the page writes them all with statements of its own (one per kind of change), and
+the after-hooks and subscribers run once it committed. Write-through writers do not run: the
+data comes from the provider, and so do its statuses (no state machine check).
 
 Conflict: the local entity changed since the last sync (its version moved) and the remote
 record changed too. Policy ``last_modified``: the newer side wins (remote when it has no
@@ -25,19 +27,21 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from hubwire.errors import ConflictError, FieldError, HubwireError, ValidationError
+from hubwire.errors import ConflictError, HubwireError
+from hubwire.nouns import verbs
 from hubwire.nouns.entity import Entity
-from hubwire.nouns.hooks import Context, subscribers
-from hubwire.nouns.ids import new_ids
+from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
 from hubwire.store import events as event_log
 from hubwire.store.events import iso
+from hubwire.store.ids import new_ids
 from hubwire.store.tables import conflicts, entities
 from hubwire.sync.runs import SyncRun, heartbeat
 from hubwire.sync.state import Ref, delete_refs, in_list, load_refs, refs_doc, save_cursor, save_refs
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = ["Incoming", "PagePlan", "PageResult", "apply_page", "fingerprint", "plan_page", "to_epoch", "write_page"]
 
@@ -57,6 +61,7 @@ _CREATE_MANY = {
 
 
 _YIELD_EVERY = 10  # records planned between two turns of the event loop
+_CREATE, _UPDATE = ("create",), ("update",)
 _UPDATE_IF_VERSION = (
     entities.update()
     .where(entities.c.id == sa.bindparam("b_id"), entities.c.version == sa.bindparam("b_version"))
@@ -140,8 +145,9 @@ class PagePlan:
     seen: int
     keys: frozenset[tuple[str, str]]  # (resource, remote id) of the records and their links: what was read
     result: PageResult
-    creates: list[tuple[Incoming, Entity, str]] = field(default_factory=list)
-    updates: list[tuple[Incoming, Entity, Entity, str]] = field(default_factory=list)
+    # (record, new id, fields to store, hash) and (record, current entity, fields to store, hash)
+    creates: list[tuple[Incoming, str, dict[str, Any], str]] = field(default_factory=list)
+    updates: list[tuple[Incoming, Entity, dict[str, Any], str]] = field(default_factory=list)
     removals: list[tuple[Incoming, Entity]] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     kept: list[Ref] = field(default_factory=list)
@@ -207,7 +213,7 @@ async def plan_page(
     the next page's plan while the current page is written, and makes it again if
     :meth:`PagePlan.reads` says the two pages share a record.
     """
-    await hub.ensure_noun(noun)
+    await noun.ensure_indexes(hub)
     result = PageResult()
     await _resolve_links(hub, integration_id, items)
     # The last record wins when a page repeats an id (an events feed can).
@@ -219,7 +225,7 @@ async def plan_page(
         ids = [r.entity_id for r in refs.values()]
         where = in_list(entities.c.id, ids, hub.dialect)
         rows = (await conn.execute(sa.select(entities).where(where))).all() if ids else []
-    current = {r.id: noun._entity(r) for r in rows if r.type == noun.name}
+    current = {r.id: noun.from_row(r) for r in rows if r.type == noun.name}
     now = hub.clock()
     now_iso = iso(now)  # once per page, not twice per record
     keys = {(resource, rid) for rid in latest} | {key for it in items for key in it.links.values()}
@@ -240,7 +246,6 @@ async def plan_page(
     creates, updates, removals, gone, kept = plan.creates, plan.updates, plan.removals, plan.gone, plan.kept
     conflict_rows = plan.conflict_rows
     ctx = Context(hub)
-    blank = {**dict.fromkeys(noun.fields), **noun.defaults}
     fresh = iter(new_ids(noun.name, sum(1 for k, it in latest.items() if k not in refs and not it.deleted)))
     for n, it in enumerate(latest.values(), 1):
         if n % _YIELD_EVERY == 0:
@@ -286,15 +291,17 @@ async def plan_page(
                         result.unchanged += 1
                         continue
                 # Every mapped field, so a value cleared at the provider is cleared here too.
-                proposed = _proposed(noun, entity, it.fields, now_iso, entity.id, blank)
-                await _before(noun, "update", proposed, ctx)
-                updates.append((it, entity, proposed, digest))
+                checked = noun.validate(it.fields, partial=True)
+                proposal = verbs.propose(
+                    noun, _UPDATE, entity, checked, eid=entity.id, now_iso=now_iso, check_states=False
+                )
+                updates.append((it, entity, await verbs.check(proposal, ctx), digest))
             else:
                 # A ref without its entity (deleted locally) is re-created under a new id.
                 eid = next(fresh, None) or new_ids(noun.name, 1)[0]
-                proposed = _proposed(noun, None, clean, now_iso, eid, blank)
-                await _before(noun, "create", proposed, ctx)
-                creates.append((it, proposed, digest))
+                checked = noun.validate(clean, partial=False)
+                proposal = verbs.propose(noun, _CREATE, None, checked, eid=eid, now_iso=now_iso, check_states=False)
+                creates.append((it, eid, await verbs.check(proposal, ctx), digest))
         except HubwireError as exc:
             result.failed += 1
             result.errors.append(f"{resource} {it.remote_id}: {exc.message}")
@@ -308,31 +315,25 @@ def _prepare(plan: PagePlan) -> None:
     noun, resource, now, now_iso = plan.noun, plan.resource, plan.now, plan.now_iso
     refs = plan.refs = list(plan.kept)
     changed = plan.changed
-    stored_new = [_stored(noun, p) for _, p, _ in plan.creates]  # once: the row and the entity share it
+    stored_new = [_stored(final) for _, _, final, _ in plan.creates]  # once: the row and the entity share it
     if plan.creates:
         plan.create_doc = json.dumps(
-            [{"id": p.id, "data": data} for (_, p, _), data in zip(plan.creates, stored_new, strict=True)]
+            [{"id": eid, "data": data} for (_, eid, _, _), data in zip(plan.creates, stored_new, strict=True)]
         )
-    for (it, p, digest), data in zip(plan.creates, stored_new, strict=True):
-        changed.append(("create", noun._entity_of(p.id, data, 1, now_iso, now_iso)))
-        refs.append(Ref(resource, it.remote_id, noun.name, p.id, digest, 1, it.remote_updated))
-    for it, old, p, digest in plan.updates:
-        data = _stored(noun, p)
+    for (it, eid, _, digest), data in zip(plan.creates, stored_new, strict=True):
+        changed.append(("create", noun.entity_of(eid, data, 1, now_iso, now_iso)))
+        refs.append(Ref(resource, it.remote_id, noun.name, eid, digest, 1, it.remote_updated))
+    for it, old, final, digest in plan.updates:
+        data = _stored(final)
         plan.update_params.append(
             {"b_id": old.id, "b_version": old.version, "b_data": data, "b_next": old.version + 1, "b_now": now}
         )
-        changed.append(
-            ("update", noun._entity_of(old.id, data, old.version + 1, old["created_at"] or now_iso, now_iso))
-        )
+        changed.append(("update", noun.entity_of(old.id, data, old.version + 1, old["created_at"], now_iso)))
         refs.append(Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated))
     changed += [("delete", old) for _, old in plan.removals]
-    types = _event_types(noun)
+    types = {v: verbs.event_type(noun, v) for v in ("create", "update", "delete")}
     plan.events = event_log.prepare_many([(types[verb], noun.name, e.id, dict(e), plan.source) for verb, e in changed])
     plan.refs_doc = refs_doc(refs) if refs else ""
-
-
-def _event_types(noun: Noun) -> dict[str, str]:
-    return {v: f"{noun.name}.{noun.verbs[v].event}" for v in ("create", "update", "delete")}
 
 
 async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
@@ -364,11 +365,10 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
             _count(run, noun.name, result, plan.seen)
             await heartbeat(tx, run)
     # After-hooks and subscribers, looked up once per page: most pages have none to call.
-    types = _event_types(noun)
-    listening = {v for v in types if noun._after[v] or subscribers(types[v])}
+    listening = {v for v in ("create", "update", "delete") if verbs.listening(noun, v)}
     for (verb, entity), ev in zip(plan.changed, evs, strict=True):
         if verb in listening:
-            await noun._after_commit(hub, [noun.verbs[verb]], entity, [ev])
+            await verbs.after(hub, noun, (verb,), entity, (ev,))
     return result
 
 
@@ -393,40 +393,5 @@ def _count(run: SyncRun, noun: str, r: PageResult, seen: int) -> None:
     run.records += seen
 
 
-def _proposed(
-    noun: Noun, current: Entity | None, clean: dict[str, Any], now_iso: str, eid: str, blank: dict[str, Any]
-) -> Entity:
-    checked = noun.validate(clean, partial=current is not None)
-    base = current.fields() if current is not None else dict(blank)
-    base.update(checked)
-    return Entity(
-        {
-            "$id": eid,
-            "$type": noun.name,
-            **base,
-            "created_at": current["created_at"] if current else now_iso,
-            "updated_at": now_iso,
-            "version": current.version + 1 if current else 1,
-        }
-    )
-
-
-async def _before(noun: Noun, verb: str, proposed: Entity, ctx: Context) -> None:
-    hooks = noun._before[verb]
-    for hook in hooks:
-        await noun._run_before(hook, proposed, ctx, noun.verbs[verb])
-    if hooks:
-        noun._complete({n: proposed.get(n) for n in noun.fields})  # a hook may have changed anything
-    elif verb != "create":
-        # validate() checked every value; a full create also its required fields, an update not yet.
-        missing = [n for n, f in noun.fields.items() if f.required and proposed.get(n) is None]
-        if missing:
-            raise ValidationError(
-                f"invalid {noun.name}: " + "; ".join(f"{n} is required" for n in missing),
-                [FieldError(n, "required", f"{n} is required") for n in missing],
-                noun=noun.name,
-            )
-
-
-def _stored(noun: Noun, proposed: Entity) -> dict[str, Any]:
-    return {n: proposed[n] for n in noun.fields if proposed.get(n) is not None}
+def _stored(fields: dict[str, Any]) -> dict[str, Any]:
+    return {n: v for n, v in fields.items() if v is not None}

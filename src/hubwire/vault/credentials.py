@@ -11,7 +11,8 @@ from hubwire.net.redact import register_secret
 from hubwire.store.tables import credentials
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = ["delete_credentials", "load_credentials", "load_credentials_many", "save_credentials"]
 

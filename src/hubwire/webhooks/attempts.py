@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
-from hubwire.nouns.ids import new_id
 from hubwire.store.events import EventRecord, iso
+from hubwire.store.ids import new_id
 from hubwire.store.tables import events, jobs, webhook_attempts, webhook_deliveries
 from hubwire.vault.credentials import load_credentials, save_credentials
 from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
@@ -30,7 +30,8 @@ from hubwire.webhooks.fanout import event_body
 from hubwire.webhooks.signing import ROTATION_GRACE, new_secret, rotated
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = [
     "STATUSES",
@@ -250,7 +251,8 @@ async def recover(hub: Hub, endpoint_id: str, since: float) -> int:
                 webhook_deliveries.update().where(d.id.in_(chunk), d.status == "failed").values(next_attempt_at=now)
             )
             n += int(res.rowcount or 0)
-        tx.jobs_enqueued += n
+        if n:
+            queue.wake_workers(tx)
     return n + await retry_dead(hub, endpoint_id=endpoint_id, since=since)
 
 

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import functools
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ import structlog
 from yarl import URL
 
 from hubwire import jsonfast
+from hubwire.domains.platform import Integration
 from hubwire.errors import HubwireError, NotFoundError
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
 from hubwire.net.redact import redact_text
@@ -455,37 +455,20 @@ def _retry_after(value: str | None, now: float) -> float | None:
 
 async def disable_endpoint(hub: Hub, endpoint_id: str, message: str) -> None:
     """Disable an endpoint: status Disconnected (credentials kept), ``error`` set, ``Integration.Errored``."""
-    from hubwire.domains.platform import Integration
-
     token = hub.activate()
     try:
-        await Integration._mutate(
-            [Integration.verbs["disconnect"], Integration.verbs["error"]], endpoint_id, {"error": message}
-        )
+        await Integration.disable(endpoint_id, message)
         log.warning("webhook.endpoint_disabled", endpoint=endpoint_id, reason=message)
     except HubwireError as exc:  # already disabled by a concurrent attempt, or removed
         log.info("webhook.disable_skipped", endpoint=endpoint_id, reason=exc.message)
     finally:
         token.var.reset(token)
-    d = _deliverers.get(hub)
-    if d is not None:
-        d.cache.clear()
-
-
-_deliverers: weakref.WeakKeyDictionary[Hub, Deliverer] = weakref.WeakKeyDictionary()
+    deliverer(hub).cache.clear()
 
 
 def deliverer(hub: Hub) -> Deliverer:
-    d = _deliverers.get(hub)
-    if d is None:
-        d = _deliverers[hub] = Deliverer(hub)
-
-        async def close() -> None:
-            await d.close()
-            _deliverers.pop(hub, None)
-
-        hub.add_closer(close)
-    return d
+    """The hub's deliverer (its HTTP session and endpoint cache), made on first use, closed with the hub."""
+    return hub.service(Deliverer, lambda: Deliverer(hub))
 
 
 # No job-level timeout: every step bounds itself (the POST by the endpoint's timeout). A successful

@@ -13,7 +13,6 @@ The body is fixed here, once: ``{"event", "timestamp", "seq", "data"}``; a body 
 from __future__ import annotations
 
 import hashlib
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +26,9 @@ from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
 from hubwire.webhooks.endpoints import Endpoint, active_endpoints, matches
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
+    from hubwire.hub import Hub
     from hubwire.store.events import EventRecord
+    from hubwire.store.transaction import Tx
 
 __all__ = ["MAX_PAYLOAD", "delivery_id", "event_body", "fan_out"]
 
@@ -45,9 +45,9 @@ class _Batch:
         self.jobs: dict[int, list[dict[str, Any]]] = {}
 
     async def flush(self) -> None:
-        # Two statements per transaction, however many events it appended.
-        # The batch holds its tx strongly, so the weak map would never drop it: drop it here.
-        _batches.pop(self.tx, None)
+        # Two statements per transaction, however many events it appended; an event appended
+        # after this flush starts a batch of its own (flushed by its own before_commit).
+        self.tx.state.pop(_Batch, None)
         deliveries, self.deliveries = self.deliveries, []
         jobs, self.jobs = self.jobs, {}
         if deliveries:
@@ -75,8 +75,6 @@ _INSERT_DELIVERIES = {
     ),
 }
 
-_batches: weakref.WeakKeyDictionary[Tx, _Batch] = weakref.WeakKeyDictionary()
-
 
 def delivery_id(event_id: str, endpoint_id: str) -> str:
     """The ``webhook-id`` of (event, endpoint): stable across retries and resends."""
@@ -88,9 +86,9 @@ def event_body(event_type: str, created_at: float, seq: int | None, data: Mappin
 
 
 async def fan_out(tx: Tx, ev: EventRecord) -> None:
-    batch = _batches.get(tx)
+    batch: _Batch | None = tx.state.get(_Batch)
     if batch is None:
-        batch = _batches[tx] = _Batch(tx)
+        batch = tx.state[_Batch] = _Batch(tx)
         tx.before_commit(batch.flush)
     if ev.entity_type == "Integration":
         batch.endpoints = None  # an endpoint may have changed in this transaction

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from hubwire.domains.projects import Issue
 from hubwire.hub import Hub
+from hubwire.nouns import verbs
 from hubwire.nouns.noun import Noun
 from hubwire.store import events as event_log
 from hubwire.store.tables import entities
@@ -63,9 +64,8 @@ async def announce(hub: Hub, items: Sequence[Incoming], before: dict[str, tuple[
         entity = await noun.get(entity_id)
         if entity["status"] != inc.fields.get("status"):
             continue  # the page did not apply it (a conflict the local side won)
-        decl = noun.verbs[verb]
         async with hub.transaction() as tx:
-            event = await event_log.append(tx, f"{noun.name}.{decl.event}", noun.name, entity_id, dict(entity), source)
-        await noun._after_commit(hub, [decl], entity, [event])
+            event = await event_log.append(tx, verbs.event_type(noun, verb), noun.name, entity_id, dict(entity), source)
+        await verbs.after(hub, noun, (verb,), entity, (event,))
         count += 1
     return count

@@ -23,10 +23,11 @@ from hubwire.connectors.runtime import to_incoming
 from hubwire.domains.platform import ACTIVE, Integration
 from hubwire.domains.projects import Comment, Issue, Project
 from hubwire.errors import ConfigurationError
-from hubwire.hub import Hub, Tx
+from hubwire.hub import Hub
 from hubwire.nouns.entity import Entity
-from hubwire.nouns.noun import InTx, VerbCall
+from hubwire.nouns.verbs import InTx, VerbCall
 from hubwire.store.tables import external_refs
+from hubwire.store.transaction import Tx
 from hubwire.sync.state import Ref, save_refs
 from hubwire.sync.upsert import fingerprint, to_epoch
 from hubwire.vault.credentials import load_credentials

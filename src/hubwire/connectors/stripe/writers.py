@@ -25,6 +25,7 @@ from hubwire.connectors.runtime import Connection, to_incoming
 from hubwire.connectors.spec import Resource
 from hubwire.connectors.stripe.spec import STRIPE
 from hubwire.domains.billing import Customer, Invoice, Payment, Plan, Price, Product, Subscription
+from hubwire.domains.platform import Integration
 from hubwire.errors import FieldError, ValidationError
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.noun import Noun
@@ -33,8 +34,9 @@ from hubwire.sync.upsert import fingerprint
 from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub, Tx
-    from hubwire.nouns.noun import VerbCall
+    from hubwire.hub import Hub
+    from hubwire.nouns.verbs import VerbCall
+    from hubwire.store.transaction import Tx
 
 __all__ = ["install_writers"]
 
@@ -67,8 +69,6 @@ _MADE_BY_STRIPE = {
 
 async def _connection(hub: Hub) -> Connection | None:
     """The connected Stripe integration's connection, or ``None`` (local-only billing)."""
-    from hubwire.domains.platform import Integration
-
     if SLUG not in hub.providers:
         return None
     found = await Integration.find({"provider": SLUG, "status": {"$in": ["Connected", "Synced"]}}, limit=1)

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from hubwire.nouns.ids import ALPHABET, new_id, new_ids, noun_of
+from hubwire.store.ids import ALPHABET, new_id, new_ids, noun_of
 
 
 def test_shape_and_uniqueness() -> None:
@@ -39,7 +39,7 @@ def test_ids_in_bulk_have_the_same_shape_and_spread() -> None:
 
 
 def test_ordered_ids_sort_by_creation_and_stay_unique() -> None:
-    from hubwire.nouns.ids import new_ordered_ids
+    from hubwire.store.ids import new_ordered_ids
 
     assert new_ordered_ids("evt", 0) == []
     # Many in one call, one at a time, and a bulk again: each later than the one before, in string order.
@@ -60,7 +60,7 @@ def test_ordered_ids_sort_by_creation_and_stay_unique() -> None:
 def test_ordered_ids_follow_the_clock_and_never_go_back(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from hubwire.nouns.ids import new_ordered_ids
+    from hubwire.store.ids import new_ordered_ids
 
     first = new_ordered_ids("evt", 1)[0]
     # The clock stepped back an hour: ids still sort after the ones made before.
