@@ -252,20 +252,16 @@ async def test_the_sync_job_dead_letters_what_retrying_cannot_fix_and_retries_th
             assert 30.0 * 0.8 <= wait <= 30.0 * 1.2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a key the provider quotes in its refusal is stored in clear in Integration.error and its Errored event, "
-    "and returned in the REST problem's detail: redact_text only knows registered secrets and well-known shapes, "
-    "and a refused key is never registered. Fix: domains/platform.py IntegrationNoun.connect, `except HubwireError` "
-    "around prov.check (line ~167): mask the submitted credential values (creds.values()) in exc.message before "
-    "_record_error and the re-raise (e.g. redact_text(text, also=creds.values()) in net/redact.py)",
-)
 async def test_a_refused_key_the_provider_quotes_is_never_stored(hub: hubwire.Hub, acme: ApiKeyProvider) -> None:
     wrong = "acme-key-with-a-typo-Qx71"  # no well-known secret shape: only knowing it was submitted masks it
     with pytest.raises(ProviderAuthError) as err:
         await Integration.connect(provider="acme", api_key=wrong)
-    assert wrong not in err.value.message  # what the REST problem and the CLI show
-    [integ] = await Integration.find({})
+    assert wrong not in err.value.message and wrong not in str(err.value)  # what the REST problem and CLI show
+    ok = await Integration.connect(provider="acme", api_key=GOOD_KEY)
+    with pytest.raises(ProviderAuthError) as err:
+        await Integration.connect(ok.id, api_key=wrong)  # a refused reconnect records the error
+    assert wrong not in err.value.message
+    integ = await Integration.get(ok.id)
     assert "refused" in integ.error and wrong not in integ.error
     async with hub.read() as conn:
         stored = [json.dumps(d) for d in (await conn.execute(sa.select(events.c.data))).scalars()]

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
-from hubwire.errors import ConflictError, HubwireError, IllegalTransitionError, ValidationError
+from hubwire.errors import HubwireError, IllegalTransitionError, ValidationError
 from hubwire.hub import Hub, current_hub
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
@@ -124,8 +124,10 @@ class IntegrationNoun(Noun):
         if isinstance(integration_id, Mapping):  # the seed's object form: connect({"id": ..., ...})
             integration_id, more = self.target(integration_id)
             params = {**more, **params}
-            provider, slug, name = params.pop("provider", provider), params.pop("slug", slug), params.pop("name", name)
-            api_base_url = params.pop("api_base_url", params.pop("apiBaseUrl", api_base_url))
+        # The seed's camelCase spellings (apiKey, apiBaseUrl) are the same keywords.
+        params = {camel_to_snake(k): v for k, v in params.items()}
+        provider, slug, name = params.pop("provider", provider), params.pop("slug", slug), params.pop("name", name)
+        api_base_url = params.pop("api_base_url", api_base_url)
         current: Entity | None = await self.get(integration_id) if integration_id else None
         if current is None and not provider:
             raise ValidationError.single("provider", "required", "connect needs a provider or an integration id")
@@ -134,7 +136,7 @@ class IntegrationNoun(Noun):
             raise ValidationError.single(
                 "provider", "mismatch", f"{current.id} is a {current['provider']} integration, not {provider}"
             )
-        creds, config = prov.prepare({camel_to_snake(k): v for k, v in params.items()})
+        creds, config = prov.prepare(params)
         if current is None:
             wanted = slug or prov.slug_for(config)
             if wanted:
@@ -174,6 +176,9 @@ class IntegrationNoun(Noun):
         try:
             account = await prov.check(ctx)
         except HubwireError as exc:
+            # A provider may quote the refused credential back: it reaches no message, row or event.
+            exc.message = redact_text(exc.message, also=creds.values())
+            exc.args = (exc.message,)
             if current is not None:  # a new integration refused is not made at all
                 await self._record_error(current.id, exc.message)
             raise
@@ -315,16 +320,12 @@ async def _withdraw_queued_sync(hub: Hub, integration_id: str, *, full: bool) ->
 async def _sync_job(job: Job, hub: Hub) -> None:
     try:
         await run_sync(hub, job.payload["integration_id"], full=bool(job.payload.get("full")), job=job)
-    except IllegalTransitionError as exc:
-        raise Dead(exc.message) from exc
-    except ConflictError as exc:
-        if exc.code == "sync_running":
-            raise Retry(60.0, exc.message) from exc  # another run of this integration is still going
-        raise Dead(exc.message) from exc
     except HubwireError as exc:
-        if exc.status < 500 and exc.status != 429:
-            raise Dead(exc.message) from exc  # a refused credential will not fix itself by retrying
-        raise
+        if not exc.retryable:
+            raise Dead(exc.message) from exc  # a refused credential or an illegal move will not fix itself
+        if exc.retry_after is not None:
+            raise Retry(exc.retry_after, exc.message) from exc  # another run still going, a provider's limit
+        raise  # an outage: the job kind's backoff
 
 
 def catalog_entities(providers: list[Provider]) -> list[Mapping[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 __all__ = ["REDACTED", "is_secret_key", "redact", "redact_processor", "redact_text", "register_secret"]
@@ -36,8 +36,10 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEYS.search(key))
 
 
-def redact_text(text: str) -> str:
-    for value in _known:
+def redact_text(text: str, also: Iterable[Any] = ()) -> str:
+    """``text`` with every registered secret, every value of ``also`` (e.g. credentials just submitted,
+    not registered: a refused key) and every well-known secret shape masked."""
+    for value in (*_known, *(v for v in also if isinstance(v, str) and len(v) >= 4)):
         if value in text:
             text = text.replace(value, REDACTED)
     return _SECRET_VALUES.sub(REDACTED, text)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from hubwire.errors import ConflictError, FieldError, HubwireError, ValidationError, VetoError
+from hubwire.errors import ConflictError, FieldError, HubwireError, ValidationError, VersionConflictError, VetoError
 from hubwire.hub import current_hub
 from hubwire.nouns.entity import META, Entity
 from hubwire.nouns.hooks import Context, call_hook, subscribers
@@ -247,7 +247,7 @@ async def write(
     """Write the entity row and one event per verb in ``tx`` (the caller's transaction).
 
     An update or delete applies only to the version the proposal read: a row changed meanwhile
-    raises ``ConflictError`` (``version_conflict``), a duplicate unique field ``unique_violation``.
+    raises ``VersionConflictError``, a duplicate unique field ``unique_violation``.
     """
     noun, current, eid = proposal.noun, proposal.current, proposal.id
     now = tx.hub.clock()
@@ -269,9 +269,7 @@ async def write(
                 )
             res = await tx.conn.execute(stmt)
             if res.rowcount != 1:
-                raise ConflictError(
-                    f"{noun.name} {eid} changed while this verb ran", code="version_conflict", noun=noun.name, id=eid
-                )
+                raise VersionConflictError(f"{noun.name} {eid} changed while this verb ran", noun=noun.name, id=eid)
             if delete:
                 entity = current
             else:
@@ -345,9 +343,8 @@ async def run(
     for attempt in range(tries):
         current = None if entity_id is None else await noun.load(hub, entity_id)
         if current is not None and expected_version is not None and current.version != expected_version:
-            raise ConflictError(
+            raise VersionConflictError(
                 f"{noun.name} {current.id} is at version {current.version}, not {expected_version}",
-                code="version_conflict",
                 noun=noun.name,
                 id=current.id,
                 version=current.version,
@@ -365,8 +362,8 @@ async def run(
                 entity, appended = await write(tx, proposal, final, delete=delete, source=source)
                 for fn in [*in_tx, *call.in_tx]:
                     await fn(tx, entity)
-        except ConflictError as exc:
-            if exc.code == "version_conflict" and attempt + 1 < tries and not noun.writers:
+        except VersionConflictError:
+            if attempt + 1 < tries and not noun.writers:
                 continue
             raise
         await after(hub, noun, verbs, entity, appended)

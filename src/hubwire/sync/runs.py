@@ -121,7 +121,11 @@ async def start_run(hub: Hub, integration_id: str, *, full: bool = False) -> Syn
             if not await _abandon_stale(hub, integration_id, now):
                 break
     raise ConflictError(
-        f"a sync of {integration_id} is already running", code="sync_running", integration_id=integration_id
+        f"a sync of {integration_id} is already running",
+        code="sync_running",
+        retryable=True,
+        retry_after=60.0,  # a run's pages take seconds to minutes: look again in a minute
+        integration_id=integration_id,
     )
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from hubwire.errors import ConflictError, HubwireError
+from hubwire.errors import HubwireError, VersionConflictError
 from hubwire.nouns import verbs
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
@@ -349,7 +349,7 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
             res = await tx.conn.execute(_UPDATE_IF_VERSION, plan.update_params)
             if res.rowcount != len(plan.updates):
                 moved = await _moved(tx, [old for _, old, _, _ in plan.updates], plan.now)
-                raise ConflictError(f"{noun.name} {moved} changed during the sync", code="version_conflict", id=moved)
+                raise VersionConflictError(f"{noun.name} {moved} changed during the sync", id=moved)
         if plan.removals:
             await tx.conn.execute(entities.delete().where(entities.c.id.in_([old.id for _, old in plan.removals])))
         # One event per changed entity, appended in one statement.
