@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["REDACTED", "is_secret_key", "redact", "redact_processor", "redact_text", "register_secret"]
+__all__ = ["REDACTED", "is_secret_key", "redact", "redact_processor", "redact_text", "register_secret", "summary"]
 
 REDACTED = "[REDACTED]"
 _SECRET_KEYS = re.compile(
@@ -24,6 +25,8 @@ _SECRET_VALUES = re.compile(
     r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"
 )
 _known: set[str] = set()
+_MARKUP = re.compile(r"<[^>]*>?|&[#a-zA-Z0-9]+;")
+SUMMARY_LIMIT = 200
 
 
 def register_secret(value: str) -> None:
@@ -56,3 +59,12 @@ def redact(value: Any) -> Any:
 def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """A structlog processor: every value of every log line passes through :func:`redact`."""
     return {k: (REDACTED if is_secret_key(k) and v else redact(v)) for k, v in event_dict.items()}
+
+
+def summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """Words from outside (a provider's error body) fit to show: markup and control characters
+    stripped, whitespace collapsed, secrets redacted, at most ``limit`` characters."""
+    text = _MARKUP.sub(" ", text)
+    text = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
+    text = redact_text(" ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

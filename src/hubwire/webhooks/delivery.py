@@ -324,13 +324,15 @@ class Deliverer:
         if prep is not None and prep.endpoint is ep:
             return prep
         refused = None
+        target = ep.url
         try:
             # An IP literal never reaches the resolver: check it here; host names are checked at dial time.
-            await check_url(ep.url, self.policy, resolve=False)
+            # What is dialled is the normalised URL, the one the check read.
+            target = await check_url(ep.url, self.policy, resolve=False)
         except HubwireError as exc:
             refused = exc.message
         try:
-            url = URL(ep.url)
+            url = URL(target)
         except (TypeError, ValueError) as exc:
             url, refused = URL(), refused or f"invalid URL: {exc}"
         prep = _Prepared(
