@@ -35,7 +35,7 @@ from hubwire.connectors.spec import Endpoint, Pagination, ProviderSpec, Resource
 from hubwire.domains.platform import Integration
 from hubwire.errors import ConfigurationError, ProviderInvalidRequest
 from hubwire.net.http import Budget, http_client
-from hubwire.net.ssrf import check_url
+from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
@@ -99,7 +99,8 @@ class Connection:
     def __init__(self, ctx: ProviderContext, spec: ProviderSpec) -> None:
         self.ctx = ctx
         self.spec = spec
-        self.base_url = (ctx.base_url or spec.base_url).rstrip("/")
+        # Normalised as the guard reads it (ssrf.normalize_url): what is dialled is what the guard checked.
+        self.base_url = normalize_url(ctx.base_url or spec.base_url).rstrip("/")
         self.http = http_client(ctx.hub)
         # The provider counts per credential (an account's key), so the budget does too: the connect
         # check, syncs and write-through of one Integration share it.
