@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from hubwire import ValidationError
+from hubwire import Integration, ValidationError, Worker
+from hubwire.connectors.registry import ProviderRegistry
+from hubwire.hub import Hub
 from hubwire.net.ssrf import AddressPolicy, BlockedAddress, GuardedResolver, blocked_reason, check_url
+from hubwire.webhooks import list_attempts, list_deliveries
+from tests.conftest import TEST_SECRET
 
 REFUSED = {
     "127.0.0.1": "loopback",
@@ -104,3 +109,31 @@ async def test_dial_time_guard_refuses_a_name_that_resolves_to_loopback(receiver
     open_ = aiohttp.TCPConnector(resolver=GuardedResolver(AddressPolicy(allow_private=True)))
     async with aiohttp.ClientSession(connector=open_) as session, session.post(f"http://localhost:{port}/ok") as r:
         assert r.status == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_an_endpoint_made_with_the_guard_open_is_not_delivered_by_a_hub_with_it_closed(
+    whub: Hub, receiver: object, db_url: str, tmp_path: Path, providers: ProviderRegistry, host: str
+) -> None:
+    """Delivery time: the address check (an IP literal) and the dial-time resolver (a name) each refuse."""
+    from tests.webhooks.conftest import Receiver
+
+    assert isinstance(receiver, Receiver) and whub.settings.allow_private_networks
+    url = receiver.url("/ok").replace("127.0.0.1", host)
+    ep = await Integration.connect(provider="webhook", url=url, events=["Integration.*"])
+    await Integration.fail(ep.id, "an event for the endpoint to hear")  # not about itself: about another
+    other = await Integration.connect(provider="webhook", url="http://93.184.216.34/x", events=["Nothing.*"])
+    await Integration.fail(other.id, "an event for the endpoint to hear")
+    closed = Hub(
+        database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET, providers=providers, auto_migrate=False
+    )
+    async with closed:
+        assert not closed.settings.allow_private_networks
+        await Worker(closed, concurrency=4).drain()
+        deliveries = await list_deliveries(closed, endpoint_id=ep.id)
+        assert deliveries and receiver.requests == []
+        for d in deliveries:
+            assert d.status in ("failed", "dead") and d.last_error is not None
+            assert "refusing" in d.last_error and "a loopback address" in d.last_error, d.last_error
+            attempts = await list_attempts(closed, d.id)
+            assert attempts and all(a.status_code is None for a in attempts)

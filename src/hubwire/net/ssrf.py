@@ -99,8 +99,8 @@ def refusal(host: str, ip: IPAddress, reason: str) -> str:
 class BlockedAddress(OSError):
     """A dial refused by the guard; an OSError so aiohttp reports it as a connection error."""
 
-    def __init__(self, host: str, reason: str) -> None:
-        super().__init__(f"refusing to connect to {host}: {reason} (SSRF guard); {_HOW_TO_OPEN}")
+    def __init__(self, host: str, ip: IPAddress | None, reason: str) -> None:
+        super().__init__(refusal(host, ip, reason) if ip is not None else f"refusing {host}: {reason}")
         self.host = host
         self.reason = reason
 
@@ -295,16 +295,17 @@ class GuardedResolver(AbstractResolver):
 
     async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
         results = await self.inner.resolve(host, port, family)
+        refused: list[tuple[IPAddress, str]] = []
         kept: list[ResolveResult] = []
-        reasons: list[str] = []
         for r in results:
-            reason = self.policy.refusal(ipaddress.ip_address(r["host"].split("%")[0]))
+            ip = ipaddress.ip_address(r["host"].split("%")[0])
+            reason = self.policy.refusal(ip)
             if reason is None:
                 kept.append(r)
             else:
-                reasons.append(f"{r['host']} is {describe(reason)}")
+                refused.append((ip, reason))
         if not kept:
-            raise BlockedAddress(host, "; ".join(reasons) or "no address")
+            raise BlockedAddress(host, *refused[0]) if refused else BlockedAddress(host, None, "no address")
         return kept
 
     async def close(self) -> None:
@@ -337,8 +338,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         allowed = [a for a in addresses if self.policy.refusal(a) is None]
         if not allowed:
-            reasons = [f"{a} is {describe(r)}" for a in addresses if (r := self.policy.refusal(a)) is not None]
-            raise BlockedAddress(host, "; ".join(reasons) or "no address")
+            first = addresses[0]
+            raise BlockedAddress(host, first, self.policy.refusal(first) or "no address")
         error: Exception | None = None
         for addr in allowed:
             try:

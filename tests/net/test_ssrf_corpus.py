@@ -1,0 +1,150 @@
+"""The SSRF corpus: every spelling of a refused address, at every place a URL enters Hubwire.
+
+Entry points: a webhook connect, a webhook PATCH (``Integration.update`` of ``config.url``), a
+provider connect's ``api_base_url``, and a provider dial (a stored base URL reaching the HTTP
+layer without the connect check). Each URL points at a live receiver on 127.0.0.1, so a guard
+that let one through would be seen there: the receiver must count 0, and every entry point must
+refuse with a 422 naming the reason. No name here needs a DNS server: ``localhost`` resolves from
+the hosts file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from hubwire import Entity, Integration, ValidationError
+from hubwire.connectors.registry import ProviderContext
+from hubwire.connectors.runtime import Connection
+from hubwire.connectors.stripe.provider import StripeProvider
+from hubwire.hub import Hub
+
+# {port} is the receiver's. Hosts the guard must refuse, by what they are.
+CORPUS = {
+    # loopback, in every spelling a resolver or inet_aton accepts
+    "dotted": "http://127.0.0.1:{port}/reached",
+    "other 127/8": "http://127.8.9.10:{port}/reached",
+    "decimal": "http://2130706433:{port}/reached",
+    "hex": "http://0x7f000001:{port}/reached",
+    "hex dotted": "http://0x7f.0.0.1:{port}/reached",
+    "octal": "http://0177.0.0.1:{port}/reached",
+    "short": "http://127.1:{port}/reached",
+    "trailing dot": "http://127.0.0.1.:{port}/reached",
+    "IPv6 loopback": "http://[::1]:{port}/reached",
+    "IPv4-mapped": "http://[::ffff:127.0.0.1]:{port}/reached",
+    "IPv4-mapped hex": "http://[::ffff:7f00:1]:{port}/reached",
+    "IPv4-compatible": "http://[::127.0.0.1]:{port}/reached",
+    "NAT64": "http://[64:ff9b::7f00:1]:{port}/reached",
+    "NAT64 local-use": "http://[64:ff9b:1::7f00:1]:{port}/reached",
+    "6to4": "http://[2002:7f00:1::]:{port}/reached",
+    "Teredo": "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{port}/reached",
+    "unspecified": "http://0.0.0.0:{port}/reached",
+    "unspecified short": "http://0:{port}/reached",
+    "IPv6 unspecified": "http://[::]:{port}/reached",
+    # names that resolve to loopback (the hosts file only)
+    "localhost": "http://localhost:{port}/reached",
+    "LOCALHOST.": "http://LOCALHOST.:{port}/reached",
+    "fullwidth localhost": "http://ｌｏｃａｌｈｏｓｔ:{port}/reached",
+    # Unicode dots and digits (UTS-46 maps them before any resolver sees them)
+    "ideographic full stops": "http://127。0。0。1:{port}/reached",
+    "fullwidth full stops": "http://127．0．0．1:{port}/reached",
+    "circled digits": "http://①②⑦.0.0.1:{port}/reached",
+    "fullwidth digits": "http://１２７.０.０.１:{port}/reached",
+    # userinfo and fragment tricks: the host is what follows the last @, before any #
+    "userinfo": "http://good.example@127.0.0.1:{port}/reached",
+    "userinfo with password": "http://good.example:pw@127.0.0.1:{port}/reached",
+    "fragment": "http://127.0.0.1:{port}#@good.example/reached",
+    # private, shared, link-local and metadata addresses
+    "10/8": "http://10.0.0.1:{port}/reached",
+    "172.16/12": "http://172.16.0.1:{port}/reached",
+    "192.168/16": "http://192.168.1.1:{port}/reached",
+    "CGNAT": "http://100.64.0.1:{port}/reached",
+    "metadata": "http://169.254.169.254:{port}/latest/meta-data",
+    "metadata decimal": "http://2852039166:{port}/latest/meta-data",
+    "metadata IPv4-mapped": "http://[::ffff:169.254.169.254]:{port}/latest/meta-data",
+    "metadata IPv6 (AWS)": "http://[fd00:ec2::254]:{port}/latest/meta-data",
+    "IPv6 link-local": "http://[fe80::1]:{port}/reached",
+    "unique-local": "http://[fd12:3456::1]:{port}/reached",
+}
+
+# "a" before a vowel sound, "an" before a consonant one ("a unique-local", "an unspecified" are right).
+BAD_ARTICLE = re.compile(r"\ba (?:[aeioAEIO]|un[^i])|\ban (?:uni|[^aeiouAEIOU])")
+
+Enter = Callable[[Hub, str], Awaitable[Any]]
+
+
+async def webhook_connect(hub: Hub, url: str) -> Any:
+    return await Integration.connect(provider="webhook", url=url, events=["*"])
+
+
+async def webhook_patch(hub: Hub, url: str) -> Any:
+    # A public address literal: connect checks it without DNS, and no worker runs to deliver.
+    ep = await Integration.connect(provider="webhook", url="http://93.184.216.34/hook", events=["Corpus.Never"])
+    return await Integration.update(ep.id, config={"url": url, "events": ["Corpus.Never"]})
+
+
+async def provider_connect(hub: Hub, url: str) -> Any:
+    return await Integration.connect(provider="stripe", api_key="sk_test_corpus12345", api_base_url=url)
+
+
+async def provider_dial(hub: Hub, url: str) -> Any:
+    """A base URL that skipped the connect check (stored earlier, or set behind Hubwire's back)."""
+    provider = StripeProvider()
+    stored = Entity({"$id": "integration_corpus", "$type": "Integration", "api_base_url": url})
+    conn = Connection(ProviderContext(hub, provider, stored, {"api_key": "sk_test_corpus12345"}), provider.spec)
+    assert provider.spec.check is not None
+    return await conn.call(provider.spec.check)
+
+
+ENTRIES: dict[str, Enter] = {
+    "webhook connect": webhook_connect,
+    "webhook PATCH": webhook_patch,
+    "provider connect": provider_connect,
+    "provider dial": provider_dial,
+}
+
+
+@dataclass
+class Receiver:
+    port: int
+    seen: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A server on 127.0.0.1 that records the path of every request it gets."""
+    rec = Receiver(0)
+
+    async def record(request: web.Request) -> web.Response:
+        rec.seen.append(request.path)
+        return web.Response(text="{}", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    rec.port = runner.addresses[0][1]
+    yield rec
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("entry", list(ENTRIES))
+@pytest.mark.parametrize("case", list(CORPUS))
+async def test_every_entry_point_refuses_every_spelling(hub: Hub, receiver: Receiver, entry: str, case: str) -> None:
+    assert not hub.settings.allow_private_networks and not hub.settings.allowed_networks
+    url = CORPUS[case].format(port=receiver.port)
+    with pytest.raises(ValidationError) as exc:
+        await ENTRIES[entry](hub, url)
+    err = exc.value
+    assert err.status == 422
+    assert err.errors[0].code == "ssrf_blocked", (url, err.message)
+    # One sentence: what was refused, what it is (with its article), how to open the guard.
+    assert err.message.startswith("refusing ") and re.search(r": an? [\w-]", err.message), err.message
+    assert "HUBWIRE_ALLOW_PRIVATE_NETWORKS=1" in err.message and not BAD_ARTICLE.search(err.message)
+    assert receiver.seen == []
