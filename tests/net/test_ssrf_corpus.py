@@ -1,28 +1,37 @@
 """The SSRF corpus: every spelling of a refused address, at every place a URL enters Hubwire.
 
 Entry points: a webhook connect, a webhook PATCH (``Integration.update`` of ``config.url``), a
-provider connect's ``api_base_url``, and a provider dial (a stored base URL reaching the HTTP
-layer without the connect check). Each URL points at a live receiver on 127.0.0.1, so a guard
-that let one through would be seen there: the receiver must count 0, and every entry point must
-refuse with a 422 naming the reason. No name here needs a DNS server: ``localhost`` resolves from
-the hosts file.
+provider connect's ``api_base_url``, a provider dial (a stored base URL reaching the HTTP layer
+without the connect check), and a redirect to it (from a provider or a webhook receiver on the
+one network allowed: never followed). Delivery time: tests/webhooks/test_ssrf.py.
+
+Each URL points at a live receiver on 127.0.0.1, so a guard that let one through would be seen
+there: the receiver must count 0, and every entry point must refuse with a 422 naming the reason.
+No name here needs a DNS server: ``localhost`` resolves from the hosts file.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
 
-from hubwire import Entity, Integration, ValidationError
-from hubwire.connectors.registry import ProviderContext
+from hubwire import Entity, Integration, Noun, ProviderError, ValidationError, Worker
+from hubwire.connectors.registry import ProviderContext, ProviderRegistry
 from hubwire.connectors.runtime import Connection
 from hubwire.connectors.stripe.provider import StripeProvider
 from hubwire.hub import Hub
+from hubwire.net.http import HttpClient, RetryPolicy
+from hubwire.net.ssrf import AddressPolicy
+from hubwire.webhooks import list_deliveries
+from tests.conftest import TEST_SECRET
 
 # {port} is the receiver's. Hosts the guard must refuse, by what they are.
 CORPUS = {
@@ -148,3 +157,66 @@ async def test_every_entry_point_refuses_every_spelling(hub: Hub, receiver: Rece
     assert err.message.startswith("refusing ") and re.search(r": an? [\w-]", err.message), err.message
     assert "HUBWIRE_ALLOW_PRIVATE_NETWORKS=1" in err.message and not BAD_ARTICLE.search(err.message)
     assert receiver.seen == []
+
+
+@pytest.fixture
+async def redirector() -> AsyncIterator[list[str]]:
+    """A server on 127.0.0.2 answering 302 to ``?to=`` (the only network its hubs may dial)."""
+    seen: list[str] = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        raise web.HTTPFound(location=request.query["to"])
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.2", 0).start()
+    seen.append(f"http://127.0.0.2:{runner.addresses[0][1]}")
+    yield seen
+    await runner.cleanup()
+
+
+ONLY_127_0_0_2 = AddressPolicy(allowed=(ipaddress.ip_network("127.0.0.2/32"),))
+
+
+@pytest.mark.parametrize("case", list(CORPUS))
+async def test_a_providers_redirect_to_any_spelling_is_not_followed(
+    receiver: Receiver, redirector: list[str], case: str
+) -> None:
+    """The 302 comes back as it is (or, for a Location httpx cannot read, as an error): never followed."""
+    target = CORPUS[case].format(port=receiver.port)
+    client = HttpClient(policy=ONLY_127_0_0_2, retry=RetryPolicy(attempts=1))
+    try:
+        resp = await client.request("GET", f"{redirector[0]}/hop?{urlencode({'to': target})}")
+    except ProviderError as exc:
+        assert "location" in exc.message.lower(), exc.message
+    else:
+        assert resp.status_code == 302 and resp.headers["location"]
+    finally:
+        await client.close()
+    assert receiver.seen == [] and redirector[1:] == ["/hop"]
+
+
+async def test_a_webhook_receivers_redirect_is_not_followed(
+    db_url: str, tmp_path: Path, providers: ProviderRegistry, receiver: Receiver, redirector: list[str]
+) -> None:
+    only = Hub(
+        database_url=db_url,
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,
+        providers=providers,
+        auto_migrate=False,
+        allowed_networks=("127.0.0.2/32",),
+    )
+    async with only:
+        for case in ("dotted", "localhost", "decimal", "metadata"):
+            hop = f"{redirector[0]}/hop?{urlencode({'to': CORPUS[case].format(port=receiver.port)})}"
+            await Integration.connect(provider="webhook", url=hop, events=["*"])
+        await Noun("CorpusDeal", {"name": "string"}).create(name="an event for every endpoint")
+        await Worker(only, concurrency=4).drain()
+        deliveries = await list_deliveries(only)
+        assert deliveries and {d.last_status_code for d in deliveries} == {302}
+        assert {d.status for d in deliveries} <= {"failed", "dead"}
+    assert receiver.seen == [] and len(redirector) > 4
