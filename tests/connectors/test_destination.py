@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,8 +17,10 @@ from aiohttp import web
 from hubwire import Integration, ProviderInvalidRequest, ValidationError
 from hubwire.api.app import create_app
 from hubwire.api.keys import create_api_key
+from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from hubwire.simulators.stripe import StripeSimulator
+from tests.conftest import TEST_SECRET
 
 KEY = "sk_test_hubwire"
 
@@ -125,3 +128,29 @@ async def test_a_providers_error_body_is_never_echoed(
         assert KEY not in said and "<" not in said and ">" not in said, said
         assert not any(ord(c) < 32 or ord(c) == 127 for c in said), said
     assert hostile.seen  # it was asked (the guard is open here): only its answer was kept out
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_sync_by_a_hub_with_the_guard_closed_never_dials_a_stored_loopback_base_url(
+    hub: Hub, stripe_sim: StripeSimulator, db_url: str, tmp_path: Path, providers: ProviderRegistry, host: str
+) -> None:
+    """Dial time for providers: connected while the guard was open, synced once it is closed."""
+    assert hub.settings.allow_private_networks
+    integ = await Integration.connect(
+        provider="stripe", api_key=KEY, api_base_url=stripe_sim.url.replace("127.0.0.1", host)
+    )
+    asked = len(stripe_sim.requests)
+    closed = Hub(
+        database_url=db_url,
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,
+        providers=providers,
+        auto_migrate=False,
+        allow_private_networks=False,
+    )
+    async with closed:
+        with pytest.raises(ValidationError) as exc:
+            await Integration.sync(integ.id, wait=True)
+        assert exc.value.errors[0].code == "ssrf_blocked" and "a loopback address" in exc.value.message
+        assert "a loopback address" in (await Integration.get(integ.id))["error"]
+    assert len(stripe_sim.requests) == asked
