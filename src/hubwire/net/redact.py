@@ -39,7 +39,8 @@ _SECRET_VALUES = re.compile(
     r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"
 )
 _known: set[str] = set()
-_MARKUP = re.compile(r"<[^>]*>?|&[#a-zA-Z0-9]+;")
+# Tags, entities and terminal escape sequences: what would be rendered or interpreted, not read.
+_MARKUP = re.compile(r"<[^>]*>?|&[#a-zA-Z0-9]+;|\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.)")
 SUMMARY_LIMIT = 200
 
 
