@@ -74,6 +74,10 @@ def test_public_addresses_pass(addr: str) -> None:
         ("http://[::ffff:169.254.169.254]/latest/meta-data", "ssrf_blocked"),
         ("https://10.0.0.5/hook", "ssrf_blocked"),
         ("http://localhost:9999/hook", "ssrf_blocked"),
+        ("http://a..b/", "invalid_url"),
+        ("http://%31%32%37.0.0.1/", "invalid_url"),
+        ("http://127.0.0.1\\@good.example/", "invalid_url"),
+        ("http://[::1/", "invalid_url"),
     ],
 )
 async def test_check_url_refuses_with_a_named_reason(url: str, code: str) -> None:

@@ -65,6 +65,7 @@ _IPV4_COMPAT = ipaddress.ip_network("::/96")
 SCHEMES = ("http", "https")
 # What inet_aton (and so getaddrinfo) reads as an IPv4 address: digits, hex and dots only.
 _NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")
+_HOST_NAME = re.compile(r"[a-z0-9_.-]+")
 # Characters no host may hold (a backslash is a separator to WHATWG parsers, not to urlsplit).
 _BAD_AUTHORITY = re.compile(r"[\\\s\x00-\x1f\x7f]")
 _PHRASES = {
@@ -203,12 +204,14 @@ def normalize_host(host: str) -> str:
             return str(ipaddress.IPv4Address(socket.inet_aton(mapped)))
         except OSError:
             pass  # not an address: a name made of hex letters, resolved like any other
-    if mapped.isascii():
-        return mapped
-    try:
-        return idna.encode(mapped).decode("ascii")
-    except idna.IDNAError as exc:
-        raise _invalid(f"host {host!r}: {exc}") from None
+    if not mapped.isascii():
+        try:
+            mapped = idna.encode(mapped).decode("ascii")
+        except idna.IDNAError as exc:
+            raise _invalid(f"host {host!r}: {exc}") from None
+    if not _HOST_NAME.fullmatch(mapped):  # %-escapes and the like: no resolver reads them the same way
+        raise _invalid(f"host {host!r} is not a host name (letters, digits, '-', '_' and dots)")
+    return mapped
 
 
 def normalize_url(url: str) -> str:
