@@ -22,7 +22,6 @@ on power loss, but the last transactions before a power cut or OS crash may be r
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -110,6 +109,8 @@ class Settings:
 
 def _is_loopback(host: str) -> bool:
     """``localhost``, or an IP address of 127/8 or ::1; never a name that only starts like one (127.x.example)."""
+    import ipaddress
+
     if host.lower() == "localhost":
         return True
     try:
@@ -120,6 +121,8 @@ def _is_loopback(host: str) -> bool:
 
 def check_bind(settings: Settings, host: str | None = None) -> None:
     """Refuse to serve without authentication anywhere but on loopback."""
+    from hubwire.errors import ConfigurationError
+
     bind = host or settings.host
     if not settings.auth_required and not _is_loopback(bind):
         raise ConfigurationError(
