@@ -185,17 +185,21 @@ def _explain(exc: pydantic.ValidationError) -> str:
     return "; ".join(problems.values())
 
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+def _is_loopback(host: str) -> bool:
+    """``localhost``, or an IP address of 127/8 or ::1; never a name that only starts like one (127.x.example)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def check_bind(settings: Settings, host: str | None = None) -> None:
     """Refuse to serve without authentication anywhere but on loopback."""
-    from hubwire.errors import ConfigurationError
-
     bind = host or settings.host
-    loopback = bind in _LOOPBACK or bind.startswith("127.")
-    if not settings.auth_required and not loopback:
+    if not settings.auth_required and not _is_loopback(bind):
         raise ConfigurationError(
             f"refusing to serve on {bind} with HUBWIRE_AUTH=disabled: "
-            "authentication can only be disabled on a loopback address (127.0.0.1, ::1)"
+            "authentication can only be disabled on a loopback address (127.0.0.1, ::1, localhost)"
         )

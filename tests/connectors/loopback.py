@@ -16,7 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["LoopbackAPI", "Seen", "loopback_api"]
+from hubwire.net.ssrf import AddressPolicy
+
+__all__ = ["LOOPBACK", "LoopbackAPI", "Seen", "loopback_api"]
+
+# The SSRF guard opened, for clients of the servers these tests run on loopback.
+LOOPBACK = AddressPolicy(allow_private=True)
 
 TOKEN = "tok_loopback_secret_123"
 

@@ -27,6 +27,7 @@ from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.nouns import on
 from hubwire.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from hubwire.sync.runs import list_runs
+from tests.connectors.loopback import LOOPBACK
 from tests.simulators.github_fixtures import checked_github
 
 
@@ -35,7 +36,7 @@ async def gh(hub: Hub, github_sim: GitHubSimulator, providers: ProviderRegistry)
     """The simulator seeded with two repositories, issues (one a pull request) and comments."""
     assert "github" in providers
     # Fast retries: the outage tests should not sleep for real.
-    use_http_client(hub, HttpClient(retry=RetryPolicy(attempts=4, base=0.01, max=0.05)))
+    use_http_client(hub, HttpClient(policy=LOOPBACK, retry=RetryPolicy(attempts=4, base=0.01, max=0.05)))
     sim = github_sim
     sim.seed_repo(sim.login, "app", description="The app")
     sim.seed_repo("acme", "site", private=True)
@@ -256,7 +257,7 @@ async def test_a_lasting_outage_fails_the_sync_with_its_error(gh: GitHubSimulato
 
 
 async def test_a_crashed_sync_resumes_from_the_saved_page(hub: Hub, providers: ProviderRegistry) -> None:
-    use_http_client(hub, HttpClient(retry=RetryPolicy(attempts=1)))
+    use_http_client(hub, HttpClient(policy=LOOPBACK, retry=RetryPolicy(attempts=1)))
     async with checked_github() as sim:
         sim.seed_repo(sim.login, "big")
         for i in range(250):
@@ -304,7 +305,7 @@ async def test_secondary_rate_limit_retry_after_is_honoured(gh: GitHubSimulator,
         waits.append(seconds)
         now[0] += seconds
 
-    use_http_client(hub, HttpClient(clock=lambda: now[0], sleep=sleep))
+    use_http_client(hub, HttpClient(policy=LOOPBACK, clock=lambda: now[0], sleep=sleep))
     integ = await connect(gh)
     gh.fail_next(1, status=403, retry_after=30)
     synced = await Integration.sync(integ.id, wait=True)

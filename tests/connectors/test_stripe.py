@@ -16,6 +16,7 @@ from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.stripe import StripeSimulator
 from hubwire.store.events import EventRecord, read_after
 from hubwire.sync.runs import list_runs
+from tests.connectors.loopback import LOOPBACK
 
 KEY = "sk_test_hubwire"
 MONTHLY = {"interval": "month", "interval_count": 1, "usage_type": "licensed", "aggregate_usage": None}
@@ -27,7 +28,7 @@ async def no_sleep(_: float) -> None:
 
 @pytest.fixture(autouse=True)
 def fast_retries(hub: Hub) -> None:
-    use_http_client(hub, HttpClient(sleep=no_sleep, retry=RetryPolicy(attempts=3)))
+    use_http_client(hub, HttpClient(policy=LOOPBACK, sleep=no_sleep, retry=RetryPolicy(attempts=3)))
 
 
 async def events(hub: Hub, prefix: str) -> list[EventRecord]:
@@ -138,7 +139,7 @@ async def test_outage_fails_the_run_and_records_errored(hub: Hub, stripe_sim: St
 
 async def test_rate_budget_holds_at_the_simulator(hub: Hub, stripe_sim: StripeSimulator) -> None:
     stripe_sim.seed_many("customer", 450)
-    use_http_client(hub, HttpClient())
+    use_http_client(hub, HttpClient(policy=LOOPBACK))
     iid = await connect(stripe_sim, rate_limit=4)
     await run_sync(hub, iid)
     assert await Customer.count() == 450

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from urllib.parse import quote
 
 import pytest
 import structlog
 
 from hubwire.cli.runtime import configure_logging
-from hubwire.net.redact import REDACTED, redact, redact_text, register_secret
+from hubwire.net.redact import REDACTED, redact, redact_text, redact_values, register_secret, summary
 from hubwire.settings import Settings
 
 
@@ -63,3 +65,28 @@ def test_log_lines_are_json_and_redacted(monkeypatch: pytest.MonkeyPatch, capsys
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["event"] == "provider.failed" and line["integration_id"] == "integration_x"
     assert line["token"] == REDACTED and "sk_live_notreally1234567" not in line["error"]
+
+
+def test_summary_is_bounded_plain_text_without_secrets() -> None:
+    register_secret("sk_live_summarykey123")
+    said = summary("<h1>Oops</h1>\x1b[31m\tkey sk_live_summarykey123 &amp; " + "z" * 500 + "<script>x()</script>")
+    assert said.startswith("Oops key [REDACTED] zzz") and len(said) == 200 and said.endswith("…")
+    assert not any(c in said for c in "<>&\x1b\t")
+
+
+def test_redact_values_masks_every_encoding_of_a_value() -> None:
+    value = "Bearer rcv_token_98765"
+    echoed = " | ".join(
+        [
+            value,
+            "rcv_token_98765",
+            quote(value, safe=""),
+            json.dumps(value),
+            base64.b64encode(value.encode()).decode(),
+            base64.urlsafe_b64encode(b"rcv_token_98765").decode().rstrip("="),
+            b"rcv_token_98765".hex(),
+        ]
+    )
+    masked = redact_values(echoed, [value])
+    assert "rcv_token" not in masked and "98765" not in masked
+    assert redact_values("short abc stays", ["abc"]) == "short abc stays"  # too short to be a secret

@@ -24,7 +24,7 @@ from hubwire.sync.engine import Batch, Stream
 from hubwire.sync.runs import list_runs, start_run
 from hubwire.sync.state import load_cursor
 from hubwire.sync.upsert import Incoming
-from tests.connectors.loopback import TOKEN, LoopbackAPI
+from tests.connectors.loopback import LOOPBACK, TOKEN, LoopbackAPI
 from tests.sync.widgets import Owner, Widget, Widgets
 
 
@@ -130,7 +130,7 @@ async def test_crash_mid_sync_resumes_from_the_last_durable_page(hub: Hub, conne
     async def no_sleep(_: float) -> None:
         return None
 
-    use_http_client(hub, HttpClient(sleep=no_sleep, retry=RetryPolicy(attempts=attempts)))
+    use_http_client(hub, HttpClient(policy=LOOPBACK, sleep=no_sleep, retry=RetryPolicy(attempts=attempts)))
     with pytest.raises(ProviderUnavailable):
         await run_sync(hub, connected)
     assert len(await Widget.find(limit=100)) == 3  # page 1 only

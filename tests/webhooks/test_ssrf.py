@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import aiohttp
+import httpx
 import pytest
 
-from hubwire import ValidationError
+from hubwire import Integration, ValidationError, Worker
+from hubwire.api.app import create_app
+from hubwire.api.keys import create_api_key
+from hubwire.connectors.registry import ProviderRegistry
+from hubwire.hub import Hub
 from hubwire.net.ssrf import AddressPolicy, BlockedAddress, GuardedResolver, blocked_reason, check_url
+from hubwire.webhooks import list_attempts, list_deliveries
+from tests.conftest import TEST_SECRET
+from tests.fakes import deal_noun
 
 REFUSED = {
     "127.0.0.1": "loopback",
@@ -65,6 +74,10 @@ def test_public_addresses_pass(addr: str) -> None:
         ("http://[::ffff:169.254.169.254]/latest/meta-data", "ssrf_blocked"),
         ("https://10.0.0.5/hook", "ssrf_blocked"),
         ("http://localhost:9999/hook", "ssrf_blocked"),
+        ("http://a..b/", "invalid_url"),
+        ("http://%31%32%37.0.0.1/", "invalid_url"),
+        ("http://127.0.0.1\\@good.example/", "invalid_url"),
+        ("http://[::1/", "invalid_url"),
     ],
 )
 async def test_check_url_refuses_with_a_named_reason(url: str, code: str) -> None:
@@ -104,3 +117,82 @@ async def test_dial_time_guard_refuses_a_name_that_resolves_to_loopback(receiver
     open_ = aiohttp.TCPConnector(resolver=GuardedResolver(AddressPolicy(allow_private=True)))
     async with aiohttp.ClientSession(connector=open_) as session, session.post(f"http://localhost:{port}/ok") as r:
         assert r.status == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_an_endpoint_made_with_the_guard_open_is_not_delivered_by_a_hub_with_it_closed(
+    whub: Hub, receiver: object, db_url: str, tmp_path: Path, providers: ProviderRegistry, host: str
+) -> None:
+    """Delivery time: the address check (an IP literal) and the dial-time resolver (a name) each refuse."""
+    from tests.webhooks.conftest import Receiver
+
+    assert isinstance(receiver, Receiver) and whub.settings.allow_private_networks
+    url = receiver.url("/ok").replace("127.0.0.1", host)
+    ep = await Integration.connect(provider="webhook", url=url, events=["Deal.*"])
+    await deal_noun().create(name="an event for the endpoint")
+    closed = Hub(
+        database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET, providers=providers, auto_migrate=False
+    )
+    async with closed:
+        assert not closed.settings.allow_private_networks
+        await Worker(closed, concurrency=4).drain()
+        deliveries = await list_deliveries(closed, endpoint_id=ep.id)
+        assert deliveries and receiver.requests == []
+        for d in deliveries:
+            assert d.status in ("failed", "dead") and d.last_error is not None
+            assert "refusing" in d.last_error and "a loopback address" in d.last_error, d.last_error
+            attempts = await list_attempts(closed, d.id)
+            assert attempts and all(a.status_code is None for a in attempts)
+
+
+async def test_a_webhook_url_patched_in_another_spelling_takes_the_connect_check(
+    db_url: str, tmp_path: Path, providers: ProviderRegistry, receiver: object
+) -> None:
+    """With only 127.0.0.2 allowed, a PATCH to 127.0.0.1 in Unicode dots or digits is refused like a connect."""
+    from tests.webhooks.conftest import Receiver
+
+    assert isinstance(receiver, Receiver)
+    port = receiver.base.rsplit(":", 1)[1]
+    hub = Hub(
+        database_url=db_url,
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,
+        providers=providers,
+        auto_migrate=False,
+        allowed_networks=("127.0.0.2/32",),
+    )
+    async with hub:
+        app = create_app(hub)
+        _, key = await create_api_key(hub, "tests")
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://hubwire.test", headers=headers) as c,
+        ):
+            r = await c.post(
+                "/v1/integrations/connect",
+                json={"provider": "webhook", "url": f"http://127.0.0.2:{port}/x", "events": ["Nothing.*"]},
+            )
+            assert r.status_code == 201, r.text
+            wid = r.json()["$id"]
+            for url in (f"http://127。0。0。1:{port}/x", f"http://①②⑦.0.0.1:{port}/", f"http://127.0.0.1.:{port}/"):
+                r = await c.patch(f"/v1/integrations/{wid}", json={"config": {"url": url, "events": ["*"]}})
+                assert r.status_code == 422, (url, r.text)
+                assert r.json()["errors"][0]["code"] == "ssrf_blocked", r.json()
+                assert r.json()["detail"].startswith("refusing 127.0.0.1: a loopback address;"), r.json()
+            assert (await Integration.get(wid))["config"]["url"] == f"http://127.0.0.2:{port}/x"
+            # an allowed URL in another spelling is stored as the guard read it
+            r = await c.patch(
+                f"/v1/integrations/{wid}", json={"config": {"url": f"http://１２７.０.０.２:{port}/y", "events": ["*"]}}
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["config"]["url"] == f"http://127.0.0.2:{port}/y"
+            # a URL with an empty label is a clear 422, at connect and at PATCH
+            r = await c.post(
+                "/v1/integrations/connect", json={"provider": "webhook", "url": "http://a..b/", "events": ["*"]}
+            )
+            assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_url", r.text
+            r = await c.patch(f"/v1/integrations/{wid}", json={"config": {"url": "http://a..b/", "events": ["*"]}})
+            assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_url", r.text
+    assert receiver.requests == []

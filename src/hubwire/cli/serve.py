@@ -2,13 +2,16 @@
 
 The Hub is built and migrated before the server binds; authentication can only be disabled
 on loopback (``check_bind``). The URL is printed once the socket is listening (so ``--port 0``
-prints the real port), with how to get an API key when none exists yet.
+prints the real port), with how to get an API key when none exists yet. uvicorn's access log
+writes a request's path with the values of its query masked (a key put in ``?api_key=`` stays out).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import typer
 
@@ -16,10 +19,31 @@ from hubwire.api.keys import list_api_keys
 from hubwire.cli.output import say
 from hubwire.cli.runtime import import_modules, redacted_url
 from hubwire.hub import Hub
+from hubwire.net.redact import REDACTED
 from hubwire.settings import Settings, check_bind
 from hubwire.store.engine import migrate
 
-__all__ = ["serve"]
+__all__ = ["QueryMasking", "serve"]
+
+
+class QueryMasking(logging.Filter):
+    """Masks the query values of uvicorn's access lines: ``GET /v1/x?api_key=[REDACTED]&limit=[REDACTED]``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn logs: '%s - "%s %s HTTP/%s" %d' % (client, method, path with query, version, status)
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            path, query = args[2].split("?", 1)
+            masked = urlencode([(k, REDACTED) for k, _ in parse_qsl(query, keep_blank_values=True)], safe="[]")
+            record.args = (*args[:2], f"{path}?{masked}" if masked else path, *args[3:])
+        return True
+
+
+def mask_access_log() -> None:
+    """Install :class:`QueryMasking` on uvicorn's access logger (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QueryMasking) for f in access.filters):
+        access.addFilter(QueryMasking())
 
 
 def serve(
@@ -62,6 +86,7 @@ async def _serve(settings: Settings, host: str, port: int, workers: int, concurr
         has_key = any(k.revoked_at is None for k in await list_api_keys(hub))
         app = create_app(hub, workers=workers, worker_concurrency=concurrency)
         config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), lifespan="on")
+        mask_access_log()  # after Config: it (re)configures uvicorn's loggers
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn exposes a flag, no event)

@@ -2,8 +2,9 @@
 
 A provider is a class with catalog data (name, category, auth type, logo, url) and up to four
 behaviours: ``prepare`` (split connect parameters into credentials and config, validate them),
-``check`` (ask the provider whether the credentials work), ``sync`` (pull its data into Nouns)
-and ``disconnect``. Everything but ``slug`` and ``name`` has a default.
+``check`` (ask the provider whether the credentials work), ``sync`` (pull its data into Nouns),
+``updating`` (refuse or normalise an update of the Integration) and ``disconnect``. Everything but
+``slug`` and ``name`` has a default.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.builtin import load_builtins
 from hubwire.errors import FieldError, ValidationError
+from hubwire.net.ssrf import AddressPolicy
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -36,6 +38,11 @@ class ProviderContext:
     def base_url(self) -> str:
         url = self.integration.get("api_base_url") or self.provider.api_base_url or ""
         return str(url).rstrip("/")
+
+    @property
+    def policy(self) -> AddressPolicy:
+        """What the hub may dial (the SSRF guard), from its settings."""
+        return AddressPolicy.from_settings(self.hub.settings)
 
 
 ProgressFn = Callable[[str, int, int | None], None]
@@ -113,6 +120,23 @@ class Provider:
     async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
         """Pull the provider's data into Nouns; return how many records were seen."""
         return 0
+
+    async def updating(self, hub: Hub, current: Entity, proposed: Entity) -> None:
+        """Refuse (raise) or normalise (change ``proposed``) an update of one of this provider's Integrations.
+
+        Where credentials are sent is decided when they are entered: an update that changes
+        ``api_base_url`` would send the stored credentials to a new place, so it is refused and
+        the change goes through ``connect`` with the credentials (which checks the URL too).
+        """
+        if (proposed.get("api_base_url") or None) != (current.get("api_base_url") or None):
+            raise ValidationError.single(
+                "api_base_url",
+                "reconnect_required",
+                f"api_base_url decides where {current.id}'s credentials are sent: change it by reconnecting "
+                f"with the credentials (Integration.connect({current.id!r}, <credentials>, api_base_url=...), "
+                f"POST /v1/integrations/{current.id}/connect), not by an update",
+                integration_id=current.id,
+            )
 
     def reveal(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
         """Values returned once, in the connect result only (e.g. a generated signing secret)."""

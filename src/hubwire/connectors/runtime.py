@@ -10,6 +10,11 @@ budget keyed by the integration id, body encoding, pagination. :class:`SpecProvi
 - ``streams(ctx, conn)``: the streams a sync pulls (default: every ``sync`` resource, in order);
 - ``resource_for(noun)`` / ``connection(ctx)``: what write-through writers use.
 
+Where credentials go: an Integration's ``api_base_url`` passes the SSRF guard when it is connected
+(``check``: a 422 ``ssrf_blocked``) and every dial passes it again (the HTTP layer); an update
+cannot change it (``Provider.updating``, run for every Integration update by the hook below):
+changing it is a reconnect, with the credentials.
+
 Cursor state of a resource stream (saved with each page): ``since`` (the watermark of the last
 finished pass, for ``incremental_param``), and while a pass runs ``page`` (the position to resume
 from), ``since_run`` (the watermark the pass started with) and ``max`` (the newest seen).
@@ -27,8 +32,12 @@ import httpx
 
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
 from hubwire.connectors.spec import Endpoint, Pagination, ProviderSpec, Resource, dig
+from hubwire.domains.platform import Integration
 from hubwire.errors import ConfigurationError, ProviderInvalidRequest
 from hubwire.net.http import Budget, http_client
+from hubwire.net.ssrf import check_url, normalize_url
+from hubwire.nouns.entity import Entity
+from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
 from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.upsert import Incoming, to_epoch
@@ -90,7 +99,8 @@ class Connection:
     def __init__(self, ctx: ProviderContext, spec: ProviderSpec) -> None:
         self.ctx = ctx
         self.spec = spec
-        self.base_url = (ctx.base_url or spec.base_url).rstrip("/")
+        # Normalised as the guard reads it (ssrf.normalize_url): what is dialled is what the guard checked.
+        self.base_url = normalize_url(ctx.base_url or spec.base_url).rstrip("/")
         self.http = http_client(ctx.hub)
         # The provider counts per credential (an account's key), so the budget does too: the connect
         # check, syncs and write-through of one Integration share it.
@@ -177,11 +187,16 @@ class Connection:
         )
         if resp.status_code == 204 or not resp.content:
             return None
+        return self.json(resp, endpoint.method, path)
+
+    def json(self, resp: httpx.Response, method: str, path: str) -> Any:
+        """The response's JSON; a body that is not JSON is a ProviderInvalidRequest (the body never shown)."""
         try:
             return resp.json()
         except ValueError:
             raise ProviderInvalidRequest(
-                f"{endpoint.method} {path} answered with a body that is not JSON", provider=self.ctx.provider.slug
+                f"{method} {path.split('?', 1)[0]} answered with a body that is not JSON",
+                provider=self.ctx.provider.slug,
             ) from None
 
     async def pages(
@@ -208,7 +223,7 @@ class Connection:
             elif pg.style == "link" and pos.get("url"):
                 path, query = pos["url"], {}
             resp = await self.send(resource.list.method, path, params=query)
-            body = resp.json()
+            body = self.json(resp, resource.list.method, path)
             raw = dig(body, resource.record_path) if resource.record_path else body
             records: list[dict[str, Any]] = [r for r in (raw or []) if isinstance(r, dict)]
             nxt: dict[str, Any] | None = None
@@ -265,6 +280,8 @@ class SpecProvider(Provider):
         raise KeyError(noun)
 
     async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
+        if ctx.integration.get("api_base_url"):  # the provider's own base URL is trusted; a given one is not
+            await check_url(ctx.base_url, ctx.policy, field="api_base_url")
         if self.spec.check is None:
             return None
         body = await self.connection(ctx).call(self.spec.check)
@@ -311,3 +328,11 @@ class SpecProvider(Provider):
                     yield Batch(items, {"since": state.get("since"), "since_run": since, "max": newest, "page": nxt})
 
         return pages
+
+
+@Integration.updating
+async def _provider_vets_update(proposed: Entity, ctx: Context) -> None:
+    """Every Integration update is vetted by its provider (``Provider.updating``) before it is written."""
+    current = await Integration.get(proposed.id)
+    if current["provider"] in ctx.hub.providers:
+        await ctx.hub.providers.get(current["provider"]).updating(ctx.hub, current, proposed)

@@ -13,6 +13,12 @@ responses to the typed errors of :mod:`hubwire.errors` (in :func:`error_for`, th
     404                          -> ProviderNotFound
     400, 402, 409, 422 and other 4xx -> ProviderInvalidRequest (the provider's message kept)
     5xx, timeouts, connection errors after retries -> ProviderUnavailable
+    a dial the SSRF guard refuses   -> ValidationError (code ssrf_blocked), never retried
+
+Every connection is dialled through :class:`~hubwire.net.ssrf.GuardedBackend` with the hub's
+address policy: the addresses a host resolves to are checked, and a checked one is dialled.
+Redirects are never followed. A provider's own words reach an error only as a bounded, sanitised
+summary (:func:`summary`): never its body verbatim.
 
 It never decides what a provider's data means: that is the connector's job.
 
@@ -31,6 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpcore
 import httpx
 import structlog
 
@@ -41,8 +48,10 @@ from hubwire.errors import (
     ProviderNotFound,
     ProviderRateLimited,
     ProviderUnavailable,
+    ValidationError,
 )
-from hubwire.net.redact import redact_text, register_secret
+from hubwire.net.redact import register_secret, summary
+from hubwire.net.ssrf import AddressPolicy, BlockedAddress, GuardedBackend
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -56,6 +65,7 @@ __all__ = [
     "http_client",
     "provider_message",
     "rate_limit_wait",
+    "summary",
     "use_http_client",
 ]
 
@@ -143,6 +153,8 @@ class HttpClient:
     sleep: Sleep = asyncio.sleep
     transport: httpx.AsyncBaseTransport | None = None
     seed: int | None = None
+    # What may be dialled; closed by default (http_client gives the hub's). Not used with ``transport``.
+    policy: AddressPolicy = field(default_factory=AddressPolicy)
 
     def __post_init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
@@ -153,10 +165,11 @@ class HttpClient:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-                transport=self.transport,
+                limits=limits,
+                transport=self.transport or _guarded_transport(self.policy, limits),
                 follow_redirects=False,
             )
         return self._client
@@ -206,6 +219,8 @@ class HttpClient:
                 self.sent += 1
                 resp = await self.client.request(method, url, params=params, data=data, json=json, headers=hdrs)
                 await resp.aread()
+            except BlockedAddress as exc:
+                raise ValidationError.single("api_base_url", "ssrf_blocked", str(exc), **where) from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 # A connect error never reached the provider: safe to retry even for a write.
                 safe = retryable or isinstance(exc, httpx.ConnectError)
@@ -214,7 +229,7 @@ class HttpClient:
                     attempt += 1
                     continue
                 raise ProviderUnavailable(
-                    redact_text(f"{method} {_path(url)}: {type(exc).__name__}: {exc}".rstrip(": ")),
+                    f"{method} {summary(_path(url))}: {type(exc).__name__}: {summary(str(exc))}".rstrip(": "),
                     attempts=attempt + 1,
                     method=method,
                     **where,
@@ -243,6 +258,20 @@ class HttpClient:
         delay = self.retry.delay(attempt, self._rng)
         log.info("http.retry", attempt=attempt + 1, delay=round(delay, 3), reason=why, **where)
         await self.sleep(delay)
+
+
+def _guarded_transport(policy: AddressPolicy, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, its pool dialling through the SSRF guard."""
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    # httpx takes no network backend; its pool does. The pool is built as httpx builds it, with the guard.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(policy),
+    )
+    return transport
 
 
 def _path(url: str) -> str:
@@ -277,11 +306,16 @@ def rate_limit_wait(resp: httpx.Response, clock: Clock | None = None) -> float |
 
 
 def provider_message(resp: httpx.Response) -> str:
-    """The provider's own words about a failure: ``error.message`` (Stripe), ``message`` (GitHub), or text."""
+    """The provider's own words about a failure, as a bounded, sanitised :func:`summary`:
+    ``error.message`` (Stripe), ``message`` (GitHub), or the body's text; never the body verbatim."""
+    return summary(_said(resp)) or resp.reason_phrase
+
+
+def _said(resp: httpx.Response) -> str:
     try:
         body = resp.json()
     except ValueError:
-        return resp.text[:300].strip() or resp.reason_phrase
+        return resp.text[:4096]
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
@@ -291,7 +325,7 @@ def provider_message(resp: httpx.Response) -> str:
         for key in ("message", "error_description", "error", "detail"):
             if body.get(key):
                 return str(body[key])
-    return resp.text[:300].strip() or resp.reason_phrase
+    return resp.text[:4096]
 
 
 def _error_detail(resp: httpx.Response) -> dict[str, Any]:
@@ -301,7 +335,7 @@ def _error_detail(resp: httpx.Response) -> dict[str, Any]:
         return {}
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
-        return {k: err[k] for k in ("type", "code", "param") if isinstance(err.get(k), str)}
+        return {k: summary(err[k], 100) for k in ("type", "code", "param") if isinstance(err.get(k), str)}
     return {}
 
 
@@ -316,9 +350,9 @@ def error_for(
 ) -> ProviderError:
     """The one mapping of a failed provider response to a typed error (messages redacted)."""
     status = resp.status_code
-    said = redact_text(provider_message(resp))
-    what = f"{method} {redact_text(_path(url))}"
-    fields: dict[str, Any] = {**where, "http_status": status, **_error_detail(resp)}
+    said = provider_message(resp)
+    what = f"{method} {summary(_path(url))}"
+    fields: dict[str, Any] = {**where, "provider_status": status, **_error_detail(resp)}
     if wait is not None:
         return ProviderRateLimited(
             f"{what} was rate limited (retry after {wait:.1f}s): {said}", retry_after=round(wait, 3), **fields
@@ -334,7 +368,7 @@ def error_for(
 
 def http_client(hub: Hub) -> HttpClient:
     """The hub's pooled client, created on first use and closed with the hub."""
-    return hub.service(HttpClient)
+    return hub.service(HttpClient, lambda: HttpClient(policy=AddressPolicy.from_settings(hub.settings)))
 
 
 def use_http_client(hub: Hub, client: HttpClient) -> HttpClient:

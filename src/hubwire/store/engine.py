@@ -3,11 +3,16 @@
 SQLite (the embedded default) runs in WAL mode with one writer: write transactions start with
 ``BEGIN IMMEDIATE`` and are serialised in-process by a lock, so they never deadlock on upgrade.
 PostgreSQL uses psycopg 3. Nothing here knows about Nouns or jobs.
+
+A SQLite file Hubwire creates is 0600 (its ``-wal`` and ``-shm`` take the database's mode), in a
+data directory made 0700: it holds the encrypted credentials and everything synced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +85,21 @@ def _sqlite_reset(dbapi_conn: Any, _record: Any, reset_state: Any) -> None:
         dbapi_conn.rollback()
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file of ``url`` readable by its owner only, before SQLite creates it with the umask's mode."""
+    db = make_url(url).database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return
+    path = Path(db)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # an existing file keeps the mode its owner gave it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str, *, pool_size: int = 10, sqlite_synchronous: str = "NORMAL") -> AsyncEngine:
     aurl = async_url(url)
     if aurl.startswith("sqlite"):
-        db = make_url(aurl).database
-        if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(aurl)
         # The pool's reset is ours (_sqlite_reset): it rolls back only a connection left in a transaction.
         engine = create_async_engine(aurl, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None)
         _sqlite_setup(engine.sync_engine, sqlite_synchronous)
@@ -98,6 +112,8 @@ def _migrate_sync(url: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
+    if sync_url(url).startswith("sqlite"):
+        _private_sqlite_file(sync_url(url))
     engine = sa.create_engine(sync_url(url))
     if engine.dialect.name == "sqlite":
         _sqlite_setup(engine, "FULL")  # migrations are rare: sync every commit

@@ -31,7 +31,7 @@ def load_or_create_key(secret_key: str | None, data_dir: Path) -> str:
     path = data_dir / "hubwire.key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

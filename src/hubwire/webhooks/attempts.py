@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
+from hubwire.net.redact import redact_values, secret_strings
 from hubwire.store.events import EventRecord, iso
 from hubwire.store.ids import new_id
 from hubwire.store.tables import events, jobs, webhook_attempts, webhook_deliveries
@@ -136,13 +137,24 @@ async def get_delivery(hub: Hub, delivery_id: str) -> DeliveryRow:
 
 
 async def list_attempts(hub: Hub, delivery_id: str) -> list[AttemptRow]:
-    await get_delivery(hub, delivery_id)
+    """A delivery's attempts; response bodies masked of the endpoint's current secrets and header values
+    (bodies are masked when stored too: this also covers rows kept before a secret was set or rotated)."""
+    delivery = await get_delivery(hub, delivery_id)
     a = webhook_attempts.c
     q = sa.select(webhook_attempts).where(a.delivery_id == delivery_id).order_by(a.attempt, a.id)
     async with hub.read() as conn:
         rows = (await conn.execute(q)).all()
+    secrets = secret_strings(await load_credentials(hub, delivery.endpoint_id)) if rows else []
     return [
-        AttemptRow(r.delivery_id, r.attempt, r.started_at, r.latency_ms, r.status_code, r.response_body, r.error)
+        AttemptRow(
+            r.delivery_id,
+            r.attempt,
+            r.started_at,
+            r.latency_ms,
+            r.status_code,
+            None if r.response_body is None else redact_values(r.response_body, secrets),
+            r.error,
+        )
         for r in rows
     ]
 

@@ -34,7 +34,7 @@ from hubwire import jsonfast
 from hubwire.domains.platform import Integration
 from hubwire.errors import HubwireError, NotFoundError
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
-from hubwire.net.redact import redact_text
+from hubwire.net.redact import redact_text, redact_values
 from hubwire.net.ssrf import AddressPolicy, GuardedResolver, check_url
 from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import webhook_deliveries
@@ -324,13 +324,15 @@ class Deliverer:
         if prep is not None and prep.endpoint is ep:
             return prep
         refused = None
+        target = ep.url
         try:
             # An IP literal never reaches the resolver: check it here; host names are checked at dial time.
-            await check_url(ep.url, self.policy, resolve=False)
+            # What is dialled is the normalised URL, the one the check read.
+            target = await check_url(ep.url, self.policy, resolve=False)
         except HubwireError as exc:
             refused = exc.message
         try:
-            url = URL(ep.url)
+            url = URL(target)
         except (TypeError, ValueError) as exc:
             url, refused = URL(), refused or f"invalid URL: {exc}"
         prep = _Prepared(
@@ -357,6 +359,8 @@ class Deliverer:
                 chunk = await resp.content.read(RESPONSE_LIMIT)
                 # NUL cannot be stored in a PostgreSQL text column: it would fail the whole batch's record.
                 text = chunk.decode("utf-8", "replace").replace("\x00", "\ufffd")
+                # A receiver may echo what it got: the endpoint's secrets and header values are never kept.
+                text = redact_values(text, ep.secrets)
                 if not resp.content.at_eof():
                     resp.close()  # do not drain a huge answer to reuse the connection
                 return resp.status, text, None, resp.headers

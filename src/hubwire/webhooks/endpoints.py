@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from hubwire.errors import FieldError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Backoff
+from hubwire.net.redact import secret_strings
 from hubwire.store.tables import entities
 from hubwire.vault.credentials import load_credentials_many
 from hubwire.webhooks.signing import live_secrets, secret_key
@@ -142,6 +143,8 @@ class Endpoint:
     status: str
     policy: EndpointPolicy
     keys: tuple[bytes, ...] = ()
+    # Every secret string of its credentials (secrets, header values): masked in the responses kept.
+    secrets: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -263,7 +266,7 @@ class EndpointCache:
             # A rotation's grace period ends inside the ttl: do not cache past it.
             until = min((float(p["until"]) for p in creds.get("previous") or ()), default=math.inf) - wall
             headers = {str(k): str(v) for k, v in (creds.get("headers") or {}).items()}
-            ep = Endpoint(ep.id, ep.url, ep.events, headers, ep.status, ep.policy, keys)
+            ep = Endpoint(ep.id, ep.url, ep.events, headers, ep.status, ep.policy, keys, tuple(secret_strings(creds)))
             self._entries[row.id] = (now + max(0.0, min(self.ttl, until)), ep)
             out[row.id] = ep
         return out

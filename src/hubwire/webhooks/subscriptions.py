@@ -6,20 +6,25 @@
 Every connect makes a new Integration. ``prepare`` validates the URL's form, the event filters
 and the delivery policy, and generates a ``whsec_`` secret when none is given (returned once, in
 the connect result; stored encrypted, never listed). ``check`` runs the SSRF guard on what the
-URL resolves to, so a refused address is a 422 naming the reason.
+URL resolves to, so a refused address is a 422 naming the reason. An update of the config (PATCH)
+goes through the same two checks (``updating``): one code path for a URL, however it comes in.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.registry import Provider, ProviderContext, provider
 from hubwire.errors import FieldError, ValidationError
-from hubwire.net.ssrf import AddressPolicy, check_url, split_url
+from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.webhooks.endpoints import PROVIDER, parse_policy
 from hubwire.webhooks.signing import new_secret, secret_key
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub
+    from hubwire.nouns.entity import Entity
 
 __all__ = ["WebhookProvider"]
 
@@ -117,7 +122,7 @@ class WebhookProvider(Provider):
         errors: list[FieldError] = []
         if "url" in config:
             try:
-                split_url(str(config["url"]))
+                config["url"] = normalize_url(str(config["url"]))
             except ValidationError as exc:
                 errors.extend(exc.errors)
         if "events" in config:
@@ -150,8 +155,23 @@ class WebhookProvider(Provider):
                 [FieldError(k, "required", f"a webhook endpoint needs {k}") for k in missing],
                 provider=PROVIDER,
             )
-        await check_url(str(config["url"]), AddressPolicy.from_settings(ctx.hub.settings))
+        await check_url(str(config["url"]), ctx.policy)
         return None
+
+    async def updating(self, hub: Hub, current: Entity, proposed: Entity) -> None:
+        await super().updating(hub, current, proposed)
+        config = proposed.get("config")
+        if not isinstance(config, Mapping) or config == current.get("config"):
+            return
+        checked: dict[str, Any] = {}
+        if "url" in config:
+            try:  # the checks connect runs: the URL's form here, then where it resolves to
+                checked["url"] = normalize_url(str(config["url"]))
+            except ValidationError as exc:
+                raise ValidationError(f"cannot update webhook: {exc.message}", exc.errors, provider=PROVIDER) from None
+        merged = {**config, **checked}
+        await self.check(ProviderContext(hub, self, proposed, {}, merged))
+        proposed["config"] = merged
 
     def reveal(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
         secret = credentials.get("secret")
