@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from hubwire.connectors.builtin import load_builtins
 from hubwire.connectors.registry import ProviderRegistry, default_registry
+from hubwire.events import registry as event_registry
 from hubwire.hub import Hub
 from hubwire.nouns import hooks as hook_registry
 from hubwire.nouns.noun import Noun
@@ -145,7 +146,9 @@ def _isolate_hooks() -> Iterator[None]:
     saved = Noun.snapshot_hooks()
     subs = hook_registry.snapshot()
     nouns = dict(Noun.registry)
+    registered = event_registry.snapshot()
     yield
+    event_registry.restore(registered)
     Noun.registry.clear()
     Noun.registry.update(nouns)
     Noun.restore_hooks(saved)

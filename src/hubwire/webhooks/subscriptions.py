@@ -7,19 +7,28 @@ Every connect makes a new Integration. ``prepare`` validates the URL's form, the
 and the delivery policy, and generates a ``whsec_`` secret when none is given (returned once, in
 the connect result; stored encrypted, never listed). ``check`` runs the SSRF guard on what the
 URL resolves to, so a refused address is a 422 naming the reason.
+
+Event filters are checked against the event registry (:mod:`hubwire.events`) as it is at that
+moment: a name, ``Noun.*`` or ``*`` that selects no event is refused with the nearest names, at
+connect and when an update (PATCH) changes the endpoint's ``config.events``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.registry import Provider, ProviderContext, provider
+from hubwire.domains.platform import Integration
 from hubwire.errors import FieldError, ValidationError
+from hubwire.events import registry as event_registry
 from hubwire.net.ssrf import AddressPolicy, check_url, split_url
 from hubwire.webhooks.endpoints import PROVIDER, parse_policy
 from hubwire.webhooks.signing import new_secret, secret_key
+
+if TYPE_CHECKING:
+    from hubwire.nouns.entity import Entity
 
 __all__ = ["WebhookProvider"]
 
@@ -59,13 +68,34 @@ def _number(text: str) -> Any:
             return text
 
 
-def _check_events(events: Any) -> list[FieldError]:
+def _check_events(events: Any, field: str = "events") -> list[FieldError]:
+    """The form of the filters, then each against the registry (which must have an event it selects)."""
     if not isinstance(events, list | tuple) or not events or not all(isinstance(e, str) and e for e in events):
-        return [FieldError("events", "invalid", "events must be a non-empty list like ['Deal.Closed', 'Deal.*', '*']")]
+        return [FieldError(field, "invalid", "events must be a non-empty list like ['Deal.Closed', 'Deal.*', '*']")]
     bad = [e for e in events if "*" in e and e != "*" and not (e.endswith(".*") and "*" not in e[:-2])]
     if bad:
-        return [FieldError("events", "invalid", f"bad event filter(s) {bad}: use 'Noun.Event', 'Noun.*' or '*'")]
-    return []
+        return [FieldError(field, "invalid", f"bad event filter(s) {bad}: use 'Noun.Event', 'Noun.*' or '*'")]
+    return event_registry.unknown(events, field)
+
+
+@Integration.updating
+async def _check_updated_events(proposed: Entity) -> None:
+    """An update of a webhook endpoint that changes its event filters is checked as connect checks them.
+
+    Only a change is checked: an endpoint subscribed to an event whose registration this process
+    lacks (its module not imported) can still be renamed or have its other settings changed.
+    """
+    if proposed.get("provider") != PROVIDER:
+        return
+    events = (proposed.get("config") or {}).get("events")
+    current = await Integration.get(proposed.id)
+    if events == (current.get("config") or {}).get("events"):
+        return
+    errors = _check_events(events, "config.events")
+    if errors:
+        raise ValidationError(
+            "cannot update webhook: " + "; ".join(e.message for e in errors), errors, provider=PROVIDER
+        )
 
 
 def _check_headers(headers: Any) -> list[FieldError]:
