@@ -129,7 +129,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def whub(db_url: str, tmp_path: Path, providers: ProviderRegistry, clock: FakeClock) -> AsyncIterator[Hub]:
-    """A hub with a fake clock that may deliver to loopback receivers."""
+    """A hub with a fake clock that may deliver to loopback receivers, serving ``Deal`` (so endpoints may subscribe to it)."""
+    deal_noun()
     h = Hub(
         database_url=db_url,
         data_dir=tmp_path,
