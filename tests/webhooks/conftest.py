@@ -129,7 +129,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def whub(db_url: str, tmp_path: Path, providers: ProviderRegistry, clock: FakeClock) -> AsyncIterator[Hub]:
-    """A hub with a fake clock that may deliver to loopback receivers, serving ``Deal`` (so endpoints may subscribe to it)."""
+    """A hub with a fake clock that may dial loopback receivers; it serves Deal, so endpoints may subscribe to it."""
     deal_noun()
     h = Hub(
         database_url=db_url,

@@ -57,6 +57,8 @@ async def emit(
         )
     if entity_id is not None and (not isinstance(entity_id, str) or not 0 < len(entity_id) <= _MAX_ID):
         raise ValidationError.single("entity_id", "type", f"entity_id must be a string of 1 to {_MAX_ID} characters")
+    if data is not None and not isinstance(data, Mapping):
+        raise ValidationError.single("data", "type", f"the payload of {name} must be a JSON object", event=name)
     clean = kind.payload.validate(name, {**(data or {}), **fields})
     subject = name.split(".", 1)[0]
     source = current_source()

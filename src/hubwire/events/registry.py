@@ -46,6 +46,8 @@ __all__ = [
 # ``Order.Shipped``, ``webhook.test``, ``incident.created``: dotted words, the first one the subject.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z][A-Za-z0-9_]*)+$")
 _MAX_NAME = 128  # the event log's type column
+_CUTOFF = 0.6  # difflib's default: below it a name is not a suggestion
+_MARGIN = 0.1  # suggestions within this of the best one
 
 
 @dataclass(frozen=True)
@@ -205,11 +207,17 @@ def matches(pattern: str, name: str) -> bool:
 
 
 def nearest(pattern: str, among: Iterable[str] | None = None, n: int = 3) -> list[str]:
-    """The registered names (or ``Prefix.*`` patterns, for a pattern) closest to a misspelt one."""
+    """The names (or ``Prefix.*`` patterns, for a pattern) closest to a misspelt one, best first.
+
+    Only those nearly as close as the best: ``Deal.Closd`` suggests ``Deal.Closed``, not also
+    every other ``.Closed`` and ``Deal.`` event that shares half its letters.
+    """
     every = list(among) if among is not None else names()
     if pattern.endswith(".*"):
         every = sorted({name.split(".", 1)[0] + ".*" for name in every})
-    return difflib.get_close_matches(pattern, every, n=n, cutoff=0.6)
+    scored = sorted(((difflib.SequenceMatcher(None, pattern, c).ratio(), c) for c in every), key=lambda x: -x[0])
+    scored = [(r, c) for r, c in scored if r >= _CUTOFF]
+    return [c for r, c in scored[:n] if r >= scored[0][0] - _MARGIN]
 
 
 def _unknown_message(pattern: str, close: Sequence[str]) -> str:
