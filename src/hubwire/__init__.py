@@ -5,6 +5,7 @@ first use, see :mod:`hubwire.connectors.builtin`). Everything importable from he
 the rest is private. ``tests/test_public_api.py`` holds ``__all__`` to what this module exposes.
 """
 
+from hubwire import events as events  # the event registry: hubwire.events.register / emit / event_types
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress, provider
 from hubwire.domains import Event, Integration, Metric
 from hubwire.errors import (

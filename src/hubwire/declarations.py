@@ -3,9 +3,12 @@
 - ``nouns``: every declared Noun by name (with its hooks and write-through writers);
 - ``subscriptions``: ``hubwire.on(pattern)`` handlers;
 - ``job_kinds``: job handlers and their retry policies, by kind;
-- ``extensions``: installers each new Hub runs (webhooks adds its event sink).
+- ``extensions``: installers each new Hub runs (webhooks adds its event sink);
+- ``event_types``: event types registered by code (``hubwire.events.register``); Noun events are
+  derived from ``nouns`` and not kept here.
 
-The modules that declare (``nouns.noun``, ``nouns.hooks``, ``jobs.kinds``, ``extensions``) fill
+The modules that declare (``nouns.noun``, ``nouns.hooks``, ``jobs.kinds``, ``extensions``,
+``events.registry``) fill
 these; nothing else writes them. :func:`snapshot` and :func:`restore` save and put back all of
 them at once, hooks included (the test suite isolates each test with them). This module imports
 nothing of Hubwire's at run time, so that any module may import it.
@@ -18,17 +21,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hubwire.events.registry import EventType
     from hubwire.hub import Hub
     from hubwire.jobs.kinds import JobKind
     from hubwire.nouns.hooks import Subscription
     from hubwire.nouns.noun import Noun
 
-__all__ = ["Snapshot", "extensions", "job_kinds", "nouns", "restore", "snapshot", "subscriptions"]
+__all__ = ["Snapshot", "event_types", "extensions", "job_kinds", "nouns", "restore", "snapshot", "subscriptions"]
 
 nouns: dict[str, Noun] = {}
 subscriptions: list[Subscription] = []
 job_kinds: dict[str, JobKind] = {}
 extensions: list[Callable[[Hub], None]] = []
+event_types: dict[str, EventType] = {}
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Snapshot:
     subscriptions: list[Subscription]
     job_kinds: dict[str, JobKind]
     extensions: list[Callable[[Hub], None]]
+    event_types: dict[str, EventType]
 
 
 def snapshot() -> Snapshot:
@@ -48,6 +54,7 @@ def snapshot() -> Snapshot:
         list(subscriptions),
         dict(job_kinds),
         list(extensions),
+        dict(event_types),
     )
 
 
@@ -61,3 +68,5 @@ def restore(saved: Snapshot) -> None:
     job_kinds.clear()
     job_kinds.update(saved.job_kinds)
     extensions[:] = saved.extensions
+    event_types.clear()
+    event_types.update(saved.event_types)

@@ -49,6 +49,8 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/providers/{slug}"): Scope.READ,
     ("GET", "/v1/events"): Scope.READ,
     ("GET", "/v1/events/stream"): Scope.READ,
+    ("GET", "/v1/event-types"): Scope.READ,
+    ("GET", "/v1/event-types/{name}"): Scope.READ,
     ("GET", "/v1/jobs"): Scope.READ,
     ("GET", "/v1/jobs/{id}"): Scope.READ,
     ("POST", "/v1/jobs/retry-dead"): Scope.WRITE,

@@ -24,7 +24,7 @@ from aiohttp import web
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from tests.conftest import TEST_SECRET
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, deal_noun
 
 
 @dataclass
@@ -121,7 +121,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def whub(db_url: str, tmp_path: Path, providers: ProviderRegistry, clock: FakeClock) -> AsyncIterator[Hub]:
-    """A hub with a fake clock that may deliver to loopback receivers."""
+    """A hub with a fake clock that may dial loopback receivers; it serves Deal, so endpoints may subscribe to it."""
+    deal_noun()
     h = Hub(
         database_url=db_url,
         data_dir=tmp_path,

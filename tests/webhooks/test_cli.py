@@ -9,6 +9,7 @@ import pytest
 
 from hubwire import Hub, Integration, Settings, Worker
 from tests.cli.conftest import Cli, cli, cli_env  # noqa: F401  (fixtures)
+from tests.fakes import deal_noun
 
 
 @pytest.fixture
@@ -17,6 +18,7 @@ def endpoint(cli_env: object, refused_url: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("HUBWIRE_ALLOW_PRIVATE_NETWORKS", "1")
 
     async def go() -> str:
+        deal_noun()  # subscribable once declared
         async with Hub(Settings()) as hub:
             ep = await Integration.connect(provider="webhook", url=refused_url, events=["*"], max_attempts=1)
             await Integration.connect(provider="webhook", url=refused_url, events=["Deal.*"])
@@ -62,7 +64,7 @@ def test_cli_connects_an_endpoint_from_text_flags(cli: Cli, monkeypatch: pytest.
         "--url",
         "http://127.0.0.1:9/hook",
         "--events",
-        "Deal.*,Invoice.Paid",
+        "Issue.*,Subscription.Cancelled",
         "--max-attempts",
         "3",
         "--schedule",
@@ -80,7 +82,7 @@ def test_cli_connects_an_endpoint_from_text_flags(cli: Cli, monkeypatch: pytest.
             return dict(ep["config"])
 
     got = asyncio.run(config())
-    assert got["events"] == ["Deal.*", "Invoice.Paid"] and got["max_attempts"] == 3
+    assert got["events"] == ["Issue.*", "Subscription.Cancelled"] and got["max_attempts"] == 3
     assert got["schedule"] == [1, 2] and "headers" not in got  # headers are encrypted credentials
     r = cli("Integration.connect", "--provider", "webhook", "--url", "http://127.0.0.1:9/x", "--events", "De*l")
     assert r.code == 2 and "event filter" in r.err

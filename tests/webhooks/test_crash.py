@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from hubwire import Integration
+from hubwire.events import register
 from hubwire.hub import Hub
 from hubwire.store.events import append
 from hubwire.store.tables import jobs
@@ -68,6 +69,7 @@ async def test_kill_9_mid_burst_loses_nothing(
     hub2 = Hub(hub.settings, allow_private_networks=True, providers=hub.providers)
     token = hub2.activate()
     try:
+        register("Burst.Happened", schema={"type": "object", "properties": {"n": {"type": "integer"}}})
         await Integration.connect(provider="webhook", url=url, events=["Burst.*"])
     finally:
         token.var.reset(token)

@@ -1,7 +1,8 @@
-"""``hubwire events tail``: read the event log after a sequence number, and follow it.
+"""``hubwire events tail``: read the event log after a sequence number, and follow it; ``hubwire events types``.
 
 Without ``--after`` it starts with the last ``--limit`` events. ``--follow`` polls until Ctrl-C;
-``--json`` prints one JSON object per line (JSON Lines), for piping.
+``--json`` prints one JSON object per line (JSON Lines), for piping. ``types`` prints the event
+catalogue (:mod:`hubwire.events`): a table, or with ``--json`` every entry with its schema and example.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 import typer
 
-from hubwire.cli.output import cell, out_console
+from hubwire.cli.output import cell, out_console, print_json, print_table, say
 from hubwire.cli.runtime import with_hub
+from hubwire.events import event_types
 from hubwire.hub import Hub
 from hubwire.net.redact import redact
 from hubwire.nouns.entity import META
@@ -24,7 +26,27 @@ from hubwire.store.tables import events
 
 __all__ = ["events_app", "tail_events"]
 
-events_app = typer.Typer(help="Read and follow the event log.", no_args_is_help=True)
+events_app = typer.Typer(help="Read and follow the event log; list the event types.", no_args_is_help=True)
+
+
+@events_app.command("types")
+def types_(
+    category: str = typer.Option(None, "--category", help="Only this category (any case), e.g. Deal."),
+    prefix: str = typer.Option(None, "--prefix", help="Only names starting with this, e.g. Integration."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: every entry with its schema and example."),
+) -> None:
+    """List the events Hubwire can emit (each Noun's, and those code registered) and endpoints may subscribe to."""
+    found = event_types(category=category, prefix=prefix)
+    if as_json:
+        print_json([t.to_dict() for t in found])
+        return
+    if not found:
+        say("no event types match", err=True)
+        return
+    print_table(
+        ["name", "display name", "category", "source", "description"],
+        ([t.name, t.display_name, t.category, "noun" if t.noun else "registered", t.description] for t in found),
+    )
 
 
 @events_app.command("tail")

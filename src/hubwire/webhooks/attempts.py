@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
+from hubwire.events.registry import register as register_event
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.net.redact import redact_values, secret_strings
@@ -52,6 +53,18 @@ __all__ = [
 
 STATUSES = ("pending", "failed", "succeeded", "dead")
 TEST_EVENT = "webhook.test"
+register_event(
+    TEST_EVENT,
+    schema={
+        "type": "object",
+        "properties": {"endpoint": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["endpoint", "message"],
+    },
+    display_name="Webhook test",
+    description="Sent to one endpoint on demand (send_test, POST /v1/webhooks/endpoints/{id}/test), never fanned out.",
+    category="webhook",
+    example={"endpoint": "integration_Xq7Lm2Pz", "message": "a test event from Hubwire"},
+)
 _REQUEUE_CHUNK = 500
 
 

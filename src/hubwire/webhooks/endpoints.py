@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hubwire.errors import FieldError, NotFoundError, ValidationError
+from hubwire.events.registry import matches as selects
 from hubwire.jobs.kinds import Backoff
 from hubwire.net.redact import secret_strings
 from hubwire.store.tables import entities
@@ -53,8 +54,8 @@ JITTER = 0.2
 
 
 def matches(filters: Sequence[str], event_type: str) -> bool:
-    """``Deal.Closed`` matches exactly, ``Deal.*`` every Deal event, ``*`` everything."""
-    return any(f == "*" or f == event_type or (f.endswith(".*") and event_type.startswith(f[:-1])) for f in filters)
+    """``Deal.Closed`` matches exactly, ``Deal.*`` every Deal event, ``*`` everything (the registry's rule)."""
+    return any(selects(f, event_type) for f in filters)
 
 
 @dataclass(frozen=True)

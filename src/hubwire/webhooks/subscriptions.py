@@ -8,6 +8,10 @@ and the delivery policy, and generates a ``whsec_`` secret when none is given (r
 the connect result; stored encrypted, never listed). ``check`` runs the SSRF guard on what the
 URL resolves to, so a refused address is a 422 naming the reason. An update of the config (PATCH)
 goes through the same two checks (``updating``): one code path for a URL, however it comes in.
+
+Event filters are checked against the event registry (:mod:`hubwire.events`) as it is at that
+moment: a name, ``Noun.*`` or ``*`` that selects no event is refused with the nearest names, at
+connect and when an update (PATCH) changes the endpoint's ``config.events``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.registry import Provider, ProviderContext, provider
 from hubwire.errors import FieldError, ValidationError
+from hubwire.events import registry as event_registry
 from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.webhooks.endpoints import PROVIDER, parse_policy
 from hubwire.webhooks.signing import new_secret, secret_key
@@ -64,13 +69,14 @@ def _number(text: str) -> Any:
             return text
 
 
-def _check_events(events: Any) -> list[FieldError]:
+def _check_events(events: Any, field: str = "events") -> list[FieldError]:
+    """The form of the filters, then each against the registry (which must have an event it selects)."""
     if not isinstance(events, list | tuple) or not events or not all(isinstance(e, str) and e for e in events):
-        return [FieldError("events", "invalid", "events must be a non-empty list like ['Deal.Closed', 'Deal.*', '*']")]
+        return [FieldError(field, "invalid", "events must be a non-empty list like ['Deal.Closed', 'Deal.*', '*']")]
     bad = [e for e in events if "*" in e and e != "*" and not (e.endswith(".*") and "*" not in e[:-2])]
     if bad:
-        return [FieldError("events", "invalid", f"bad event filter(s) {bad}: use 'Noun.Event', 'Noun.*' or '*'")]
-    return []
+        return [FieldError(field, "invalid", f"bad event filter(s) {bad}: use 'Noun.Event', 'Noun.*' or '*'")]
+    return event_registry.unknown(events, field)
 
 
 def _check_headers(headers: Any) -> list[FieldError]:
@@ -163,6 +169,14 @@ class WebhookProvider(Provider):
         config = proposed.get("config")
         if not isinstance(config, Mapping) or config == current.get("config"):
             return
+        # Only a change of the filters is checked: an endpoint subscribed to an event whose registration
+        # this process lacks (its module not imported) can still have its other settings changed.
+        if config.get("events") != (current.get("config") or {}).get("events"):
+            errors = _check_events(config.get("events"), "config.events")
+            if errors:
+                raise ValidationError(
+                    "cannot update webhook: " + "; ".join(e.message for e in errors), errors, provider=PROVIDER
+                )
         checked: dict[str, Any] = {}
         if "url" in config:
             try:  # the checks connect runs: the URL's form here, then where it resolves to

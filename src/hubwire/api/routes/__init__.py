@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubwire.api.routes import events, integrations, jobs, keys, meta
+from hubwire.api.routes import event_types, events, integrations, jobs, keys, meta
 from hubwire.api.routes import webhooks as webhook_routes
 
 __all__ = ["PUBLIC_ROUTERS", "ROUTERS"]
@@ -19,6 +19,7 @@ ROUTERS: list[APIRouter] = [
     integrations.router,
     integrations.providers_router,
     events.router,
+    event_types.router,
     jobs.router,
     meta.router,
     webhook_routes.router,
