@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client
 
 import hubwire
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
-from mcp import Client
 from tests.api.conftest import AcmeProvider, deal_noun
 from tests.conftest import TEST_SECRET
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mcp import Client
+
 import hubwire
 from hubwire.hub import Hub
 from hubwire.jobs import queue
@@ -14,7 +16,6 @@ from hubwire.store.events import read_after
 from hubwire.sync.runs import list_runs
 from hubwire.vault.credentials import load_credentials
 from hubwire.webhooks.attempts import send_test
-from mcp import Client
 from tests.api.conftest import ACME_SECRET, AcmeProvider
 from tests.mcp.conftest import call, error_of
 
