@@ -17,7 +17,7 @@
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
-| HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser origins /mcp accepts besides loopback) |
+| HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
 
 ``Settings()`` reads the environment (empty variables count as unset); keyword arguments win

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import httpx2
@@ -13,8 +14,10 @@ from mcp.client.streamable_http import streamable_http_client
 import hubwire
 from hubwire.api.app import create_app
 from hubwire.api.keys import create_api_key
+from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from tests.api.conftest import ACME_SECRET, serve
+from tests.conftest import TEST_SECRET
 
 
 @contextlib.asynccontextmanager
@@ -67,3 +70,34 @@ async def test_a_key_is_required_and_its_scope_decides(mhub: Hub, deal: hubwire.
             assert not connected.is_error and connected.structured_content is not None
             assert connected.structured_content["status"] == "Connected"
             assert ACME_SECRET not in str(connected.content)
+
+
+async def test_an_origin_is_accepted_once_configured(
+    db_url: str, tmp_path: Path, providers: ProviderRegistry, deal: hubwire.Noun
+) -> None:
+    allowed = "https://app.example.com"
+    hub = Hub(
+        database_url=db_url,
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,
+        providers=providers,
+        auto_migrate=False,
+        mcp_allowed_origins=(allowed,),
+    )
+    async with hub:
+        _, key = await create_api_key(hub, "dashboard", scope="read")
+        async with serve(create_app(hub)) as base:
+            async with client_for(base, key, Origin=allowed) as client:
+                page = await client.call_tool("search", {"type": "Deal"})
+                assert not page.is_error and page.structured_content == {
+                    "data": [],
+                    "has_more": False,
+                    "next_cursor": None,
+                }
+            async with httpx.AsyncClient(base_url=base) as raw:
+                other = await raw.post(
+                    "/mcp",
+                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                    headers={"Authorization": f"Bearer {key}", "Origin": "https://other.example.com"},
+                )
+                assert other.status_code == 403

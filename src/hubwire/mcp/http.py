@@ -12,12 +12,14 @@ Stateless and answering in JSON: any process of a scale-out deployment can take 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.routing import Route
@@ -116,7 +118,31 @@ def mount_mcp(app: FastAPI, hub: Hub) -> None:
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with outer(application) as state, manager.run():
+        async with outer(application) as state, _running(manager):
             yield state
 
     app.router.lifespan_context = lifespan
+
+
+@asynccontextmanager
+async def _running(manager: StreamableHTTPSessionManager) -> AsyncIterator[None]:
+    # The manager's anyio task group must be left in the task that entered it, and a lifespan may
+    # end in another task than it started in (test fixtures do): so it lives in a task of its own.
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with manager.run():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(hold(), name="hubwire-mcp-sessions")
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if not started.is_set():
+        ready.cancel()
+        task.result()  # the manager failed to start: raise why
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
