@@ -197,3 +197,13 @@ async def test_resources_describe_the_nouns_and_the_providers(mhub: Hub, acme: A
         providers = json.loads((await client.read_resource(PROVIDERS_URI)).contents[0].text)  # type: ignore[union-attr]
         mine = next(p for p in providers if p["slug"] == "acme")
         assert mine["credential_fields"] == ["api_key"] and mine["config_fields"] == ["region"]
+
+
+async def test_a_verb_implemented_in_python_says_what_its_arguments_lack(mhub: Hub) -> None:
+    async with Client(build_server(mhub)) as client:
+        no_id = await error_of(client, "do", type="Integration", verb="sync")
+        assert no_id["code"] == "validation_error" and "integration_id" in no_id["message"]
+        unknown = await error_of(client, "do", type="Integration", verb="sync", id="integration_x", args={"fast": 1})
+        assert unknown["code"] == "validation_error" and "fast" in unknown["message"]
+        stale = await error_of(client, "do", type="Integration", verb="disconnect", id="integration_x", version=1)
+        assert stale["code"] == "validation_error" and stale["errors"][0]["field"] == "version"

@@ -84,7 +84,8 @@ async def search(
 
 async def fetch(hub: Hub, scope: Scope, id: str, type: str | None = None) -> dict[str, Any]:
     """An entity, event, sync run, webhook delivery (with its attempts) or job by its id."""
-    _require(scope, "GET", "/v1/events", f"fetch {id}")
+    # Every kind is a GET over REST (an entity, /v1/events, runs, deliveries, jobs): read decides.
+    _require(scope, "GET", "/v1/{kind}/{id}", f"fetch {id}")
     if type is not None:
         named = noun_named(type)
         return _entity(named, await named.get(id))
@@ -96,8 +97,9 @@ async def fetch(hub: Hub, scope: Scope, id: str, type: str | None = None) -> dic
     if id.startswith(DELIVERY_PREFIX):
         row = await get_delivery(hub, id)
         return {**row.to_dict(), "attempts": [a.to_dict() for a in await list_attempts(hub, id)]}
-    if id.startswith(JOB_PREFIX) and id[len(JOB_PREFIX) :].isdigit():
-        job = (await queue.get_job(hub, int(id[len(JOB_PREFIX) :]))).to_dict()
+    number = id.removeprefix(JOB_PREFIX)
+    if number != id and number.isdigit():
+        job = (await queue.get_job(hub, int(number))).to_dict()
         # Payloads are ids and event data, never credentials; redaction is a second line of defence (as REST).
         return {**job, "payload": redact(job["payload"])}
     prefix = id.rsplit("_", 1)[0] if "_" in id else ""
@@ -182,9 +184,7 @@ async def _call_own(noun: Noun, verb: str, id: str | None, data: dict[str, Any],
     positional = (id,) if id is not None else ()
     try:
         signature.bind(*positional, **kwargs)
-    except TypeError:
-        raise ValidationError.single(
-            "args", "unknown_field", f"{noun.name}.{verb} does not take {sorted(kwargs)}"
-        ) from None
+    except TypeError as exc:  # e.g. "missing a required argument: 'integration_id'" or an unknown keyword
+        raise ValidationError.single("args", "invalid_arguments", f"{noun.name}.{verb}: {exc}") from None
     entity: Entity = await method(*positional, **kwargs)
     return entity
