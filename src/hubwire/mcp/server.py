@@ -50,13 +50,13 @@ ToolBody = Callable[[Scope], Awaitable[dict[str, Any]]]
 class HubwireMCP(MCPServer[Any]):
     """An MCPServer whose tool schemas follow the Nouns declared at the time of listing."""
 
-    def __init__(self, hub: Hub, schema_of: dict[str, Callable[[], dict[str, Any]]], tools: list[Tool]) -> None:
+    def __init__(self, hub: Hub, schema_of: dict[str, Callable[[], dict[str, Any]]], registered: list[Tool]) -> None:
         super().__init__(
-            "hubwire", version=hubwire.__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
+            "hubwire", version=hubwire.__version__, instructions=INSTRUCTIONS, tools=registered, log_level="WARNING"
         )
         self.hub = hub
         self._schema_of = schema_of
-        self._tools = {t.name: t for t in tools}
+        self._tools = {t.name: t for t in registered}
 
     async def list_tools(self) -> list[MCPTool]:
         for name, schema in self._schema_of.items():

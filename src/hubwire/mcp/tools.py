@@ -159,8 +159,7 @@ async def do(
         _refuse_read_only(noun, data)
     if verb == "create":
         return _entity(noun, await noun.create(data))
-    own = _own_method(noun, verb)
-    if own is not None:
+    if _own_method(noun, verb) is not None:
         return _entity(noun, await _call_own(noun, verb, id, data, version))
     if id is None:
         raise ValidationError.single("id", "required", f"{noun.name}.{verb} needs the id of the {noun.name}")
