@@ -101,3 +101,22 @@ async def test_an_origin_is_accepted_once_configured(
                     headers={"Authorization": f"Bearer {key}", "Origin": "https://other.example.com"},
                 )
                 assert other.status_code == 403
+
+
+async def test_with_authentication_disabled_every_call_passes(
+    db_url: str, tmp_path: Path, providers: ProviderRegistry, deal: hubwire.Noun
+) -> None:
+    hub = Hub(
+        database_url=db_url,
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,
+        providers=providers,
+        auto_migrate=False,
+        auth_required=False,
+    )
+    async with hub, serve(create_app(hub)) as base:
+        http = httpx2.AsyncClient(timeout=10)
+        async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+            made = await client.call_tool("do", {"type": "Deal", "verb": "create", "args": {"name": "open door"}})
+            assert not made.is_error and made.structured_content is not None
+            assert made.structured_content["name"] == "open door"
