@@ -17,7 +17,7 @@ from mcp import Client
 import hubwire
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
-from tests.api.conftest import AcmeProvider, deal_noun
+from tests.api.conftest import AcmeProvider
 from tests.conftest import TEST_SECRET
 
 
@@ -45,7 +45,13 @@ def acme(providers: ProviderRegistry) -> AcmeProvider:
 
 @pytest.fixture(autouse=True)
 def deal() -> hubwire.Noun:
-    return deal_noun()
+    """The README's Deal, with its state machine and verbs."""
+    return hubwire.Noun(
+        "Deal",
+        {"name": "string!", "value": "number", "stage": "Open | Closed | Lost", "close": "Closed", "lose": "Lost"},
+        states={"stage": {"Open": ["Closed", "Lost"], "Closed": [], "Lost": ["Open"]}},
+        description="A sales opportunity.",
+    )
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:

@@ -125,6 +125,9 @@ async def test_connect_sync_disconnect_and_fetch_every_id_kind_without_a_secret(
         )
         iid = connected["$id"]
         assert connected["status"] == "Connected" and "withheld" not in connected
+        (job,) = await queue.list_jobs(mhub, kind="integration.sync")  # the initial sync connect enqueued
+        fetched_job = await keep("fetch", id=f"job_{job.id}")
+        assert fetched_job["id"] == job.id and fetched_job["payload"]["integration_id"] == iid
         synced = await keep("do", type="Integration", verb="sync", id=iid, args={"wait": True})
         assert synced["status"] == "Synced" and synced["last_sync_count"] == AcmeProvider.records
         assert [i["$id"] for i in (await keep("search", type="Integration", filter={"status": "Active"}))["data"]] == [
@@ -140,9 +143,6 @@ async def test_connect_sync_disconnect_and_fetch_every_id_kind_without_a_secret(
         (run,) = await list_runs(mhub, iid)
         fetched_run = await keep("fetch", id=run.id)
         assert fetched_run["status"] == "succeeded" and fetched_run["integration_id"] == iid
-        (job,) = await queue.list_jobs(mhub, kind="integration.sync")
-        fetched_job = await keep("fetch", id=f"job_{job.id}")
-        assert fetched_job["id"] == job.id and fetched_job["payload"]["integration_id"] == iid
 
         # A webhook endpoint connected without a secret: the generated one is withheld, never returned.
         endpoint = await keep(
