@@ -70,6 +70,12 @@ def test_the_defaults(env: SetEnv) -> None:
         ("HUBWIRE_SPECS_DIR", "/opt/specs", "specs_dir", Path("/opt/specs")),
         ("HUBWIRE_IMPORT", "myapp.nouns,myapp.jobs", "imports", ("myapp.nouns", "myapp.jobs")),
         ("HUBWIRE_DEBUG", "1", "debug", True),
+        (
+            "HUBWIRE_MCP_ALLOWED_ORIGINS",
+            "https://app.example.com, http://10.0.0.2:*",
+            "mcp_allowed_origins",
+            ("https://app.example.com", "http://10.0.0.2:*"),
+        ),
     ],
 )
 def test_every_variable_is_read(env: SetEnv, variable: str, value: str, field: str, expected: Any) -> None:

@@ -17,6 +17,7 @@
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
+| HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
 
 ``Settings()`` reads the environment (empty variables count as unset); keyword arguments win
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     webhook_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
     specs_dir: Path | None = Field(None, description="a directory of provider API descriptions")
     imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
+    mcp_allowed_origins: CommaList = Field((), description="comma-separated origins such as https://app.example.com")
     debug: bool = Field(False, description=_BOOLEAN)
 
     def __init__(self, **values: Any) -> None:
@@ -138,7 +140,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_networks", "imports", mode="before")
+    @field_validator("allowed_networks", "imports", "mcp_allowed_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -27,6 +27,7 @@ from hubwire.api.routes import PUBLIC_ROUTERS, ROUTERS
 from hubwire.api.routes.nouns import noun_router
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
+from hubwire.mcp.http import mount_mcp
 from hubwire.net.redact import redact_text
 from hubwire.nouns.noun import Noun
 from hubwire.settings import check_bind
@@ -129,6 +130,7 @@ def create_app(
         app.include_router(router, dependencies=authenticated)
     app.state.nouns_served = set()
     mount_nouns(app)
+    mount_mcp(app, hub)
     return app
 
 

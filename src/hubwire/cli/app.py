@@ -18,6 +18,7 @@ from hubwire.cli import verbs
 from hubwire.cli.apikeys import apikey_app
 from hubwire.cli.events import events_app
 from hubwire.cli.jobs import jobs_app
+from hubwire.cli.mcp import mcp
 from hubwire.cli.migrate import migrate
 from hubwire.cli.output import EXIT_USAGE, print_error, print_table, say
 from hubwire.cli.providers import providers
@@ -85,6 +86,7 @@ app.command("worker")(worker)
 app.command("migrate")(migrate)
 app.command("providers")(providers)
 app.command("runs")(runs)
+app.command("mcp")(mcp)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")

@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hubwire import jsonfast
+from hubwire.errors import NotFoundError
 from hubwire.store.ids import new_ordered_ids
 from hubwire.store.tables import events
 
 if TYPE_CHECKING:
     from hubwire.store.transaction import Tx
 
-__all__ = ["EventRecord", "Prepared", "append", "append_many", "prepare_many", "read_after"]
+__all__ = ["EventRecord", "Prepared", "append", "append_many", "get_event", "prepare_many", "read_after"]
 
 EVENT_LOCK = 7262002
 # One short statement with the page as one JSON parameter, whatever the page's size: a VALUES list
@@ -242,3 +243,11 @@ async def read_after(
         q = q.where(events.c.entity_id == entity_id)
     rows = (await conn.execute(q)).all()
     return [EventRecord.from_row(r) for r in rows]
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> EventRecord:
+    """One event of the log by its id (``evt_...``); ``NotFoundError`` if there is none."""
+    row = (await conn.execute(sa.select(events).where(events.c.id == event_id))).first()
+    if row is None:
+        raise NotFoundError(f"no event {event_id}", id=event_id)
+    return EventRecord.from_row(row)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from hubwire.errors import ConflictError
+from hubwire.errors import ConflictError, NotFoundError
 from hubwire.net.redact import redact_text
 from hubwire.store.events import iso
 from hubwire.store.ids import new_id
@@ -27,7 +27,17 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.store.transaction import Tx
 
-__all__ = ["COUNT_KINDS", "STALE_AFTER", "SyncRun", "current_run", "finish_run", "list_runs", "running", "start_run"]
+__all__ = [
+    "COUNT_KINDS",
+    "STALE_AFTER",
+    "SyncRun",
+    "current_run",
+    "finish_run",
+    "get_run",
+    "list_runs",
+    "running",
+    "start_run",
+]
 
 STALE_AFTER = 600.0
 COUNT_KINDS = ("created", "updated", "unchanged", "deleted", "failed", "conflicts")
@@ -187,3 +197,12 @@ async def list_runs(hub: Hub, integration_id: str, *, limit: int = 50) -> list[S
     )
     async with hub.read() as conn:
         return [SyncRun.from_row(r) for r in (await conn.execute(q)).all()]
+
+
+async def get_run(hub: Hub, run_id: str) -> SyncRun:
+    """One sync run by its id (``syncrun_...``); ``NotFoundError`` if there is none."""
+    async with hub.read() as conn:
+        row = (await conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id))).first()
+    if row is None:
+        raise NotFoundError(f"no sync run {run_id}", id=run_id)
+    return SyncRun.from_row(row)
