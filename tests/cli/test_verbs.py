@@ -185,7 +185,15 @@ def test_noun_help_lists_its_verbs(cli: Cli) -> None:
         r = cli(*args)
         assert r.code == 0, r.err
         listed = {line.split()[0]: line.split()[1:] for line in r.out.splitlines() if line.startswith("  Deal.")}
-        assert list(listed) == ["Deal.create", "Deal.get", "Deal.find", "Deal.update", "Deal.delete", "Deal.close"]
+        assert list(listed) == [
+            "Deal.create",
+            "Deal.get",
+            "Deal.find",
+            "Deal.update",
+            "Deal.delete",
+            "Deal.close",
+            "Deal.lose",
+        ]
         assert listed["Deal.close"] == ["emits", "Deal.Closed"]
     r = cli("Integration", "--help")
     assert r.code == 0 and "Integration.connect" in r.out and "Integration.sync" in r.out
