@@ -11,52 +11,24 @@ otherwise pass silently, as GitHub itself ignores unknown parameters). Responses
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubwire.simulators.specs import RequestCheck, load_document, locate_specs_dir
+from hubwire.simulators.specs import (
+    OpenAPIRequest,
+    OpenAPIResponse,
+    RequestCheck,
+    cached_spec,
+    describe_validation_error,
+    load_document,
+)
 
 __all__ = ["GITHUB_SPEC_PATH", "GitHubSpec", "github_spec"]
 
 GITHUB_SPEC_PATH = Path("github") / "api.github.com.json"
 # openapi-core matches requests against the description's server URL.
 _SERVER = "https://api.github.com"
-
-
-@dataclass
-class _Request:
-    """The openapi-core request protocol over plain values (no web framework needed)."""
-
-    method: str
-    path: str
-    query: Sequence[tuple[str, str]]
-    headers: Mapping[str, str]
-    body: bytes | None
-    content_type: str
-    host_url: str = _SERVER
-    parameters: Any = field(init=False)
-
-    def __post_init__(self) -> None:
-        from openapi_core.datatypes import RequestParameters
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
-        self.method = self.method.lower()
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(list(self.query)),
-            header=Headers(dict(self.headers)),
-            cookie=ImmutableMultiDict(),
-        )
-
-
-@dataclass
-class _Response:
-    data: bytes
-    status_code: int
-    content_type: str
-    headers: Mapping[str, str]
 
 
 class GitHubSpec:
@@ -104,11 +76,11 @@ class GitHubSpec:
         found = self.operation(method, path)
         name = f"{method.upper()} {found[0]}" if found else None
         problems: list[str] = []
-        req = _Request(method, path, query, headers or {}, body or None, content_type)
+        req = OpenAPIRequest(_SERVER, method, path, query, headers or {}, body or None, content_type)
         try:
             self.api.validate_request(req)
         except Exception as exc:
-            problems.append(_describe(exc))
+            problems.append(describe_validation_error(exc))
         unknown: tuple[str, ...] = ()
         if found is not None:
             declared = self.declared_query(*found)
@@ -127,12 +99,12 @@ class GitHubSpec:
         request_body: bytes | None = None,
     ) -> list[str]:
         """Problems of one response with the operation's declared response (nullable fix-up applied)."""
-        req = _Request(method, path, query, {}, request_body, "application/json")
-        resp = _Response(body, status, headers.get("Content-Type", "application/json"), headers)
+        req = OpenAPIRequest(_SERVER, method, path, query, {}, request_body, "application/json")
+        resp = OpenAPIResponse(body, status, headers.get("Content-Type", "application/json"), headers)
         try:
             self.api.validate_response(req, resp)
         except Exception as exc:
-            return [_describe(exc)]
+            return [describe_validation_error(exc)]
         return []
 
 
@@ -141,41 +113,6 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {str(exc)[:200]}"
-    cause = exc.__cause__ or exc.__context__
-    details = getattr(exc, "schema_errors", None) or getattr(cause, "schema_errors", None)
-    if details:
-        # Messages start with the whole offending value; the reason is at the end.
-        parts = []
-        for e in list(details)[:3]:
-            where = "/".join(str(p) for p in getattr(e, "absolute_path", ()))
-            parts.append(f"{where or '(root)'}: ...{str(getattr(e, 'message', e))[-200:]}")
-        text += " (" + "; ".join(parts) + ")"
-    elif cause is not None and str(cause) not in text:
-        text += f" ({type(cause).__name__}: {str(cause)[:300]})"
-    return text[:1000]
-
-
-_lock = threading.Lock()
-_loaded: dict[str, GitHubSpec] = {}
-
-
 def github_spec(specs_dir: Path | None = None) -> GitHubSpec | None:
     """The GitHub description under ``specs_dir`` (default: the shared folder), loaded once; None if absent."""
-    root = specs_dir if specs_dir is not None else locate_specs_dir()
-    if root is None:
-        return None
-    path = root / GITHUB_SPEC_PATH
-    if not path.is_file():
-        return None
-    try:
-        import openapi_core  # noqa: F401
-    except ImportError:  # a user's install without the dev extra: serve without checking
-        return None
-    key = str(path.resolve())
-    with _lock:
-        spec = _loaded.get(key)
-        if spec is None:
-            spec = _loaded[key] = GitHubSpec(path)
-    return spec
+    return cached_spec(specs_dir, GITHUB_SPEC_PATH, GitHubSpec)
