@@ -6,6 +6,8 @@ and makes real requests with them on loopback."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import re
 import shutil
 import signal
@@ -18,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import hubwire.simulators
 from hubwire.simulators import specs
 from hubwire.simulators.github import DEFAULT_TOKEN
 
@@ -216,3 +219,17 @@ def test_the_specs_folder_is_found_beside_the_checkout(monkeypatch: pytest.Monke
 
     assert located() == [str(site / "hubwire" / "simulators" / "specs.py"), "None"]
     assert located(HUBWIRE_SPECS_DIR=str(tmp_path / "shared" / "specs"))[1] == str(tmp_path / "shared" / "specs")
+
+
+def test_every_simulator_class_is_exported_from_the_package() -> None:
+    provided = {
+        name: getattr(module, name)
+        for info in pkgutil.iter_modules(hubwire.simulators.__path__)
+        if info.ispkg
+        for module in [importlib.import_module(f"hubwire.simulators.{info.name}")]
+        for name in module.__all__
+        if name.endswith("Simulator")
+    }
+    assert len(provided) == 9
+    assert {name: getattr(hubwire.simulators, name, None) for name in provided} == provided
+    assert set(provided) <= set(hubwire.simulators.__all__)
