@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,6 +185,7 @@ class SpecDocument:
         )
         self._validators: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._routes: list[tuple[re.Pattern[str], str]] | None = None
 
     @staticmethod
     def pointer(*parts: str) -> str:
@@ -197,6 +199,21 @@ class SpecDocument:
                 cur = cur[part.replace("~1", "/").replace("~0", "~")]
             node = cur
         return node
+
+    def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
+        """The path template and operation object that ``method path`` matches, if any."""
+        with self._lock:
+            if self._routes is None:
+                # Literal segments first, so /repos/{o}/{r}/issues/comments wins over .../issues/{issue_number}.
+                templates = sorted(self.doc["paths"], key=lambda t: t.count("{"))
+                self._routes = [(_template_regex(t), t) for t in templates]
+            routes = self._routes
+        for rx, template in routes:
+            if rx.fullmatch(path):
+                op = self.doc["paths"][template].get(method.lower())
+                if op is not None:
+                    return template, op
+        return None
 
     def validator(self, pointer: str) -> Any:
         """An ``OAS30Validator`` for the schema at ``pointer``; its ``$ref``s resolve in this document."""
@@ -218,6 +235,12 @@ class SpecDocument:
             if len(out) >= limit:
                 break
         return out
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    """A path template (``/repos/{owner}/{repo}``) as a pattern matching its concrete paths."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
 _documents: dict[str, SpecDocument] = {}

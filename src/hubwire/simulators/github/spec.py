@@ -10,7 +10,6 @@ otherwise pass silently, as GitHub itself ignores unknown parameters). Responses
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,18 +40,6 @@ class GitHubSpec:
         self.doc: dict[str, Any] = self.document.doc
         # Validating the 13 MB document itself costs ~15 s and it is valid: skip it.
         self.api = OpenAPI.from_dict(self.doc, config=Config(spec_validator_cls=None))
-        self._routes = [(_template_regex(p), p) for p in self.doc["paths"]]
-        # Literal segments first, so /repos/{o}/{r}/issues/comments wins over .../issues/{issue_number}.
-        self._routes.sort(key=lambda r: r[1].count("{"))
-
-    def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-        """The path template and operation object that ``method path`` matches, if any."""
-        for rx, template in self._routes:
-            if rx.fullmatch(path):
-                op = self.doc["paths"][template].get(method.lower())
-                if op is not None:
-                    return template, op
-        return None
 
     def declared_query(self, template: str, op: Mapping[str, Any]) -> set[str]:
         params = [*self.doc["paths"][template].get("parameters", []), *op.get("parameters", [])]
@@ -73,7 +60,7 @@ class GitHubSpec:
         content_type: str = "application/json",
     ) -> RequestCheck:
         """Problems of one request with the description; an empty list means it conforms."""
-        found = self.operation(method, path)
+        found = self.document.operation(method, path)
         name = f"{method.upper()} {found[0]}" if found else None
         problems: list[str] = []
         req = OpenAPIRequest(_SERVER, method, path, query, headers or {}, body or None, content_type)
@@ -106,11 +93,6 @@ class GitHubSpec:
         except Exception as exc:
             return [describe_validation_error(exc)]
         return []
-
-
-def _template_regex(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
 def github_spec(specs_dir: Path | None = None) -> GitHubSpec | None:

@@ -12,10 +12,8 @@ is checked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from hubwire.simulators.specs import (
@@ -43,17 +41,6 @@ class TwilioSpec:
 
         self.document: SpecDocument = load_document(path)
         self.api = OpenAPI.from_dict(self.document.doc, config=Config(spec_validator_cls=None))
-        paths = self.document.doc["paths"]
-        self._routes = sorted(((_template_regex(p), p) for p in paths), key=lambda r: r[1].count("{"))
-
-    def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-        """The path template and operation object that ``method path`` matches, if any."""
-        for rx, template in self._routes:
-            if rx.fullmatch(path):
-                op = self.document.doc["paths"][template].get(method.lower())
-                if op is not None:
-                    return template, op
-        return None
 
     def check_request(
         self,
@@ -66,7 +53,7 @@ class TwilioSpec:
         """Problems of one request with the description; empty when it conforms."""
         from openapi_core.validation.request.exceptions import SecurityValidationError
 
-        found = self.operation(method, path)
+        found = self.document.operation(method, path)
         name = f"{method.upper()} {found[0]}" if found else None
         content_type = headers.get("Content-Type", "application/x-www-form-urlencoded").split(";")[0].strip()
         problems: list[str] = []
@@ -99,11 +86,6 @@ class TwilioSpec:
         except Exception as exc:
             return [describe_validation_error(exc)]
         return []
-
-
-def _template_regex(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
 def twilio_spec(specs_dir: Path | None = None) -> TwilioSpec | None:
