@@ -20,12 +20,20 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-__all__ = ["MALFORMED", "Fault", "LoopbackSimulator", "RecordedRequest", "json_response"]
+__all__ = [
+    "MALFORMED",
+    "Fault",
+    "LoopbackSimulator",
+    "RecordedRequest",
+    "json_response",
+    "most_within",
+    "serving_in_thread",
+]
 
 # What a handler raises when a client sent a body or parameter of the wrong shape (a list where an
 # object belongs, a word where a number belongs): each simulator records it as a mismatch and answers
@@ -71,6 +79,59 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     if status == 204:
         return web.Response(status=204, headers=headers)
     return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
+
+
+class _Server(Protocol):
+    async def start(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Server)
+
+
+@contextlib.contextmanager
+def serving_in_thread(sim: _S, name: str) -> Iterator[_S]:
+    """Serve ``sim`` from a background thread with its own event loop, for synchronous clients; ``name``
+    says which simulator in the thread's name and in the error when it does not start."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(sim.start())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name=f"{name}-simulator", daemon=True)
+    thread.start()
+    started.wait(60)
+    if failure or not started.is_set():
+        loop.close()
+        raise RuntimeError(f"the {name} simulator did not start") from (failure[0] if failure else None)
+    try:
+        yield sim
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+def most_within(times: list[float], window: float) -> int:
+    """The most of ``times`` (ascending) that fall within any ``window`` seconds."""
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while t - times[j] >= window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
 
 
 class LoopbackSimulator:
@@ -136,40 +197,12 @@ class LoopbackSimulator:
     ) -> None:
         await self.stop()
 
-    @contextlib.contextmanager
-    def serving_in_thread(self) -> Iterator[Self]:
+    def serving_in_thread(self) -> contextlib.AbstractContextManager[Self]:
         """Serve from a background thread with its own event loop, for synchronous clients (the official SDKs).
 
         Seed and inspect from the calling thread between requests, not while a client is mid-request.
         """
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the caller below
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-
-        thread = threading.Thread(target=serve, name=f"{self.name}-simulator", daemon=True)
-        thread.start()
-        started.wait(60)
-        if failure or not started.is_set():
-            loop.close()
-            raise RuntimeError(f"the {self.name} simulator did not start") from (failure[0] if failure else None)
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(30)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
-            loop.close()
+        return serving_in_thread(self, self.name)
 
     # -- test controls --------------------------------------------------------------------------
 
@@ -192,12 +225,7 @@ class LoopbackSimulator:
 
     def max_requests_per_second(self, window: float = 1.0) -> int:
         """The most requests received within any ``window`` seconds."""
-        times, best, j = self.request_times, 0, 0
-        for i, t in enumerate(times):
-            while t - times[j] >= window:
-                j += 1
-            best = max(best, i - j + 1)
-        return best
+        return most_within(self.request_times, window)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
