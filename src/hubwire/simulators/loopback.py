@@ -62,6 +62,7 @@ class RecordedRequest:
         return next((v for k, v in self.query if k == name), None)
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Where the middleware leaves a request's record for the handler.
 _RECORDED = web.RequestKey("recorded", RecordedRequest)
 
@@ -237,9 +238,7 @@ class LoopbackSimulator:
         return await self._respond(request[_RECORDED])
 
     @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         now = time.monotonic()
         declared = request.content_length or 0
         unread = self.max_body is not None and declared > self.max_body
@@ -265,7 +264,7 @@ class LoopbackSimulator:
     async def _answer(
         self,
         request: web.Request,
-        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        handler: Handler,
         recorded: RecordedRequest,
     ) -> web.StreamResponse:
         self._inspect(recorded)  # even a request about to get an injected fault is checked
@@ -316,7 +315,7 @@ class LoopbackSimulator:
     async def _dispatch(
         self,
         request: web.Request,
-        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        handler: Handler,
         recorded: RecordedRequest,
     ) -> web.StreamResponse:
         """Answer a request no fault took: by default its route's handler."""
