@@ -10,23 +10,16 @@ collection is absent. The test modules import the fixtures they use from here.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
-import ssl
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from hubwire.simulators.hubspot import HubSpotSimulator
 from hubwire.simulators.loopback import LoopbackSimulator
 from hubwire.simulators.salesforce import SalesforceSimulator
+from hubwire.simulators.tls import LoopbackTLS, self_signed
 from tests.simulators.required_specs import require_spec
 
 __all__ = [
@@ -86,39 +79,10 @@ def hubspot_served() -> Iterator[HubSpotSimulator]:
     assert_no_mismatches(sim)
 
 
-@dataclass(frozen=True)
-class LoopbackTLS:
-    """A self-signed certificate for 127.0.0.1: ``server`` serves with it, ``ca_file`` makes clients trust it."""
-
-    server: ssl.SSLContext
-    ca_file: Path
-
-
 @pytest.fixture(scope="session")
 def loopback_tls(tmp_path_factory: pytest.TempPathFactory) -> LoopbackTLS:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return LoopbackTLS(server, folder / "cert.pem")
+    """A self-signed certificate for 127.0.0.1: ``server`` serves with it, ``ca_file`` makes clients trust it."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -1,11 +1,17 @@
-"""``hubwire simulate stripe|github`` runs a seeded simulator in the foreground until SIGTERM."""
+"""``hubwire simulate <provider>`` runs a seeded simulator in the foreground until SIGTERM.
+
+Each command is started as a real subprocess; the test reads the URL and the credential it prints
+and makes real requests with them on loopback."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,21 +20,36 @@ from pathlib import Path
 import httpx
 import pytest
 
+import hubwire.simulators
 from hubwire.simulators import specs
 from hubwire.simulators.github import DEFAULT_TOKEN
 
 STRIPE_AUTH = {"Authorization": "Bearer sk_test_hubwire"}
 GITHUB_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+CARD = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "Hello from Hubwire"}]}
+TEAMS_MESSAGE = {
+    "type": "message",
+    "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": CARD}],
+}
 
 
-async def stripe_answers(c: httpx.AsyncClient) -> None:
+def printed(text: str, label: str) -> str:
+    """The value the command printed after ``label: ``."""
+    found = re.search(rf"{label}: (\S+)", text)
+    assert found, f"no {label!r} in:\n{text}"
+    return found.group(1)
+
+
+async def stripe_answers(c: httpx.AsyncClient, text: str) -> None:
+    assert printed(text, "api key") == "sk_test_hubwire"
     r = await c.get("/v1/customers", params={"limit": 100}, headers=STRIPE_AUTH)
     assert r.status_code == 200 and len(r.json()["data"]) == 7
     prices = await c.get("/v1/prices", headers=STRIPE_AUTH)
     assert prices.json()["data"][0]["recurring"]["interval"] == "month"
 
 
-async def github_answers(c: httpx.AsyncClient) -> None:
+async def github_answers(c: httpx.AsyncClient, text: str) -> None:
+    assert f"token: {DEFAULT_TOKEN}" in text
     repos = (await c.get("/user/repos", headers=GITHUB_AUTH)).json()
     issues = (await c.get(f"/repos/{repos[0]['full_name']}/issues", headers=GITHUB_AUTH)).json()
     assert len(repos) == 1 and len(issues) == 3
@@ -37,17 +58,102 @@ async def github_answers(c: httpx.AsyncClient) -> None:
     assert pulls.json()[0]["merged_at"] is not None
 
 
+async def slack_answers(c: httpx.AsyncClient, text: str) -> None:
+    bearer = {"Authorization": f"Bearer {printed(text, 'bot token')}"}
+    me = await c.post(printed(text, "web api") + "auth.test", headers=bearer)
+    assert me.status_code == 200 and me.json()["ok"] is True
+    posted = await c.post(printed(text, "webhook"), json={"text": "Hello from Hubwire"})
+    assert posted.status_code == 200 and posted.text == "ok"
+    wrong = await c.post(printed(text, "web api") + "auth.test", headers={"Authorization": "Bearer xoxb-wrong"})
+    assert wrong.json() == {"ok": False, "error": "invalid_auth"}
+
+
+async def teams_answers(c: httpx.AsyncClient, text: str) -> None:
+    for label in ("webhook", "workflow"):
+        posted = await c.post(printed(text, label), json=TEAMS_MESSAGE)
+        assert posted.status_code in (200, 202), posted.text
+
+
+async def sendgrid_answers(c: httpx.AsyncClient, text: str) -> None:
+    mail = {
+        "personalizations": [{"to": [{"email": "ada@example.com"}]}],
+        "from": {"email": "hubwire@example.com"},
+        "subject": "Hello",
+        "content": [{"type": "text/plain", "value": "Hello from Hubwire"}],
+    }
+    sent = await c.post("/v3/mail/send", json=mail, headers={"Authorization": f"Bearer {printed(text, 'api key')}"})
+    assert sent.status_code == 202, sent.text
+    refused = await c.post("/v3/mail/send", json=mail, headers={"Authorization": "Bearer SG.wrong"})
+    assert refused.status_code == 401
+
+
+async def twilio_answers(c: httpx.AsyncClient, text: str) -> None:
+    sid, token = printed(text, "account sid"), printed(text, "auth token")
+    sender = re.search(r"sender (\+\d+)", text)
+    assert sender, text
+    messages = f"/2010-04-01/Accounts/{sid}/Messages.json"
+    sent = await c.post(messages, data={"To": "+15005550010", "From": sender.group(1), "Body": "Hi"}, auth=(sid, token))
+    assert sent.status_code == 201, sent.text
+    listed = await c.get(messages, auth=(sid, token))
+    assert [m["sid"] for m in listed.json()["messages"]] == [sent.json()["sid"]]
+    assert (await c.get(messages, auth=(sid, "wrong"))).status_code == 401
+
+
+async def hubspot_answers(c: httpx.AsyncClient, text: str) -> None:
+    bearer = {"Authorization": f"Bearer {printed(text, 'token')}"}
+    contacts = await c.get("/crm/v3/objects/contacts", headers=bearer)
+    assert contacts.status_code == 200 and len(contacts.json()["results"]) == 2
+    assert (await c.get("/crm/v3/objects/contacts")).status_code == 401
+
+
+async def salesforce_answers(c: httpx.AsyncClient, text: str) -> None:
+    bearer = {"Authorization": f"Bearer {printed(text, 'session id')}"}
+    query = {"q": "SELECT Id, LastName FROM Contact"}
+    found = await c.get("/services/data/v59.0/query", params=query, headers=bearer)
+    assert found.status_code == 200 and found.json()["totalSize"] == 2
+    assert (await c.get("/services/data/v59.0/query", params=query)).status_code == 401
+
+
+async def pipedrive_answers(c: httpx.AsyncClient, text: str) -> None:
+    persons = await c.get("/v1/persons", params={"api_token": printed(text, "api token")})
+    assert persons.status_code == 200 and len(persons.json()["data"]) == 2
+    assert (await c.get("/v1/persons", params={"api_token": "wrong"})).status_code == 401
+
+
+Answers = Callable[[httpx.AsyncClient, str], Awaitable[None]]
+CONNECTORS = {"stripe": 'api_key="sk_test_hubwire"', "github": f'token="{DEFAULT_TOKEN}"'}
+# Providers that publish no machine-readable description (the simulators follow their API reference).
+UNDESCRIBED = {"hubspot", "pipedrive"}
+
+
 @pytest.mark.parametrize(
-    ("args", "credential", "answers"),
+    ("args", "answers"),
     [
-        (["stripe", "--customers", "7"], 'api_key="sk_test_hubwire"', stripe_answers),
-        (["github", "--issues", "3"], f'token="{DEFAULT_TOKEN}"', github_answers),
+        (["stripe", "--customers", "7"], stripe_answers),
+        (["github", "--issues", "3"], github_answers),
+        (["slack"], slack_answers),
+        (["teams"], teams_answers),
+        (["sendgrid"], sendgrid_answers),
+        (["twilio"], twilio_answers),
+        (["hubspot", "--contacts", "2"], hubspot_answers),
+        (["salesforce", "--contacts", "2"], salesforce_answers),
+        (["salesforce", "--contacts", "2", "--tls"], salesforce_answers),
+        (["pipedrive", "--persons", "2"], pipedrive_answers),
     ],
-    ids=["stripe", "github"],
+    ids=[
+        "stripe",
+        "github",
+        "slack",
+        "teams",
+        "sendgrid",
+        "twilio",
+        "hubspot",
+        "salesforce",
+        "salesforce-tls",
+        "pipedrive",
+    ],
 )
-async def test_simulate_command_serves_until_sigterm(
-    args: list[str], credential: str, answers: Callable[[httpx.AsyncClient], Awaitable[None]]
-) -> None:
+async def test_simulate_command_serves_until_sigterm(args: list[str], answers: Answers) -> None:
     argv = ["simulate", *args, "--port", "0"]
     code = f"from hubwire.cli import main; raise SystemExit(main({argv!r}))"
     proc = await asyncio.create_subprocess_exec(
@@ -62,14 +168,25 @@ async def test_simulate_command_serves_until_sigterm(
                 assert raw, "the command ended early: " + "".join(lines)
                 lines.append(raw.decode())
         text = "".join(lines)
-        url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
+        url = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", text)
         assert url, text
-        assert f'api_base_url="{url.group(1)}"' in text and credential in text
-        # Run from this checkout, the simulator finds the specs folder beside it (when it is there).
-        checking = specs.locate_specs_dir() is not None
-        assert ("spec check: on" in text) is checking
-        async with httpx.AsyncClient(base_url=url.group(1)) as c:
-            await answers(c)
+        provider = args[0]
+        if provider in CONNECTORS:
+            assert f'api_base_url="{url.group(1)}"' in text and CONNECTORS[provider] in text
+        else:  # no connector yet: no connect line that would fail
+            assert "connector: coming" in text and "Integration.connect" not in text
+        if provider in UNDESCRIBED:
+            assert "spec check: none published" in text
+        else:
+            # Run from this checkout, the simulator finds the specs folder beside it (when it is there).
+            checking = specs.locate_specs_dir() is not None
+            assert ("spec check: on" in text) is checking
+        verify: ssl.SSLContext | bool = True
+        if "--tls" in args:
+            assert url.group(1).startswith("https://"), text
+            verify = ssl.create_default_context(cafile=re.sub(r"\s.*", "", text.split("self-signed certificate ")[1]))
+        async with httpx.AsyncClient(base_url=url.group(1), verify=verify) as c:
+            await answers(c, text)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -102,3 +219,17 @@ def test_the_specs_folder_is_found_beside_the_checkout(monkeypatch: pytest.Monke
 
     assert located() == [str(site / "hubwire" / "simulators" / "specs.py"), "None"]
     assert located(HUBWIRE_SPECS_DIR=str(tmp_path / "shared" / "specs"))[1] == str(tmp_path / "shared" / "specs")
+
+
+def test_every_simulator_class_is_exported_from_the_package() -> None:
+    provided = {
+        name: getattr(module, name)
+        for info in pkgutil.iter_modules(hubwire.simulators.__path__)
+        if info.ispkg
+        for module in [importlib.import_module(f"hubwire.simulators.{info.name}")]
+        for name in module.__all__
+        if name.endswith("Simulator")
+    }
+    assert len(provided) == 9
+    assert {name: getattr(hubwire.simulators, name, None) for name in provided} == provided
+    assert set(provided) <= set(hubwire.simulators.__all__)

@@ -1,6 +1,7 @@
-"""``hubwire simulate stripe|github``: a local provider simulator in the foreground, no account needed.
+"""``hubwire simulate <provider>``: a local provider simulator in the foreground, no account needed.
 
-Prints the simulator's URL and a ready-to-paste ``Integration.connect(...)``; runs until Ctrl-C or
+Prints the simulator's URL, the credential to use and a ready-to-paste ``Integration.connect(...)``
+(or "connector: coming" for providers whose connector has not landed yet); runs until Ctrl-C or
 SIGTERM. Listens on 127.0.0.1 only unless ``--host`` says otherwise.
 """
 
@@ -8,20 +9,46 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from hubwire.cli.output import say
 
-__all__ = ["run_github", "run_stripe", "simulate_app"]
+__all__ = [
+    "run_github",
+    "run_hubspot",
+    "run_pipedrive",
+    "run_salesforce",
+    "run_sendgrid",
+    "run_slack",
+    "run_stripe",
+    "run_teams",
+    "run_twilio",
+    "simulate_app",
+]
 
 simulate_app = typer.Typer(
     help="Run a local provider simulator (no provider account needed).", no_args_is_help=True
 )  # fmt: skip
 
 DEFAULT_KEY = "sk_test_hubwire"
+# A long-running simulator keeps only its last requests (tests keep them all).
+KEEP_REQUESTS = 10_000
+COMING = "connector: coming (point a client at the URL above with the credential above)"
+
+# The options every command shares.
+HOST = typer.Option("127.0.0.1", "--host", help="Address to listen on.")
+CHECK_SPEC = typer.Option(
+    True, "--check-spec/--no-check-spec", help="Check requests against ../shared/specs when present."
+)  # fmt: skip
+
+
+def _port(default: int) -> int:
+    return typer.Option(default, "--port", min=0, max=65535, help="Port to listen on (0: any free port).")
 
 
 @simulate_app.command("stripe")
@@ -50,13 +77,32 @@ async def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None
             loop.remove_signal_handler(sig)
 
 
-def _announce(name: str, url: str, credential: str, checking: bool, seeded: str, connect: str) -> None:
-    say(f"{name} simulator listening on {url}", err=False)
-    say(f"{credential} · spec check: {'on' if checking else 'off (no shared/specs folder)'}", err=False)
-    say(f"seeded: {seeded}", err=False)
-    say("connect with:", err=False)
-    say(f'    await Integration.connect({connect}, api_base_url="{url}")', err=False)
-    say("Ctrl-C to stop.", err=False)
+def _line(text: str) -> None:
+    # Plain, unwrapped and unmarked-up (not ``say``): URLs and credentials must be copyable whole, and the
+    # console would wrap a long webhook URL at the terminal's width.
+    typer.echo(text)
+
+
+def _announce(
+    name: str, url: str, credential: str, checking: bool | None, seeded: str, connect: str | None, *extra: str
+) -> None:
+    """Print where the simulator listens, the credential, what was seeded and how to connect.
+
+    ``checking`` None: the provider publishes no machine-readable description to check against.
+    ``connect`` None: no connector yet, say so rather than print a connect line that would fail.
+    """
+    _line(f"{name} simulator listening on {url}")
+    check = "none published" if checking is None else "on" if checking else "off (no shared/specs folder)"
+    _line(f"{credential} · spec check: {check}")
+    for line in extra:
+        _line(line)
+    _line(f"seeded: {seeded}")
+    if connect is None:
+        _line(COMING)
+    else:
+        _line("connect with:")
+        _line(f'    await Integration.connect({connect}, api_base_url="{url}")')
+    _line("Ctrl-C to stop.")
 
 
 def _report_mismatches(name: str, mismatches: list[str]) -> None:
@@ -102,7 +148,7 @@ async def run_github(host: str, port: int, issues: int, check_spec: bool, stop: 
     """Serve a seeded GitHub simulator until ``stop`` is set."""
     from hubwire.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 
-    async with GitHubSimulator(host=host, port=port, check_spec=check_spec, keep_requests=10_000) as sim:
+    async with GitHubSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
         repo = sim.seed_repo(sim.login, "demo", description="A demo repository")
         for i in range(issues):
             sim.seed_issue(sim.login, "demo", title=f"Demo issue {i + 1}", body="Seeded by hubwire simulate github")
@@ -114,3 +160,174 @@ async def run_github(host: str, port: int, issues: int, check_spec: bool, stop: 
         _announce("GitHub", sim.url, f"token: {DEFAULT_TOKEN}", sim.spec is not None, seeded, connect)
         await stop.wait()
         _report_mismatches("GitHub", sim.mismatches)
+
+
+@simulate_app.command("slack")
+def slack(port: int = _port(12113), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+    """A Slack simulator: incoming webhooks and the Web API (auth.test, chat.postMessage, conversations.list)."""
+    asyncio.run(_until_signal(lambda stop: run_slack(host, port, check_spec, stop)))
+
+
+async def run_slack(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+    """Serve a Slack simulator (channels #general and #random, a webhook to #general) until ``stop`` is set."""
+    from hubwire.simulators.slack import DEFAULT_TOKEN, SlackSimulator
+
+    async with SlackSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+        webhook = sim.add_webhook("general")
+        _announce(
+            "Slack", sim.url, f"bot token: {DEFAULT_TOKEN}", sim.spec is not None,
+            "channels #general and #random", None, f"web api: {sim.api_url}", f"webhook: {webhook}",
+        )  # fmt: skip
+        await stop.wait()
+        _report_mismatches("Slack", sim.mismatches)
+
+
+@simulate_app.command("teams")
+def teams(port: int = _port(12114), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+    """A Microsoft Teams simulator: incoming webhooks and Workflows webhooks taking Adaptive Cards."""
+    asyncio.run(_until_signal(lambda stop: run_teams(host, port, check_spec, stop)))
+
+
+async def run_teams(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+    """Serve a Teams simulator with one incoming webhook and one Workflows webhook until ``stop`` is set."""
+    from hubwire.simulators.teams import TeamsSimulator
+
+    async with TeamsSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+        webhook, workflow = sim.add_webhook(), sim.add_workflow()
+        _announce(
+            "Teams", sim.url, f"webhook: {webhook}", sim.spec is not None,
+            "an incoming webhook and a Workflows webhook (the URL is the credential)", None, f"workflow: {workflow}",
+        )  # fmt: skip
+        await stop.wait()
+        _report_mismatches("Teams", sim.mismatches)
+
+
+@simulate_app.command("sendgrid")
+def sendgrid(port: int = _port(12115), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+    """A SendGrid simulator: POST /v3/mail/send with SendGrid's validation and errors."""
+    asyncio.run(_until_signal(lambda stop: run_sendgrid(host, port, check_spec, stop)))
+
+
+async def run_sendgrid(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+    """Serve a SendGrid simulator until ``stop`` is set (mail is kept in memory, never delivered)."""
+    from hubwire.simulators.sendgrid import DEFAULT_API_KEY, SendGridSimulator
+
+    async with SendGridSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+        _announce(
+            "SendGrid", sim.url, f"api key: {DEFAULT_API_KEY}", sim.spec is not None,
+            "nothing (mail sent is kept in memory, never delivered)", None,
+        )  # fmt: skip
+        await stop.wait()
+        _report_mismatches("SendGrid", sim.mismatches)
+
+
+@simulate_app.command("twilio")
+def twilio(port: int = _port(12116), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+    """A Twilio simulator: the Messages API (send, fetch, list) with Twilio's errors and status callbacks."""
+    asyncio.run(_until_signal(lambda stop: run_twilio(host, port, check_spec, stop)))
+
+
+async def run_twilio(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+    """Serve a Twilio simulator until ``stop`` is set (messages are kept in memory, never delivered)."""
+    from hubwire.simulators.twilio import (
+        DEFAULT_ACCOUNT_SID,
+        DEFAULT_AUTH_TOKEN,
+        DEFAULT_FROM,
+        DEFAULT_SERVICE_SID,
+        TwilioSimulator,
+    )
+
+    async with TwilioSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+        _announce(
+            "Twilio", sim.url, f"account sid: {DEFAULT_ACCOUNT_SID} · auth token: {DEFAULT_AUTH_TOKEN}",
+            sim.spec is not None, f"sender {DEFAULT_FROM} and messaging service {DEFAULT_SERVICE_SID}", None,
+        )  # fmt: skip
+        await stop.wait()
+        _report_mismatches("Twilio", sim.mismatches)
+
+
+@simulate_app.command("hubspot")
+def hubspot(
+    port: int = _port(12117),
+    contacts: int = typer.Option(5, "--contacts", min=0, help="Seed this many contacts."),
+    host: str = HOST,
+) -> None:
+    """A HubSpot CRM simulator: objects, properties, associations, search and OAuth."""
+    asyncio.run(_until_signal(lambda stop: run_hubspot(host, port, contacts, stop)))
+
+
+async def run_hubspot(host: str, port: int, contacts: int, stop: asyncio.Event) -> None:
+    """Serve a seeded HubSpot simulator until ``stop`` is set."""
+    from hubwire.simulators.hubspot import DEFAULT_TOKEN, HubSpotSimulator
+
+    async with HubSpotSimulator(host=host, port=port) as sim:
+        company = sim.seed("companies", {"name": "Acme", "domain": "acme.example"})
+        for i in range(contacts):
+            sim.seed("contacts", {"email": f"contact{i + 1}@acme.example", "firstname": f"Contact {i + 1}"})
+        seeded = f"{contacts} contacts and company {company['id']}"
+        _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, None)
+        await stop.wait()
+        _report_mismatches("HubSpot", sim.mismatches)
+
+
+@simulate_app.command("salesforce")
+def salesforce(
+    port: int = _port(12118),
+    contacts: int = typer.Option(5, "--contacts", min=0, help="Seed this many contacts."),
+    tls: bool = typer.Option(
+        False, "--tls", help="Serve HTTPS with a self-signed certificate (simple-salesforce needs HTTPS)."
+    ),
+    host: str = HOST,
+    check_spec: bool = CHECK_SPEC,
+) -> None:
+    """A Salesforce REST API simulator: sObjects, SOQL queries, composite, limits and OAuth."""
+    asyncio.run(_until_signal(lambda stop: run_salesforce(host, port, contacts, tls, check_spec, stop)))
+
+
+async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_spec: bool, stop: asyncio.Event) -> None:
+    """Serve a seeded Salesforce simulator (plain HTTP unless ``tls``) until ``stop`` is set."""
+    from hubwire.simulators.salesforce import DEFAULT_SESSION, SalesforceSimulator
+    from hubwire.simulators.tls import self_signed
+
+    with tempfile.TemporaryDirectory(prefix="hubwire-tls-") as folder:
+        cert = self_signed(Path(folder), host) if tls else None
+        ssl = None if cert is None else cert.server
+        async with SalesforceSimulator(host=host, port=port, ssl=ssl, check_spec=check_spec) as sim:
+            account = sim.seed("Account", Name="Acme")
+            for i in range(contacts):
+                sim.seed("Contact", LastName=f"Contact {i + 1}", AccountId=account["Id"])
+            transport = (
+                "plain HTTP (simple-salesforce needs HTTPS: use --tls)"
+                if cert is None
+                else f"HTTPS, trust the self-signed certificate {cert.ca_file}"
+            )
+            _announce(
+                "Salesforce", sim.url, f"session id: {DEFAULT_SESSION}", sim.routes is not None,
+                f"account {account['Id']} with {contacts} contacts", None, f"transport: {transport}",
+            )  # fmt: skip
+            await stop.wait()
+            _report_mismatches("Salesforce", sim.mismatches)
+
+
+@simulate_app.command("pipedrive")
+def pipedrive(
+    port: int = _port(12119),
+    persons: int = typer.Option(5, "--persons", min=0, help="Seed this many persons."),
+    host: str = HOST,
+) -> None:
+    """A Pipedrive simulator: persons, organizations, deals, leads, custom fields (v1 and v2) and OAuth."""
+    asyncio.run(_until_signal(lambda stop: run_pipedrive(host, port, persons, stop)))
+
+
+async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event) -> None:
+    """Serve a seeded Pipedrive simulator until ``stop`` is set."""
+    from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN, PipedriveSimulator
+
+    async with PipedriveSimulator(host=host, port=port) as sim:
+        org = sim.seed("organizations", name="Acme")
+        for i in range(persons):
+            sim.seed("persons", name=f"Person {i + 1}", org_id=org.id)
+        seeded = f"{persons} persons in organization {org.id}"
+        _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, None)
+        await stop.wait()
+        _report_mismatches("Pipedrive", sim.mismatches)

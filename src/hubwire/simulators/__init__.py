@@ -1,16 +1,37 @@
 """Local provider simulators: real HTTP servers on loopback that speak a provider's wire format.
 
-A package per provider (``stripe/``, ``github/``: server, state, objects, spec) and the shared
-half of spec checking (``specs.py``). Used by the test suite (every request checked against the
-provider's official OpenAPI description when the specs folder is present: ``HUBWIRE_SPECS_DIR``,
-or ``shared/specs`` beside a source checkout) and by ``hubwire simulate <provider>`` so the
+A package per provider (server, state, spec) on the shared machinery: ``loopback.py`` (lifecycle,
+request record, faults, rate window), ``oauth.py`` (authorization-code OAuth), ``specs.py``
+(locating, loading and checking against the providers' official descriptions) and ``tls.py`` (a
+self-signed loopback certificate). Used by the test suite (every request checked against the
+provider's description when the specs folder is present: ``HUBWIRE_SPECS_DIR``, or
+``shared/specs`` beside a source checkout) and by ``hubwire simulate <provider>`` so the
 integrations can be tried with no provider account. Nothing here ever contacts a real provider.
 """
 
 from __future__ import annotations
 
 from hubwire.simulators.github import GitHubSimulator
+from hubwire.simulators.hubspot import HubSpotSimulator
+from hubwire.simulators.pipedrive import PipedriveSimulator
+from hubwire.simulators.salesforce import SalesforceSimulator
+from hubwire.simulators.sendgrid import SendGridSimulator
+from hubwire.simulators.slack import SlackSimulator
 from hubwire.simulators.specs import RequestCheck, locate_specs_dir
 from hubwire.simulators.stripe import StripeSimulator
+from hubwire.simulators.teams import TeamsSimulator
+from hubwire.simulators.twilio import TwilioSimulator
 
-__all__ = ["GitHubSimulator", "RequestCheck", "StripeSimulator", "locate_specs_dir"]
+__all__ = [
+    "GitHubSimulator",
+    "HubSpotSimulator",
+    "PipedriveSimulator",
+    "RequestCheck",
+    "SalesforceSimulator",
+    "SendGridSimulator",
+    "SlackSimulator",
+    "StripeSimulator",
+    "TeamsSimulator",
+    "TwilioSimulator",
+    "locate_specs_dir",
+]

@@ -17,15 +17,23 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-__all__ = ["MALFORMED", "Fault", "LoopbackSimulator", "RecordedRequest", "json_response"]
+__all__ = [
+    "MALFORMED",
+    "Fault",
+    "LoopbackSimulator",
+    "RecordedRequest",
+    "json_response",
+    "most_within",
+    "serving_in_thread",
+]
 
 # What a handler raises when a client sent a body or parameter of the wrong shape (a list where an
 # object belongs, a word where a number belongs): each simulator records it as a mismatch and answers
@@ -33,9 +41,10 @@ __all__ = ["MALFORMED", "Fault", "LoopbackSimulator", "RecordedRequest", "json_r
 MALFORMED = (AttributeError, IndexError, KeyError, TypeError, ValueError)
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
-    """One request as a simulator received it (``query`` keeps repeated names in order)."""
+    """One request as a simulator received it (``query`` keeps repeated names in order) and the status
+    it was answered with (0 until answered)."""
 
     method: str
     path: str
@@ -44,12 +53,18 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     time: float
+    status: int = 0
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
 
     def param(self, name: str) -> str | None:
         return next((v for k, v in self.query if k == name), None)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Where the middleware leaves a request's record for the handler.
+_RECORDED = web.RequestKey("recorded", RecordedRequest)
 
 
 @dataclass
@@ -67,10 +82,66 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
 
 
+class _Server(Protocol):
+    async def start(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Server)
+
+
+@contextlib.contextmanager
+def serving_in_thread(sim: _S, name: str) -> Iterator[_S]:
+    """Serve ``sim`` from a background thread with its own event loop, for synchronous clients; ``name``
+    says which simulator in the thread's name and in the error when it does not start."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(sim.start())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name=f"{name}-simulator", daemon=True)
+    thread.start()
+    started.wait(60)
+    if failure or not started.is_set():
+        loop.close()
+        raise RuntimeError(f"the {name} simulator did not start") from (failure[0] if failure else None)
+    try:
+        yield sim
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+def most_within(times: list[float], window: float) -> int:
+    """The most of ``times`` (ascending) that fall within any ``window`` seconds."""
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while t - times[j] >= window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
 class LoopbackSimulator:
     """A provider API on ``http://127.0.0.1:PORT``; subclasses answer requests in the provider's format."""
 
     name = "provider"
+    # A body declared longer than this is recorded empty and left unread, for the provider to answer
+    # 413 in its own format; None reads every body (up to aiohttp's limit of 8 MiB).
+    max_body: int | None = None
 
     def __init__(
         self,
@@ -78,17 +149,20 @@ class LoopbackSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         rate_limit: int | None = None,
-        now: Callable[[], float],
+        now: Callable[[], float] = time.time,
         ssl: ssl.SSLContext | None = None,
+        keep_requests: int | None = None,
     ) -> None:
         self.host, self.port, self.ssl = host, port, ssl
         self.rate_limit = rate_limit
         self.now = now
         self.requests: list[RecordedRequest] = []
         self.request_times: list[float] = []
+        # None keeps every request (tests slice it); a long-running ``hubwire simulate`` keeps the last N.
+        self.keep_requests = keep_requests
         self.mismatches: list[str] = []
         self._faults: collections.deque[Fault] = collections.deque()
-        self._window: collections.deque[float] = collections.deque()
+        self._windows: dict[str, collections.deque[float]] = {}
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
 
@@ -99,8 +173,9 @@ class LoopbackSimulator:
         return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> Self:
-        app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        limit = 8 * 1024 * 1024 if self.max_body is None else self.max_body + 1024
+        app = web.Application(middlewares=[self._middleware], client_max_size=limit)
+        self._add_routes(app.router)
         self._closing = asyncio.Event()
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -123,40 +198,12 @@ class LoopbackSimulator:
     ) -> None:
         await self.stop()
 
-    @contextlib.contextmanager
-    def serving_in_thread(self) -> Iterator[Self]:
+    def serving_in_thread(self) -> contextlib.AbstractContextManager[Self]:
         """Serve from a background thread with its own event loop, for synchronous clients (the official SDKs).
 
         Seed and inspect from the calling thread between requests, not while a client is mid-request.
         """
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the caller below
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-
-        thread = threading.Thread(target=serve, name=f"{self.name}-simulator", daemon=True)
-        thread.start()
-        started.wait(60)
-        if failure or not started.is_set():
-            loop.close()
-            raise RuntimeError(f"the {self.name} simulator did not start") from (failure[0] if failure else None)
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(30)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
-            loop.close()
+        return serving_in_thread(self, self.name)
 
     # -- test controls --------------------------------------------------------------------------
 
@@ -166,62 +213,120 @@ class LoopbackSimulator:
         """The next ``n`` requests fail: optional ``delay`` seconds first, then ``status`` (None: answer normally)."""
         self._faults.extend(Fault(status, retry_after, delay) for _ in range(n))
 
-    def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == method.upper() and r.path.startswith(path_prefix)]
+    def slow_next(self, n: int = 1, *, delay: float) -> None:
+        """Answer the next ``n`` requests normally, but only after ``delay`` seconds."""
+        self.fail_next(n, status=None, delay=delay)
+
+    def requests_to(self, method_or_path: str, path_prefix: str | None = None) -> list[RecordedRequest]:
+        """The requests whose path starts with a prefix: ``requests_to("GET", "/v1/")`` those of one method,
+        ``requests_to("/api/auth.test")`` those of any method."""
+        if path_prefix is None:
+            return [r for r in self.requests if r.path.startswith(method_or_path)]
+        return [r for r in self.requests if r.method == method_or_path.upper() and r.path.startswith(path_prefix)]
 
     def max_requests_per_second(self, window: float = 1.0) -> int:
         """The most requests received within any ``window`` seconds."""
-        times, best, j = self.request_times, 0, 0
-        for i, t in enumerate(times):
-            while t - times[j] >= window:
-                j += 1
-            best = max(best, i - j + 1)
-        return best
+        return most_within(self.request_times, window)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        """The provider's routes; by default every request goes to :meth:`_respond`."""
+        router.add_route("*", "/{tail:.*}", self._respond_to)
+
+    async def _respond_to(self, request: web.Request) -> web.StreamResponse:
+        return await self._respond(request[_RECORDED])
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         now = time.monotonic()
+        declared = request.content_length or 0
+        unread = self.max_body is not None and declared > self.max_body
         recorded = RecordedRequest(
             request.method,
             request.path,
             request.query_string,
             parse_qsl(request.query_string, keep_blank_values=True),
             dict(request.headers),
-            await request.read(),
+            b"" if unread else await request.read(),
             now,
         )
+        request[_RECORDED] = recorded
         self.requests.append(recorded)
         self.request_times.append(now)
+        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
+            del self.requests[: len(self.requests) - self.keep_requests]
+            del self.request_times[: len(self.request_times) - self.keep_requests]
+        response = await self._answer(request, handler, recorded)
+        recorded.status = response.status
+        return response
+
+    async def _answer(
+        self,
+        request: web.Request,
+        handler: Handler,
+        recorded: RecordedRequest,
+    ) -> web.StreamResponse:
         self._inspect(recorded)  # even a request about to get an injected fault is checked
+        refusal = self._refuse(request)
+        if refusal is not None:
+            return refusal
         if self._faults:
             fault = self._faults.popleft()
             if fault.delay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), fault.delay)
             if fault.status is not None:
-                return self._fault_response(fault)
-        return await self._respond(recorded)
+                return self._fault_response(fault, recorded)
+        try:
+            return await self._dispatch(request, handler, recorded)
+        except web.HTTPNotFound:
+            return self._not_found(recorded)
+
+    def _limit_wait(self, key: str, limit: int, window: float, now: float) -> float | None:
+        """Seconds until ``key`` has room for another request within ``limit`` per ``window`` seconds, or
+        None (and the request counted) if it has room now."""
+        calls = self._windows.setdefault(key, collections.deque())
+        while calls and now - calls[0] >= window:
+            calls.popleft()
+        if len(calls) >= limit:
+            return window - (now - calls[0])
+        calls.append(now)
+        return None
 
     def _window_wait(self, now: float) -> float | None:
         """Seconds until the per-second limit has room again, or None (and the request counted) if it has room."""
         if self.rate_limit is None:
             return None
-        while self._window and now - self._window[0] >= 1.0:
-            self._window.popleft()
-        if len(self._window) >= self.rate_limit:
-            return 1.0 - (now - self._window[0])
-        self._window.append(now)
-        return None
+        return self._limit_wait("", self.rate_limit, 1.0, now)
 
     def _window_remaining(self) -> int:
-        return max(0, (self.rate_limit or 0) - len(self._window))
+        return max(0, (self.rate_limit or 0) - len(self._windows.get("", ())))
+
+    # -- what a provider's simulator fills in -----------------------------------------------------
 
     def _inspect(self, request: RecordedRequest) -> None:
         """Check a request against the provider's description and record what breaks it in ``mismatches``."""
 
+    def _refuse(self, request: web.Request) -> web.StreamResponse | None:
+        """An answer that comes before any injected fault (a provider that checks credentials first), or None."""
+        return None
+
+    async def _dispatch(
+        self,
+        request: web.Request,
+        handler: Handler,
+        recorded: RecordedRequest,
+    ) -> web.StreamResponse:
+        """Answer a request no fault took: by default its route's handler."""
+        return await handler(request)
+
+    def _not_found(self, request: RecordedRequest) -> web.StreamResponse:
+        """The answer to a path no route matches."""
+        return web.Response(status=404, text="404: Not Found")
+
     async def _respond(self, request: RecordedRequest) -> web.StreamResponse:
         raise NotImplementedError
 
-    def _fault_response(self, fault: Fault) -> web.StreamResponse:
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
         raise NotImplementedError

@@ -10,20 +10,26 @@ a missing folder means "no checking", never an error.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hubwire.settings import Settings
 
 __all__ = [
+    "OpenAPIRequest",
+    "OpenAPIResponse",
     "RequestCheck",
     "SpecDocument",
+    "cached_spec",
+    "describe_validation_error",
     "fix_nullable",
     "load_document",
     "load_json",
@@ -179,6 +185,7 @@ class SpecDocument:
         )
         self._validators: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._routes: list[tuple[re.Pattern[str], str]] | None = None
 
     @staticmethod
     def pointer(*parts: str) -> str:
@@ -192,6 +199,21 @@ class SpecDocument:
                 cur = cur[part.replace("~1", "/").replace("~0", "~")]
             node = cur
         return node
+
+    def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
+        """The path template and operation object that ``method path`` matches, if any."""
+        with self._lock:
+            if self._routes is None:
+                # Literal segments first, so /repos/{o}/{r}/issues/comments wins over .../issues/{issue_number}.
+                templates = sorted(self.doc["paths"], key=lambda t: t.count("{"))
+                self._routes = [(_template_regex(t), t) for t in templates]
+            routes = self._routes
+        for rx, template in routes:
+            if rx.fullmatch(path):
+                op = self.doc["paths"][template].get(method.lower())
+                if op is not None:
+                    return template, op
+        return None
 
     def validator(self, pointer: str) -> Any:
         """An ``OAS30Validator`` for the schema at ``pointer``; its ``$ref``s resolve in this document."""
@@ -215,6 +237,12 @@ class SpecDocument:
         return out
 
 
+def _template_regex(template: str) -> re.Pattern[str]:
+    """A path template (``/repos/{owner}/{repo}``) as a pattern matching its concrete paths."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
 _documents: dict[str, SpecDocument] = {}
 
 
@@ -229,3 +257,85 @@ def load_document(path: Path) -> SpecDocument:
         with _load_lock:
             doc = _documents.setdefault(key, doc)
     return doc
+
+
+@dataclass
+class OpenAPIRequest:
+    """The openapi-core request protocol over plain values (no web framework needed).
+
+    ``host_url`` is the description's server URL: openapi-core matches requests against it.
+    """
+
+    host_url: str
+    method: str
+    path: str
+    query: Sequence[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes | None
+    content_type: str
+    parameters: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+        self.method = self.method.lower()
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(list(self.query)), header=Headers(dict(self.headers)), cookie=ImmutableMultiDict()
+        )
+
+    @property
+    def full_url_pattern(self) -> str:
+        return self.host_url + self.path
+
+
+@dataclass
+class OpenAPIResponse:
+    """The openapi-core response protocol over plain values."""
+
+    data: bytes
+    status_code: int
+    content_type: str
+    headers: Mapping[str, str]
+
+
+def describe_validation_error(exc: BaseException) -> str:
+    """One readable line for an openapi-core validation error: its type and message, then the schema
+    errors behind it (their reason is at the end of each message) or its cause."""
+    text = f"{type(exc).__name__}: {str(exc)[:200]}"
+    cause = exc.__cause__ or exc.__context__
+    details = getattr(exc, "schema_errors", None) or getattr(cause, "schema_errors", None)
+    if details:
+        parts = []
+        for e in list(details)[:3]:
+            where = "/".join(str(p) for p in getattr(e, "absolute_path", ()))
+            parts.append(f"{where or '(root)'}: ...{str(getattr(e, 'message', e))[-200:]}")
+        text += " (" + "; ".join(parts) + ")"
+    elif cause is not None and str(cause) not in text:
+        text += f" ({type(cause).__name__}: {str(cause)[:300]})"
+    return text[:1000]
+
+
+_Spec = TypeVar("_Spec")
+_specs: dict[str, Any] = {}
+_build_lock = threading.Lock()  # not _load_lock: building a checker loads its document under that one
+
+
+def cached_spec(
+    specs_dir: Path | None, relative: Path, build: Callable[[Path], _Spec], *, requires: str | None = "openapi_core"
+) -> _Spec | None:
+    """A provider's checker for the description at ``specs_dir / relative`` (default folder: the shared
+    one), built once per process; None when the file is absent or the module the checker ``requires`` is
+    not installed (a user's install without the dev extra serves without checking)."""
+    root = specs_dir if specs_dir is not None else locate_specs_dir()
+    if root is None or not (root / relative).is_file():
+        return None
+    if requires is not None and importlib.util.find_spec(requires) is None:
+        return None
+    path = root / relative
+    key = f"{build.__qualname__}:{path.resolve()}"
+    with _build_lock:
+        spec = _specs.get(key)
+        if spec is None:
+            spec = _specs[key] = build(path)
+    return spec

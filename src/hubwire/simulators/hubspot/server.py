@@ -145,7 +145,7 @@ class HubSpotSimulator(LoopbackSimulator):
         )
         return self._error(err, correlation, {"Retry-After": str(max(1, math.ceil(wait)))})
 
-    def _fault_response(self, fault: Fault) -> web.StreamResponse:
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
         correlation = str(uuid.uuid4())
         headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
         if fault.status == 429:

@@ -91,7 +91,7 @@ class PipedriveSimulator(LoopbackSimulator):
         }
         return json_response(status, body, headers)
 
-    def _fault_response(self, fault: Fault) -> web.StreamResponse:
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
         headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
         if fault.status == 429:
             return self._error(429, "Request over limit", {**headers, **self._rate_headers()})

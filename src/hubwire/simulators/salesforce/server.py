@@ -92,7 +92,7 @@ class SalesforceSimulator(LoopbackSimulator):
     def _error(self, err: SalesforceError, headers: dict[str, str] | None = None) -> web.Response:
         return json_response(err.status, err.body(), {**self._limit_info(), **(headers or {})})
 
-    def _fault_response(self, fault: Fault) -> web.StreamResponse:
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
         headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
         if fault.status == 429:
             return self._error(SalesforceError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests (injected)"), headers)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from hubwire.simulators.sendgrid.server import (
     DEFAULT_API_KEY,
     MISMATCH,
-    RecordedRequest,
     SendGridSimulator,
     SentMail,
 )
 
-__all__ = ["DEFAULT_API_KEY", "MISMATCH", "RecordedRequest", "SendGridSimulator", "SentMail"]
+__all__ = ["DEFAULT_API_KEY", "MISMATCH", "SendGridSimulator", "SentMail"]

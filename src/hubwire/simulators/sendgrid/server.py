@@ -16,12 +16,10 @@ the real SendGrid.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,26 +27,16 @@ from typing import Any
 
 from aiohttp import web
 
+from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest
 from hubwire.simulators.sendgrid.spec import SendGridSpec, sendgrid_spec
 
-__all__ = ["DEFAULT_API_KEY", "MISMATCH", "RecordedRequest", "SendGridSimulator", "SentMail"]
+__all__ = ["DEFAULT_API_KEY", "MISMATCH", "SendGridSimulator", "SentMail"]
 
 DEFAULT_API_KEY = "SG.hubwire-test-key.0000000000000000000000000000000000000000000"
 MISMATCH = "Hubwire SendGrid simulator: request does not match SendGrid's OpenAPI description"
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 MAX_BYTES = 30 * 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class RecordedRequest:
-    """One request the simulator received, and the status it answered."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
 
 
 @dataclass
@@ -59,15 +47,10 @@ class SentMail:
     body: dict[str, Any]
 
 
-@dataclass
-class _Fault:
-    status: int | None  # None: answer normally, after ``delay``
-    retry_after: float | None
-    delay: float | None
-
-
-class SendGridSimulator:
+class SendGridSimulator(LoopbackSimulator):
     """``async with SendGridSimulator() as sim:`` -> ``sim.url`` serves SendGrid's mail send."""
+
+    name = "SendGrid"
 
     def __init__(
         self,
@@ -80,85 +63,41 @@ class SendGridSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(host=host, port=port, keep_requests=keep_requests)
         self.api_keys = set(api_keys)
         self.spec: SendGridSpec | None = sendgrid_spec(specs_dir) if check_spec else None
-        self.max_bytes = max_bytes
-        self.host, self.port = host, port
-        self.requests: list[RecordedRequest] = []
-        # None keeps every request (tests slice it); a long-running ``hubwire simulate`` keeps the last N.
-        self.keep_requests = keep_requests
-        self.mismatches: list[str] = []
+        # A body beyond SendGrid's limit is refused 413 unread.
+        self.max_bytes = self.max_body = max_bytes
         self.mails: list[SentMail] = []
-        self._faults: deque[_Fault] = deque()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
-    # lifecycle ------------------------------------------------------------------------
-    async def start(self) -> SendGridSimulator:
-        app = web.Application(middlewares=[self._middleware], client_max_size=self.max_bytes + 1024)
-        app.router.add_post("/v3/mail/send", self._send)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        # Open keep-alive connections of clients must not hold up closing the simulator.
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.url = f"http://{self.host}:{sockets[0].getsockname()[1]}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> SendGridSimulator:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    # faults and inspection (for tests) ----------------------------------------------------
-    def fail_next(
-        self, n: int = 1, *, status: int = 500, retry_after: float | None = None, delay: float | None = None
-    ) -> None:
-        """Answer the next ``n`` requests with ``status`` (429: ``too many requests``), after ``delay`` s."""
-        self._faults.extend(_Fault(status, retry_after, delay) for _ in range(n))
-
-    def slow_next(self, n: int = 1, *, delay: float) -> None:
-        """Answer the next ``n`` requests normally, but only after ``delay`` seconds."""
-        self._faults.extend(_Fault(None, None, delay) for _ in range(n))
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v3/mail/send", self._send)
 
     # internals --------------------------------------------------------------------------
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        length = request.content_length or 0
-        raw = b"" if length > self.max_bytes else await request.read()
-        rec = RecordedRequest(request.method, request.path, dict(request.headers), raw.decode(errors="replace"))
-        self.requests.append(rec)
-        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
-            del self.requests[: len(self.requests) - self.keep_requests]
-        resp = await self._answer(request, handler, raw, length)
-        rec.status = resp.status
-        return resp
-
-    async def _answer(self, request: web.Request, handler: Handler, raw: bytes, length: int) -> web.StreamResponse:
+    def _refuse(self, request: web.Request) -> web.StreamResponse | None:
+        """SendGrid checks the API key before anything else."""
         key = _bearer(request.headers.get("Authorization", ""))
         if key is None:
             return _errors(401, ("authorization required", None, None))
         if key not in self.api_keys:
             return _errors(401, ("The provided authorization grant is invalid, expired, or revoked", None, None))
-        fault = self._faults.popleft() if self._faults else None
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.status is not None:
-                headers = {}
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(math.ceil(fault.retry_after))
-                    headers["X-RateLimit-Reset"] = str(int(time.time() + math.ceil(fault.retry_after)))
-                message = "too many requests" if fault.status == 429 else "internal server error"
-                return _errors(fault.status, (message, None, None), headers=headers)
-        if length > self.max_bytes or len(raw) > self.max_bytes:
+        return None
+
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
+        status = fault.status or 500
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = str(math.ceil(fault.retry_after))
+            headers["X-RateLimit-Reset"] = str(int(time.time() + math.ceil(fault.retry_after)))
+        message = "too many requests" if status == 429 else "internal server error"
+        return _errors(status, (message, None, None), headers=headers)
+
+    def _not_found(self, request: RecordedRequest) -> web.StreamResponse:
+        return _errors(404, ("not found", None, None))
+
+    async def _dispatch(self, request: web.Request, handler: Handler, recorded: RecordedRequest) -> web.StreamResponse:
+        raw = recorded.body
+        if (request.content_length or 0) > self.max_bytes or len(raw) > self.max_bytes:
             return _errors(413, ("content too large", None, None))
         if self.spec is not None:
             check = self.spec.check_request(request.method, request.path, request.headers, raw)
@@ -166,10 +105,7 @@ class SendGridSimulator:
                 found = [f"{request.method} {request.path}: {p}" for p in check.problems]
                 self.mismatches.extend(found)
                 return _errors(400, (f"{MISMATCH}: {'; '.join(check.problems)}", None, None), mismatches=found)
-        try:
-            return await handler(request)
-        except web.HTTPNotFound:
-            return _errors(404, ("not found", None, None))
+        return await handler(request)
 
     async def _send(self, request: web.Request) -> web.Response:
         try:

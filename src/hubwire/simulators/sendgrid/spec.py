@@ -11,45 +11,24 @@ not declare, at every level that lists its properties. Authentication is the sim
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubwire.simulators.specs import RequestCheck, SpecDocument, load_document, locate_specs_dir
+from hubwire.simulators.specs import (
+    OpenAPIRequest,
+    RequestCheck,
+    SpecDocument,
+    cached_spec,
+    describe_validation_error,
+    load_document,
+)
 
 __all__ = ["SENDGRID_SPEC_PATH", "SendGridSpec", "sendgrid_spec"]
 
 SENDGRID_SPEC_PATH = Path("sendgrid") / "tsg_mail_v3.json"
 # openapi-core matches requests against the description's server URL.
 _SERVER = "https://api.sendgrid.com"
-
-
-@dataclass
-class _Request:
-    """The openapi-core request protocol over plain values (no web framework needed)."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: bytes | None
-    content_type: str
-    host_url: str = _SERVER
-    parameters: Any = field(init=False)
-
-    def __post_init__(self) -> None:
-        from openapi_core.datatypes import RequestParameters
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
-        self.method = self.method.lower()
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(), header=Headers(dict(self.headers)), cookie=ImmutableMultiDict()
-        )
-
-    @property
-    def full_url_pattern(self) -> str:
-        return self.host_url + self.path
 
 
 class SendGridSpec:
@@ -70,11 +49,11 @@ class SendGridSpec:
         problems: list[str] = []
         content_type = headers.get("Content-Type", "application/json").split(";")[0].strip()
         try:
-            self.api.validate_request(_Request(method, path, headers, body or None, content_type))
+            self.api.validate_request(OpenAPIRequest(_SERVER, method, path, (), headers, body or None, content_type))
         except SecurityValidationError:
             pass  # answered 401 by the simulator, as SendGrid does
         except Exception as exc:
-            problems.append(_describe(exc))
+            problems.append(describe_validation_error(exc))
         if op is not None and not problems and body:
             schema = op.get("requestBody", {})
             schema = self.document.resolve(schema).get("content", {}).get(content_type, {}).get("schema")
@@ -100,37 +79,6 @@ class SendGridSpec:
         return found
 
 
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}"
-    cause = exc.__cause__ or exc.__context__
-    details = getattr(exc, "schema_errors", None) or getattr(cause, "schema_errors", None)
-    if details:
-        # Messages start with the whole offending value; the reason is at the end.
-        parts = []
-        for e in list(details)[:3]:
-            where = "/".join(str(p) for p in getattr(e, "absolute_path", ()))
-            parts.append(f"{where or '(root)'}: {str(getattr(e, 'message', e))[-200:]}")
-        return f"{text}: " + "; ".join(parts)
-    return f"{text}: {str(exc)[:300]}"
-
-
-_lock = threading.Lock()
-_loaded: dict[str, SendGridSpec] = {}
-
-
 def sendgrid_spec(specs_dir: Path | None = None) -> SendGridSpec | None:
     """SendGrid's description under ``specs_dir`` (default: the shared folder), loaded once; None if absent."""
-    root = specs_dir if specs_dir is not None else locate_specs_dir()
-    if root is None or not (root / SENDGRID_SPEC_PATH).is_file():
-        return None
-    try:
-        import openapi_core  # noqa: F401
-    except ImportError:  # a user's install without the dev extra: serve without checking
-        return None
-    path = root / SENDGRID_SPEC_PATH
-    key = str(path.resolve())
-    with _lock:
-        spec = _loaded.get(key)
-        if spec is None:
-            spec = _loaded[key] = SendGridSpec(path)
-    return spec
+    return cached_spec(specs_dir, SENDGRID_SPEC_PATH, SendGridSpec)

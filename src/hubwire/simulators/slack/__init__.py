@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from hubwire.simulators.slack.server import DEFAULT_TOKEN, MISMATCH, TIER_LIMITS, RecordedRequest, SlackSimulator
+from hubwire.simulators.slack.server import DEFAULT_TOKEN, MISMATCH, TIER_LIMITS, SlackSimulator
 
-__all__ = ["DEFAULT_TOKEN", "MISMATCH", "TIER_LIMITS", "RecordedRequest", "SlackSimulator"]
+__all__ = ["DEFAULT_TOKEN", "MISMATCH", "TIER_LIMITS", "SlackSimulator"]

@@ -17,7 +17,6 @@ In-memory only; never contacts the real Slack.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import itertools
@@ -25,7 +24,6 @@ import json
 import math
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +31,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest
 from hubwire.simulators.slack.spec import SlackSpec, slack_spec
 
-__all__ = ["DEFAULT_TOKEN", "MISMATCH", "TIER_LIMITS", "RecordedRequest", "SlackSimulator"]
+__all__ = ["DEFAULT_TOKEN", "MISMATCH", "TIER_LIMITS", "SlackSimulator"]
 
 DEFAULT_TOKEN = "xoxb-0000000000-0000000000000-hubwiretesttoken000000"
 MISMATCH = "hubwire_spec_mismatch"
@@ -53,25 +52,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
-class RecordedRequest:
-    """One request the simulator received, and the status it answered."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-
-
-@dataclass
-class _Fault:
-    status: int | None  # None: answer normally, after ``delay``
-    retry_after: float | None
-    delay: float | None
-
-
-@dataclass
 class Channel:
     id: str
     name: str
@@ -81,8 +61,10 @@ class Channel:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
-class SlackSimulator:
+class SlackSimulator(LoopbackSimulator):
     """``async with SlackSimulator() as sim:`` -> ``sim.url`` serves a small, faithful Slack."""
+
+    name = "Slack"
 
     def __init__(
         self,
@@ -95,55 +77,26 @@ class SlackSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(host=host, port=port, keep_requests=keep_requests)
         self.tokens = set(tokens)
         self.spec: SlackSpec | None = slack_spec(specs_dir) if check_spec else None
         self.rate_limits = rate_limits
-        self.host, self.port = host, port
-        self.requests: list[RecordedRequest] = []
-        # None keeps every request (tests slice it); a long-running ``hubwire simulate`` keeps the last N.
-        self.keep_requests = keep_requests
-        self.mismatches: list[str] = []
         self.channels: dict[str, Channel] = {}
         self.webhooks: dict[str, str] = {}  # path -> channel id
         self._ids = itertools.count(1)
-        self._faults: deque[_Fault] = deque()
-        self._calls: dict[str, deque[float]] = {}
-        self._runner: web.AppRunner | None = None
-        self.url = ""
         for name in ("general", "random"):
             self.add_channel(name)
 
-    # lifecycle ------------------------------------------------------------------------
-    async def start(self) -> SlackSimulator:
-        app = web.Application(middlewares=[self._middleware])
-        app.router.add_post("/services/{team}/{bot}/{secret}", self._webhook)
-        app.router.add_route("*", "/api/{method}", self._web_api)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        # Open keep-alive connections of clients must not hold up closing the simulator.
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.url = f"http://{self.host}:{sockets[0].getsockname()[1]}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> SlackSimulator:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/services/{team}/{bot}/{secret}", self._webhook)
+        router.add_route("*", "/api/{method}", self._web_api)
 
     @property
     def api_url(self) -> str:
         """The Web API base URL, as ``slack_sdk.WebClient(base_url=...)`` takes it."""
         return f"{self.url}/api/"
 
-    # seeding, faults and inspection (for tests) ------------------------------------------
+    # seeding and inspection (for tests) --------------------------------------------------
     def add_channel(self, name: str, *, is_private: bool = False, is_archived: bool = False) -> Channel:
         channel = Channel(f"C{next(self._ids):08X}", name.lstrip("#"), is_private, is_archived)
         self.channels[channel.id] = channel
@@ -168,61 +121,24 @@ class SlackSimulator:
         found = self.find_channel(channel)
         return [] if found is None else found.messages
 
-    def fail_next(
-        self, n: int = 1, *, status: int = 500, retry_after: float | None = None, delay: float | None = None
-    ) -> None:
-        """Answer the next ``n`` requests with ``status`` (429: Slack's ``ratelimited``), after ``delay`` s."""
-        self._faults.extend(_Fault(status, retry_after, delay) for _ in range(n))
-
-    def slow_next(self, n: int = 1, *, delay: float) -> None:
-        """Answer the next ``n`` requests normally, but only after ``delay`` seconds."""
-        self._faults.extend(_Fault(None, None, delay) for _ in range(n))
-
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path == path]
-
     # internals --------------------------------------------------------------------------
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        body: Any = raw.decode(errors="replace")
-        rec = RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers), body)
-        self.requests.append(rec)
-        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
-            del self.requests[: len(self.requests) - self.keep_requests]
-        resp = await self._answer(request, handler)
-        rec.status = resp.status
-        return resp
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
+        """A 429 is Slack's ``ratelimited``; anything else an empty error (``internal_error`` on webhooks)."""
+        headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
+        webhook = request.path.startswith("/services/")
+        if fault.status == 429:
+            return _text("rate_limited", 429, headers) if webhook else _error("ratelimited", 429, headers)
+        return _text("internal_error" if webhook else "", fault.status or 500, headers)
 
-    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        fault = self._faults.popleft() if self._faults else None
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.status is not None:
-                headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
-                webhook = request.path.startswith("/services/")
-                if fault.status == 429:
-                    return _text("rate_limited", 429, headers) if webhook else _error("ratelimited", 429, headers)
-                return _text("internal_error" if webhook else "", fault.status, headers)
-        try:
-            return await handler(request)
-        except web.HTTPNotFound:
-            return _text("", 404)
+    def _not_found(self, request: RecordedRequest) -> web.StreamResponse:
+        return _text("", 404)
 
     def _limited(self, key: str, limit: tuple[int, float]) -> int | None:
         """Seconds to wait when ``key`` is over its limit, else None (and the call is counted)."""
         if not self.rate_limits:
             return None
-        count, window = limit
-        now = time.monotonic()
-        calls = self._calls.setdefault(key, deque())
-        while calls and calls[0] <= now - window:
-            calls.popleft()
-        if len(calls) >= count:
-            return max(1, math.ceil(calls[0] + window - now))
-        calls.append(now)
-        return None
+        wait = self._limit_wait(key, *limit, time.monotonic())
+        return None if wait is None else max(1, math.ceil(wait))
 
     def _mismatch(self, request: web.Request, problems: Iterable[str]) -> list[str]:
         found = [f"{request.method} {request.path_qs}: {p}" for p in problems]

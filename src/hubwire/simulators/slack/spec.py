@@ -13,13 +13,12 @@ payloads have no description of their own: their keys are checked against ``chat
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubwire.simulators.specs import RequestCheck, load_json, locate_specs_dir
+from hubwire.simulators.specs import RequestCheck, cached_spec, load_json
 
 __all__ = ["SLACK_SPEC_PATH", "SlackSpec", "slack_spec"]
 
@@ -105,19 +104,6 @@ def _type_problem(p: _Param, value: Any, json_body: bool) -> str | None:
     return f"expected a string, got {type(value).__name__}"
 
 
-_lock = threading.Lock()
-_loaded: dict[str, SlackSpec] = {}
-
-
 def slack_spec(specs_dir: Path | None = None) -> SlackSpec | None:
     """Slack's description under ``specs_dir`` (default: the shared folder), loaded once; None if absent."""
-    root = specs_dir if specs_dir is not None else locate_specs_dir()
-    if root is None or not (root / SLACK_SPEC_PATH).is_file():
-        return None
-    path = root / SLACK_SPEC_PATH
-    key = str(path.resolve())
-    with _lock:
-        spec = _loaded.get(key)
-        if spec is None:
-            spec = _loaded[key] = SlackSpec(load_json(path))
-    return spec
+    return cached_spec(specs_dir, SLACK_SPEC_PATH, lambda path: SlackSpec(load_json(path)), requires=None)

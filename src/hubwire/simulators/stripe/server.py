@@ -18,9 +18,8 @@ import contextlib
 import json
 import math
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +28,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from hubwire.simulators.loopback import most_within, serving_in_thread
 from hubwire.simulators.specs import RequestCheck, locate_specs_dir
 from hubwire.simulators.stripe.objects import API_VERSION, RESOURCES, StripeError, coerce
 from hubwire.simulators.stripe.spec import FORM, StripeSpecChecker, parse_brackets
@@ -170,40 +170,12 @@ class StripeSimulator:
             await self._runner.cleanup()
             self._runner = None
 
-    @contextlib.contextmanager
-    def serving_in_thread(self) -> Iterator[StripeSimulator]:
+    def serving_in_thread(self) -> contextlib.AbstractContextManager[StripeSimulator]:
         """Serve from a background thread with its own event loop, for synchronous clients (the sync SDK, dlt).
 
         Seed and inspect from the calling thread between requests, not while a client is mid-request.
         """
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the caller below
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-
-        thread = threading.Thread(target=serve, name="stripe-simulator", daemon=True)
-        thread.start()
-        started.wait(60)
-        if failure or not started.is_set():
-            loop.close()
-            raise RuntimeError("the Stripe simulator did not start") from (failure[0] if failure else None)
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(30)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(30)
-            loop.close()
+        return serving_in_thread(self, "Stripe")
 
     async def __aenter__(self) -> StripeSimulator:
         return await self.start()
@@ -241,12 +213,7 @@ class StripeSimulator:
 
     def max_requests_per_second(self, window: float = 1.0) -> int:
         """The most requests received within any ``window`` seconds."""
-        times, best, j = self.request_times, 0, 0
-        for i, t in enumerate(times):
-            while t - times[j] >= window:
-                j += 1
-            best = max(best, i - j + 1)
-        return best
+        return most_within(self.request_times, window)
 
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method.upper() and r.path.startswith(path_prefix)]

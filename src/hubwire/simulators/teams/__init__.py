@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from hubwire.simulators.teams.server import MAX_BYTES, MISMATCH, RATE_LIMIT, RecordedRequest, TeamsSimulator
+from hubwire.simulators.teams.server import MAX_BYTES, MISMATCH, RATE_LIMIT, TeamsSimulator
 
-__all__ = ["MAX_BYTES", "MISMATCH", "RATE_LIMIT", "RecordedRequest", "TeamsSimulator"]
+__all__ = ["MAX_BYTES", "MISMATCH", "RATE_LIMIT", "TeamsSimulator"]

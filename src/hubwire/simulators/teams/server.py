@@ -18,23 +18,21 @@ In-memory only; never contacts Microsoft.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import secrets
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest
 from hubwire.simulators.teams.spec import TeamsSpec, check_envelope, teams_spec
 
-__all__ = ["MAX_BYTES", "MISMATCH", "RATE_LIMIT", "RecordedRequest", "TeamsSimulator"]
+__all__ = ["MAX_BYTES", "MISMATCH", "RATE_LIMIT", "TeamsSimulator"]
 
 MISMATCH = "Hubwire Teams simulator: message is not a valid Teams Adaptive Card message"
 BAD_PAYLOAD = "Bad payload received by generic incoming webhook."
@@ -43,27 +41,10 @@ RATE_LIMIT = (4, 1.0)  # messages per second per webhook (Microsoft's connector 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass
-class RecordedRequest:
-    """One request the simulator received, and the status it answered."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-
-
-@dataclass
-class _Fault:
-    status: int | None  # None: answer normally, after ``delay``
-    retry_after: float | None
-    delay: float | None
-
-
-class TeamsSimulator:
+class TeamsSimulator(LoopbackSimulator):
     """``async with TeamsSimulator() as sim:`` then ``sim.add_webhook()`` / ``sim.add_workflow()`` URLs."""
+
+    name = "Teams"
 
     def __init__(
         self,
@@ -76,46 +57,17 @@ class TeamsSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(host=host, port=port, keep_requests=keep_requests)
         self.spec: TeamsSpec | None = teams_spec(specs_dir) if check_spec else None
         self.check_spec = check_spec
         self.rate_limits = rate_limits
         self.max_bytes = max_bytes
-        self.host, self.port = host, port
-        self.requests: list[RecordedRequest] = []
-        # None keeps every request (tests slice it); a long-running ``hubwire simulate`` keeps the last N.
-        self.keep_requests = keep_requests
-        self.mismatches: list[str] = []
         self.messages: dict[str, list[dict[str, Any]]] = {}  # webhook path -> accepted messages
         self._workflow_sigs: dict[str, str] = {}  # workflow path -> its sig
-        self._faults: deque[_Fault] = deque()
-        self._calls: dict[str, deque[float]] = {}
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
-    # lifecycle ------------------------------------------------------------------------
-    async def start(self) -> TeamsSimulator:
-        app = web.Application(middlewares=[self._middleware], client_max_size=max(self.max_bytes * 4, 1024**2))
-        app.router.add_post("/webhookb2/{group}/IncomingWebhook/{id}/{owner}", self._incoming)
-        app.router.add_post("/workflows/{id}/triggers/manual/paths/invoke", self._workflow)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        # Open keep-alive connections of clients must not hold up closing the simulator.
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.url = f"http://{self.host}:{sockets[0].getsockname()[1]}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> TeamsSimulator:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/webhookb2/{group}/IncomingWebhook/{id}/{owner}", self._incoming)
+        router.add_post("/workflows/{id}/triggers/manual/paths/invoke", self._workflow)
 
     # webhooks, faults and inspection (for tests) ------------------------------------------
     def add_webhook(self) -> str:
@@ -137,41 +89,15 @@ class TeamsSimulator:
         path = url.removeprefix(self.url).split("?")[0]
         return [att["content"] for msg in self.messages.get(path, []) for att in msg["attachments"]]
 
-    def fail_next(
-        self, n: int = 1, *, status: int = 500, retry_after: float | None = None, delay: float | None = None
-    ) -> None:
-        """Answer the next ``n`` requests with ``status``, after ``delay`` seconds."""
-        self._faults.extend(_Fault(status, retry_after, delay) for _ in range(n))
-
-    def slow_next(self, n: int = 1, *, delay: float) -> None:
-        """Answer the next ``n`` requests normally, but only after ``delay`` seconds."""
-        self._faults.extend(_Fault(None, None, delay) for _ in range(n))
-
     # internals --------------------------------------------------------------------------
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        rec = RecordedRequest(
-            request.method, request.path, dict(request.query), dict(request.headers), raw.decode(errors="replace")
-        )
-        self.requests.append(rec)
-        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
-            del self.requests[: len(self.requests) - self.keep_requests]
-        fault = self._faults.popleft() if self._faults else None
-        resp: web.StreamResponse | None = None
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.status is not None:
-                headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
-                resp = _text(_endpoint_error(fault.status), fault.status, headers)
-        if resp is None:
-            try:
-                resp = await handler(request)
-            except web.HTTPNotFound:
-                resp = _text("Not Found", 404)
-        rec.status = resp.status
-        return resp
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
+        """What Teams' connector answers when the channel endpoint fails with ``fault.status``."""
+        status = fault.status or 500
+        headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
+        return _text(_endpoint_error(status), status, headers)
+
+    def _not_found(self, request: RecordedRequest) -> web.StreamResponse:
+        return _text("Not Found", 404)
 
     async def _incoming(self, request: web.Request) -> web.Response:
         if request.path not in self.messages or request.path in self._workflow_sigs:
@@ -214,15 +140,9 @@ class TeamsSimulator:
         return accepted
 
     def _limited(self, key: str) -> int | None:
-        count, window = RATE_LIMIT
-        now = time.monotonic()
-        calls = self._calls.setdefault(key, deque())
-        while calls and calls[0] <= now - window:
-            calls.popleft()
-        if len(calls) >= count:
-            return max(1, math.ceil(calls[0] + window - now))
-        calls.append(now)
-        return None
+        """Whole seconds to wait when ``key`` is over Teams' limit, else None (and the message is counted)."""
+        wait = self._limit_wait(key, *RATE_LIMIT, time.monotonic())
+        return None if wait is None else max(1, math.ceil(wait))
 
 
 def _endpoint_error(status: int) -> str:

@@ -15,12 +15,11 @@ jsonschema) cards are not checked.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hubwire.simulators.specs import RequestCheck, load_json, locate_specs_dir
+from hubwire.simulators.specs import RequestCheck, cached_spec, load_json
 
 __all__ = ["ADAPTIVE_CARD_SPEC_PATH", "CARD_CONTENT_TYPE", "TeamsSpec", "check_envelope", "teams_spec"]
 
@@ -126,23 +125,8 @@ def _reasons(err: Any) -> list[str]:
     return [r for sub in min(matching, key=len) for r in _reasons(sub)]
 
 
-_lock = threading.Lock()
-_loaded: dict[str, TeamsSpec] = {}
-
-
 def teams_spec(specs_dir: Path | None = None) -> TeamsSpec | None:
     """The Adaptive Cards schema under ``specs_dir`` (default: the shared folder), loaded once; None if absent."""
-    root = specs_dir if specs_dir is not None else locate_specs_dir()
-    if root is None or not (root / ADAPTIVE_CARD_SPEC_PATH).is_file():
-        return None
-    try:
-        import jsonschema  # noqa: F401
-    except ImportError:  # a user's install without the dev extra: check the envelope only
-        return None
-    path = root / ADAPTIVE_CARD_SPEC_PATH
-    key = str(path.resolve())
-    with _lock:
-        spec = _loaded.get(key)
-        if spec is None:
-            spec = _loaded[key] = TeamsSpec(load_json(path))
-    return spec
+    return cached_spec(
+        specs_dir, ADAPTIVE_CARD_SPEC_PATH, lambda path: TeamsSpec(load_json(path)), requires="jsonschema"
+    )

@@ -33,18 +33,18 @@ import json
 import math
 import re
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
 
+from hubwire.simulators.loopback import Fault, LoopbackSimulator, RecordedRequest
 from hubwire.simulators.twilio.spec import TwilioSpec, twilio_spec
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "DEFAULT_FROM",
     "DEFAULT_SERVICE_SID",
     "MISMATCH",
-    "RecordedRequest",
     "StatusCallback",
     "TwilioSimulator",
     "signature",
@@ -80,18 +79,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
-class RecordedRequest:
-    """One request the simulator received, and the status it answered."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-
-
-@dataclass
 class StatusCallback:
     """One status callback the simulator sent: where, what, its signature and the answer (0: no answer)."""
 
@@ -99,13 +86,6 @@ class StatusCallback:
     params: dict[str, str]
     signature: str
     status: int = 0
-
-
-@dataclass
-class _Fault:
-    status: int | None  # None: answer normally, after ``delay``
-    retry_after: float | None
-    delay: float | None
 
 
 @dataclass
@@ -124,8 +104,10 @@ def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
     return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
 
 
-class TwilioSimulator:
+class TwilioSimulator(LoopbackSimulator):
     """``async with TwilioSimulator() as sim:`` -> ``sim.url`` serves Twilio's Messages API."""
+
+    name = "Twilio"
 
     def __init__(
         self,
@@ -143,39 +125,28 @@ class TwilioSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(host=host, port=port, keep_requests=keep_requests)
         self.account = _Account(account_sid, auth_token, set(numbers), set(messaging_services))
         # API key SID -> secret; a key acts for the account.
         self.api_keys = dict(api_keys if api_keys is not None else {DEFAULT_API_KEY_SID: DEFAULT_API_KEY_SECRET})
         self.callback_interval = callback_interval
         self.allow_remote_callbacks = allow_remote_callbacks
         self.spec: TwilioSpec | None = twilio_spec(specs_dir) if check_spec else None
-        self.host, self.port = host, port
-        self.requests: list[RecordedRequest] = []
-        # None keeps every request (tests slice it); a long-running ``hubwire simulate`` keeps the last N.
-        self.keep_requests = keep_requests
-        self.mismatches: list[str] = []
         self.callbacks: list[StatusCallback] = []
         self._fates: dict[str, str] = {}
-        self._faults: deque[_Fault] = deque()
         self._pending: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     # lifecycle ------------------------------------------------------------------------
-    async def start(self) -> TwilioSimulator:
-        app = web.Application(middlewares=[self._middleware])
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
         base = f"{API}/Accounts/{{account}}"
-        app.router.add_post(f"{base}/Messages.json", self._create)
-        app.router.add_get(f"{base}/Messages.json", self._list)
-        app.router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        # Open keep-alive connections of clients must not hold up closing the simulator.
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.url = f"http://{self.host}:{sockets[0].getsockname()[1]}"
+        router.add_post(f"{base}/Messages.json", self._create)
+        router.add_get(f"{base}/Messages.json", self._list)
+        router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch)
+
+    async def start(self) -> Self:
+        await super().start()
+        # Status callbacks go out through this session.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         return self
 
@@ -186,15 +157,7 @@ class TwilioSimulator:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> TwilioSimulator:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     # outcomes, faults and inspection (for tests) -------------------------------------------
     def set_fate(self, to: str, status: str) -> None:
@@ -202,16 +165,6 @@ class TwilioSimulator:
         if status not in _FATES:
             raise ValueError(f"status must be one of {sorted(_FATES)}, not {status!r}")
         self._fates[to] = status
-
-    def fail_next(
-        self, n: int = 1, *, status: int = 500, retry_after: float | None = None, delay: float | None = None
-    ) -> None:
-        """Answer the next ``n`` requests with ``status`` (429: Twilio's 20429), after ``delay`` seconds."""
-        self._faults.extend(_Fault(status, retry_after, delay) for _ in range(n))
-
-    def slow_next(self, n: int = 1, *, delay: float) -> None:
-        """Answer the next ``n`` requests normally, but only after ``delay`` seconds."""
-        self._faults.extend(_Fault(None, None, delay) for _ in range(n))
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -223,43 +176,31 @@ class TwilioSimulator:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     # internals --------------------------------------------------------------------------
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        rec = RecordedRequest(
-            request.method, request.path, dict(request.query), dict(request.headers), raw.decode(errors="replace")
-        )
-        self.requests.append(rec)
-        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
-            del self.requests[: len(self.requests) - self.keep_requests]
-        resp = await self._answer(request, handler, raw)
-        rec.status = resp.status
-        return resp
+    def _refuse(self, request: web.Request) -> web.StreamResponse | None:
+        """Twilio checks the credentials before anything else."""
+        if self._authenticated(request):
+            return None
+        return _error(20003, "Authenticate", 401, {"WWW-Authenticate": 'Basic realm="Twilio API"'})
 
-    async def _answer(self, request: web.Request, handler: Handler, raw: bytes) -> web.StreamResponse:
-        if not self._authenticated(request):
-            return _error(20003, "Authenticate", 401, {"WWW-Authenticate": 'Basic realm="Twilio API"'})
-        fault = self._faults.popleft() if self._faults else None
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.status is not None:
-                headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
-                if fault.status == 429:
-                    return _error(20429, "Too Many Requests", 429, headers)
-                return _error(20500, "Internal Server Error", fault.status, headers)
+    def _fault_response(self, fault: Fault, request: RecordedRequest) -> web.StreamResponse:
+        headers = {} if fault.retry_after is None else {"Retry-After": str(math.ceil(fault.retry_after))}
+        if fault.status == 429:
+            return _error(20429, "Too Many Requests", 429, headers)
+        return _error(20500, "Internal Server Error", fault.status or 500, headers)
+
+    def _not_found(self, request: RecordedRequest) -> web.StreamResponse:
+        return _error(20404, f"The requested resource {request.path} was not found", 404)
+
+    async def _dispatch(self, request: web.Request, handler: Handler, recorded: RecordedRequest) -> web.StreamResponse:
         if self.spec is not None:
             check = self.spec.check_request(
-                request.method, request.path, list(request.query.items()), request.headers, raw
+                request.method, request.path, list(request.query.items()), request.headers, recorded.body
             )
             if not check.ok:
                 found = [f"{request.method} {request.path_qs}: {p}" for p in check.problems]
                 self.mismatches.extend(found)
                 return _error(0, f"{MISMATCH}: {'; '.join(check.problems)}", 400, mismatches=found)
-        try:
-            return await handler(request)
-        except web.HTTPNotFound:
-            return _error(20404, f"The requested resource {request.path} was not found", 404)
+        return await handler(request)
 
     def _authenticated(self, request: web.Request) -> bool:
         """Basic auth as the account (SID + auth token) or one of its API keys, for this account's paths."""

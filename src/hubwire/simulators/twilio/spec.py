@@ -12,56 +12,25 @@ is checked.
 
 from __future__ import annotations
 
-import re
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
-from hubwire.simulators.specs import RequestCheck, SpecDocument, load_document, locate_specs_dir
+from hubwire.simulators.specs import (
+    OpenAPIRequest,
+    OpenAPIResponse,
+    RequestCheck,
+    SpecDocument,
+    cached_spec,
+    describe_validation_error,
+    load_document,
+)
 
 __all__ = ["TWILIO_SPEC_PATH", "TwilioSpec", "twilio_spec"]
 
 TWILIO_SPEC_PATH = Path("twilio") / "twilio_api_v2010.json"
 # openapi-core matches requests against the description's server URL.
 _SERVER = "https://api.twilio.com"
-
-
-@dataclass
-class _Request:
-    """The openapi-core request protocol over plain values (no web framework needed)."""
-
-    method: str
-    path: str
-    query: Sequence[tuple[str, str]]
-    headers: Mapping[str, str]
-    body: bytes | None
-    content_type: str
-    host_url: str = _SERVER
-    parameters: Any = field(init=False)
-
-    def __post_init__(self) -> None:
-        from openapi_core.datatypes import RequestParameters
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
-        self.method = self.method.lower()
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(list(self.query)), header=Headers(dict(self.headers)), cookie=ImmutableMultiDict()
-        )
-
-    @property
-    def full_url_pattern(self) -> str:
-        return self.host_url + self.path
-
-
-@dataclass
-class _Response:
-    data: bytes
-    status_code: int
-    content_type: str
-    headers: Mapping[str, str]
 
 
 class TwilioSpec:
@@ -72,17 +41,6 @@ class TwilioSpec:
 
         self.document: SpecDocument = load_document(path)
         self.api = OpenAPI.from_dict(self.document.doc, config=Config(spec_validator_cls=None))
-        paths = self.document.doc["paths"]
-        self._routes = sorted(((_template_regex(p), p) for p in paths), key=lambda r: r[1].count("{"))
-
-    def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-        """The path template and operation object that ``method path`` matches, if any."""
-        for rx, template in self._routes:
-            if rx.fullmatch(path):
-                op = self.document.doc["paths"][template].get(method.lower())
-                if op is not None:
-                    return template, op
-        return None
 
     def check_request(
         self,
@@ -95,16 +53,16 @@ class TwilioSpec:
         """Problems of one request with the description; empty when it conforms."""
         from openapi_core.validation.request.exceptions import SecurityValidationError
 
-        found = self.operation(method, path)
+        found = self.document.operation(method, path)
         name = f"{method.upper()} {found[0]}" if found else None
         content_type = headers.get("Content-Type", "application/x-www-form-urlencoded").split(";")[0].strip()
         problems: list[str] = []
         try:
-            self.api.validate_request(_Request(method, path, query, headers, body or None, content_type))
+            self.api.validate_request(OpenAPIRequest(_SERVER, method, path, query, headers, body or None, content_type))
         except SecurityValidationError:
             pass  # answered 401 (20003) by the simulator, as Twilio does
         except Exception as exc:
-            problems.append(_describe(exc))
+            problems.append(describe_validation_error(exc))
         unknown: list[str] = []
         if found is not None:
             op = found[1]
@@ -122,52 +80,14 @@ class TwilioSpec:
         self, method: str, path: str, query: Sequence[tuple[str, str]], status: int, body: bytes
     ) -> list[str]:
         """Problems of one response with the operation's declared response (nullable fix-up applied)."""
-        req = _Request(method, path, query, {}, None, "application/x-www-form-urlencoded")
+        req = OpenAPIRequest(_SERVER, method, path, query, {}, None, "application/x-www-form-urlencoded")
         try:
-            self.api.validate_response(req, _Response(body, status, "application/json", {}))
+            self.api.validate_response(req, OpenAPIResponse(body, status, "application/json", {}))
         except Exception as exc:
-            return [_describe(exc)]
+            return [describe_validation_error(exc)]
         return []
-
-
-def _template_regex(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
-
-
-def _describe(exc: BaseException) -> str:
-    text = type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    details = getattr(exc, "schema_errors", None) or getattr(cause, "schema_errors", None)
-    if details:
-        # Messages start with the whole offending value; the reason is at the end.
-        parts = []
-        for e in list(details)[:3]:
-            where = "/".join(str(p) for p in getattr(e, "absolute_path", ()))
-            parts.append(f"{where or '(root)'}: {str(getattr(e, 'message', e))[-200:]}")
-        return f"{text}: " + "; ".join(parts)
-    if cause is not None and str(cause) not in str(exc):
-        return f"{text}: {str(exc)[:200]} ({type(cause).__name__}: {str(cause)[:200]})"
-    return f"{text}: {str(exc)[:300]}"
-
-
-_lock = threading.Lock()
-_loaded: dict[str, TwilioSpec] = {}
 
 
 def twilio_spec(specs_dir: Path | None = None) -> TwilioSpec | None:
     """Twilio's description under ``specs_dir`` (default: the shared folder), loaded once; None if absent."""
-    root = specs_dir if specs_dir is not None else locate_specs_dir()
-    if root is None or not (root / TWILIO_SPEC_PATH).is_file():
-        return None
-    try:
-        import openapi_core  # noqa: F401
-    except ImportError:  # a user's install without the dev extra: serve without checking
-        return None
-    path = root / TWILIO_SPEC_PATH
-    key = str(path.resolve())
-    with _lock:
-        spec = _loaded.get(key)
-        if spec is None:
-            spec = _loaded[key] = TwilioSpec(path)
-    return spec
+    return cached_spec(specs_dir, TWILIO_SPEC_PATH, TwilioSpec)
