@@ -94,8 +94,8 @@ async def webhook_connect(hub: Hub, url: str) -> Any:
 
 async def webhook_patch(hub: Hub, url: str) -> Any:
     # A public address literal: connect checks it without DNS, and no worker runs to deliver.
-    ep = await Integration.connect(provider="webhook", url="http://93.184.216.34/hook", events=["Corpus.Never"])
-    return await Integration.update(ep.id, config={"url": url, "events": ["Corpus.Never"]})
+    ep = await Integration.connect(provider="webhook", url="http://93.184.216.34/hook", events=["webhook.test"])
+    return await Integration.update(ep.id, config={"url": url, "events": ["webhook.test"]})
 
 
 async def provider_connect(hub: Hub, url: str) -> Any:
