@@ -131,6 +131,7 @@ async def hubwire_parts(system: str, rx: Any, tmp: Path, n: int, events: int, co
     per = 1e6 / events
     out: dict[str, float] = {}
     async with hub:
+        wb.register_bench_event()
         await Integration.connect(provider="webhook", url=f"{rx.base}/e0", events=["Bench.*"], secret=wb.SIGNING)
         with Meter(rx) as first:
             await produce(hub, events)
@@ -170,6 +171,7 @@ async def post_alone(rx: Any, tmp: Path, events: int, concurrency: int) -> float
     hub = Hub(
         database_url=f"sqlite:///{tmp / 'post.db'}", secret_key=wb.SECRET, data_dir=tmp, allow_private_networks=True
     )
+    wb.register_bench_event()
     async with hub:
         integration = await Integration.connect(
             provider="webhook", url=f"{rx.base}/e0", events=["Bench.*"], secret=wb.SIGNING

@@ -154,6 +154,13 @@ def latencies(arrivals: list[tuple[int, float]], committed: dict[int, float]) ->
 # Hubwire ------------------------------------------------------------------------------------------
 
 
+def register_bench_event() -> None:
+    """Endpoints subscribe only to events that exist: the one the benchmark appends is registered."""
+    from hubwire.events import register
+
+    register("Bench.Happened", description="The event the webhook benchmark appends")
+
+
 async def hubwire_worker(url: str, data_dir: str, concurrency: int) -> None:
     import hubwire.webhooks  # noqa: F401
     from hubwire.hub import Hub
@@ -192,6 +199,7 @@ async def run_hubwire(
     await migrate(url)
     hub = Hub(database_url=url, auto_migrate=False, secret_key=SECRET, data_dir=tmp, allow_private_networks=True)
     committed: dict[int, float] = {}
+    register_bench_event()
     async with hub:
         for i in range(w.endpoints):
             await Integration.connect(provider="webhook", url=f"{rx.base}/e{i}", events=["Bench.*"], secret=SIGNING)
