@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hubwire
 from hubwire.api.auth import require_api_key
+from hubwire.api.limits import RequestLimits
 from hubwire.api.problems import install_problem_handlers
 from hubwire.api.routes import PUBLIC_ROUTERS, ROUTERS
 from hubwire.api.routes.nouns import noun_router
@@ -122,6 +123,7 @@ def create_app(
     app.state.event_streams = 0
     install_problem_handlers(app)
     app.add_middleware(HubMiddleware, hub=hub)
+    app.add_middleware(RequestLimits)  # outermost: a request too large is refused before anything else runs
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     authenticated = [Depends(require_api_key)]

@@ -73,7 +73,9 @@ class ProblemResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         # An error's structured fields may hold values JSON lacks (a set, a datetime): show them as text.
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        # A lone surrogate quoted from the input (a field name) is written as its JSON escape.
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
+        return text.encode("utf-8", "backslashreplace")
 
 
 def problem(

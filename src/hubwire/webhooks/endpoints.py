@@ -103,13 +103,17 @@ def parse_policy(config: Mapping[str, Any]) -> EndpointPolicy:
             errors.append(FieldError("backoff", "invalid", "backoff must be {type: exponential|linear, base, ...}"))
         else:
             assert isinstance(backoff_conf, Mapping)
-            base = float(backoff_conf.get("base", 5.0))
-            cap = float(backoff_conf.get("max", 36000.0))
+            # Each a number in range, or the endpoint's retries would fail to compute later (or now, a 500).
+            base = _number(backoff_conf, "base", errors, low=0, high=7 * 86400)
+            cap = _number(backoff_conf, "max", errors, low=0, high=30 * 86400)
+            factor = _number(backoff_conf, "factor", errors, low=1, high=100)
+            base = 5.0 if base is None else base
+            cap = 36000.0 if cap is None else cap
             if kind == "linear":
                 steps = tuple(min(cap, base * (i + 1)) for i in range(64))
                 backoff = Backoff(schedule=steps, jitter=JITTER)
             else:
-                backoff = Backoff(base=base, factor=float(backoff_conf.get("factor", 2.0)), max=cap, jitter=JITTER)
+                backoff = Backoff(base=base, factor=2.0 if factor is None else factor, max=cap, jitter=JITTER)
     attempts = _number(config, "max_attempts", errors, low=1, high=100)
     if attempts is None:
         attempts = len(backoff.schedule) + 1 if schedule is not None and backoff.schedule else 8

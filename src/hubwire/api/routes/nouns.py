@@ -15,7 +15,6 @@ validates (its ValidationError names every bad field). A route another router al
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -24,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, create_model
 from pydantic import Field as PydanticField
 
-from hubwire.api.routes.body import json_object
+from hubwire.api.routes.body import json_object, parse_json
 from hubwire.errors import FieldError, NotFoundError, ValidationError
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.noun import Noun
@@ -185,10 +184,7 @@ def _list_filter(noun: Noun, request: Request, raw_filter: str | None) -> dict[s
     if errors:
         raise ValidationError("invalid query: " + "; ".join(e.message for e in errors), errors, noun=noun.name)
     if raw_filter:
-        try:
-            parsed = json.loads(raw_filter)
-        except ValueError:
-            raise ValidationError.single("filter", "invalid_json", "filter must be a JSON object") from None
+        parsed = parse_json(raw_filter, "filter")
         if not isinstance(parsed, dict):
             raise ValidationError.single("filter", "type", "filter must be a JSON object")
         clauses.append(parsed)
@@ -198,7 +194,16 @@ def _list_filter(noun: Noun, request: Request, raw_filter: str | None) -> dict[s
 
 
 def _query_docs(noun: Noun) -> list[dict[str, Any]]:
-    docs = []
+    docs: list[dict[str, Any]] = [
+        {
+            "name": "filter",
+            "in": "query",
+            "required": False,
+            # A JSON document, not a string: the parameter's content says so (clients serialise it).
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": 'a JSON filter, e.g. {"amount": {"$gte": 100}} (see the filter language in the README)',
+        }
+    ]
     for name, f in _field_params(noun):
         schema: dict[str, Any] = {"type": "string"}
         if f.type == "enum":
@@ -236,12 +241,11 @@ def noun_router(noun: Noun, taken: Iterable[tuple[str, str]] = (), *, base: str 
 
     async def list_entities(
         request: Request,
-        filter: str | None = Query(None, description='a JSON filter, e.g. {"amount": {"$gte": 100}}'),
         sort: str | None = Query(None, description="a field, `-field` for descending; default created_at"),
         limit: int = Query(50, ge=1, le=1000),
         cursor: str | None = Query(None, description="next_cursor of the previous page"),
     ) -> JSONResponse:
-        flt = _list_filter(noun, request, filter)
+        flt = _list_filter(noun, request, request.query_params.get("filter"))
         page = await noun.find(flt, sort=sort, limit=limit, cursor=cursor, coerce=True)
         return JSONResponse(page.to_dict())
 
