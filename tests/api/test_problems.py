@@ -114,7 +114,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
         422,
         VE,
     ),
-    ("job id not int", "GET", "/v1/jobs/abc", {}, 422, VE),
+    ("job id not int", "GET", "/v1/jobs/abc", {}, 404, "not_found"),
     ("unknown job", "GET", "/v1/jobs/999999", {}, 404, "not_found"),
     ("retry unknown job", "POST", "/v1/jobs/999999/retry", {}, 404, "not_found"),
     ("bad job status", "GET", "/v1/jobs", {"params": {"status": "sleeping"}}, 422, VE),

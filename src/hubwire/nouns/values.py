@@ -4,7 +4,8 @@ Every value that enters (a REST body, a ``?filter``, a Noun verb's fields in Pyt
 limits, checked before anything is written:
 
 - text is valid Unicode: no lone surrogate (``"\\ud800"``), in values and in object keys alike,
-  because UTF-8 (every response, PostgreSQL) cannot encode one;
+  because UTF-8 (every response, PostgreSQL) cannot encode one; and no NUL (``"\\u0000"``), which
+  PostgreSQL's JSON cannot hold;
 - numbers are finite and within signed 64 bits (-2^63 .. 2^63-1), integers and floats alike:
   PostgreSQL's JSON gives a float like ``1e300`` back as a 301-digit integer, which no JSON encoder
   of ours (nor most clients) reads back, and SQLite cannot bind an integer past 64 bits;
@@ -22,18 +23,32 @@ from typing import Any
 
 from hubwire.errors import FieldError
 
-__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "check_json", "check_number", "check_text", "is_plain", "shown"]
+__all__ = [
+    "EPOCH_MAX",
+    "EPOCH_MIN",
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_DEPTH",
+    "check_json",
+    "check_number",
+    "check_text",
+    "is_plain",
+    "shown",
+]
 
 MAX_DEPTH = 64
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Epoch seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: a date-time given as a number.
+EPOCH_MIN = -62135596800
+EPOCH_MAX = 253402300799
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def is_plain(value: Any) -> bool:
     """True for the common values that need no further check: ASCII text, 64-bit integers, booleans."""
     if type(value) is str:
-        return value.isascii()  # O(1) in CPython: the string knows it is ASCII
+        return value.isascii() and "\x00" not in value  # isascii is O(1) in CPython
     return bool(INT_MIN <= value <= INT_MAX)
 
 
@@ -43,10 +58,13 @@ def shown(text: str) -> str:
 
 
 def check_text(name: str, value: str) -> FieldError | None:
-    if value.isascii() or _SURROGATE.search(value) is None:
+    if value.isascii():
+        if "\x00" not in value:
+            return None
+    elif _UNSTORABLE.search(value) is None:
         return None
     what = shown(name)
-    return FieldError(what, "invalid_text", f"{what} is not valid Unicode text (it holds a lone surrogate)")
+    return FieldError(what, "invalid_text", f"{what} is not storable text (it holds a NUL or a lone surrogate)")
 
 
 def check_number(name: str, value: int | float) -> FieldError | None:
@@ -84,7 +102,9 @@ def check_json(name: str, value: Any) -> FieldError | None:
                     inner = f"{path}.{key}" if path else key
                     if check_text(inner, key) is not None:
                         where = shown(inner)
-                        return FieldError(where, "invalid_text", f"{where}: a key is not valid Unicode text")
+                        return FieldError(
+                            where, "invalid_text", f"{where}: a key is not storable text (a NUL or a lone surrogate)"
+                        )
                     stack.append((inner, item, depth + 1, top or key))
             else:
                 stack.extend((f"{path}[{i}]", item, depth + 1, top) for i, item in enumerate(v))

@@ -73,7 +73,7 @@ async def stream_events(
     request: Request,
     after: int = Query(0, ge=0, le=INT_MAX),
     types: str | None = Query(None),
-    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    last_event_id: str | None = Header(None, alias="Last-Event-ID", description="resume after this event seq"),
     timeout: float = Query(
         DEFAULT_STREAM_SECONDS,
         gt=0,

@@ -16,6 +16,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["Job"])
 # Job ids are 64-bit: a larger number names no job and is refused before it reaches the database.
+# ({id:int} in the paths: /v1/jobs/retry-dead is not a job id but a sibling route.)
 JobId = Path(ge=1, le=INT_MAX)
 
 
@@ -43,11 +44,11 @@ async def retry_dead(request: Request, kind: str | None = Query(None)) -> dict[s
     return {"requeued": await queue.retry_dead(hub_of(request), kind=kind)}
 
 
-@router.get("/v1/jobs/{id}", summary="One job")
+@router.get("/v1/jobs/{id:int}", summary="One job")
 async def get_job(request: Request, id: int = JobId) -> dict[str, Any]:
     return _job(await queue.get_job(hub_of(request), id))
 
 
-@router.post("/v1/jobs/{id}/retry", summary="Requeue a dead or done job with fresh attempts")
+@router.post("/v1/jobs/{id:int}/retry", summary="Requeue a dead or done job with fresh attempts")
 async def retry_job(request: Request, id: int = JobId) -> dict[str, Any]:
     return _job(await queue.retry_job(hub_of(request), id))

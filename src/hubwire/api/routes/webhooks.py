@@ -6,7 +6,8 @@ Every route calls the SDK in :mod:`hubwire.webhooks`; secrets appear only in the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -16,6 +17,7 @@ from hubwire.api.auth import hub_of
 from hubwire.api.routes.body import json_body_doc, json_model
 from hubwire.errors import FieldError, ValidationError
 from hubwire.nouns.schema import parse_datetime
+from hubwire.nouns.values import EPOCH_MAX, EPOCH_MIN
 from hubwire.webhooks.signing import ROTATION_GRACE
 
 __all__ = ["router"]
@@ -23,9 +25,11 @@ __all__ = ["router"]
 router = APIRouter(tags=["Webhook"])
 
 Status = Literal["pending", "failed", "succeeded", "dead"]
+# A time is ISO 8601 text or epoch seconds (within years 1..9999), as in entity fields.
+Since = datetime | Annotated[float, Field(ge=EPOCH_MIN, le=EPOCH_MAX)]
 
 
-def _since(value: str | None, field: str = "since") -> float | None:
+def _since(value: Since | None, field: str = "since") -> float | None:
     if value is None:
         return None
     dt = parse_datetime(field, value)
@@ -40,7 +44,7 @@ async def list_deliveries(
     endpoint: str | None = Query(None, description="only this endpoint (Integration id)"),
     event: str | None = Query(None, description="only deliveries of this event id"),
     status: Status | None = Query(None),
-    since: str | None = Query(None, description="created at or after this ISO time"),
+    since: Since | None = Query(None, description="created at or after this time (ISO 8601 or epoch seconds)"),
     limit: int = Query(50, ge=1, le=1000),
     before: str | None = Query(None, description="the next page: deliveries older than this delivery id"),
 ) -> dict[str, Any]:
@@ -74,7 +78,7 @@ async def resend(id: str, request: Request) -> dict[str, Any]:
 
 
 class RecoverBody(BaseModel):
-    since: str = Field(description="resend the endpoint's dead deliveries dead-lettered at or after this ISO time")
+    since: Since = Field(description="resend the endpoint's dead deliveries dead-lettered at or after this ISO time")
 
 
 @router.post(
@@ -115,6 +119,6 @@ async def rotate_secret(id: str, request: Request) -> dict[str, Any]:
 async def retry_dead(
     request: Request,
     endpoint: str | None = Query(None),
-    since: str | None = Query(None, description="dead-lettered at or after this ISO time"),
+    since: Since | None = Query(None, description="dead-lettered at or after this time (ISO or epoch seconds)"),
 ) -> dict[str, Any]:
     return {"requeued": await webhooks.retry_dead(hub_of(request), endpoint_id=endpoint, since=_since(since))}
