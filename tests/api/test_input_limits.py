@@ -6,6 +6,7 @@ the event stream fail. Now: a 422 naming the field (413/414 for size) and nothin
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -14,11 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 import hubwire
 from hubwire.api.limits import MAX_BODY_BYTES, MAX_URL_BYTES
 from hubwire.nouns.filters import MAX_CONDITIONS, MAX_IN_VALUES
 from hubwire.nouns.values import MAX_DEPTH
+from tests.api.conftest import serve
 
 PROBLEM = "application/problem+json"
 HUGE = "1862420951040670302208"  # past 64 bits
@@ -265,3 +268,17 @@ async def test_long_urls_are_414(client: httpx.AsyncClient) -> None:
     body = assert_refused(r, 414)
     assert body["code"] == "uri_too_long"
     assert (await client.get("/v1/deals", params={"name": "x" * (MAX_URL_BYTES - 100)})).status_code == 200
+
+
+async def test_long_urls_get_an_answer_from_a_real_server(app: FastAPI) -> None:
+    # Under uvicorn (as `hubwire serve` runs): a long URL is our 414; one past uvicorn's own
+    # buffer is uvicorn's 400. Either way an HTTP answer, never a reset connection.
+    async with serve(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        for length, statuses in ((MAX_URL_BYTES + 1000, {b"414"}), (200_000, {b"400", b"414"})):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /v1/deals?x=" + b"a" * length + b" HTTP/1.1\r\nHost: hubwire.test\r\n\r\n")
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 10)
+            writer.close()
+            assert status_line.split(b" ")[1] in statuses, (length, status_line)
