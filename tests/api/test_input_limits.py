@@ -263,6 +263,17 @@ async def assert_nothing_written_but_one(client: httpx.AsyncClient) -> None:
     assert len((await client.get("/v1/deals")).json()["data"]) == 1
 
 
+async def test_nul_in_a_url_is_a_422_on_every_route(client: httpx.AsyncClient) -> None:
+    # PostgreSQL refuses NUL in text: each of these was a 500 there.
+    for url in (
+        "/v1/deals/a%00b",
+        "/v1/events?entity_id=a%00b",
+        "/v1/jobs?kind=a%00",
+        "/v1/webhooks/deliveries?endpoint=a%00",
+    ):
+        assert_refused(await client.get(url), 422, "url")
+
+
 async def test_long_urls_are_414(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/deals", params={"name": "x" * MAX_URL_BYTES})
     body = assert_refused(r, 414)

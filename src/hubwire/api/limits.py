@@ -1,10 +1,12 @@
-"""Limits on the size of a request, enforced for every route before and while it is read.
+"""Limits on a request's URL and body, enforced for every route before and while it is read.
 
 - A body larger than ``MAX_BODY_BYTES`` (1 MiB) is a 413 problem. A declared ``Content-Length``
   over the limit is refused before anything is read; a body without one (chunked) is counted as
   it arrives and refused at the first byte past the limit, so a 100 MB upload never sits in memory.
 - A URL (path and query string) longer than ``MAX_URL_BYTES`` (8 KiB) is a 414 problem. uvicorn
-  itself answers 400 to a request line and headers past its own limit (h11's 16 KiB).
+  itself answers 400 to a request line far past its own buffer.
+- A URL holding NUL (``%00``) is a 422: no id, filter value or parameter may hold one (PostgreSQL
+  refuses it in text, which made any route a 500), so it is refused once, here.
 
 Module constants rather than settings: one limit for every route, the same in every deployment.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubwire.api.problems import PayloadTooLarge, problem, problem_for
-from hubwire.errors import FieldError
+from hubwire.errors import FieldError, ValidationError
 
 __all__ = ["MAX_BODY_BYTES", "MAX_URL_BYTES", "RequestLimits"]
 
@@ -41,6 +43,10 @@ class RequestLimits:
         if url_bytes > MAX_URL_BYTES:
             detail = f"the URL is {url_bytes} bytes long; at most {MAX_URL_BYTES} are accepted"
             await problem(414, "uri_too_long", "URI too long", detail)(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+            bad_url = ValidationError.single("url", "invalid_text", "the URL holds a NUL character (%00)")
+            await problem_for(bad_url)(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
