@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 import hubwire
 from hubwire.api.app import create_app
+from hubwire.api.limits import MAX_BODY_BYTES
 
 PROBLEM = "application/problem+json"
 VE = "validation_error"
@@ -21,7 +22,7 @@ CONNECT = "/v1/integrations/connect"
 CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     ("invalid json", "POST", "/v1/deals", {"content": b'{"name": '}, 400, "malformed_json"),
     ("invalid json on a verb", "POST", "/v1/deals/{open}/close", {"content": b"{,}"}, 400, "malformed_json"),
-    ("body too large", "POST", "/v1/deals", {"json": {"name": "x" * 1_000_001}}, 413, "payload_too_large"),
+    ("body too large", "POST", "/v1/deals", {"json": {"name": "x" * MAX_BODY_BYTES}}, 413, "payload_too_large"),
     ("body not an object", "POST", "/v1/deals", {"json": [1, 2]}, 422, VE),
     ("empty body", "POST", "/v1/deals", {}, 422, VE),
     ("wrong type", "POST", "/v1/deals", {"json": {"name": 5}}, 422, VE),
@@ -113,7 +114,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
         422,
         VE,
     ),
-    ("job id not int", "GET", "/v1/jobs/abc", {}, 422, VE),
+    ("job id not int", "GET", "/v1/jobs/abc", {}, 404, "not_found"),
     ("unknown job", "GET", "/v1/jobs/999999", {}, 404, "not_found"),
     ("retry unknown job", "POST", "/v1/jobs/999999/retry", {}, 404, "not_found"),
     ("bad job status", "GET", "/v1/jobs", {"params": {"status": "sleeping"}}, 422, VE),

@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI
@@ -22,6 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hubwire
 from hubwire.api.auth import require_api_key
+from hubwire.api.limits import RequestLimits
+from hubwire.api.openapi import document_problems
 from hubwire.api.problems import install_problem_handlers
 from hubwire.api.routes import PUBLIC_ROUTERS, ROUTERS
 from hubwire.api.routes.nouns import noun_router
@@ -123,6 +126,7 @@ def create_app(
     app.state.event_streams = 0
     install_problem_handlers(app)
     app.add_middleware(HubMiddleware, hub=hub)
+    app.add_middleware(RequestLimits)  # outermost: a request too large is refused before anything else runs
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     authenticated = [Depends(require_api_key)]
@@ -130,6 +134,16 @@ def create_app(
         app.include_router(router, dependencies=authenticated)
     app.state.nouns_served = set()
     mount_nouns(app)
+    generate = app.openapi
+    public = {path for _, path in declared_routes(PUBLIC_ROUTERS)}
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI caches the document in app.openapi_schema (mount_nouns clears it): extend each new one once.
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate(), public)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     mount_mcp(app, hub)
     return app
 

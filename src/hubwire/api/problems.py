@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubwire.errors import HubwireError, ValidationError
@@ -73,7 +74,9 @@ class ProblemResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         # An error's structured fields may hold values JSON lacks (a set, a datetime): show them as text.
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        # A lone surrogate quoted from the input (a field name) is written as its JSON escape.
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
+        return text.encode("utf-8", "backslashreplace")
 
 
 def problem(
@@ -146,9 +149,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         detail = f"no route {request.method} {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
+        headers = {**(exc.headers or {}), "Allow": _allowed_methods(request)}
+        return problem(405, code, title, detail, headers=headers)
     else:
         detail = str(exc.detail)
     return problem(exc.status_code, code, title, detail, headers=dict(exc.headers or {}))
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's Allow names the methods of the first route matching the path; a path may have
+    # several routes (one per method), and Allow must name them all.
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

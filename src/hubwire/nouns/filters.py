@@ -2,6 +2,9 @@
 
 ``{"status": "Connected", "amount": {"$gte": 100}, "$or": [{...}, {...}]}``. Operators:
 equality, ``$in $nin $ne $gt $gte $lt $lte $exists $contains``, combined with ``$and``/``$or``.
+A filter holds at most ``MAX_CONDITIONS`` conditions (each operator on a field and each operand of
+``$and``/``$or`` counts one; SQLite refuses deep expression trees) and an ``$in`` list at most
+``MAX_IN_VALUES`` values; every value is checked as the field's own values are (``Field.check``).
 
 The expression used for a field is exactly the one the index DDL uses (``store/indexes.py``),
 with the JSON path and the Noun's type as literals, so the planners match indexes.
@@ -10,9 +13,9 @@ with the JSON path and the Noun's type as literals, so the planners match indexe
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -20,7 +23,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from hubwire.errors import FieldError, ValidationError
-from hubwire.nouns.schema import Field, camel_to_snake
+from hubwire.nouns.schema import Field, camel_to_snake, parse_datetime
+from hubwire.nouns.values import check_number, check_text, shown
 from hubwire.store.indexes import field_sql
 from hubwire.store.tables import entities
 
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
     from hubwire.nouns.noun import Noun
 
 __all__ = [
+    "MAX_CONDITIONS",
+    "MAX_IN_VALUES",
     "META_COLUMNS",
     "SortKey",
     "compile_filter",
@@ -45,6 +51,8 @@ META_COLUMNS = {
 }
 _COMPARE = {"$gt": "__gt__", "$gte": "__ge__", "$lt": "__lt__", "$lte": "__le__"}
 _OPS = {"$eq", "$ne", "$in", "$nin", "$exists", "$contains", *_COMPARE}
+MAX_CONDITIONS = 100
+MAX_IN_VALUES = 1000
 
 
 def type_literal(noun_name: str) -> ColumnElement[Any]:
@@ -53,14 +61,28 @@ def type_literal(noun_name: str) -> ColumnElement[Any]:
 
 
 def _epoch(field: str, value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            pass
-    raise ValidationError.single(field, "type", f"{field} must be an ISO 8601 date-time")
+    """created_at/updated_at are epoch seconds: a filter gives them as ISO 8601 text or seconds."""
+    dt = parse_datetime(field, value)
+    if isinstance(dt, FieldError):
+        raise ValidationError(dt.message, [dt])
+    return dt.timestamp() if not isinstance(value, int | float) else float(value)
+
+
+def _meta_value(name: str, value: Any) -> Any:
+    """A value compared with one of the entity's own columns, of that column's type."""
+    if name in ("created_at", "updated_at"):
+        return _epoch(name, value)
+    if name == "version":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError.single(name, "type", "version must be an integer")
+        err = check_number(name, value)
+    elif not isinstance(value, str):
+        raise ValidationError.single(name, "type", f"{name} must be a string (an entity id)")
+    else:
+        err = check_text(name, value)
+    if err is not None:
+        raise ValidationError(err.message, [err])
+    return value
 
 
 class _Compiler:
@@ -68,15 +90,26 @@ class _Compiler:
         self.noun = noun
         self.dialect = dialect
         self.coerce = coerce
+        self.conditions = 0
+
+    def count(self, n: int = 1) -> None:
+        self.conditions += n
+        if self.conditions > MAX_CONDITIONS:
+            raise ValidationError.single(
+                "filter", "too_large", f"a filter holds at most {MAX_CONDITIONS} conditions (operators and operands)"
+            )
 
     def compile(self, flt: Mapping[str, Any]) -> ColumnElement[bool]:
         if not isinstance(flt, Mapping):
             raise ValidationError.single("filter", "type", "a filter must be an object")
         parts: list[ColumnElement[bool]] = []
         for key, cond in flt.items():
+            if not isinstance(key, str) or check_text("filter", key) is not None:
+                raise ValidationError.single("filter", "type", f"filter keys must be text, not {shown(repr(key))}")
             if key in ("$and", "$or"):
                 if not isinstance(cond, list) or not cond:
                     raise ValidationError.single(key, "type", f"{key} takes a non-empty list of filters")
+                self.count(len(cond))  # counted before descending: a wide list is refused at once
                 subs = [self.compile(c) for c in cond]
                 parts.append(sa.and_(*subs) if key == "$and" else sa.or_(*subs))
             elif key.startswith("$") and key != "$id":
@@ -94,7 +127,7 @@ class _Compiler:
         alias = self.noun.filter_aliases.get(name, {})
         if name in META_COLUMNS:
             col: Any = getattr(entities.c, META_COLUMNS[name])
-            conv = (lambda v: _epoch(name, v)) if name in ("created_at", "updated_at") else (lambda v: v)
+            conv = functools.partial(_meta_value, "id" if name == "$id" else name)
             return sa.and_(*[self._op(name, col, op, arg, conv, None) for op, arg in ops.items()])
         f = self.noun.fields.get(name)
         if f is None:
@@ -123,10 +156,13 @@ class _Compiler:
         self, name: str, expr: ColumnElement[Any], op: str, arg: Any, conv: Any, f: Field | None
     ) -> ColumnElement[bool]:
         if op not in _OPS:
-            raise ValidationError.single(name, "operator", f"unknown operator {op} on {name}")
+            raise ValidationError.single(name, "operator", f"unknown operator {shown(op)} on {name}")
+        self.count()
         if op == "$exists":
             if self.coerce and isinstance(arg, str):
                 arg = arg.lower() in ("true", "1", "yes")
+            if not isinstance(arg, bool):
+                raise ValidationError.single(name, "type", f"$exists on {name} takes true or false")
             return expr.is_not(None) if arg else expr.is_(None)
         if op == "$contains":
             return self._contains(name, expr, arg, f)
@@ -135,6 +171,10 @@ class _Compiler:
                 arg = [a for a in arg.split(",") if a]
             if not isinstance(arg, list | tuple):
                 raise ValidationError.single(name, "type", f"{op} on {name} takes a list")
+            if len(arg) > MAX_IN_VALUES:
+                raise ValidationError.single(name, "too_large", f"{op} on {name} takes at most {MAX_IN_VALUES} values")
+            if any(a is None for a in arg):
+                raise ValidationError.single(name, "type", f"{op} on {name} takes values, not null")
             values = [conv(a) for a in arg]
             if op == "$in":
                 return expr.in_(values) if values else sa.false()
@@ -171,6 +211,9 @@ class _Compiler:
             raise ValidationError.single(name, "operator", f"$contains needs a list or text field, {name} is not one")
         if not isinstance(arg, str):
             raise ValidationError.single(name, "type", f"$contains on {name} takes a string")
+        err = check_text(name, arg)
+        if err is not None:
+            raise ValidationError(err.message, [err])
         fn = sa.func.instr(expr, arg) if self.dialect == "sqlite" else sa.func.strpos(expr, arg)
         return fn > 0
 
@@ -219,14 +262,26 @@ def encode_cursor(value: Any, last_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[Any, str]:
+# The values a cursor may hold for a sort key of each kind (what encode_cursor writes for it).
+_CURSOR_TYPES: dict[str, tuple[type, ...]] = {"num": (int, float), "bool": (bool,), "text": (str,)}
+
+
+def decode_cursor(cursor: str, kind: str) -> tuple[Any, str]:
+    """The (sort value, last id) of a ``next_cursor``; anything else, of any shape, is a 422."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, last_id = json.loads(raw)
-        if not isinstance(last_id, str):
+        if not isinstance(last_id, str) or check_text("cursor", last_id) is not None:
             raise ValueError
+        if value is not None:
+            if not isinstance(value, _CURSOR_TYPES.get(kind, ())) or isinstance(value, bool) != (kind == "bool"):
+                raise ValueError
+            if isinstance(value, str) and check_text("cursor", value) is not None:
+                raise ValueError
+            if isinstance(value, int | float) and check_number("cursor", value) is not None:
+                raise ValueError
         return value, last_id
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise ValidationError.single("cursor", "invalid", "the cursor is not one this API returned") from exc
 
 

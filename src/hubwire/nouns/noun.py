@@ -21,6 +21,7 @@ from hubwire.nouns.entity import META, Entity, Page
 from hubwire.nouns.hooks import Hook, VerbHooks
 from hubwire.nouns.schema import BUILTIN_VERBS, Field, VerbDecl, camel_to_snake, conjugate, parse_schema
 from hubwire.nouns.states import StateMachine
+from hubwire.nouns.values import is_plain
 from hubwire.nouns.verbs import Writer
 from hubwire.store.events import iso
 from hubwire.store.indexes import ensure_indexes
@@ -210,7 +211,7 @@ class Noun:
         where = filters.compile_filter(self, flt, hub.dialect, coerce=coerce)
         key = filters.sort_keys(self, sort, hub.dialect)
         if cursor:
-            value, last_id = filters.decode_cursor(cursor)
+            value, last_id = filters.decode_cursor(cursor, key.kind)
             where = sa.and_(where, filters.after_cursor(key, value, last_id))
         order = (
             [key.expr.desc().nulls_last(), entities.c.id.desc()]
@@ -323,7 +324,7 @@ class Noun:
             if f is None:
                 errors.append(FieldError(raw, "unknown_field", f"{self.name} has no field {raw!r}"))
                 continue
-            if type(value) in f.unchanged:
+            if type(value) in f.unchanged and is_plain(value):
                 out[f.name] = value  # already the stored form (the common case of a sync's records)
                 continue
             clean, err = f.check(value, coerce=coerce)

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import builtins
 import functools
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from hubwire.errors import FieldError, SchemaError
+from hubwire.nouns.values import check_json, check_number, check_text, shown
 
-__all__ = ["SCALAR_TYPES", "Field", "Schema", "VerbDecl", "camel_to_snake", "parse_schema"]
+__all__ = ["SCALAR_TYPES", "Field", "Schema", "VerbDecl", "camel_to_snake", "parse_datetime", "parse_schema"]
 
 SCALAR_TYPES = frozenset({"string", "text", "number", "integer", "boolean", "datetime", "json"})
 # Types spelled by other schema dialects that mean one of ours.
@@ -103,7 +103,7 @@ class Field:
             return None, FieldError(name, "type", f"{name} must not contain null")
         if t in ("string", "text"):
             if isinstance(value, str):
-                return value, None
+                return value, check_text(name, value)
             if coerce and isinstance(value, int | float) and not isinstance(value, bool):
                 return str(value), None
             return None, FieldError(name, "type", f"{name} must be a string")
@@ -115,8 +115,9 @@ class Field:
                     return None, FieldError(name, "type", f"{name} must be a number")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return None, FieldError(name, "type", f"{name} must be a number")
-            if isinstance(value, float) and not math.isfinite(value):
-                return None, FieldError(name, "type", f"{name} must be a finite number")
+            err = check_number(name, value)
+            if err is not None:
+                return None, err
             if t == "integer" and isinstance(value, float):
                 if not value.is_integer():
                     return None, FieldError(name, "type", f"{name} must be an integer")
@@ -141,26 +142,36 @@ class Field:
             prefix = self.target.lower() + "_"
             if not isinstance(ref, str) or not ref.startswith(prefix) or len(ref) <= len(prefix):
                 return None, FieldError(name, "relation", f"{name} must be the id of a {self.target} ({prefix}...)")
-            return ref, None
-        # json: anything JSON can hold
-        return value, None
+            return ref, check_text(name, ref)
+        # json: anything JSON can hold, within the limits every value keeps (hubwire.nouns.values)
+        err = check_json(name, value)
+        return (None, err) if err is not None else (value, None)
+
+
+def parse_datetime(name: str, value: Any) -> datetime | FieldError:
+    """An aware datetime in UTC from ISO 8601 text, a datetime or epoch seconds; within years 1..9999 in UTC."""
+    try:
+        if isinstance(value, datetime):
+            dt = value
+        elif isinstance(value, str):
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            dt = datetime.fromtimestamp(value, UTC)
+        else:
+            return FieldError(name, "type", f"{name} must be an ISO 8601 date-time")
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        # fromisoformat refuses bad text; out of range (1e300, "0001-01-01T00:00:00+23:59") overflows
+        return FieldError(name, "type", f"{shown(name)} must be an ISO 8601 date-time within years 1..9999 (UTC)")
 
 
 def _check_datetime(name: str, value: Any) -> tuple[Any, FieldError | None]:
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None, FieldError(name, "type", f"{name} must be an ISO 8601 date-time")
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        dt = datetime.fromtimestamp(value, UTC)
-    else:
-        return None, FieldError(name, "type", f"{name} must be an ISO 8601 date-time")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z"), None
+    dt = parse_datetime(name, value)
+    if isinstance(dt, FieldError):
+        return None, dt
+    return dt.isoformat().replace("+00:00", "Z"), None
 
 
 @dataclass(frozen=True)

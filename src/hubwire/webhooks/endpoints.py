@@ -70,12 +70,16 @@ class EndpointPolicy:
     disable_after: float = DEFAULT_DISABLE_AFTER
 
 
-def _number(config: Mapping[str, Any], key: str, errors: list[FieldError], *, low: float, high: float) -> float | None:
+def _number(
+    config: Mapping[str, Any], key: str, errors: list[FieldError], *, low: float, high: float, within: str = ""
+) -> float | None:
+    """``config[key]`` as a number in [low, high]; None when absent (the default applies), else a field error."""
     value = config.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        errors.append(FieldError(key, "out_of_range", f"{key} must be a number in [{low:g}, {high:g}]"))
+        name = f"{within}.{key}" if within else key
+        errors.append(FieldError(name, "out_of_range", f"{name} must be a number in [{low:g}, {high:g}]"))
         return None
     return float(value)
 
@@ -105,13 +109,17 @@ def parse_policy(config: Mapping[str, Any]) -> EndpointPolicy:
             errors.append(FieldError("backoff", "invalid", "backoff must be {type: exponential|linear, base, ...}"))
         else:
             assert isinstance(backoff_conf, Mapping)
-            base = float(backoff_conf.get("base", 5.0))
-            cap = float(backoff_conf.get("max", 36000.0))
+            # Each a number in range, or the endpoint's retries would fail to compute later (or now, a 500).
+            base = _number(backoff_conf, "base", errors, low=0, high=7 * 86400, within="backoff")
+            cap = _number(backoff_conf, "max", errors, low=0, high=30 * 86400, within="backoff")
+            factor = _number(backoff_conf, "factor", errors, low=1, high=100, within="backoff")
+            base = 5.0 if base is None else base
+            cap = 36000.0 if cap is None else cap
             if kind == "linear":
                 steps = tuple(min(cap, base * (i + 1)) for i in range(64))
                 backoff = Backoff(schedule=steps, jitter=JITTER)
             else:
-                backoff = Backoff(base=base, factor=float(backoff_conf.get("factor", 2.0)), max=cap, jitter=JITTER)
+                backoff = Backoff(base=base, factor=2.0 if factor is None else factor, max=cap, jitter=JITTER)
     attempts = _number(config, "max_attempts", errors, low=1, high=100)
     if attempts is None:
         attempts = len(backoff.schedule) + 1 if schedule is not None and backoff.schedule else 8

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from hubwire.api.auth import hub_of
 from hubwire.errors import ValidationError
+from hubwire.nouns.values import INT_MAX
 from hubwire.store.events import EventRecord, read_after
 
 __all__ = ["STREAM_BATCH", "format_sse", "router"]
@@ -38,7 +39,7 @@ def _types(raw: str | None) -> list[str]:
 @router.get("/v1/events", summary="Events after a sequence number, oldest first")
 async def list_events(
     request: Request,
-    after: int = Query(0, ge=0, description="return events with seq greater than this"),
+    after: int = Query(0, ge=0, le=INT_MAX, description="return events with seq greater than this"),
     types: str | None = Query(None, description="comma-separated types; `Deal.*` matches a prefix"),
     entity_id: str | None = Query(None),
     limit: int = Query(100, ge=1, le=1000),
@@ -57,7 +58,7 @@ def _resume_point(after: int, last_event_id: str | None) -> int:
     if last_event_id is None or not last_event_id.strip():
         return after
     text = last_event_id.strip()
-    if not text.isdigit():
+    if not text.isascii() or not text.isdigit() or int(text) > INT_MAX:
         raise ValidationError.single("Last-Event-ID", "type", "Last-Event-ID must be an event seq (an integer)")
     return int(text)
 
@@ -70,9 +71,9 @@ def _resume_point(after: int, last_event_id: str | None) -> int:
 )
 async def stream_events(
     request: Request,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=INT_MAX),
     types: str | None = Query(None),
-    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    last_event_id: str | None = Header(None, alias="Last-Event-ID", description="resume after this event seq"),
     timeout: float = Query(
         DEFAULT_STREAM_SECONDS,
         gt=0,

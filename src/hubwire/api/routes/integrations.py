@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from hubwire.api.auth import hub_of
-from hubwire.api.routes.body import json_object
+from hubwire.api.routes.body import json_body_doc, json_object
 from hubwire.api.routes.nouns import entity_response
 from hubwire.connectors.registry import Provider
 from hubwire.domains.platform import Integration
@@ -49,22 +49,13 @@ class SyncBody(BaseModel):
     full: bool = False
 
 
-def _doc(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": required,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
-
-
 @router.post(
     "/v1/integrations/connect",
     summary="Connect a provider (creates the Integration, or reconnects the existing one)",
     status_code=201,
     response_model=None,
     responses={200: {"description": "an existing Integration was reconnected"}},
-    openapi_extra=_doc(ConnectBody),
+    openapi_extra=json_body_doc(ConnectBody),
 )
 async def connect(request: Request) -> JSONResponse:
     body = await json_object(request)
@@ -83,7 +74,7 @@ async def connect(request: Request) -> JSONResponse:
     "/v1/integrations/{id}/connect",
     summary="Connect (or reconnect) an Integration with credentials",
     response_model=None,
-    openapi_extra=_doc(ReconnectBody, required=False),
+    openapi_extra=json_body_doc(ReconnectBody, required=False),
 )
 async def reconnect(id: str, request: Request) -> JSONResponse:
     body = await json_object(request, required=False)
@@ -101,7 +92,7 @@ async def disconnect(id: str) -> JSONResponse:
     summary="Start a sync (enqueued; follow it with the events or the jobs)",
     status_code=202,
     response_model=None,
-    openapi_extra=_doc(SyncBody, required=False),
+    openapi_extra=json_body_doc(SyncBody, required=False),
 )
 async def sync(id: str, request: Request) -> JSONResponse:
     body = await json_object(request, required=False)

@@ -15,20 +15,21 @@ validates (its ValidationError names every bad field). A route another router al
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Iterable
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, create_model
 from pydantic import Field as PydanticField
 
-from hubwire.api.routes.body import json_object
+from hubwire.api.routes.body import json_object, parse_json
 from hubwire.errors import FieldError, NotFoundError, ValidationError
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.noun import Noun
 from hubwire.nouns.schema import BUILTIN_VERBS, Field, camel_to_snake
+from hubwire.nouns.values import EPOCH_MAX, EPOCH_MIN, INT_MAX, INT_MIN
 
 __all__ = ["READ_ONLY", "NounModels", "entity_response", "noun_models", "noun_router", "read_only_fields", "version_of"]
 
@@ -38,13 +39,15 @@ RESERVED_QUERY = frozenset({"filter", "sort", "limit", "cursor"})
 READ_ONLY: dict[str, frozenset[str]] = {
     "Integration": frozenset({"status", "error", "last_sync_at", "last_sync_count"}),
 }
+# The documented shape of each field type, with the ranges Field.check enforces (hubwire.nouns.values),
+# so that what the document calls valid is accepted.
 _SCALARS: dict[str, Any] = {
     "string": str,
     "text": str,
-    "datetime": str,
-    "relation": str,
-    "number": float,
-    "integer": int,
+    # ISO 8601 text or epoch seconds, within years 1..9999 in UTC
+    "datetime": datetime | Annotated[float, PydanticField(ge=EPOCH_MIN, le=EPOCH_MAX)],
+    "number": Annotated[float, PydanticField(ge=INT_MIN, le=INT_MAX)],
+    "integer": Annotated[int, PydanticField(ge=INT_MIN, le=INT_MAX)],
     "boolean": bool,
     "json": Any,
 }
@@ -67,7 +70,13 @@ class NounModels:
 
 
 def _python_type(f: Field) -> Any:
-    base: Any = Literal[f.enum] if f.type == "enum" else _SCALARS[f.type]
+    if f.type == "enum":
+        base: Any = Literal[f.enum]
+    elif f.type == "relation":
+        assert f.target is not None
+        base = Annotated[str, PydanticField(pattern=f"^{f.target.lower()}_.", description=f"a {f.target} id")]
+    else:
+        base = _SCALARS[f.type]
     return list[base] if f.many else base
 
 
@@ -86,6 +95,8 @@ def _model(name: str, noun: Noun, *, mode: str) -> type[BaseModel]:
         needed = mode == "create" and f.required and noun.defaults.get(fname) is None
         if needed:
             fields[f"f_{fname}"] = (t, PydanticField(alias=fname))
+        elif mode == "update" and f.required:
+            fields[f"f_{fname}"] = (t, PydanticField(None, alias=fname))  # optional, but never null
         else:
             fields[f"f_{fname}"] = (t | None, PydanticField(None, alias=fname))
     if mode == "entity":
@@ -185,10 +196,7 @@ def _list_filter(noun: Noun, request: Request, raw_filter: str | None) -> dict[s
     if errors:
         raise ValidationError("invalid query: " + "; ".join(e.message for e in errors), errors, noun=noun.name)
     if raw_filter:
-        try:
-            parsed = json.loads(raw_filter)
-        except ValueError:
-            raise ValidationError.single("filter", "invalid_json", "filter must be a JSON object") from None
+        parsed = parse_json(raw_filter, "filter")
         if not isinstance(parsed, dict):
             raise ValidationError.single("filter", "type", "filter must be a JSON object")
         clauses.append(parsed)
@@ -197,12 +205,38 @@ def _list_filter(noun: Noun, request: Request, raw_filter: str | None) -> dict[s
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+# A field's query parameter takes one value of the field's type (as text in the URL).
+_QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "number": {"type": "number", "minimum": INT_MIN, "maximum": INT_MAX},
+    "integer": {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
+    "boolean": {"type": "boolean"},
+    "datetime": {
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "number", "minimum": EPOCH_MIN, "maximum": EPOCH_MAX},
+        ]
+    },
+}
+
+
 def _query_docs(noun: Noun) -> list[dict[str, Any]]:
-    docs = []
+    docs: list[dict[str, Any]] = [
+        {
+            "name": "filter",
+            "in": "query",
+            "required": False,
+            # A JSON document, not a string: the parameter's content says so (clients serialise it).
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": 'a JSON filter, e.g. {"amount": {"$gte": 100}} (see the filter language in the README)',
+        }
+    ]
     for name, f in _field_params(noun):
-        schema: dict[str, Any] = {"type": "string"}
+        schema: dict[str, Any] = _QUERY_SCHEMAS.get(f.type, {"type": "string"})
         if f.type == "enum":
             schema = {"type": "string", "enum": list(f.enum) + sorted(noun.filter_aliases.get(name, {}))}
+        elif f.type == "relation":
+            assert f.target is not None
+            schema = {"type": "string", "pattern": f"^{f.target.lower()}_."}
         how = "contains" if f.many else "equals"
         docs.append(
             {
@@ -236,12 +270,11 @@ def noun_router(noun: Noun, taken: Iterable[tuple[str, str]] = (), *, base: str 
 
     async def list_entities(
         request: Request,
-        filter: str | None = Query(None, description='a JSON filter, e.g. {"amount": {"$gte": 100}}'),
         sort: str | None = Query(None, description="a field, `-field` for descending; default created_at"),
         limit: int = Query(50, ge=1, le=1000),
         cursor: str | None = Query(None, description="next_cursor of the previous page"),
     ) -> JSONResponse:
-        flt = _list_filter(noun, request, filter)
+        flt = _list_filter(noun, request, request.query_params.get("filter"))
         page = await noun.find(flt, sort=sort, limit=limit, cursor=cursor, coerce=True)
         return JSONResponse(page.to_dict())
 

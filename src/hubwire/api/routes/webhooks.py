@@ -6,15 +6,18 @@ Every route calls the SDK in :mod:`hubwire.webhooks`; secrets appear only in the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from hubwire import webhooks
 from hubwire.api.auth import hub_of
-from hubwire.errors import ValidationError
+from hubwire.api.routes.body import json_body_doc, json_model
+from hubwire.errors import FieldError, ValidationError
+from hubwire.nouns.schema import parse_datetime
+from hubwire.nouns.values import EPOCH_MAX, EPOCH_MIN
 from hubwire.webhooks.signing import ROTATION_GRACE
 
 __all__ = ["router"]
@@ -22,16 +25,17 @@ __all__ = ["router"]
 router = APIRouter(tags=["Webhook"])
 
 Status = Literal["pending", "failed", "succeeded", "dead"]
+# A time is ISO 8601 text or epoch seconds (within years 1..9999), as in entity fields.
+Since = datetime | Annotated[float, Field(ge=EPOCH_MIN, le=EPOCH_MAX)]
 
 
-def _since(value: str | None, field: str = "since") -> float | None:
+def _since(value: Since | None, field: str = "since") -> float | None:
     if value is None:
         return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError.single(field, "invalid_datetime", f"{field} must be an ISO 8601 date-time") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    dt = parse_datetime(field, value)
+    if isinstance(dt, FieldError):
+        raise ValidationError.single(field, "invalid_datetime", dt.message)
+    return dt.timestamp()
 
 
 @router.get("/v1/webhooks/deliveries", summary="Webhook deliveries, newest first")
@@ -40,7 +44,7 @@ async def list_deliveries(
     endpoint: str | None = Query(None, description="only this endpoint (Integration id)"),
     event: str | None = Query(None, description="only deliveries of this event id"),
     status: Status | None = Query(None),
-    since: str | None = Query(None, description="created at or after this ISO time"),
+    since: Since | None = Query(None, description="created at or after this time (ISO 8601 or epoch seconds)"),
     limit: int = Query(50, ge=1, le=1000),
     before: str | None = Query(None, description="the next page: deliveries older than this delivery id"),
 ) -> dict[str, Any]:
@@ -74,11 +78,16 @@ async def resend(id: str, request: Request) -> dict[str, Any]:
 
 
 class RecoverBody(BaseModel):
-    since: str = Field(description="resend the endpoint's dead deliveries dead-lettered at or after this ISO time")
+    since: Since = Field(description="resend the endpoint's dead deliveries dead-lettered at or after this ISO time")
 
 
-@router.post("/v1/webhooks/endpoints/{id}/recover", summary="Resend an endpoint's failed deliveries since a time")
-async def recover(id: str, body: RecoverBody, request: Request) -> dict[str, Any]:
+@router.post(
+    "/v1/webhooks/endpoints/{id}/recover",
+    summary="Resend an endpoint's failed deliveries since a time",
+    openapi_extra=json_body_doc(RecoverBody),
+)
+async def recover(id: str, request: Request) -> dict[str, Any]:
+    body = await json_model(request, RecoverBody)
     since = _since(body.since)
     assert since is not None
     return {"requeued": await webhooks.recover(hub_of(request), id, since)}
@@ -94,9 +103,13 @@ class RotateBody(BaseModel):
     grace_seconds: float = Field(ROTATION_GRACE, ge=0, le=30 * 86400, description="how long the old one still signs")
 
 
-@router.post("/v1/webhooks/endpoints/{id}/rotate-secret", summary="Rotate an endpoint's signing secret")
-async def rotate_secret(id: str, request: Request, body: RotateBody | None = None) -> dict[str, Any]:
-    body = body or RotateBody.model_validate({})
+@router.post(
+    "/v1/webhooks/endpoints/{id}/rotate-secret",
+    summary="Rotate an endpoint's signing secret",
+    openapi_extra=json_body_doc(RotateBody, required=False),
+)
+async def rotate_secret(id: str, request: Request) -> dict[str, Any]:
+    body = await json_model(request, RotateBody, required=False)
     secret = await webhooks.rotate_secret(hub_of(request), id, secret=body.secret, grace=body.grace_seconds)
     # Shown once, like a generated secret at connect; a given secret is not echoed.
     return {"id": id, "grace_seconds": body.grace_seconds, **({} if body.secret else {"secret": secret})}
@@ -106,6 +119,6 @@ async def rotate_secret(id: str, request: Request, body: RotateBody | None = Non
 async def retry_dead(
     request: Request,
     endpoint: str | None = Query(None),
-    since: str | None = Query(None, description="dead-lettered at or after this ISO time"),
+    since: Since | None = Query(None, description="dead-lettered at or after this time (ISO or epoch seconds)"),
 ) -> dict[str, Any]:
     return {"requeued": await webhooks.retry_dead(hub_of(request), endpoint_id=endpoint, since=_since(since))}
