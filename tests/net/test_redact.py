@@ -23,6 +23,7 @@ from hubwire.settings import Settings
         "slack xoxb-123456789012-abcdefghijkl",
         "postgresql://hubwire:hunter2secret@db/hubwire",
         "signing whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "api key hw_Ab3dEf7h_Qr5tUv8xYz1Bc4dEf6gHj9kLm2nPq3rS pasted",
     ],
 )
 def test_well_known_secret_shapes(text: str) -> None:
@@ -35,6 +36,7 @@ def test_well_known_secret_shapes(text: str) -> None:
         "abcdefghijkl",
         "hunter2secret",
         "MfKQ9r8GKYqr",
+        "Qr5tUv8xYz1Bc4dEf6gHj9kLm2nPq3rS",
     ):
         assert secret not in out
 

@@ -35,6 +35,7 @@ _SECRET_VALUES = re.compile(
     r"|gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,}"
     r"|xox[abposr]-[A-Za-z0-9-]{8,}"
     r"|whsec_[A-Za-z0-9+/=]{8,}"
+    r"|hw_[A-Za-z0-9]{8}_[A-Za-z0-9]{32}"  # Hubwire's own API keys
     r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"
     r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"
 )
