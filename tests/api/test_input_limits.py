@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -218,7 +217,7 @@ async def test_wrong_type_filters_and_cursors(client: httpx.AsyncClient, deal: h
 async def test_bad_backoff_on_webhook_patch_is_a_422(
     client: httpx.AsyncClient, hub: hubwire.Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub, "settings", dataclasses.replace(hub.settings, allow_private_networks=True))
+    monkeypatch.setattr(hub, "settings", hub.settings.replace(allow_private_networks=True))
     r = await client.post(
         "/v1/integrations/connect", json={"provider": "webhook", "url": "http://127.0.0.1:9/hook", "events": ["*"]}
     )

@@ -99,29 +99,62 @@ class MCPGuard:
 
 def mount_mcp(app: FastAPI, hub: Hub) -> None:
     """Serve ``hub``'s MCP server at ``/mcp`` of ``app``; its sessions start and stop with the app."""
-    server = build_server(hub)
-    host = hub.settings.host
-    security = (
-        TransportSecuritySettings(
-            allowed_hosts=list(LOOPBACK_HOSTS), allowed_origins=allowed_origins(hub.settings.mcp_allowed_origins)
-        )
-        if _loopback(host)
-        else TransportSecuritySettings(enable_dns_rebinding_protection=False)  # Host is the deployment's name
-    )
-    # Builds the session manager; its own Starlette app is not used: the route below serves it.
-    server.streamable_http_app(
-        streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, transport_security=security, host=host
-    )
-    manager = server.session_manager
-    app.router.routes.append(Route(MCP_PATH, endpoint=MCPGuard(manager.handle_request, hub)))
+    sessions = _Sessions(hub)
+    app.router.routes.append(Route(MCP_PATH, endpoint=MCPGuard(sessions.handle_request, hub)))
     outer = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with outer(application) as state, _running(manager):
+        async with outer(application) as state, sessions.running():
             yield state
 
     app.router.lifespan_context = lifespan
+
+
+class _Sessions:
+    """The SDK's session manager of each run of the app: a manager runs only once, an app may start
+    more than once (a test serving the same app twice), so each lifespan makes its own."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.manager: StreamableHTTPSessionManager | None = None
+
+    def _make(self) -> StreamableHTTPSessionManager:
+        hub, host = self.hub, self.hub.settings.host
+        server = build_server(hub)
+        security = (
+            TransportSecuritySettings(
+                allowed_hosts=list(LOOPBACK_HOSTS), allowed_origins=allowed_origins(hub.settings.mcp_allowed_origins)
+            )
+            if _loopback(host)
+            else TransportSecuritySettings(enable_dns_rebinding_protection=False)  # Host is the deployment's name
+        )
+        # Builds the session manager; its own Starlette app is not used: the route serves it.
+        server.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            stateless_http=True,
+            json_response=True,
+            transport_security=security,
+            host=host,
+        )
+        return server.session_manager
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        self.manager = self._make()
+        try:
+            async with _running(self.manager):
+                yield
+        finally:
+            self.manager = None
+
+    async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.manager is None:
+            await problem(503, "mcp_not_running", "MCP not running", "the server is starting or stopping")(
+                scope, receive, send
+            )
+            return
+        await self.manager.handle_request(scope, receive, send)
 
 
 @asynccontextmanager
