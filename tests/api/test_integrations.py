@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 import hubwire
+from hubwire import Integration
 from tests.api.conftest import ACME_SECRET, AcmeProvider
 
 
@@ -108,3 +109,12 @@ async def test_the_marketplace_moves_are_verbs_over_rest(hub: hubwire.Hub, clien
         "Integration.Deprecated",
     ]
     assert (await client.post(f"/v1/integrations/{iid}/error")).status_code == 404  # an event, not a verb
+
+
+async def test_lists_take_the_seeds_camel_case_field_names(client: httpx.AsyncClient) -> None:
+    await Integration.create(name="A", provider="acme", slug="a", auth_type="ApiKey")
+    await Integration.create(name="B", provider="acme", slug="b", auth_type="OAuth2")
+    for query in ("authType=OAuth2", "auth_type=OAuth2"):
+        r = await client.get(f"/v1/integrations?{query}")
+        assert r.status_code == 200, r.text
+        assert [i["name"] for i in r.json()["data"]] == ["B"] and "auth_type" in r.json()["data"][0]

@@ -182,17 +182,17 @@ def _list_filter(noun: Noun, request: Request, raw_filter: str | None) -> dict[s
     for key in dict.fromkeys(request.query_params.keys()):
         if key in RESERVED_QUERY:
             continue
-        f = allowed.get(key)
+        f = allowed.get(key) or allowed.get(camel_to_snake(key))  # ?authType= is ?auth_type=
         if f is None:
             errors.append(FieldError(key, "unknown_parameter", f"{noun.plural} cannot be listed by {key!r}"))
             continue
         values = request.query_params.getlist(key)
         if f.many:
-            clauses.extend({key: {"$contains": v}} for v in values)
+            clauses.extend({f.name: {"$contains": v}} for v in values)
         elif len(values) > 1:
-            clauses.append({key: {"$in": values}})
+            clauses.append({f.name: {"$in": values}})
         else:
-            clauses.append({key: values[0]})
+            clauses.append({f.name: values[0]})
     if errors:
         raise ValidationError("invalid query: " + "; ".join(e.message for e in errors), errors, noun=noun.name)
     if raw_filter:
