@@ -48,7 +48,13 @@ async def bench(db: str, issues: int, comments: int) -> None:
     await migrate(url)
     async with (
         GitHubSimulator(check_spec=False) as sim,
-        Hub(database_url=url, data_dir=tmp, secret_key="bench-secret-key-0123456789", auto_migrate=False) as hub,
+        Hub(
+            database_url=url,
+            data_dir=tmp,
+            secret_key="bench-secret-key-0123456789",
+            auto_migrate=False,
+            allow_private_networks=True,  # the simulator is on loopback
+        ) as hub,
     ):
         sim.seed_repo(sim.login, "big")
         for i in range(issues):
