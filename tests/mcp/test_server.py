@@ -8,10 +8,11 @@ from typing import Any
 from mcp import Client
 
 import hubwire
+from hubwire.events import register
 from hubwire.hub import Hub
 from hubwire.jobs import queue
 from hubwire.mcp import build_server
-from hubwire.mcp.server import NOUNS_URI, PROVIDERS_URI
+from hubwire.mcp.server import EVENT_TYPES_URI, NOUNS_URI, PROVIDERS_URI
 from hubwire.store.events import read_after
 from hubwire.sync.runs import list_runs
 from hubwire.vault.credentials import load_credentials
@@ -175,7 +176,7 @@ async def test_connect_sync_disconnect_and_fetch_every_id_kind_without_a_secret(
 async def test_resources_describe_the_nouns_and_the_providers(mhub: Hub, acme: AcmeProvider) -> None:
     async with Client(build_server(mhub)) as client:
         listed = {str(r.uri) for r in (await client.list_resources()).resources}
-        assert listed == {NOUNS_URI, PROVIDERS_URI}
+        assert listed == {NOUNS_URI, PROVIDERS_URI, EVENT_TYPES_URI}
         nouns = json.loads((await client.read_resource(NOUNS_URI)).contents[0].text)  # type: ignore[union-attr]
         deal = nouns["Deal"]
         assert deal["fields"]["stage"] == {
@@ -197,6 +198,11 @@ async def test_resources_describe_the_nouns_and_the_providers(mhub: Hub, acme: A
         providers = json.loads((await client.read_resource(PROVIDERS_URI)).contents[0].text)  # type: ignore[union-attr]
         mine = next(p for p in providers if p["slug"] == "acme")
         assert mine["credential_fields"] == ["api_key"] and mine["config_fields"] == ["region"]
+        register("Order.Shipped", schema={"type": "object", "properties": {"order": {"type": "string"}}})
+        types = json.loads((await client.read_resource(EVENT_TYPES_URI)).contents[0].text)  # type: ignore[union-attr]
+        by_name = {t["name"]: t for t in types}
+        assert by_name["Deal.Closed"]["example"]["stage"] == "Closed" and by_name["Deal.Closed"]["noun"] == "Deal"
+        assert by_name["Order.Shipped"]["source"] == "registered" and "Integration.Errored" in by_name
 
 
 async def test_a_verb_implemented_in_python_says_what_its_arguments_lack(mhub: Hub) -> None:

@@ -27,13 +27,15 @@ import hubwire
 from hubwire.api.routes.integrations import describe
 from hubwire.api.scopes import Scope
 from hubwire.errors import AuthenticationError, HubwireError
+from hubwire.events import event_types as registered_event_types
 from hubwire.hub import Hub
 from hubwire.mcp import schemas, tools
 from hubwire.net.redact import redact
 
-__all__ = ["NOUNS_URI", "PROVIDERS_URI", "SCOPE_STATE", "HubwireMCP", "build_server"]
+__all__ = ["EVENT_TYPES_URI", "NOUNS_URI", "PROVIDERS_URI", "SCOPE_STATE", "HubwireMCP", "build_server"]
 
 NOUNS_URI = "hubwire://nouns"
+EVENT_TYPES_URI = "hubwire://event-types"
 PROVIDERS_URI = "hubwire://providers"
 # Where the HTTP transport leaves the verified key's scope on the request (``request.state``).
 SCOPE_STATE = "hubwire_scope"
@@ -149,5 +151,9 @@ def build_server(hub: Hub) -> HubwireMCP:
         """The providers that can be connected, with the names (never values) of their credentials."""
         return json.dumps([describe(p) for p in hub.providers.all()], ensure_ascii=False)
 
-    # The event-type registry (issue #13) becomes a third resource here, hubwire://event-types.
+    @server.resource(EVENT_TYPES_URI, name="event-types", mime_type="application/json")
+    def event_types() -> str:
+        """Every event Hubwire can emit (Noun events and registered ones) with its payload schema and an example."""
+        return json.dumps([t.to_dict() for t in registered_event_types()], ensure_ascii=False, default=str)
+
     return server
