@@ -356,9 +356,7 @@ def noun_router(noun: Noun, taken: Iterable[tuple[str, str]] = (), *, base: str 
 
 
 def _verb_endpoint(noun: Noun, verb: str) -> Any:
-    # A Noun subclass may implement a verb in Python (as Integration does): that method is the
-    # verb, and the route calls it rather than the generic perform.
-    own = next((c.__dict__[verb] for c in type(noun).__mro__ if c is not Noun and verb in c.__dict__), None)
+    own = noun.own_verb(verb)
 
     async def perform(id: str, request: Request) -> JSONResponse:
         body = await json_object(request, required=False)
@@ -366,17 +364,16 @@ def _verb_endpoint(noun: Noun, verb: str) -> Any:
         _refuse_read_only(noun, body)
         if own is None:
             return entity_response(await noun.perform(verb, id, body, version=version))
-        method = getattr(noun, verb)
         kwargs = {camel_to_snake(k): v for k, v in body.items()}
         if version is not None:
             kwargs["version"] = version
         try:
-            inspect.signature(method).bind(id, **kwargs)
+            inspect.signature(own).bind(id, **kwargs)
         except TypeError:
             raise ValidationError.single(
                 "body", "unknown_field", f"{noun.name}.{verb} does not take {sorted(kwargs)}"
             ) from None
-        return entity_response(await method(id, **kwargs))
+        return entity_response(await own(id, **kwargs))
 
     perform.__name__ = f"{verb}_{noun.name.lower()}"
     return perform
