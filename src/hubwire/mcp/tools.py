@@ -17,9 +17,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hubwire.api.routes.nouns import read_only_fields
+from hubwire.api.routes.nouns import refuse_read_only
 from hubwire.api.scopes import Scope, allows, required_scope
-from hubwire.errors import FieldError, InsufficientScopeError, NotFoundError, ValidationError
+from hubwire.errors import InsufficientScopeError, NotFoundError, ValidationError
 from hubwire.hub import Hub
 from hubwire.jobs import queue
 from hubwire.net.redact import redact
@@ -121,17 +121,6 @@ def _route(noun: Noun, verb: str, entity_id: str | None) -> tuple[str, str]:
     return "POST", f"{base}/{{id}}/{verb}" if entity_id is not None else f"{base}/{verb}"
 
 
-def _refuse_read_only(noun: Noun, args: Mapping[str, Any]) -> None:
-    fixed = read_only_fields(noun)
-    errors = [
-        FieldError(k, "read_only", f"{k} is set by {noun.name}'s verbs, not directly")
-        for k in args
-        if camel_to_snake(k) in fixed
-    ]
-    if errors:
-        raise ValidationError("; ".join(e.message for e in errors), errors, noun=noun.name)
-
-
 async def do(
     hub: Hub,
     scope: Scope,
@@ -151,7 +140,7 @@ async def do(
     _require(scope, method, path, f"{noun.name}.{verb}")
     data = dict(args or {})
     if verb != "delete":
-        _refuse_read_only(noun, data)
+        refuse_read_only(noun, data)
     if verb == "create":
         return _entity(noun, await noun.create(data))
     own = noun.own_verb(verb)
