@@ -20,7 +20,7 @@ from hubwire.api.keys import create_api_key
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from hubwire.simulators.stripe import StripeSimulator
-from tests.conftest import TEST_SECRET
+from tests.conftest import make_hub
 
 KEY = "sk_test_hubwire"
 
@@ -141,14 +141,7 @@ async def test_a_sync_by_a_hub_with_the_guard_closed_never_dials_a_stored_loopba
         provider="stripe", api_key=KEY, api_base_url=stripe_sim.url.replace("127.0.0.1", host)
     )
     asked = len(stripe_sim.requests)
-    closed = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        allow_private_networks=False,
-    )
+    closed = make_hub(db_url, tmp_path, providers, allow_private_networks=False)
     async with closed:
         with pytest.raises(ValidationError) as exc:
             await Integration.sync(integ.id, wait=True)

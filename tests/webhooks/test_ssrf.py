@@ -16,7 +16,7 @@ from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from hubwire.net.ssrf import AddressPolicy, BlockedAddress, GuardedResolver, blocked_reason, check_url
 from hubwire.webhooks import list_attempts, list_deliveries
-from tests.conftest import TEST_SECRET
+from tests.conftest import make_hub
 from tests.fakes import deal_noun
 
 REFUSED = {
@@ -130,9 +130,7 @@ async def test_an_endpoint_made_with_the_guard_open_is_not_delivered_by_a_hub_wi
     url = receiver.url("/ok").replace("127.0.0.1", host)
     ep = await Integration.connect(provider="webhook", url=url, events=["Deal.*"])
     await deal_noun().create(name="an event for the endpoint")
-    closed = Hub(
-        database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET, providers=providers, auto_migrate=False
-    )
+    closed = make_hub(db_url, tmp_path, providers)
     async with closed:
         assert not closed.settings.allow_private_networks
         await Worker(closed, concurrency=4).drain()
@@ -153,14 +151,7 @@ async def test_a_webhook_url_patched_in_another_spelling_takes_the_connect_check
 
     assert isinstance(receiver, Receiver)
     port = receiver.base.rsplit(":", 1)[1]
-    hub = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        allowed_networks=("127.0.0.2/32",),
-    )
+    hub = make_hub(db_url, tmp_path, providers, allowed_networks=("127.0.0.2/32",))
     async with hub:
         app = create_app(hub)
         _, key = await create_api_key(hub, "tests")
