@@ -15,11 +15,10 @@ import pytest
 from aiohttp import web
 
 from hubwire import Integration, ProviderInvalidRequest, ValidationError
-from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from hubwire.simulators.stripe import StripeSimulator
+from tests.api.conftest import rest_client
 from tests.conftest import make_hub
 
 KEY = "sk_test_hubwire"
@@ -56,16 +55,7 @@ async def hostile() -> AsyncIterator[Hostile]:
 
 @pytest.fixture
 async def rest(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(hub)
-    _, key = await create_api_key(hub, "tests")
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://hubwire.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as c,
-    ):
+    async with rest_client(hub) as c:
         yield c
 
 
