@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -125,16 +126,21 @@ def providers() -> ProviderRegistry:
     return reg
 
 
-@pytest.fixture
-async def hub(db_url: str, tmp_path: Path, providers: ProviderRegistry) -> AsyncIterator[Hub]:
-    h = Hub(
+def make_hub(db_url: str, data_dir: Path, providers: ProviderRegistry, **options: Any) -> Hub:
+    """A Hub on a test database (already migrated) with the test secret; ``options`` are settings or ``clock``."""
+    return Hub(
         database_url=db_url,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         secret_key=TEST_SECRET,
         providers=providers,
         auto_migrate=False,
+        **options,
     )
-    async with h:
+
+
+@pytest.fixture
+async def hub(db_url: str, tmp_path: Path, providers: ProviderRegistry) -> AsyncIterator[Hub]:
+    async with make_hub(db_url, tmp_path, providers) as h:
         yield h
 
 

@@ -78,6 +78,20 @@ async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]
 
 
 @contextlib.asynccontextmanager
+async def rest_client(hub: hubwire.Hub) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``hub``'s REST app in process (lifespan run) holding a new admin API key."""
+    app = create_app(hub)
+    _, key = await create_api_key(hub, "tests")
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://hubwire.test", headers=headers) as c,
+    ):
+        yield c
+
+
+@contextlib.asynccontextmanager
 async def serve(application: FastAPI) -> AsyncIterator[str]:
     """Run ``application`` under uvicorn on 127.0.0.1 (ephemeral port); yields its base URL."""
     config = uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")

@@ -15,12 +15,11 @@ import pytest
 from aiohttp import web
 
 from hubwire import Integration, ProviderInvalidRequest, ValidationError
-from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from hubwire.simulators.stripe import StripeSimulator
-from tests.conftest import TEST_SECRET
+from tests.api.conftest import rest_client
+from tests.conftest import make_hub
 
 KEY = "sk_test_hubwire"
 
@@ -56,16 +55,7 @@ async def hostile() -> AsyncIterator[Hostile]:
 
 @pytest.fixture
 async def rest(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(hub)
-    _, key = await create_api_key(hub, "tests")
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://hubwire.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as c,
-    ):
+    async with rest_client(hub) as c:
         yield c
 
 
@@ -141,14 +131,7 @@ async def test_a_sync_by_a_hub_with_the_guard_closed_never_dials_a_stored_loopba
         provider="stripe", api_key=KEY, api_base_url=stripe_sim.url.replace("127.0.0.1", host)
     )
     asked = len(stripe_sim.requests)
-    closed = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        allow_private_networks=False,
-    )
+    closed = make_hub(db_url, tmp_path, providers, allow_private_networks=False)
     async with closed:
         with pytest.raises(ValidationError) as exc:
             await Integration.sync(integ.id, wait=True)

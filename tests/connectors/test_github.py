@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 import hubwire.connectors.github  # noqa: F401 - registers the provider and its writers
-from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.domains.platform import Integration
 from hubwire.domains.projects import Comment, Issue, Project
@@ -27,6 +24,7 @@ from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.nouns import on
 from hubwire.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from hubwire.sync.runs import list_runs
+from tests.api.conftest import rest_client
 from tests.connectors.loopback import LOOPBACK
 from tests.simulators.github_fixtures import checked_github
 
@@ -339,16 +337,7 @@ async def test_the_rate_budget_keeps_under_githubs_burst_limit(hub: Hub, provide
 
 
 async def test_over_rest_connect_sync_and_write_through(gh: GitHubSimulator, hub: Hub) -> None:
-    app = create_app(hub)
-    _, key = await create_api_key(hub, "tests")
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://hubwire.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as c,
-    ):
+    async with rest_client(hub) as c:
         r = await c.post(
             "/v1/integrations/connect", json={"provider": "github", "token": DEFAULT_TOKEN, "apiBaseUrl": gh.url}
         )

@@ -18,21 +18,13 @@ import hubwire
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from tests.api.conftest import AcmeProvider
-from tests.conftest import TEST_SECRET
+from tests.conftest import make_hub
 
 
 @pytest.fixture
 async def mhub(db_url: str, tmp_path: Path, providers: ProviderRegistry) -> AsyncIterator[Hub]:
     """A hub on SQLite and PostgreSQL whose webhook endpoints may be loopback URLs (nothing is sent to them)."""
-    h = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        allow_private_networks=True,
-    )
-    async with h:
+    async with make_hub(db_url, tmp_path, providers, allow_private_networks=True) as h:
         yield h
 
 

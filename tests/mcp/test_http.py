@@ -17,7 +17,7 @@ from hubwire.api.keys import create_api_key
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from tests.api.conftest import ACME_SECRET, serve
-from tests.conftest import TEST_SECRET
+from tests.conftest import make_hub
 
 
 @contextlib.asynccontextmanager
@@ -76,14 +76,7 @@ async def test_an_origin_is_accepted_once_configured(
     db_url: str, tmp_path: Path, providers: ProviderRegistry, deal: hubwire.Noun
 ) -> None:
     allowed = "https://app.example.com"
-    hub = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        mcp_allowed_origins=(allowed,),
-    )
+    hub = make_hub(db_url, tmp_path, providers, mcp_allowed_origins=(allowed,))
     async with hub:
         _, key = await create_api_key(hub, "dashboard", scope="read")
         async with serve(create_app(hub)) as base:
@@ -106,14 +99,7 @@ async def test_an_origin_is_accepted_once_configured(
 async def test_with_authentication_disabled_every_call_passes(
     db_url: str, tmp_path: Path, providers: ProviderRegistry, deal: hubwire.Noun
 ) -> None:
-    hub = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        auth_required=False,
-    )
+    hub = make_hub(db_url, tmp_path, providers, auth_required=False)
     async with hub, serve(create_app(hub)) as base:
         http = httpx2.AsyncClient(timeout=10)
         async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:

@@ -32,7 +32,7 @@ from hubwire.hub import Hub
 from hubwire.net.http import HttpClient, RetryPolicy
 from hubwire.net.ssrf import AddressPolicy
 from hubwire.webhooks import list_deliveries
-from tests.conftest import TEST_SECRET
+from tests.conftest import make_hub
 
 # {port} is the receiver's. Hosts the guard must refuse, by what they are.
 CORPUS = {
@@ -243,14 +243,7 @@ async def test_a_providers_redirect_to_any_spelling_is_not_followed(
 async def test_a_webhook_receivers_redirect_is_not_followed(
     db_url: str, tmp_path: Path, providers: ProviderRegistry, receiver: Receiver, redirector: list[str]
 ) -> None:
-    only = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        allowed_networks=("127.0.0.2/32",),
-    )
+    only = make_hub(db_url, tmp_path, providers, allowed_networks=("127.0.0.2/32",))
     async with only:
         for case in ("dotted", "localhost", "decimal", "metadata"):
             hop = f"{redirector[0]}/hop?{urlencode({'to': CORPUS[case].format(port=receiver.port)})}"

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
-from tests.conftest import TEST_SECRET
+from tests.conftest import make_hub
 from tests.fakes import FakeClock, deal_noun
 
 
@@ -123,16 +123,7 @@ def clock() -> FakeClock:
 async def whub(db_url: str, tmp_path: Path, providers: ProviderRegistry, clock: FakeClock) -> AsyncIterator[Hub]:
     """A hub with a fake clock that may dial loopback receivers; it serves Deal, so endpoints may subscribe to it."""
     deal_noun()
-    h = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        clock=clock,
-        allow_private_networks=True,
-    )
-    async with h:
+    async with make_hub(db_url, tmp_path, providers, clock=clock, allow_private_networks=True) as h:
         yield h
 
 

@@ -85,11 +85,9 @@ async def test_event_filters_and_no_events_about_the_endpoint_itself(whub: Hub, 
 async def test_connect_validates_url_events_and_the_ssrf_guard(
     db_url: str, tmp_path: Path, providers: ProviderRegistry, receiver: Receiver
 ) -> None:
-    from tests.conftest import TEST_SECRET
+    from tests.conftest import make_hub
 
-    async with Hub(
-        database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET, providers=providers, auto_migrate=False
-    ):
+    async with make_hub(db_url, tmp_path, providers):
         with pytest.raises(ValidationError) as exc:
             await Integration.connect(provider="webhook", url=receiver.url("/ok"), events=["*"])
         assert (

@@ -7,18 +7,16 @@ import json
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
 from hubwire import Integration, Worker
-from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
 from hubwire.hub import Hub
 from hubwire.store.tables import webhook_attempts
 from hubwire.webhooks import list_attempts, list_deliveries
 from hubwire.webhooks.signing import new_secret
+from tests.api.conftest import rest_client
 from tests.fakes import deal_noun
 
 HEADER_KEY = "rcv_live_abcdef123456"
@@ -77,16 +75,7 @@ async def test_echoed_secrets_and_header_values_are_masked_when_stored_and_retur
         stored = (await conn.execute(sa.select(webhook_attempts.c.response_body))).scalars().all()
     [attempt] = await list_attempts(whub, delivery.id)
     assert stored and attempt.response_body and "[REDACTED]" in attempt.response_body
-    app = create_app(whub)
-    _, key = await create_api_key(whub, "tests")
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://hubwire.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as c,
-    ):
+    async with rest_client(whub) as c:
         one = (await c.get(f"/v1/webhooks/deliveries/{delivery.id}")).text
         listed = (await c.get(f"/v1/webhooks/deliveries/{delivery.id}/attempts")).text
     for text in (*stored, attempt.response_body, one, listed):

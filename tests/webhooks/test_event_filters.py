@@ -6,13 +6,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from hubwire import Integration, Noun, ValidationError
-from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
 from hubwire.events import register
 from hubwire.hub import Hub
+from tests.api.conftest import rest_client
 from tests.webhooks.conftest import Receiver
 
 URL_PATH = "/ok"
@@ -20,13 +18,8 @@ URL_PATH = "/ok"
 
 @pytest.fixture
 async def client(whub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(whub)
-    _, key = await create_api_key(whub, "tests")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://hubwire.test", headers=headers) as c:
-            yield c
+    async with rest_client(whub) as c:
+        yield c
 
 
 async def test_connect_refuses_unknown_events_with_the_nearest_names(whub: Hub, receiver: Receiver) -> None:

@@ -7,26 +7,19 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import standardwebhooks
-from fastapi import FastAPI
 
 from hubwire import Worker
-from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
 from hubwire.hub import Hub
 from hubwire.store.events import iso
+from tests.api.conftest import rest_client
 from tests.fakes import FakeClock, deal_noun
 from tests.webhooks.conftest import Receiver
 
 
 @pytest.fixture
 async def client(whub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(whub)
-    _, key = await create_api_key(whub, "tests")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://hubwire.test", headers=headers) as c:
-            yield c
+    async with rest_client(whub) as c:
+        yield c
 
 
 async def test_rest_deliveries_lifecycle(

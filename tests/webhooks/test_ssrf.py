@@ -6,17 +6,15 @@ import ipaddress
 from pathlib import Path
 
 import aiohttp
-import httpx
 import pytest
 
 from hubwire import Integration, ValidationError, Worker
-from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from hubwire.net.ssrf import AddressPolicy, BlockedAddress, GuardedResolver, blocked_reason, check_url
 from hubwire.webhooks import list_attempts, list_deliveries
-from tests.conftest import TEST_SECRET
+from tests.api.conftest import rest_client
+from tests.conftest import make_hub
 from tests.fakes import deal_noun
 
 REFUSED = {
@@ -130,9 +128,7 @@ async def test_an_endpoint_made_with_the_guard_open_is_not_delivered_by_a_hub_wi
     url = receiver.url("/ok").replace("127.0.0.1", host)
     ep = await Integration.connect(provider="webhook", url=url, events=["Deal.*"])
     await deal_noun().create(name="an event for the endpoint")
-    closed = Hub(
-        database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET, providers=providers, auto_migrate=False
-    )
+    closed = make_hub(db_url, tmp_path, providers)
     async with closed:
         assert not closed.settings.allow_private_networks
         await Worker(closed, concurrency=4).drain()
@@ -153,46 +149,31 @@ async def test_a_webhook_url_patched_in_another_spelling_takes_the_connect_check
 
     assert isinstance(receiver, Receiver)
     port = receiver.base.rsplit(":", 1)[1]
-    hub = Hub(
-        database_url=db_url,
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET,
-        providers=providers,
-        auto_migrate=False,
-        allowed_networks=("127.0.0.2/32",),
-    )
-    async with hub:
-        app = create_app(hub)
-        _, key = await create_api_key(hub, "tests")
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://hubwire.test", headers=headers) as c,
-        ):
-            r = await c.post(
-                "/v1/integrations/connect",
-                json={"provider": "webhook", "url": f"http://127.0.0.2:{port}/x", "events": ["webhook.test"]},
-            )
-            assert r.status_code == 201, r.text
-            wid = r.json()["$id"]
-            for url in (f"http://127。0。0。1:{port}/x", f"http://①②⑦.0.0.1:{port}/", f"http://127.0.0.1.:{port}/"):
-                r = await c.patch(f"/v1/integrations/{wid}", json={"config": {"url": url, "events": ["*"]}})
-                assert r.status_code == 422, (url, r.text)
-                assert r.json()["errors"][0]["code"] == "ssrf_blocked", r.json()
-                assert r.json()["detail"].startswith("refusing 127.0.0.1: a loopback address;"), r.json()
-            assert (await Integration.get(wid))["config"]["url"] == f"http://127.0.0.2:{port}/x"
-            # an allowed URL in another spelling is stored as the guard read it
-            r = await c.patch(
-                f"/v1/integrations/{wid}", json={"config": {"url": f"http://１２７.０.０.２:{port}/y", "events": ["*"]}}
-            )
-            assert r.status_code == 200, r.text
-            assert r.json()["config"]["url"] == f"http://127.0.0.2:{port}/y"
-            # a URL with an empty label is a clear 422, at connect and at PATCH
-            r = await c.post(
-                "/v1/integrations/connect", json={"provider": "webhook", "url": "http://a..b/", "events": ["*"]}
-            )
-            assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_url", r.text
-            r = await c.patch(f"/v1/integrations/{wid}", json={"config": {"url": "http://a..b/", "events": ["*"]}})
-            assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_url", r.text
+    hub = make_hub(db_url, tmp_path, providers, allowed_networks=("127.0.0.2/32",))
+    async with hub, rest_client(hub) as c:
+        r = await c.post(
+            "/v1/integrations/connect",
+            json={"provider": "webhook", "url": f"http://127.0.0.2:{port}/x", "events": ["webhook.test"]},
+        )
+        assert r.status_code == 201, r.text
+        wid = r.json()["$id"]
+        for url in (f"http://127。0。0。1:{port}/x", f"http://①②⑦.0.0.1:{port}/", f"http://127.0.0.1.:{port}/"):
+            r = await c.patch(f"/v1/integrations/{wid}", json={"config": {"url": url, "events": ["*"]}})
+            assert r.status_code == 422, (url, r.text)
+            assert r.json()["errors"][0]["code"] == "ssrf_blocked", r.json()
+            assert r.json()["detail"].startswith("refusing 127.0.0.1: a loopback address;"), r.json()
+        assert (await Integration.get(wid))["config"]["url"] == f"http://127.0.0.2:{port}/x"
+        # an allowed URL in another spelling is stored as the guard read it
+        r = await c.patch(
+            f"/v1/integrations/{wid}", json={"config": {"url": f"http://１２７.０.０.２:{port}/y", "events": ["*"]}}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["config"]["url"] == f"http://127.0.0.2:{port}/y"
+        # a URL with an empty label is a clear 422, at connect and at PATCH
+        r = await c.post(
+            "/v1/integrations/connect", json={"provider": "webhook", "url": "http://a..b/", "events": ["*"]}
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_url", r.text
+        r = await c.patch(f"/v1/integrations/{wid}", json={"config": {"url": "http://a..b/", "events": ["*"]}})
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_url", r.text
     assert receiver.requests == []

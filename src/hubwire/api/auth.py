@@ -11,13 +11,14 @@ from __future__ import annotations
 from fastapi import Request, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 
 from hubwire.api.keys import ApiKey, verify_api_key
 from hubwire.api.scopes import Scope, allows, required_scope
 from hubwire.errors import AuthenticationError, InsufficientScopeError
 from hubwire.hub import Hub
 
-__all__ = ["bearer_scheme", "hub_of", "require_api_key"]
+__all__ = ["bearer_scheme", "bearer_token", "hub_of", "require_api_key"]
 
 # Only documents the scheme in OpenAPI; the check itself is ours (so failures are problems).
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `hubwire apikey create`")
@@ -28,8 +29,9 @@ def hub_of(request: Request) -> Hub:
     return hub
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def bearer_token(headers: Headers) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header (REST and MCP over HTTP): None without the header."""
+    header = headers.get("authorization")
     if not header:
         return None
     scheme, _, value = header.partition(" ")
@@ -66,7 +68,7 @@ async def require_api_key(
     if not hub.settings.auth_required:
         request.state.api_key = None
         return None
-    key = await verify_api_key(hub, _bearer(request))
+    key = await verify_api_key(hub, bearer_token(request.headers))
     request.state.api_key = key
     _check_scope(request, key)
     return key

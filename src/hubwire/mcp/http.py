@@ -25,10 +25,11 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hubwire.api.auth import bearer_token
 from hubwire.api.keys import verify_api_key
 from hubwire.api.problems import problem, problem_for
 from hubwire.api.scopes import Scope as KeyScope
-from hubwire.errors import AuthenticationError, HubwireError
+from hubwire.errors import HubwireError
 from hubwire.hub import Hub
 from hubwire.mcp.server import SCOPE_STATE, build_server
 
@@ -58,16 +59,6 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _bearer(headers: Headers) -> str | None:
-    header = headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise AuthenticationError("the Authorization header must be `Bearer <key>`")
-    return value.strip()
-
-
 class MCPGuard:
     """ASGI guard in front of the SDK's transport: the Origin, then the API key, whose scope it passes on."""
 
@@ -89,7 +80,7 @@ class MCPGuard:
         granted: Any = KeyScope.ADMIN
         if self.hub.settings.auth_required:
             try:
-                granted = (await verify_api_key(self.hub, _bearer(headers))).scope
+                granted = (await verify_api_key(self.hub, bearer_token(headers))).scope
             except HubwireError as exc:
                 await problem_for(exc)(scope, receive, send)
                 return

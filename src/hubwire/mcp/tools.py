@@ -14,12 +14,12 @@ under ``withheld``, because a tool result lands in a model's context and transcr
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from hubwire.api.routes.nouns import read_only_fields
+from hubwire.api.routes.nouns import refuse_read_only
 from hubwire.api.scopes import Scope, allows, required_scope
-from hubwire.errors import FieldError, InsufficientScopeError, NotFoundError, ValidationError
+from hubwire.errors import InsufficientScopeError, NotFoundError, ValidationError
 from hubwire.hub import Hub
 from hubwire.jobs import queue
 from hubwire.net.redact import redact
@@ -121,22 +121,6 @@ def _route(noun: Noun, verb: str, entity_id: str | None) -> tuple[str, str]:
     return "POST", f"{base}/{{id}}/{verb}" if entity_id is not None else f"{base}/{verb}"
 
 
-def _refuse_read_only(noun: Noun, args: Mapping[str, Any]) -> None:
-    fixed = read_only_fields(noun)
-    errors = [
-        FieldError(k, "read_only", f"{k} is set by {noun.name}'s verbs, not directly")
-        for k in args
-        if camel_to_snake(k) in fixed
-    ]
-    if errors:
-        raise ValidationError("; ".join(e.message for e in errors), errors, noun=noun.name)
-
-
-def _own_method(noun: Noun, verb: str) -> Any:
-    # A Noun subclass may implement a verb in Python (Integration.connect): that method is the verb.
-    return next((c.__dict__[verb] for c in type(noun).__mro__ if c is not Noun and verb in c.__dict__), None)
-
-
 async def do(
     hub: Hub,
     scope: Scope,
@@ -156,11 +140,12 @@ async def do(
     _require(scope, method, path, f"{noun.name}.{verb}")
     data = dict(args or {})
     if verb != "delete":
-        _refuse_read_only(noun, data)
+        refuse_read_only(noun, data)
     if verb == "create":
         return _entity(noun, await noun.create(data))
-    if _own_method(noun, verb) is not None:
-        return _entity(noun, await _call_own(noun, verb, id, data, version))
+    own = noun.own_verb(verb)
+    if own is not None:
+        return _entity(noun, await _call_own(noun, verb, own, id, data, version))
     if id is None:
         raise ValidationError.single("id", "required", f"{noun.name}.{verb} needs the id of the {noun.name}")
     if verb == "update":
@@ -172,8 +157,9 @@ async def do(
     return _entity(noun, await noun.perform(verb, id, data, version=version))
 
 
-async def _call_own(noun: Noun, verb: str, id: str | None, data: dict[str, Any], version: int | None) -> Entity:
-    method = getattr(noun, verb)
+async def _call_own(
+    noun: Noun, verb: str, method: Callable[..., Any], id: str | None, data: dict[str, Any], version: int | None
+) -> Entity:
     kwargs = {camel_to_snake(k): v for k, v in data.items()}
     signature = inspect.signature(method)
     if version is not None:

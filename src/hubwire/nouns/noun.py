@@ -8,7 +8,7 @@ its hooks (``noun.hooks``) and write-through writers, and the reads (``get``, ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -159,6 +159,14 @@ class Noun:
         """Register a write-through writer (a connector that owns this Noun)."""
         self.hooks.writers.append(writer)
         return writer
+
+    def own_verb(self, verb: str) -> Callable[..., Any] | None:
+        """The method a Noun subclass implements a verb with in Python (``Integration.connect``), bound; else None.
+
+        Such a method is the verb: REST and MCP call it rather than the generic ``perform``.
+        """
+        owner = next((c for c in type(self).__mro__ if c is not Noun and verb in c.__dict__), None)
+        return None if owner is None else getattr(self, verb)
 
     def _verb(self, verb: str) -> VerbDecl:
         decl = self.verbs.get(verb)

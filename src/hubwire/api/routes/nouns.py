@@ -15,7 +15,7 @@ validates (its ValidationError names every bad field). A route another router al
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -31,7 +31,16 @@ from hubwire.nouns.noun import Noun
 from hubwire.nouns.schema import BUILTIN_VERBS, Field, camel_to_snake
 from hubwire.nouns.values import EPOCH_MAX, EPOCH_MIN, INT_MAX, INT_MIN
 
-__all__ = ["READ_ONLY", "NounModels", "entity_response", "noun_models", "noun_router", "read_only_fields", "version_of"]
+__all__ = [
+    "READ_ONLY",
+    "NounModels",
+    "entity_response",
+    "noun_models",
+    "noun_router",
+    "read_only_fields",
+    "refuse_read_only",
+    "version_of",
+]
 
 RESERVED_QUERY = frozenset({"filter", "sort", "limit", "cursor"})
 # Fields a Noun's own verbs manage (e.g. an Integration reaches Connected only through connect,
@@ -160,7 +169,8 @@ def read_only_fields(noun: Noun) -> frozenset[str]:
     return frozenset(getattr(noun, "readonly_fields", ())) | READ_ONLY.get(noun.name, frozenset())
 
 
-def _refuse_read_only(noun: Noun, body: dict[str, Any]) -> None:
+def refuse_read_only(noun: Noun, body: Mapping[str, Any]) -> None:
+    """Refuse a write that sets fields only verbs may set (REST bodies and MCP args alike)."""
     fixed = read_only_fields(noun)
     errors = [
         FieldError(k, "read_only", f"{k} is set by {noun.name}'s verbs, not directly")
@@ -280,7 +290,7 @@ def noun_router(noun: Noun, taken: Iterable[tuple[str, str]] = (), *, base: str 
 
     async def create_entity(request: Request) -> JSONResponse:
         body = await json_object(request)
-        _refuse_read_only(noun, body)
+        refuse_read_only(noun, body)
         return entity_response(await noun.create(body), 201)
 
     async def get_entity(id: str) -> JSONResponse:
@@ -289,7 +299,7 @@ def noun_router(noun: Noun, taken: Iterable[tuple[str, str]] = (), *, base: str 
     async def update_entity(id: str, request: Request) -> JSONResponse:
         body = await json_object(request)
         version = version_of(request, body)
-        _refuse_read_only(noun, body)
+        refuse_read_only(noun, body)
         return entity_response(await noun.update(id, body, version=version))
 
     async def delete_entity(id: str, request: Request) -> JSONResponse:
@@ -356,27 +366,24 @@ def noun_router(noun: Noun, taken: Iterable[tuple[str, str]] = (), *, base: str 
 
 
 def _verb_endpoint(noun: Noun, verb: str) -> Any:
-    # A Noun subclass may implement a verb in Python (as Integration does): that method is the
-    # verb, and the route calls it rather than the generic perform.
-    own = next((c.__dict__[verb] for c in type(noun).__mro__ if c is not Noun and verb in c.__dict__), None)
+    own = noun.own_verb(verb)
 
     async def perform(id: str, request: Request) -> JSONResponse:
         body = await json_object(request, required=False)
         version = version_of(request, body)
-        _refuse_read_only(noun, body)
+        refuse_read_only(noun, body)
         if own is None:
             return entity_response(await noun.perform(verb, id, body, version=version))
-        method = getattr(noun, verb)
         kwargs = {camel_to_snake(k): v for k, v in body.items()}
         if version is not None:
             kwargs["version"] = version
         try:
-            inspect.signature(method).bind(id, **kwargs)
+            inspect.signature(own).bind(id, **kwargs)
         except TypeError:
             raise ValidationError.single(
                 "body", "unknown_field", f"{noun.name}.{verb} does not take {sorted(kwargs)}"
             ) from None
-        return entity_response(await method(id, **kwargs))
+        return entity_response(await own(id, **kwargs))
 
     perform.__name__ = f"{verb}_{noun.name.lower()}"
     return perform

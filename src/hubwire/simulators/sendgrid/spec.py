@@ -22,6 +22,7 @@ from hubwire.simulators.specs import (
     cached_spec,
     describe_validation_error,
     load_document,
+    openapi_validator,
 )
 
 __all__ = ["SENDGRID_SPEC_PATH", "SendGridSpec", "sendgrid_spec"]
@@ -35,10 +36,8 @@ class SendGridSpec:
     """SendGrid's mail description, ready to check requests."""
 
     def __init__(self, path: Path) -> None:
-        from openapi_core import Config, OpenAPI
-
         self.document: SpecDocument = load_document(path)
-        self.api = OpenAPI.from_dict(self.document.doc, config=Config(spec_validator_cls=None))
+        self.api = openapi_validator(self.document)
 
     def check_request(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> RequestCheck:
         """Problems of one request with the description; empty when it conforms."""

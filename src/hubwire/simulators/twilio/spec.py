@@ -24,6 +24,7 @@ from hubwire.simulators.specs import (
     cached_spec,
     describe_validation_error,
     load_document,
+    openapi_validator,
 )
 
 __all__ = ["TWILIO_SPEC_PATH", "TwilioSpec", "twilio_spec"]
@@ -37,10 +38,8 @@ class TwilioSpec:
     """Twilio's 2010-04-01 API description, ready to check requests and responses."""
 
     def __init__(self, path: Path) -> None:
-        from openapi_core import Config, OpenAPI
-
         self.document: SpecDocument = load_document(path)
-        self.api = OpenAPI.from_dict(self.document.doc, config=Config(spec_validator_cls=None))
+        self.api = openapi_validator(self.document)
 
     def check_request(
         self,
