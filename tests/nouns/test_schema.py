@@ -56,6 +56,9 @@ def test_camel_case_fields_become_snake_case() -> None:
         {"create": "Created"},
         {"9x": "string"},
         {"x": ""},
+        {"version": "integer"},
+        {"createdAt": "datetime"},
+        {"updated_at": "string"},
     ],
 )
 def test_bad_declarations_fail_at_declaration_time(decl: dict[str, str]) -> None:

@@ -19,7 +19,16 @@ from typing import Any
 from hubwire.errors import FieldError, SchemaError
 from hubwire.nouns.values import check_json, check_number, check_text, shown
 
-__all__ = ["SCALAR_TYPES", "Field", "Schema", "VerbDecl", "camel_to_snake", "parse_datetime", "parse_schema"]
+__all__ = [
+    "RESERVED_FIELDS",
+    "SCALAR_TYPES",
+    "Field",
+    "Schema",
+    "VerbDecl",
+    "camel_to_snake",
+    "parse_datetime",
+    "parse_schema",
+]
 
 SCALAR_TYPES = frozenset({"string", "text", "number", "integer", "boolean", "datetime", "json"})
 # Types spelled by other schema dialects that mean one of ours.
@@ -213,6 +222,10 @@ BUILTIN_VERBS = {
 }
 
 
+# Every entity's own metadata, set by Hubwire alone; ``id`` stays declarable (read as ``entity["id"]``).
+RESERVED_FIELDS = frozenset({"version", "created_at", "updated_at"})
+
+
 def parse_schema(noun: str, decl: dict[str, str]) -> Schema:
     if not _NOUN_NAME.match(noun):
         raise SchemaError(f"Noun name {noun!r} must be CapitalisedCamelCase", noun=noun)
@@ -222,6 +235,9 @@ def parse_schema(noun: str, decl: dict[str, str]) -> Schema:
         name = camel_to_snake(raw_name)
         if not _IDENT.match(name):
             errors.append(FieldError(raw_name, "name", f"{raw_name!r} is not a valid field name"))
+            continue
+        if name in RESERVED_FIELDS:  # Hubwire keeps them on every entity: a declared one could never be set
+            errors.append(FieldError(raw_name, "reserved", f"{raw_name!r} is kept by Hubwire on every entity"))
             continue
         if not isinstance(spec, str) or not spec.strip():
             errors.append(FieldError(name, "type", f"{name}: a declaration must be a non-empty string"))
