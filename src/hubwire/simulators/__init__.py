@@ -14,6 +14,7 @@ from __future__ import annotations
 from hubwire.simulators.github import GitHubSimulator
 from hubwire.simulators.hubspot import HubSpotSimulator
 from hubwire.simulators.pipedrive import PipedriveSimulator
+from hubwire.simulators.posthog import PostHogSimulator
 from hubwire.simulators.salesforce import SalesforceSimulator
 from hubwire.simulators.sendgrid import SendGridSimulator
 from hubwire.simulators.slack import SlackSimulator
@@ -26,6 +27,7 @@ __all__ = [
     "GitHubSimulator",
     "HubSpotSimulator",
     "PipedriveSimulator",
+    "PostHogSimulator",
     "RequestCheck",
     "SalesforceSimulator",
     "SendGridSimulator",
