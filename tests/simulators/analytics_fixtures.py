@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubwire.simulators.mixpanel import MixpanelSimulator
 from hubwire.simulators.posthog import PostHogSimulator
 from tests.simulators.messaging_fixtures import checked
 from tests.simulators.required_specs import require_spec
 
-__all__ = ["checked_posthog", "require_spec"]
+__all__ = ["checked_mixpanel", "checked_posthog", "require_spec"]
 
 
 def checked_posthog(**options: Any) -> Any:
     return checked(PostHogSimulator(**options), "PostHog")
+
+
+def checked_mixpanel(**options: Any) -> Any:
+    return checked(MixpanelSimulator(**options), "Mixpanel")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from hubwire.simulators.github import GitHubSimulator
 from hubwire.simulators.hubspot import HubSpotSimulator
+from hubwire.simulators.mixpanel import MixpanelSimulator
 from hubwire.simulators.pipedrive import PipedriveSimulator
 from hubwire.simulators.posthog import PostHogSimulator
 from hubwire.simulators.salesforce import SalesforceSimulator
@@ -26,6 +27,7 @@ from hubwire.simulators.twilio import TwilioSimulator
 __all__ = [
     "GitHubSimulator",
     "HubSpotSimulator",
+    "MixpanelSimulator",
     "PipedriveSimulator",
     "PostHogSimulator",
     "RequestCheck",
