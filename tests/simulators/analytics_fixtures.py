@@ -11,10 +11,11 @@ from typing import Any
 
 from hubwire.simulators.mixpanel import MixpanelSimulator
 from hubwire.simulators.posthog import PostHogSimulator
+from hubwire.simulators.segment import SegmentSimulator
 from tests.simulators.messaging_fixtures import checked
 from tests.simulators.required_specs import require_spec
 
-__all__ = ["checked_mixpanel", "checked_posthog", "require_spec"]
+__all__ = ["checked_mixpanel", "checked_posthog", "checked_segment", "require_spec"]
 
 
 def checked_posthog(**options: Any) -> Any:
@@ -23,3 +24,7 @@ def checked_posthog(**options: Any) -> Any:
 
 def checked_mixpanel(**options: Any) -> Any:
     return checked(MixpanelSimulator(**options), "Mixpanel")
+
+
+def checked_segment(**options: Any) -> Any:
+    return checked(SegmentSimulator(**options), "Segment")

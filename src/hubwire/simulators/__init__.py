@@ -17,6 +17,7 @@ from hubwire.simulators.mixpanel import MixpanelSimulator
 from hubwire.simulators.pipedrive import PipedriveSimulator
 from hubwire.simulators.posthog import PostHogSimulator
 from hubwire.simulators.salesforce import SalesforceSimulator
+from hubwire.simulators.segment import SegmentSimulator
 from hubwire.simulators.sendgrid import SendGridSimulator
 from hubwire.simulators.slack import SlackSimulator
 from hubwire.simulators.specs import RequestCheck, locate_specs_dir
@@ -32,6 +33,7 @@ __all__ = [
     "PostHogSimulator",
     "RequestCheck",
     "SalesforceSimulator",
+    "SegmentSimulator",
     "SendGridSimulator",
     "SlackSimulator",
     "StripeSimulator",
