@@ -174,3 +174,17 @@ async def test_requests_breaking_the_description_get_the_distinctive_400() -> No
             assert expected in answer["mismatches"][0], answer["mismatches"]
         assert len(sim.mismatches) == 4 and sim.events == []
         sim.mismatches.clear()
+
+
+async def test_records_of_the_wrong_shape_are_failed_records_without_the_description() -> None:
+    async with checked_mixpanel(check_spec=False) as sim:
+        body = [{"event": "x", "properties": [1]}, "not an object", record(time=-5), {"properties": {}}]
+        status, _, answer = await post(sim, "/import", json.dumps(body).encode())
+        assert status == 400 and answer["num_records_imported"] == 0
+        assert [(f["index"], f["field"]) for f in answer["failed_records"]] == [
+            (0, "properties"),
+            (1, "properties"),
+            (2, "properties.time"),
+            (3, "event"),
+        ]
+        assert sim.events == []

@@ -178,7 +178,8 @@ class MixpanelSimulator(LoopbackSimulator):
             if problem is None:
                 accepted.append(TrackedEvent("import", raw["event"], raw["properties"]))
             else:
-                insert_id = raw.get("properties", {}).get("$insert_id") if isinstance(raw, dict) else None
+                properties = raw.get("properties") if isinstance(raw, dict) else None
+                insert_id = properties.get("$insert_id") if isinstance(properties, dict) else None
                 field, message = problem
                 failed.append({"index": index, "insert_id": str(insert_id or ""), "field": field, "message": message})
         self.events.extend(accepted)
