@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from hubwire.simulators.github import GitHubSimulator
 from hubwire.simulators.hubspot import HubSpotSimulator
+from hubwire.simulators.mixpanel import MixpanelSimulator
 from hubwire.simulators.pipedrive import PipedriveSimulator
+from hubwire.simulators.posthog import PostHogSimulator
 from hubwire.simulators.salesforce import SalesforceSimulator
+from hubwire.simulators.segment import SegmentSimulator
 from hubwire.simulators.sendgrid import SendGridSimulator
 from hubwire.simulators.slack import SlackSimulator
 from hubwire.simulators.specs import RequestCheck, locate_specs_dir
@@ -25,9 +28,12 @@ from hubwire.simulators.twilio import TwilioSimulator
 __all__ = [
     "GitHubSimulator",
     "HubSpotSimulator",
+    "MixpanelSimulator",
     "PipedriveSimulator",
+    "PostHogSimulator",
     "RequestCheck",
     "SalesforceSimulator",
+    "SegmentSimulator",
     "SendGridSimulator",
     "SlackSimulator",
     "StripeSimulator",
