@@ -242,13 +242,17 @@ class LoopbackSimulator:
         now = time.monotonic()
         declared = request.content_length or 0
         unread = self.max_body is not None and declared > self.max_body
+        try:
+            body = b"" if unread else await request.read()
+        except web.RequestPayloadError:  # a body its Content-Encoding cannot undo (not gzip after all)
+            return web.Response(status=400, text="malformed body: its Content-Encoding cannot be decoded")
         recorded = RecordedRequest(
             request.method,
             request.path,
             request.query_string,
             parse_qsl(request.query_string, keep_blank_values=True),
             dict(request.headers),
-            b"" if unread else await request.read(),
+            body,
             now,
         )
         request[_RECORDED] = recorded
