@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # openapi-core is optional at run time: imported where it is 
     from openapi_core import OpenAPI
 
 __all__ = [
+    "OpenAPIChecker",
     "OpenAPIRequest",
     "OpenAPIResponse",
     "RequestCheck",
@@ -312,6 +313,38 @@ class OpenAPIResponse:
     status_code: int
     content_type: str
     headers: Mapping[str, str]
+
+
+class OpenAPIChecker:
+    """A provider's OpenAPI description, loaded and ready to validate requests against ``server``
+    (the description's server URL). Authentication is the simulator's business (it answers the
+    provider's 401), so security requirements never count as a problem here."""
+
+    server: str = ""
+
+    def __init__(self, path: Path) -> None:
+        self.document: SpecDocument = load_document(path)
+        self.api = openapi_validator(self.document)
+
+    def request_problem(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes | None,
+        content_type: str,
+    ) -> str | None:
+        """What openapi-core finds wrong with one request, in one line; None when it validates."""
+        from openapi_core.validation.request.exceptions import SecurityValidationError
+
+        try:
+            self.api.validate_request(OpenAPIRequest(self.server, method, path, query, headers, body, content_type))
+        except SecurityValidationError:
+            return None
+        except Exception as exc:
+            return describe_validation_error(exc)
+        return None
 
 
 def describe_validation_error(exc: BaseException) -> str:

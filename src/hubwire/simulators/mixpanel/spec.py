@@ -19,13 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from hubwire.simulators.specs import (
-    OpenAPIRequest,
+    OpenAPIChecker,
     RequestCheck,
-    SpecDocument,
     cached_spec,
-    describe_validation_error,
-    load_document,
-    openapi_validator,
 )
 
 __all__ = ["MIXPANEL_SPEC_PATH", "MixpanelSpec", "mixpanel_spec"]
@@ -35,32 +31,23 @@ MIXPANEL_SPEC_PATH = Path("mixpanel") / "ingestion.openapi.yaml"
 _SERVER = "https://api.mixpanel.com"
 
 
-class MixpanelSpec:
+class MixpanelSpec(OpenAPIChecker):
     """Mixpanel's ingestion description, ready to check requests."""
 
-    def __init__(self, path: Path) -> None:
-        self.document: SpecDocument = load_document(path)
-        self.api = openapi_validator(self.document)
+    server = _SERVER
 
     def check_request(
         self, method: str, path: str, query: Sequence[tuple[str, str]], headers: Mapping[str, str], events: Any
     ) -> RequestCheck:
         """Problems of one request, its body already read into ``events``; empty when it conforms."""
-        from openapi_core.validation.request.exceptions import SecurityValidationError
-
         op = self.document.doc["paths"].get(path, {}).get(method.lower())
         name = f"{method.upper()} {path}" if op is not None else None
         # The body is checked as the JSON array it was read into, whatever it came as.
         headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}
         headers["Content-Type"] = "application/json"
         body = json.dumps(_whole_seconds(events)).encode()
-        try:
-            self.api.validate_request(OpenAPIRequest(_SERVER, method, path, query, headers, body, "application/json"))
-        except SecurityValidationError:
-            pass  # answered 401 by the simulator, as Mixpanel does
-        except Exception as exc:
-            return RequestCheck(name, (describe_validation_error(exc),))
-        return RequestCheck(name)
+        problem = self.request_problem(method, path, query, headers, body, "application/json")
+        return RequestCheck(name, () if problem is None else (problem,))
 
 
 def _whole_seconds(events: Any) -> Any:
