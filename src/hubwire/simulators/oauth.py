@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -144,6 +144,22 @@ class OAuthServer:
 
     def client_credentials(self, client: OAuthClient, scopes: tuple[str, ...] = ()) -> TokenGrant:
         return self._issue(client.client_id, scopes, "client_credentials", with_refresh=False)
+
+    def grant(
+        self,
+        client: OAuthClient,
+        form: Mapping[str, str],
+        grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+    ) -> TokenGrant:
+        """The token endpoint's work for a form of ``grant_type`` (one of ``grant_types``, what the provider takes)."""
+        grant_type = form.get("grant_type")
+        if grant_type not in grant_types:
+            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        if grant_type == "authorization_code":
+            return self.exchange_code(client, form.get("code"), form.get("redirect_uri"), form.get("code_verifier"))
+        if grant_type == "refresh_token":
+            return self.refresh(client, form.get("refresh_token"))
+        return self.client_credentials(client)
 
     def authenticate_client(self, client_id: str | None, client_secret: str | None) -> OAuthClient:
         client = self.clients.get(client_id or "")

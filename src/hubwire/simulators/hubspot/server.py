@@ -25,7 +25,7 @@ from aiohttp import web
 
 from hubwire.simulators.hubspot.state import OBJECT_TYPES, SEARCH_CAP, HubSpotError, HubSpotState, iso
 from hubwire.simulators.loopback import MALFORMED, Fault, LoopbackSimulator, RecordedRequest, json_response
-from hubwire.simulators.oauth import OAuthError, OAuthServer, TokenGrant
+from hubwire.simulators.oauth import OAuthError, OAuthServer
 
 __all__ = ["HubSpotSimulator"]
 
@@ -515,16 +515,7 @@ class HubSpotSimulator(LoopbackSimulator):
     def _token(self, request: RecordedRequest) -> web.Response:
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         client = self.oauth.authenticate_client(form.get("client_id"), form.get("client_secret"))
-        grant_type = form.get("grant_type")
-        grant: TokenGrant
-        if grant_type == "authorization_code":
-            grant = self.oauth.exchange_code(
-                client, form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
-            )
-        elif grant_type == "refresh_token":
-            grant = self.oauth.refresh(client, form.get("refresh_token"))
-        else:
-            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        grant = self.oauth.grant(client, form)
         return json_response(
             200,
             {

@@ -328,15 +328,7 @@ class PipedriveSimulator(LoopbackSimulator):
         if request.path == "/oauth/revoke":
             self.oauth.revoke(form.get("token", ""))
             return web.Response(status=200)
-        grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            grant = self.oauth.exchange_code(
-                client, form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
-            )
-        elif grant_type == "refresh_token":
-            grant = self.oauth.refresh(client, form.get("refresh_token"))
-        else:
-            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        grant = self.oauth.grant(client, form)
         return json_response(
             200,
             {

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from hubwire.simulators.loopback import MALFORMED, Fault, LoopbackSimulator, RecordedRequest, json_response
-from hubwire.simulators.oauth import OAuthError, OAuthServer, TokenGrant
+from hubwire.simulators.oauth import OAuthError, OAuthServer
 from hubwire.simulators.salesforce.soql import SoqlError, parse, parse_datetime
 from hubwire.simulators.salesforce.spec import SalesforceRoutes
 from hubwire.simulators.salesforce.state import SalesforceError, SalesforceState, sf_time
@@ -370,18 +370,8 @@ class SalesforceSimulator(LoopbackSimulator):
             except (ValueError, UnicodeDecodeError) as exc:
                 raise OAuthError("invalid_client", "invalid client credentials") from exc
         client = self.oauth.authenticate_client(client_id, client_secret)
-        grant: TokenGrant
         grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            grant = self.oauth.exchange_code(
-                client, form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
-            )
-        elif grant_type == "refresh_token":
-            grant = self.oauth.refresh(client, form.get("refresh_token"))
-        elif grant_type == "client_credentials":
-            grant = self.oauth.client_credentials(client)
-        else:
-            raise OAuthError("unsupported_grant_type", "grant type not supported")
+        grant = self.oauth.grant(client, form, ("authorization_code", "refresh_token", "client_credentials"))
         identity = f"{self.url}/id/{_ORG_ID}/{_USER_ID}"
         issued_at = str(int(self.now() * 1000))
         # Salesforce's signature: base64 HMAC-SHA256 of id + issued_at keyed with the client secret.
