@@ -19,6 +19,7 @@ from hubwire.net.ssrf import AddressPolicy
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
+    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
     from hubwire.nouns.entity import Entity
 
 __all__ = ["Provider", "ProviderContext", "ProviderRegistry", "SyncProgress", "default_registry", "provider"]
@@ -71,6 +72,8 @@ class Provider:
     provider_logo: ClassVar[str | None] = None
     api_base_url: ClassVar[str | None] = None
     webhook_support: ClassVar[bool] = False
+    # The inbound signature scheme (see hubwire.inbound.received for the whole contract).
+    webhook_scheme: ClassVar[str | None] = None
     oauth_scopes: ClassVar[str | None] = None
     featured: ClassVar[bool] = False
     # Connect keywords that are secrets (encrypted, never shown) and those required.
@@ -137,6 +140,14 @@ class Provider:
                 f"POST /v1/integrations/{current.id}/connect), not by an update",
                 integration_id=current.id,
             )
+
+    def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
+        """The name of a verified inbound webhook's event (``customer.updated``), for the inbox."""
+        return None
+
+    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+        """Apply a verified inbound webhook to the local Nouns (see hubwire.inbound.received)."""
+        return "ignored"
 
     def reveal(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
         """Values returned once, in the connect result only (e.g. a generated signing secret)."""

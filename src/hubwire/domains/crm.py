@@ -1,0 +1,100 @@
+"""CRM Nouns: ``Contact``, ``Organization``, ``Deal``, ``Lead``, the fields HubSpot, Salesforce and
+Pipedrive share (after Merge's common CRM model: Contact, Account, Opportunity, Lead).
+
+    Contact -> Organization          (a person and the company they work for)
+    Deal    -> Organization, Contact (an opportunity: amount, stage, status, close date)
+    Lead    -> Organization, Contact (an unqualified prospect; converting it makes a Contact/Deal)
+
+A Deal's ``status`` follows a state machine (``Open`` -> ``Won`` | ``Lost``, and back to ``Open``)
+with the verbs ``win`` (``Deal.Won``) and ``lose`` (``Deal.Lost``); its ``stage`` is the CRM's own
+pipeline stage, free text, since every CRM names its stages. A Lead is ``qualify``-ed or
+``disqualify``-ed. Emails and phones are lists: every CRM keeps several; the first is the primary.
+
+These Nouns are filled by the CRM connectors (``hubwire.connectors.hubspot``, ``.salesforce``,
+``.pipedrive``); a provider-specific field the model does not name stays in the connector's field
+mappings.
+"""
+
+from __future__ import annotations
+
+from hubwire.nouns.noun import Noun
+
+__all__ = ["Contact", "Deal", "Lead", "Organization"]
+
+Organization = Noun(
+    "Organization",
+    {
+        "name": "string!#",
+        "domain": "string#",
+        "website": "string",
+        "industry": "string",
+        "employees": "integer",
+        "phone": "string",
+        "city": "string",
+        "country": "string",
+        "owner": "string",
+        "description": "text",
+    },
+    description="A company or account in a CRM.",
+)
+
+Contact = Noun(
+    "Contact",
+    {
+        "firstName": "string",
+        "lastName": "string",
+        "emails": "string[]",
+        "email": "string#",
+        "phones": "string[]",
+        "title": "string",
+        "organization": "-> Organization",
+        "owner": "string",
+        "lifecycleStage": "string",
+    },
+    description="A person in a CRM; ``email`` is the primary of ``emails``.",
+)
+
+Deal = Noun(
+    "Deal",
+    {
+        "name": "string!",
+        "amount": "number#",
+        "currency": "string",
+        "stage": "string#",
+        "status": "Open | Won | Lost",
+        "closeDate": "date",
+        "probability": "number",
+        "organization": "-> Organization",
+        "contact": "-> Contact",
+        "owner": "string",
+        "win": "Won",
+        "lose": "Lost",
+        "reopen": "Reopened",
+    },
+    defaults={"status": "Open"},
+    states={"status": {"Open": ["Won", "Lost"], "Won": ["Open"], "Lost": ["Open"]}},
+    verb_states={"reopen": "Open"},
+    description="An opportunity in a CRM pipeline.",
+)
+
+Lead = Noun(
+    "Lead",
+    {
+        "firstName": "string",
+        "lastName": "string",
+        "email": "string#",
+        "phone": "string",
+        "company": "string",
+        "title": "string",
+        "source": "string",
+        "status": "New | Qualified | Disqualified",
+        "organization": "-> Organization",
+        "contact": "-> Contact",
+        "owner": "string",
+        "qualify": "Qualified",
+        "disqualify": "Disqualified",
+    },
+    defaults={"status": "New"},
+    states={"status": {"New": ["Qualified", "Disqualified"], "Qualified": [], "Disqualified": ["New"]}},
+    description="An unqualified prospect in a CRM.",
+)
