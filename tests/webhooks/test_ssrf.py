@@ -177,3 +177,29 @@ async def test_a_webhook_url_patched_in_another_spelling_takes_the_connect_check
         r = await c.patch(f"/v1/integrations/{wid}", json={"config": {"url": "http://a..b/", "events": ["*"]}})
         assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_url", r.text
     assert receiver.requests == []
+
+
+async def test_custom_headers_do_not_follow_a_patched_url(whub: Hub, receiver: object) -> None:
+    """Custom headers are credentials entered for one URL: a PATCH may not send them elsewhere, a reconnect may."""
+    from tests.webhooks.conftest import Receiver
+
+    assert isinstance(receiver, Receiver)
+    headers = {"Authorization": "Bearer receiver-token"}
+    ep = await Integration.connect(provider="webhook", url=f"{receiver.base}/a", events=["Deal.*"], headers=headers)
+    plain = await Integration.connect(provider="webhook", url=f"{receiver.base}/a", events=["Deal.*"])
+    async with rest_client(whub) as c:
+        r = await c.patch(f"/v1/integrations/{ep.id}", json={"config": {**ep["config"], "url": f"{receiver.base}/b"}})
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "reconnect_required", r.text
+        assert "custom headers" in r.json()["detail"]
+        # the endpoint is unchanged; its other settings still update
+        assert (await Integration.get(ep.id))["config"]["url"] == f"{receiver.base}/a"
+        r = await c.patch(f"/v1/integrations/{ep.id}", json={"config": {**ep["config"], "events": ["Deal.Created"]}})
+        assert r.status_code == 200, r.text
+        # an endpoint without custom headers moves by an update
+        r = await c.patch(
+            f"/v1/integrations/{plain.id}", json={"config": {**plain["config"], "url": f"{receiver.base}/b"}}
+        )
+        assert r.status_code == 200 and r.json()["config"]["url"] == f"{receiver.base}/b", r.text
+    # a reconnect with the headers moves them
+    moved = await Integration.connect(ep.id, url=f"{receiver.base}/b", events=["Deal.*"], headers=headers)
+    assert moved["config"]["url"] == f"{receiver.base}/b"

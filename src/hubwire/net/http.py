@@ -17,7 +17,8 @@ responses to the typed errors of :mod:`hubwire.errors` (in :func:`error_for`, th
 
 Every connection is dialled through :class:`~hubwire.net.ssrf.GuardedBackend` with the hub's
 address policy: the addresses a host resolves to are checked, and a checked one is dialled.
-Redirects are never followed. A provider's own words reach an error only as a bounded, sanitised
+Redirects are never followed, and proxies in the environment (``HTTPS_PROXY``) are not used: the
+guard must see the destination, not a proxy. A provider's own words reach an error only as a bounded, sanitised
 summary (:func:`summary`): never its body verbatim.
 
 It never decides what a provider's data means: that is the connector's job.
@@ -171,6 +172,9 @@ class HttpClient:
                 limits=limits,
                 transport=self.transport or _guarded_transport(self.policy, limits),
                 follow_redirects=False,
+                # HTTP(S)_PROXY would dial the proxy, not the destination, past the guard: a proxy
+                # allowed by the policy could then fetch any address for us. Not read from the environment.
+                trust_env=False,
             )
         return self._client
 

@@ -24,6 +24,7 @@ from hubwire.connectors.registry import Provider, ProviderContext, provider
 from hubwire.errors import FieldError, ValidationError
 from hubwire.events import registry as event_registry
 from hubwire.net.ssrf import check_url, normalize_url
+from hubwire.vault.credentials import load_credentials
 from hubwire.webhooks.endpoints import PROVIDER, parse_policy
 from hubwire.webhooks.signing import new_secret, secret_key
 
@@ -183,6 +184,8 @@ class WebhookProvider(Provider):
                 checked["url"] = normalize_url(str(config["url"]))
             except ValidationError as exc:
                 raise ValidationError(f"cannot update webhook: {exc.message}", exc.errors, provider=PROVIDER) from None
+            if checked["url"] != (current.get("config") or {}).get("url"):
+                await _refuse_moving_headers(hub, current)
         merged = {**config, **checked}
         await self.check(ProviderContext(hub, self, proposed, {}, merged))
         proposed["config"] = merged
@@ -193,3 +196,19 @@ class WebhookProvider(Provider):
             self._generated.discard(secret)
             return {"secret": secret}
         return {}
+
+
+async def _refuse_moving_headers(hub: Hub, current: Entity) -> None:
+    """Custom headers are credentials (an ``Authorization`` for the receiver): they were entered for
+    the endpoint's URL, and an update may not send them elsewhere. As with a provider's
+    ``api_base_url``, the URL moves by reconnecting with the headers (or without any)."""
+    if not (await load_credentials(hub, current.id)).get("headers"):
+        return
+    raise ValidationError.single(
+        "config.url",
+        "reconnect_required",
+        f"{current.id} sends custom headers, which are credentials entered for its URL: change the URL by "
+        f"reconnecting with the headers (Integration.connect({current.id!r}, url=..., headers=...), "
+        f"POST /v1/integrations/{current.id}/connect), not by an update",
+        integration_id=current.id,
+    )
