@@ -23,6 +23,7 @@ Errors pickle between processes (workers) with their attributes and fields intac
     ├── VetoError                  422  .  a before-hook refused the verb
     ├── AuthenticationError        401  .  missing or wrong Hubwire API key
     ├── InsufficientScopeError     403  .  the API key's scope does not allow the request
+    ├── CsrfError                  403  .  a dashboard form without its session's CSRF token
     ├── ConfigurationError         500  .  the deployment is misconfigured (not the caller's fault)
     └── ProviderError              502  y  a provider failed; base of the provider family
         ├── ProviderAuthError      400  .  the provider refused the credentials
@@ -41,6 +42,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
+    "CsrfError",
     "FieldError",
     "HubwireError",
     "IllegalTransitionError",
@@ -184,6 +186,14 @@ class InsufficientScopeError(HubwireError):
     code = "insufficient_scope"
     status = 403
     title = "Insufficient scope"
+
+
+class CsrfError(HubwireError):
+    """A dashboard form without its session's CSRF token: another site posting, or a stale page."""
+
+    code = "csrf_failed"
+    status = 403
+    title = "Cross-site request refused"
 
 
 class ConfigurationError(HubwireError):

@@ -27,6 +27,7 @@ from hubwire.api.keys import create_api_key, list_api_keys, verify_api_key
 from hubwire.api.routes import PUBLIC_ROUTERS, ROUTERS
 from hubwire.api.routes.nouns import noun_router
 from hubwire.api.scopes import Scope
+from hubwire.dashboard.pages import router as dashboard_router
 from hubwire.nouns.noun import Noun
 from hubwire.store.engine import migrate
 from tests.api.conftest import ACME_SECRET
@@ -34,6 +35,10 @@ from tests.conftest import PG_ADMIN_URL, require_postgres
 
 PROBLEM = "application/problem+json"
 PUBLIC = "public"
+# The dashboard's pages and forms: a session cookie, not a bearer key, authenticates them (their
+# scopes are checked in tests/dashboard/test_scopes.py); a bearer key alone opens none of them.
+DASHBOARD = "dashboard"
+DASHBOARD_ROUTES = declared_routes([dashboard_router])
 
 # Open routes: no key needed, so no scope either.
 OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -93,6 +98,8 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
 def expected(method: str, path: str, generated: set[tuple[str, str]]) -> Scope | str | None:
     if path in OPEN:
         return PUBLIC
+    if (method, path) in DASHBOARD_ROUTES or path.startswith("/static"):
+        return DASHBOARD
     if (method, path) in DECLARED:
         return DECLARED[method, path]
     if (method, path) in generated:
@@ -168,6 +175,9 @@ async def test_each_scope_gets_exactly_what_the_table_says(app: FastAPI, keyed: 
         r = await client.request(method, probe_url(path), json={} if method in ("POST", "PATCH") else None)
         if needed == PUBLIC:
             ok = r.status_code not in (401, 403)
+        elif needed == DASHBOARD:
+            signin = r.status_code == 303 and r.headers["location"].startswith("/signin")
+            ok = signin or path in ("/signin", "/static")
         elif scope is None:
             ok = r.status_code == 401 and r.json()["code"] == "unauthenticated"
         elif granted(scope, Scope(needed)):

@@ -28,6 +28,7 @@ from hubwire.api.openapi import document_problems
 from hubwire.api.problems import install_problem_handlers
 from hubwire.api.routes import PUBLIC_ROUTERS, ROUTERS
 from hubwire.api.routes.nouns import noun_router
+from hubwire.dashboard import mount_dashboard
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.mcp.http import mount_mcp
@@ -145,6 +146,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     mount_mcp(app, hub)
+    mount_dashboard(app)
     return app
 
 

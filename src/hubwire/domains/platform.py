@@ -39,7 +39,7 @@ from hubwire.store.transaction import Tx
 from hubwire.sync.runs import finish_run, running, start_run
 from hubwire.vault.credentials import delete_credentials, load_credentials, save_credentials
 
-__all__ = ["SYNC_JOB", "Integration", "IntegrationNoun", "run_sync"]
+__all__ = ["SYNC_JOB", "Integration", "IntegrationNoun", "run_sync", "sync_key"]
 
 log = structlog.get_logger("hubwire.integration")
 SYNC_JOB = "integration.sync"

@@ -41,6 +41,7 @@ __all__ = [
     "extend",
     "fail",
     "get_job",
+    "is_live",
     "job_signal",
     "list_jobs",
     "prune",
@@ -520,6 +521,13 @@ async def get_job(hub: Hub, job_id: int) -> JobRow:
     if r is None:
         raise NotFoundError(f"no job {job_id}", job_id=job_id)
     return _jobrow(r)
+
+
+async def is_live(hub: Hub, key: str) -> bool:
+    """Whether a job holding ``key`` is queued or running (e.g. an integration's sync: ``sync:<id>``)."""
+    q = sa.select(jobs.c.id).where(jobs.c.key == key, jobs.c.status.in_(("queued", "running"))).limit(1)
+    async with hub.read() as conn:
+        return (await conn.execute(q)).first() is not None
 
 
 async def withdraw(tx: Tx, key: str, *, unless: Callable[[dict[str, Any]], bool] | None = None) -> int | None:

@@ -25,7 +25,7 @@ from hubwire.store.tables import events
 if TYPE_CHECKING:
     from hubwire.store.transaction import Tx
 
-__all__ = ["EventRecord", "Prepared", "append", "append_many", "get_event", "prepare_many", "read_after"]
+__all__ = ["EventRecord", "Prepared", "append", "append_many", "get_event", "latest", "prepare_many", "read_after"]
 
 EVENT_LOCK = 7262002
 # One short statement with the page as one JSON parameter, whatever the page's size: a VALUES list
@@ -241,6 +241,15 @@ async def read_after(
             q = q.where(sa.or_(events.c.type.in_(exact), *[events.c.type.startswith(p) for p in prefixes]))
     if entity_id:
         q = q.where(events.c.entity_id == entity_id)
+    rows = (await conn.execute(q)).all()
+    return [EventRecord.from_row(r) for r in rows]
+
+
+async def latest(conn: AsyncConnection, *, limit: int = 50, type_prefix: str | None = None) -> list[EventRecord]:
+    """The newest events, newest first (``type_prefix``: only types starting with it, e.g. ``Deal.``)."""
+    q = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
+    if type_prefix:
+        q = q.where(events.c.type.startswith(type_prefix, autoescape=True))
     rows = (await conn.execute(q)).all()
     return [EventRecord.from_row(r) for r in rows]
 

@@ -15,6 +15,7 @@ __all__ = [
     "api_keys",
     "conflicts",
     "credentials",
+    "dashboard_sessions",
     "entities",
     "events",
     "external_refs",
@@ -238,4 +239,21 @@ webhook_endpoints = sa.Table(
     sa.Column("failing_since", sa.Double, nullable=True),
     sa.Column("last_success_at", sa.Double, nullable=True),
     sa.Column("last_failure_at", sa.Double, nullable=True),
+)
+
+
+# The dashboard (migration 0009_dashboard) ---------------------------------------------------
+
+# A signed-in browser: ``id`` is the SHA-256 of the session cookie (the cookie itself is never
+# stored), ``api_key_id`` the key it signed in with (NULL when the hub runs without
+# authentication), ``csrf`` the token its forms carry.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("api_key_id", sa.String(64), nullable=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index("ix_dashboard_sessions_expires", "expires_at"),
 )

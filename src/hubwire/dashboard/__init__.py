@@ -1,0 +1,26 @@
+"""The web dashboard: what a person uses to connect, watch and repair Hubwire without writing code.
+
+Server-rendered (Jinja2 + htmx, one stylesheet, no build step), served by ``hubwire serve`` at
+``/`` beside the REST API: sign in with an API key (it becomes an HttpOnly, SameSite=Strict session
+cookie; :mod:`.sessions`), then every page reads and every form acts with that key's scope.
+:func:`mount_dashboard` adds it to an app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from hubwire.dashboard.pages import router, templates
+from hubwire.store.events import iso
+
+__all__ = ["mount_dashboard"]
+
+templates.env.filters["iso"] = iso
+
+
+def mount_dashboard(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

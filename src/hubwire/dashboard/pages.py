@@ -1,0 +1,465 @@
+"""The dashboard's pages and the forms they post, served by ``hubwire serve`` at ``/``.
+
+Every page is rendered on the server (Jinja2, autoescaped) and works without JavaScript; htmx
+only refreshes the parts that move (a running sync, the event stream) and posts forms in place.
+Every request needs a live session (:mod:`hubwire.dashboard.sessions`); every form carries the
+session's CSRF token, checked before anything runs; and every action asks the session's key for
+the scope its REST twin needs (``session.require("POST", "/v1/integrations/connect")``), so the
+dashboard can do nothing the key could not do over REST. The pages call the same SDK functions
+as REST and the CLI: one way to do each thing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from hubwire.api.keys import create_api_key, list_api_keys, revoke_api_key
+from hubwire.api.scopes import parse_scope
+from hubwire.connectors.registry import default_registry
+from hubwire.dashboard import charts
+from hubwire.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, close_session, load_session, open_session
+from hubwire.domains.platform import Integration, sync_key
+from hubwire.errors import AuthenticationError, CsrfError, HubwireError, NotFoundError, ValidationError
+from hubwire.events import registry as event_registry
+from hubwire.hub import Hub
+from hubwire.jobs import queue
+from hubwire.nouns.noun import Noun
+from hubwire.store.events import latest
+from hubwire.sync.runs import list_runs
+from hubwire.webhooks import get_delivery, list_attempts, list_deliveries, resend, send_test
+
+__all__ = ["router"]
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+# The script and style come from /static; nothing inline runs, no other origin is asked.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+NAV = [
+    ("/", "Overview"),
+    ("/integrations", "Integrations"),
+    ("/catalogue", "Catalogue"),
+    ("/entities", "Entities"),
+    ("/events", "Events"),
+    ("/webhooks", "Webhooks"),
+    ("/jobs", "Jobs"),
+    ("/api-keys", "API keys"),
+]
+PAGE_SIZE = 50
+
+
+def _hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def _set_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+    )
+
+
+def _local(target: str | None) -> str:
+    """A redirect target only within the dashboard (``/x``, never ``//host`` or ``https://...``)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def render(request: Request, session: Session | None, template: str, code: int = 200, **context: Any) -> Response:
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"session": session, "nav": NAV, "path": request.url.path, **context},
+        status_code=code,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+async def _session(request: Request) -> Session | Response:
+    """The request's session, or the response that gets one (sign-in, or a keyless session when auth is off)."""
+    hub = _hub(request)
+    session = await load_session(hub, request.cookies.get(COOKIE))
+    if session is not None:
+        return session
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if hub.settings.auth_required:
+        return RedirectResponse(f"/signin?next={quote(here)}", status_code=303)
+    token, _ = await open_session(hub, None)
+    response = RedirectResponse(here, status_code=303)
+    _set_cookie(response, request, token)
+    return response
+
+
+async def _form(request: Request, session: Session) -> dict[str, str]:
+    """The posted form, once its CSRF token is the session's (else AuthenticationError: nothing runs)."""
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    token = values.pop("csrf", None) or request.headers.get("x-csrf-token")
+    if not session.csrf_ok(token):
+        raise CsrfError("this form is stale or did not come from this dashboard: reload the page and try again")
+    return values
+
+
+def _failed(request: Request, session: Session, exc: HubwireError) -> Response:
+    return render(request, session, "error.html", code=exc.status if 400 <= exc.status < 500 else 500, error=exc)
+
+
+# -- sign-in ------------------------------------------------------------------------------------
+
+
+@router.get("/signin")
+async def signin_page(request: Request, next: str = "/") -> Response:
+    return render(request, None, "signin.html", next=_local(next))
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    key, target = form.get("api_key"), _local(str(form.get("next") or "/"))
+    try:
+        token, _ = await open_session(_hub(request), str(key or "").strip() or None)
+    except AuthenticationError as exc:
+        return render(request, None, "signin.html", code=401, next=target, error=exc.message)
+    response = RedirectResponse(target, status_code=303)
+    _set_cookie(response, request, token)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        await _form(request, got)
+    except CsrfError as exc:
+        return _failed(request, got, exc)
+    await close_session(_hub(request), got)
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(request: Request) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    hub = _hub(request)
+    integrations = await Integration.find({}, limit=1000)
+    by_status = Counter(str(i.get("status") or "Unknown") for i in integrations)
+    errored = [i for i in integrations if i.get("error")]
+    async with hub.read() as conn:
+        recent = await latest(conn, limit=15)
+    return render(
+        request,
+        got,
+        "overview.html",
+        by_status=sorted(by_status.items()),
+        total=len(integrations),
+        errored=errored,
+        charts=[await charts.runs_per_hour(hub), await charts.deliveries_per_hour(hub)],
+        events=recent,
+    )
+
+
+@router.get("/integrations", response_class=HTMLResponse)
+async def integrations_page(request: Request, status: str | None = None) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    found = await Integration.find({"status": status} if status else {}, limit=1000, sort="name")
+    return render(request, got, "integrations.html", integrations=found, status_filter=status)
+
+
+async def _integration_context(request: Request, id: str) -> dict[str, Any]:
+    hub = _hub(request)
+    integration = await Integration.get(id)
+    runs = await list_runs(hub, id, limit=20)
+    # The runs table refreshes itself while a sync is due or running (connect and "Sync now" queue one).
+    due = any(r.status == "running" for r in runs) or await queue.is_live(hub, sync_key(id))
+    return {"integration": integration, "runs": runs, "running": due}
+
+
+@router.get("/integrations/{id}", response_class=HTMLResponse)
+async def integration_page(request: Request, id: str) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        context = await _integration_context(request, id)
+    except NotFoundError as exc:
+        return _failed(request, got, exc)
+    return render(request, got, "integration.html", **context)
+
+
+@router.post("/integrations/{id}/sync")
+async def integration_sync(request: Request, id: str) -> Response:
+    return await _act(
+        request, "POST", "/v1/integrations/{id}/sync", lambda form: Integration.sync(id), f"/integrations/{id}"
+    )
+
+
+@router.post("/integrations/{id}/disconnect")
+async def integration_disconnect(request: Request, id: str) -> Response:
+    return await _act(
+        request,
+        "POST",
+        "/v1/integrations/{id}/disconnect",
+        lambda form: Integration.disconnect(id),
+        f"/integrations/{id}",
+    )
+
+
+@router.get("/catalogue", response_class=HTMLResponse)
+async def catalogue(request: Request, reconnect: str | None = None) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    by_category: dict[str, list[Any]] = {}
+    for p in default_registry.all():
+        by_category.setdefault(p.category, []).append(p)
+    target = None
+    if reconnect:
+        try:
+            target = await Integration.get(reconnect)
+        except NotFoundError as exc:
+            return _failed(request, got, exc)
+    return render(request, got, "catalogue.html", categories=sorted(by_category.items()), reconnect=target)
+
+
+@router.post("/catalogue/{provider}/connect")
+async def connect(request: Request, provider: str) -> Response:
+    async def run(form: dict[str, str]) -> Any:
+        params = {k: v for k, v in form.items() if v.strip()}
+        target = params.pop("integration_id", None)
+        if target:
+            return await Integration.connect(target, provider=provider, **params)
+        return await Integration.connect(provider=provider, **params)
+
+    return await _act(request, "POST", "/v1/integrations/connect", run, lambda e: f"/integrations/{e.id}")
+
+
+@router.get("/entities", response_class=HTMLResponse)
+async def nouns_page(request: Request) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    nouns = sorted(Noun.registry.values(), key=lambda n: n.name)
+    return render(request, got, "nouns.html", nouns=nouns)
+
+
+@router.get("/entities/{noun}", response_class=HTMLResponse)
+async def entities_page(
+    request: Request, noun: str, filter: str = "", sort: str = "", cursor: str | None = None
+) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    declared = Noun.registry.get(noun)
+    if declared is None:
+        return _failed(request, got, NotFoundError(f"no Noun {noun!r}", noun=noun))
+    try:
+        parsed = json.loads(filter) if filter.strip() else {}
+        if not isinstance(parsed, dict):
+            raise ValueError
+    except ValueError:
+        error = ValidationError.single(
+            "filter", "invalid_filter", 'the filter must be a JSON object, e.g. {"status": "Active"}'
+        )
+        return render(
+            request, got, "entities.html", code=422, noun=declared, page=[], error=error, filter=filter, sort=sort
+        )
+    try:
+        page = await declared.find(parsed, sort=sort or None, limit=PAGE_SIZE, cursor=cursor, coerce=True)
+    except HubwireError as exc:
+        return render(
+            request,
+            got,
+            "entities.html",
+            code=exc.status,
+            noun=declared,
+            page=[],
+            error=exc,
+            filter=filter,
+            sort=sort,
+        )
+    columns = [f for f in declared.fields if f not in ("created_at", "updated_at")][:6]
+    return render(request, got, "entities.html", noun=declared, page=page, columns=columns, filter=filter, sort=sort)
+
+
+@router.get("/events", response_class=HTMLResponse)
+async def events_page(request: Request, type: str = "") -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    async with _hub(request).read() as conn:
+        found = await latest(conn, limit=PAGE_SIZE, type_prefix=type or None)
+    template = "events_rows.html" if request.headers.get("hx-request") else "events.html"
+    return render(request, got, template, events=found, type=type)
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+async def webhooks_page(request: Request, status: str | None = None) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    hub = _hub(request)
+    endpoints = await Integration.find({"provider": "webhook"}, limit=1000)
+    try:
+        deliveries = await list_deliveries(hub, status=status or None, limit=PAGE_SIZE)
+    except HubwireError as exc:
+        return _failed(request, got, exc)
+    names = [t.name for t in event_registry.event_types()]
+    context = {"endpoints": endpoints, "deliveries": deliveries, "status_filter": status, "event_names": names}
+    return render(request, got, "webhooks.html", **context)
+
+
+@router.get("/webhooks/deliveries/{id}", response_class=HTMLResponse)
+async def delivery_page(request: Request, id: str) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    hub = _hub(request)
+    try:
+        delivery = await get_delivery(hub, id)
+        attempts = await list_attempts(hub, id)
+    except NotFoundError as exc:
+        return _failed(request, got, exc)
+    return render(request, got, "delivery.html", delivery=delivery, attempts=attempts)
+
+
+@router.post("/webhooks/deliveries/{id}/resend")
+async def delivery_resend(request: Request, id: str) -> Response:
+    hub = _hub(request)
+    return await _act(
+        request,
+        "POST",
+        "/v1/webhooks/deliveries/{id}/resend",
+        lambda form: resend(hub, id),
+        f"/webhooks/deliveries/{id}",
+    )
+
+
+@router.post("/webhooks/endpoints/{id}/test")
+async def endpoint_test(request: Request, id: str) -> Response:
+    hub = _hub(request)
+    return await _act(request, "POST", "/v1/webhooks/endpoints/{id}/test", lambda form: send_test(hub, id), "/webhooks")
+
+
+@router.post("/webhooks/endpoints")
+async def endpoint_create(request: Request) -> Response:
+    async def run(form: dict[str, str]) -> Any:
+        events = [e for e in (await request.form()).getlist("events") if isinstance(e, str)]
+        return await Integration.connect(provider="webhook", url=form.get("url", ""), events=events)
+
+    return await _act(request, "POST", "/v1/integrations/connect", run, lambda e: f"/integrations/{e.id}")
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+async def jobs_page(request: Request, status: str | None = None) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    if status not in (None, "", "queued", "running", "done", "dead"):
+        status = None
+    rows = await queue.list_jobs(_hub(request), status=status or None, limit=PAGE_SIZE)
+    return render(request, got, "jobs.html", jobs=rows, status_filter=status)
+
+
+@router.post("/jobs/{id}/retry")
+async def job_retry(request: Request, id: int) -> Response:
+    hub = _hub(request)
+    return await _act(request, "POST", "/v1/jobs/{id:int}/retry", lambda form: queue.retry_job(hub, id), "/jobs")
+
+
+@router.get("/api-keys", response_class=HTMLResponse)
+async def keys_page(request: Request) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    if not got.may("GET", "/v1/api-keys"):
+        return _keys_refused(request, got)
+    return render(request, got, "keys.html", keys=await list_api_keys(_hub(request)), created=None)
+
+
+def _keys_refused(request: Request, session: Session) -> Response:
+    try:
+        session.require("GET", "/v1/api-keys")
+    except HubwireError as exc:
+        return _failed(request, session, exc)
+    raise AssertionError("unreachable")
+
+
+@router.post("/api-keys")
+async def key_create(request: Request) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    hub = _hub(request)
+    try:
+        form = await _form(request, got)
+        got.require("POST", "/v1/api-keys")
+        record, key = await create_api_key(hub, form.get("name") or "dashboard", parse_scope(form.get("scope", "read")))
+    except HubwireError as exc:
+        return _failed(request, got, exc)
+    # Shown once, on this page, never again (the page is not cached: Cache-Control no-store).
+    return render(request, got, "keys.html", code=201, keys=await list_api_keys(hub), created=(record, key))
+
+
+@router.post("/api-keys/{id}/revoke")
+async def key_revoke(request: Request, id: str) -> Response:
+    hub = _hub(request)
+    return await _act(request, "DELETE", "/v1/api-keys/{id}", lambda form: revoke_api_key(hub, id), "/api-keys")
+
+
+# -- actions ------------------------------------------------------------------------------------
+
+
+async def _act(request: Request, method: str, rest_path: str, run: Any, then: Any) -> Response:
+    """Run a form's action: session, CSRF, the scope of its REST twin, then ``run(form)``; 303 to ``then``."""
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        form = await _form(request, got)
+        got.require(method, rest_path)
+        result = await run(form)
+    except HubwireError as exc:
+        return _failed(request, got, exc)
+    target = then(result) if callable(then) else then
+    return RedirectResponse(target, status_code=303)
