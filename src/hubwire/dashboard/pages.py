@@ -345,7 +345,12 @@ async def webhooks_page(request: Request, status: str | None = None) -> Response
     except HubwireError as exc:
         return _failed(request, got, exc)
     names = [t.name for t in event_registry.event_types()]
-    context = {"endpoints": endpoints, "deliveries": deliveries, "status_filter": status, "event_names": names}
+    context: dict[str, Any] = {
+        "endpoints": endpoints,
+        "deliveries": deliveries,
+        "status_filter": status,
+        "event_names": names,
+    }
     return render(request, got, "webhooks.html", **context)
 
 
