@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -141,6 +144,7 @@ async def test_unique_and_indexed_fields_use_indexes(hub: hubwire.Hub, Product: 
                 await conn.exec_driver_sql("ANALYZE")
                 rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
             else:
+                await conn.exec_driver_sql("ANALYZE entities")
                 await conn.exec_driver_sql("SET enable_seqscan = off")
                 rows = (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all()
             plans.append(" ".join(str(r[-1]) for r in rows))
@@ -155,3 +159,41 @@ async def test_unique_violation_is_a_conflict_with_the_field(hub: hubwire.Hub, P
         await Product.update(other.id, sku="X")
     assert err.value.code == "unique_violation" and err.value.fields["field"] == "sku"
     assert (await Product.get(other.id)).sku == "Y"
+
+
+@pytest.mark.parametrize("sort", ["price", "-price", "sku", "-sku"])
+async def test_a_page_sorted_by_an_indexed_field_reads_its_index_in_order(
+    hub: hubwire.Hub, Product: Noun, sort: str
+) -> None:
+    """Not every row of the Noun sorted: the field's index is read in the page's order, nulls where find puts them."""
+    await seed(Product)
+    for i in range(300):
+        await Product.create(name=f"P{i}", sku=f"P{i:03d}", price=i % 7 or None)
+    seen: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "ORDER BY" in statement:
+            seen.append(statement if hub.dialect == "postgresql" else statement.replace("?", "'x'"))
+
+    sa.event.listen(hub.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        page = await Product.find(sort=sort, limit=5)
+    finally:
+        sa.event.remove(hub.engine.sync_engine, "before_cursor_execute", capture)
+    field = sort.lstrip("-")
+    values = [p[field] for p in await Product.find(sort=sort, limit=1000)]
+    present = sorted(v for v in values if v is not None)
+    nulls = [None] * (len(values) - len(present))
+    assert values == (nulls + present if not sort.startswith("-") else present[::-1] + nulls)
+    assert [p.id for p in page] == [p.id for p in (await Product.find(sort=sort, limit=1000))[:5]]
+    (statement,) = seen[-1:]
+    async with hub.read() as conn:
+        if hub.dialect == "sqlite":
+            plan = " ".join(str(r[-1]) for r in (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")).all())
+        else:
+            await conn.exec_driver_sql("ANALYZE entities")
+            sql = statement % {"param_1": 6}  # the limit, the only parameter of an unfiltered page
+            plan = " ".join(str(r[0]) for r in (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all())
+    # Read in the index's order: no sort of every row (sorting the ties of a unique value is fine).
+    full_sort = "TEMP B-TREE FOR ORDER BY" in plan or re.search(r"(?<!Incremental )Sort  \(", plan)
+    assert f"_product_{field}_o" in plan and not full_sort, plan

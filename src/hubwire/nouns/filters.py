@@ -219,9 +219,13 @@ class _Compiler:
 
 
 def compile_filter(
-    noun: Noun, flt: Mapping[str, Any] | None, dialect: str, *, coerce: bool = False
+    noun: Noun, flt: Mapping[str, Any] | None, dialect: str, *, coerce: bool = False, likely_type: bool = False
 ) -> ColumnElement[bool]:
+    """The WHERE of ``flt`` on ``noun``'s entities. ``likely_type`` (SQLite only) tells the planner that
+    the type term selects most rows, so that it reads a field's partial index rather than the type's."""
     where = type_literal(noun.name)
+    if likely_type and dialect == "sqlite":
+        where = sa.func.likely(where)
     if flt:
         where = sa.and_(where, _Compiler(noun, dialect, coerce).compile(flt))
     return where

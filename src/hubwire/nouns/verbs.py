@@ -64,7 +64,8 @@ __all__ = [
 
 log = structlog.get_logger("hubwire.nouns")
 InTx = Callable[["Tx", Entity], Awaitable[None]]
-_UNIQUE_INDEX = re.compile(r"ux_ent_[a-z0-9]+_([a-z0-9_]+)")
+# The field of a unique index named by hubwire.store.indexes.index_name (``ux_ent_<type>_<field>_o``).
+_UNIQUE_INDEX = re.compile(r"ux_ent_[a-z0-9]+_([a-z0-9_]+?)_o\b")
 _NOTHING_MOVED: frozenset[str] = frozenset()
 _source: contextvars.ContextVar[str] = contextvars.ContextVar("hubwire_source", default="api")
 

@@ -4,6 +4,11 @@ Nouns are declared in code, not in migrations, so their indexes are made when a 
 a Noun: partial expression indexes on the entities table (``WHERE type = 'Deal'``), unique for
 ``##``. Queries (``nouns.filters``) compare the very expression of :func:`field_sql`, so both
 planners use these indexes. This module knows fields only by name and kind, never a Noun.
+
+The indexes are in the order ``find`` sorts by (``ORDER BY value, id``, a null value first when
+ascending, as SQLite orders; PostgreSQL is told ``NULLS FIRST``), so that a sorted page reads its
+rows in index order and stops after the page instead of sorting the Noun's every row. Indexes of
+an earlier definition (named without the ``_o`` suffix) are dropped when the new ones are made.
 """
 
 from __future__ import annotations
@@ -35,20 +40,28 @@ def field_sql(dialect: str, name: str, kind: str) -> str:
 
 
 def index_name(entity_type: str, field: str, unique: bool) -> str:
+    return f"{'ux' if unique else 'ix'}_ent_{entity_type.lower()}_{field}"[:61] + "_o"
+
+
+def _earlier_name(entity_type: str, field: str, unique: bool) -> str:
     return f"{'ux' if unique else 'ix'}_ent_{entity_type.lower()}_{field}"[:63]
 
 
 async def ensure_indexes(conn: AsyncConnection, entity_type: str, fields: Iterable[IndexedField]) -> None:
     """Create the partial indexes of ``entity_type``'s indexed fields, if they do not exist yet."""
     dialect = conn.dialect.name
+    nulls = " NULLS FIRST" if dialect == "postgresql" else ""
     for name, kind, unique in fields:
         index = index_name(entity_type, name, unique)
+        # A unique index holds the value alone (the id would make every row unique).
+        columns = f"({field_sql(dialect, name, kind)}){nulls}" + ("" if unique else ", id")
         ddl = (
             f"CREATE {'UNIQUE INDEX' if unique else 'INDEX'} IF NOT EXISTS {index} "
-            f"ON entities (({field_sql(dialect, name, kind)})) WHERE type = '{entity_type}'"
+            f"ON entities ({columns}) WHERE type = '{entity_type}'"
         )
         try:
             await conn.exec_driver_sql(ddl)
+            await conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_earlier_name(entity_type, name, unique)}")
         except IntegrityError as exc:
             raise ConflictError(
                 f"cannot make {entity_type}.{name} unique: existing rows share a value",
