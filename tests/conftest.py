@@ -83,9 +83,10 @@ def _pg_reset(url: str) -> None:
         ]
         if tables:
             conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+        # The Nouns' indexes only (``_`` escaped: unescaped, it matched ix_entities_type_created too).
         for (idx,) in conn.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
-            "AND (indexname LIKE 'ix_ent_%' OR indexname LIKE 'ux_ent_%')"
+            "AND (indexname LIKE 'ix\\_ent\\_%' OR indexname LIKE 'ux\\_ent\\_%')"
         ).fetchall():
             conn.execute(f'DROP INDEX IF EXISTS "{idx}"')
 

@@ -232,11 +232,16 @@ class Noun:
         if cursor:
             value, last_id = filters.decode_cursor(cursor, key.kind)
             where = sa.and_(where, filters.after_cursor(key, value, last_id))
-        order = (
-            [key.expr.desc().nulls_last(), entities.c.id.desc()]
-            if key.descending
-            else [key.expr.asc().nulls_first(), entities.c.id.asc()]
-        )
+        if key.name in ("created_at", "updated_at"):
+            # Never null: no NULLS clause, which PostgreSQL would not match to the (type, created_at, id)
+            # index (ascending there puts nulls last) and would answer by sorting the Noun's every row.
+            order = [key.expr.desc(), entities.c.id.desc()] if key.descending else [key.expr, entities.c.id]
+        else:
+            order = (
+                [key.expr.desc().nulls_last(), entities.c.id.desc()]
+                if key.descending
+                else [key.expr.asc().nulls_first(), entities.c.id.asc()]
+            )
         q = sa.select(entities).where(where).order_by(*order).limit(limit + 1)
         async with hub.read() as conn:
             rows = (await conn.execute(q)).all()
