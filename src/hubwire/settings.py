@@ -36,9 +36,9 @@ on power loss, but the last transactions before a power cut or OS crash may be r
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import Field, field_validator, model_validator

@@ -22,10 +22,10 @@ from typing import Any
 
 import structlog
 
+from hubwire.connectors import registration
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
 from hubwire.errors import HubwireError, IllegalTransitionError, ValidationError
 from hubwire.hub import Hub, current_hub
-from hubwire.connectors import registration
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
 from hubwire.net.redact import redact_text

@@ -113,11 +113,11 @@ async def apply_event(provider: GitHub, ctx: ProviderContext, hook: ReceivedHook
             changes.append((ISSUE, item))
         moved = (payload.get("changes") or {}) if action == "transferred" else {}
         new_issue, new_repo = moved.get("new_issue"), moved.get("new_repository")
-        if isinstance(new_issue, dict) and isinstance(new_repo, dict):
-            if await lookup(ctx.hub, ctx.integration.id, "repo", str(new_repo.get("id"))) is not None:
-                again = provider.incoming(ISSUE, _issue_record(new_issue, new_repo))
-                if again is not None:
-                    changes.append((ISSUE, again))
+        followed = isinstance(new_repo, dict) and await lookup(ctx.hub, ctx.integration.id, "repo", str(new_repo["id"]))
+        if isinstance(new_issue, dict) and isinstance(new_repo, dict) and followed:
+            again = provider.incoming(ISSUE, _issue_record(new_issue, new_repo))
+            if again is not None:
+                changes.append((ISSUE, again))
     elif event == "pull_request" and isinstance(payload.get("pull_request"), dict):
         item = provider.incoming(ISSUE, _pull_as_issue(payload["pull_request"], repo))
         if item is not None:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hubwire.connectors.registry import ProviderContext, SyncProgress, WebhookRegistration
 from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import ProviderSpec, Resource
-from hubwire.connectors.stripe.feed import FEED, events_stream, newest_event
 from hubwire.connectors.stripe import webhooks
+from hubwire.connectors.stripe.feed import FEED, events_stream, newest_event
 from hubwire.connectors.stripe.spec import STRIPE
 from hubwire.domains import billing  # noqa: F401  (the Nouns this provider fills)
 from hubwire.sync.engine import Stream, pull
