@@ -132,8 +132,6 @@ class IntegrationNoun(Noun):
         provider, slug, name = params.pop("provider", provider), params.pop("slug", slug), params.pop("name", name)
         api_base_url = params.pop("api_base_url", api_base_url)
         current: Entity | None = await self.get(integration_id) if integration_id else None
-        # A reconnect replaces the credentials: the registration they hold is removed once it is done.
-        previous = await load_credentials(hub, current.id) if current is not None else {}
         if current is None and not provider:
             raise ValidationError.single("provider", "required", "connect needs a provider or an integration id")
         prov = hub.providers.get(provider or current["provider"])  # type: ignore[index]
@@ -151,6 +149,8 @@ class IntegrationNoun(Noun):
                     raise ValidationError.single(
                         "slug", "taken", f"slug {wanted!r} belongs to a {current['provider']} integration"
                     )
+        # A reconnect replaces the credentials: the registration they hold is removed once it is done.
+        previous = await load_credentials(hub, current.id) if current is not None else {}
         changes: dict[str, Any] = {"error": None}
         hooks = _takes_webhooks(prov)
         if hooks and not hub.settings.public_url:
