@@ -279,6 +279,27 @@ class GitHub(SpecProvider):
             await announce(ctx.hub, items, before, self.slug)
         return seen
 
+    # Webhooks (hubwire.connectors.github.webhooks) -------------------------------------------
+    def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
+        from hubwire.connectors.github import webhooks
+
+        return webhooks.event_type(headers, payload)
+
+    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+        from hubwire.connectors.github import webhooks
+
+        return await webhooks.apply_event(self, ctx, hook)
+
+    async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration:
+        from hubwire.connectors.github import webhooks
+
+        return await webhooks.register(self, ctx, url)
+
+    async def unregister_webhook(self, ctx: ProviderContext) -> None:
+        from hubwire.connectors.github import webhooks
+
+        await webhooks.unregister(self, ctx)
+
     async def followed_repos(self, ctx: ProviderContext, conn: GitHubConnection) -> list[dict[str, Any]]:
         """The repositories this Integration follows: config ``repos``, or every one of the token's."""
         wanted = ctx.config.get("repos")
@@ -357,24 +378,3 @@ def _fixed(resource: Resource, items: list[Incoming | None]) -> Any:
         yield Batch([i for i in items if i is not None], {}, resource=resource.name)
 
     return pages
-
-    # Webhooks (hubwire.connectors.github.webhooks) -------------------------------------------
-    def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
-        from hubwire.connectors.github import webhooks
-
-        return webhooks.event_type(headers, payload)
-
-    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
-        from hubwire.connectors.github import webhooks
-
-        return await webhooks.apply_event(self, ctx, hook)
-
-    async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration:
-        from hubwire.connectors.github import webhooks
-
-        return await webhooks.register(self, ctx, url)
-
-    async def unregister_webhook(self, ctx: ProviderContext) -> None:
-        from hubwire.connectors.github import webhooks
-
-        await webhooks.unregister(self, ctx)

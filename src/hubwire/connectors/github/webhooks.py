@@ -3,7 +3,7 @@
 Applied events (``X-GitHub-Event`` and the payload's ``action``): ``issues`` (opened, edited, closed,
 reopened, labeled, assigned... ; ``deleted`` deletes the Issue; ``transferred`` deletes it here and
 creates it in the new repository when that one is followed too), ``issue_comment`` (created,
-edited, deleted), ``pull_request`` (any action: the pull request is an Issue, ``is_pull_request``,
+edited, deleted; the issue it carries is applied first), ``pull_request`` (any action: the pull request is an Issue, ``is_pull_request``,
 ``merged``) and ``repository`` (edited, renamed, archived...; ``deleted`` deletes the Project).
 Each object is mapped as the sync maps it and applied by :func:`~hubwire.sync.record.apply_record`
 with ``github`` as the source; its ``updated_at`` orders it (an older delivery never moves an entity
@@ -123,6 +123,10 @@ async def apply_event(provider: GitHub, ctx: ProviderContext, hook: ReceivedHook
         if item is not None:
             changes.append((ISSUE, item))
     elif event == "issue_comment" and isinstance(payload.get("comment"), dict):
+        if isinstance(payload.get("issue"), dict):  # its comment count and updated_at moved too
+            parent = provider.incoming(ISSUE, _issue_record(payload["issue"], repo))
+            if parent is not None:
+                changes.append((ISSUE, parent))
         item = provider.incoming(COMMENT, dict(payload["comment"]))
         if item is not None:
             item.deleted = action == "deleted"
