@@ -1,14 +1,15 @@
 """GitHub webhooks: repository hooks registered at connect, and the events applied to Projects Nouns.
 
-Applied events (``X-GitHub-Event`` and the payload's ``action``): ``issues`` (opened, edited, closed,
-reopened, labeled, assigned... ; ``deleted`` deletes the Issue; ``transferred`` deletes it here and
-creates it in the new repository when that one is followed too), ``issue_comment`` (created,
-edited, deleted; the issue it carries is applied first), ``pull_request`` (any action: the pull request is an Issue, ``is_pull_request``,
-``merged``) and ``repository`` (edited, renamed, archived...; ``deleted`` deletes the Project).
-Each object is mapped as the sync maps it and applied by :func:`~hubwire.sync.record.apply_record`
-with ``github`` as the source; its ``updated_at`` orders it (an older delivery never moves an entity
-back). Status moves are announced as the verbs (``Issue.Completed``...) as a sync announces them.
-``ping`` and the events Hubwire does not follow are ``ignored``.
+Applied events (``X-GitHub-Event`` and the payload's ``action``): ``issues`` (opened, edited,
+closed, reopened, labeled, assigned...; ``deleted`` deletes the Issue; ``transferred`` deletes it
+here and creates it in the new repository when that one is followed too), ``issue_comment``
+(created, edited, deleted; the issue it carries is applied first), ``pull_request`` (any action:
+the pull request is an Issue, ``is_pull_request``, ``merged``) and ``repository`` (edited,
+renamed, archived...; ``deleted`` deletes the Project). Each object is mapped as the sync maps it
+and applied by :func:`~hubwire.sync.record.apply_record` with ``github`` as the source; its
+``updated_at`` orders it (an older delivery never moves an entity back). Status moves are
+announced as the verbs (``Issue.Completed``...) as a sync announces them. ``ping`` and the events
+Hubwire does not follow are ``ignored``.
 
 Registration: one hook per followed repository (``POST /repos/{o}/{r}/hooks``, JSON content,
 the events above), all signed with one secret Hubwire generates; a repository that refuses (no

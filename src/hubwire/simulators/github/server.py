@@ -7,7 +7,8 @@ key, pull requests (``GET /repos/{o}/{r}/pulls`` with ``state``, ``sort``, ``dir
 ``GET .../pulls/{n}``; ``merged``/``merged_at``), comments (repository-wide with ``since``, per
 issue, create), repository hooks (``POST/GET/DELETE /repos/{o}/{r}/hooks``) to which every change
 is posted in the background as GitHub's webhook (``X-GitHub-Event``, ``X-GitHub-Delivery``,
-``X-Hub-Signature-256`` with the hook's ``config.secret``; a ``ping`` when a hook is made), ``Link`` pagination with ``per_page`` (default 30, max 100) and ``page``,
+``X-Hub-Signature-256`` with the hook's ``config.secret``; a ``ping`` when a hook is made),
+``Link`` pagination with ``per_page`` (default 30, max 100) and ``page``,
 ``X-RateLimit-*`` headers with a primary limit (403, remaining 0) and an optional secondary one
 (403 + ``Retry-After``), ``ETag`` on GETs and ``If-None-Match`` -> 304 (not counted against the
 limit, as on GitHub), GitHub's 404 and 422 bodies.
