@@ -190,3 +190,20 @@ async def test_a_webhook_and_a_running_sync_on_the_same_objects_end_consistent(
         found = await Customer.find({"stripe_id": made["id"]})
         assert len(found) == 1 and found[0]["name"] == f"Racer {round_}"
     assert await Customer.count() == 4
+
+
+async def test_a_sync_that_sees_a_subscription_canceled_at_stripe_fires_cancelled_once(
+    hub: Hub, sim: StripeSimulator, clock: FakeClock
+) -> None:
+    s = seed(sim)
+    iid = await connect(sim)  # no public URL: polling
+    await Worker(hub).drain()
+    cancelled: list[str] = []
+    Subscription.cancelled(lambda sub: cancelled.append(sub.id))
+    clock.advance(5)
+    sim.delete("subscription", s["sub"]["id"])
+    await run_sync(hub, iid)
+    await run_sync(hub, iid, full=True)
+    sub = (await Subscription.find({"stripe_id": s["sub"]["id"]}))[0]
+    assert sub["status"] == "Cancelled" and cancelled == [sub.id]
+    assert [e.source for e in await events(hub, "Subscription.Cancelled")] == ["stripe"]

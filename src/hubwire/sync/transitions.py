@@ -12,7 +12,8 @@ It only announces what was already written; it never changes an entity.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,13 +22,30 @@ from hubwire.nouns import verbs
 from hubwire.nouns.noun import Noun
 from hubwire.store import events as event_log
 from hubwire.store.tables import entities
+from hubwire.sync.engine import Batch, Stream
 from hubwire.sync.state import load_refs
 from hubwire.sync.upsert import Incoming
 
-__all__ = ["VerbFor", "announce", "statuses_before"]
+__all__ = ["Moves", "VerbFor", "announce", "statuses_before", "watched"]
 
 # (status before, status after) -> the verb that made the move, or None (nothing to announce).
 VerbFor = Callable[[str | None, str | None], str | None]
+# What a sync saw of a resource's records: (the records of a page, their statuses before it was applied).
+Moves = list[tuple[list[Incoming], dict[str, tuple[str, str]]]]
+
+
+def watched(hub: Hub, integration_id: str, stream: Stream, resource: str, moves: Moves) -> Stream:
+    """``stream`` with the local statuses of ``resource``'s records read before each of its pages is
+    applied, into ``moves``; :func:`announce` them once the whole pull is stored (not from inside the
+    pages: the engine may fetch a page ahead of storing the last one)."""
+
+    async def pages(state: dict[str, Any]) -> AsyncIterator[Batch]:
+        async for batch in stream.pages(state):
+            if (batch.resource or stream.name) == resource and batch.items:
+                moves.append((batch.items, await statuses_before(hub, integration_id, resource, batch.items)))
+            yield batch
+
+    return Stream(stream.name, stream.noun, pages)
 
 
 async def statuses_before(

@@ -12,7 +12,8 @@ from hubwire.connectors.spec import ProviderSpec, Resource
 from hubwire.connectors.stripe import webhooks
 from hubwire.connectors.stripe.feed import FEED, events_stream, newest_event
 from hubwire.connectors.stripe.spec import STRIPE
-from hubwire.domains import billing  # noqa: F401  (the Nouns this provider fills)
+from hubwire.domains.billing import Subscription
+from hubwire.sync import transitions
 from hubwire.sync.engine import Stream, pull
 from hubwire.sync.state import clear_cursors, load_cursor, save_cursor
 
@@ -58,7 +59,13 @@ class StripeProvider(SpecProvider):
             mark = await newest_event(conn)
             async with hub.transaction() as tx:
                 await save_cursor(tx, iid, FEED, {"since": mark})
-        return await pull(ctx, progress, self.streams(ctx, conn))
+        # Subscriptions canceled at Stripe are announced as Subscription.Cancelled once the pull is stored.
+        moves: transitions.Moves = []
+        streams = [transitions.watched(hub, iid, s, "subscription", moves) for s in self.streams(ctx, conn)]
+        seen = await pull(ctx, progress, streams)
+        for items, before in moves:
+            await transitions.announce(hub, Subscription, items, before, self.slug, webhooks.subscription_verb)
+        return seen
 
     def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
         return [*super().streams(ctx, conn), events_stream(self, conn)]
