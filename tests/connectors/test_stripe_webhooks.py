@@ -11,7 +11,7 @@ import pytest
 
 from hubwire.connectors.registration import NO_PUBLIC_URL
 from hubwire.connectors.stripe.webhooks import ENABLED_EVENTS
-from hubwire.domains.billing import Customer, Subscription
+from hubwire.domains.billing import Customer, Invoice, Payment, Subscription
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
@@ -207,3 +207,31 @@ async def test_a_sync_that_sees_a_subscription_canceled_at_stripe_fires_cancelle
     sub = (await Subscription.find({"stripe_id": s["sub"]["id"]}))[0]
     assert sub["status"] == "Cancelled" and cancelled == [sub.id]
     assert [e.source for e in await events(hub, "Subscription.Cancelled")] == ["stripe"]
+
+
+async def test_invoice_and_payment_events_and_a_refunded_charge_update_the_billing_nouns(
+    hub: Hub, sim: StripeSimulator, receiver: HookReceiver, clock: FakeClock
+) -> None:
+    s = seed(sim)
+    iid = await connect(sim)
+    await Worker(hub).drain()
+    clock.advance(5)
+    inv = sim.state.create("invoice", {"customer": s["customer"]["id"], "subscription": s["sub"]["id"]})
+    pay = sim.state.create("payment_intent", {"amount": 2000, "currency": "usd", "customer": s["customer"]["id"]})
+    clock.advance(5)
+    inv.update(status="paid", amount_paid=2000)
+    sim.state.record_event("invoice", "paid", inv)
+    pay.update(status="succeeded", amount_received=2000, invoice=inv["id"])
+    sim.state.record_event("payment_intent", "succeeded", pay)
+    charge = sim.state.create("charge", {"amount": 2000, "currency": "usd", "customer": s["customer"]["id"]})
+    charge.update(payment_intent=pay["id"], refunded=True, amount_refunded=2000)
+    sim.state.record_event("charge", "refunded", charge)
+    sim.requests.clear()
+    outcomes = await arrived(sim, receiver, hub, iid)
+    assert outcomes == ["applied"] * 5  # invoice.created, payment_intent.created, paid, succeeded, refunded
+    (invoice,) = await Invoice.find({"stripe_id": inv["id"]})
+    assert invoice["status"] == "paid" and invoice["amount_paid"] == 2000
+    (payment,) = await Payment.find({"stripe_id": pay["id"]})
+    assert payment["status"] == "succeeded" and payment["invoice"] == invoice.id
+    # The refunded charge's PaymentIntent was read again from Stripe (no Noun holds charges).
+    assert [r.path for r in sim.requests_to("GET", "/v1/payment_intents/")] == [f"/v1/payment_intents/{pay['id']}"]

@@ -120,10 +120,13 @@ async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | N
         ).scalar_one_or_none()
 
 
+# A ref saved without a remote time (a write-through's answer, a record with no updated-at) keeps the
+# one it had: it is what tells a late, older webhook from a newer one.
 _REF_CONFLICT = (
     "ON CONFLICT (integration_id, resource, remote_id) DO UPDATE SET entity_type = excluded.entity_type, "
     "entity_id = excluded.entity_id, hash = excluded.hash, entity_version = excluded.entity_version, "
-    "remote_updated = excluded.remote_updated, synced_at = excluded.synced_at"
+    "remote_updated = COALESCE(excluded.remote_updated, external_refs.remote_updated), "
+    "synced_at = excluded.synced_at"
 )
 _REF_COLUMNS = (
     "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "
