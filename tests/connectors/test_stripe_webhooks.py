@@ -235,3 +235,17 @@ async def test_invoice_and_payment_events_and_a_refunded_charge_update_the_billi
     assert payment["status"] == "succeeded" and payment["invoice"] == invoice.id
     # The refunded charge's PaymentIntent was read again from Stripe (no Noun holds charges).
     assert [r.path for r in sim.requests_to("GET", "/v1/payment_intents/")] == [f"/v1/payment_intents/{pay['id']}"]
+
+
+async def test_a_deletion_delivered_before_the_creation_keeps_the_object_deleted(
+    hub: Hub, sim: StripeSimulator, receiver: HookReceiver, clock: FakeClock
+) -> None:
+    iid = await connect(sim)
+    cus = sim.state.create("customer", {"email": "brief@example.com"})
+    clock.advance(1)
+    sim.state.delete("customer", cus["id"])
+    await sim.sender.idle()
+    created, deleted = receiver.to(iid)
+    assert await receiver.apply(hub, iid, deleted) == "applied"
+    assert await receiver.apply(hub, iid, created) == "applied"
+    assert await Customer.find({}) == [] and await events(hub, "Customer.") == []

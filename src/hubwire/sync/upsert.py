@@ -273,6 +273,9 @@ async def plan_page(
             if ref is not None and ref.hash != TOMBSTONE:
                 eid = entity.id if entity is not None else ref.entity_id
                 gone.append(Ref(resource, it.remote_id, noun.name, eid, TOMBSTONE, 0, it.remote_updated))
+            elif ref is None and it.remote_updated is not None:
+                # Deleted before its creation arrived (webhooks out of order): the creation must not resurrect it.
+                gone.append(Ref(resource, it.remote_id, noun.name, "", TOMBSTONE, 0, it.remote_updated))
             continue
         clean = {k: v for k, v in it.fields.items() if v is not None}
         digest = fingerprint(clean)

@@ -79,9 +79,16 @@ async def register(provider: GitHub, ctx: ProviderContext, url: str) -> WebhookR
 
 
 async def unregister(provider: GitHub, ctx: ProviderContext) -> None:
+    """Delete every hook registered; one refused does not keep the others (the first error is raised)."""
     conn = provider.connection(ctx)
+    failed: HubwireError | None = None
     for full, hook_id in ctx.credentials.get("webhook_hooks") or []:
-        await conn.send("DELETE", f"/repos/{full}/hooks/{hook_id}")
+        try:
+            await conn.send("DELETE", f"/repos/{full}/hooks/{hook_id}")
+        except HubwireError as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 def _issue_record(issue: dict[str, Any], repo: dict[str, Any]) -> dict[str, Any]:
