@@ -249,3 +249,27 @@ async def test_a_deletion_delivered_before_the_creation_keeps_the_object_deleted
     assert await receiver.apply(hub, iid, deleted) == "applied"
     assert await receiver.apply(hub, iid, created) == "applied"
     assert await Customer.find({}) == [] and await events(hub, "Customer.") == []
+
+
+async def test_an_object_arriving_before_those_it_relates_to_has_them_read_from_stripe(
+    hub: Hub, sim: StripeSimulator, receiver: HookReceiver, clock: FakeClock
+) -> None:
+    iid = await connect(sim)
+    prod = sim.state.create("product", {"name": "Team"})
+    price = sim.state.create("price", {"product": prod["id"], "currency": "usd", "unit_amount": 900})
+    cus = sim.state.create("customer", {"email": "early@example.com"})
+    sub = sim.state.create("subscription", {"customer": cus["id"], "items": [{"price": price["id"]}]})
+    await sim.sender.idle()
+    sub_created = receiver.to(iid)[-1]
+    assert sub_created.json()["type"] == "customer.subscription.created"
+    assert await receiver.apply(hub, iid, sub_created) == "applied"  # first, before the others
+    (local,) = await Subscription.find({"stripe_id": sub["id"]})
+    (customer,) = await Customer.find({"stripe_id": cus["id"]})
+    assert local["customer"] == customer.id and local["price"]
+    # The others arrive late and change nothing.
+    assert await rec_apply_all(receiver, hub, iid) == ["applied"] * 3
+    assert await Customer.count() == 1 and len(await events(hub, "Customer.")) == 1
+
+
+async def rec_apply_all(receiver: HookReceiver, hub: Hub, iid: str) -> list[str]:
+    return [await receiver.apply(hub, iid, d) for d in receiver.to(iid)[:-1]]

@@ -8,6 +8,10 @@ the event's ``created`` is the record's time and an older event never moves an e
 update made in the same second and delivered first is not undone by it. Two updates of one object
 within one second are applied in the order they arrive (Stripe's times have no finer grain).
 
+An object whose related objects are not known here yet (a subscription whose customer's
+``customer.created`` has not arrived: Stripe sends them in the same second, in no set order) has
+them read from Stripe and applied first, so its relations resolve as in a sync.
+
 ``customer.subscription.deleted`` means canceled: the subscription stays, with its status, and
 ``Subscription.Cancelled`` is announced (the seed's ``Subscription.cancelled`` hooks run). Other
 ``*.deleted`` events delete the entity. ``charge.refunded`` carries a charge, which no Noun holds:
@@ -24,10 +28,12 @@ from hubwire.connectors.spec import Endpoint
 from hubwire.connectors.stripe.feed import resource_of
 from hubwire.connectors.stripe.spec import STRIPE
 from hubwire.domains.billing import Subscription
-from hubwire.errors import ProviderInvalidRequest
+from hubwire.errors import ProviderInvalidRequest, ProviderNotFound
 from hubwire.nouns.verbs import acting_as
 from hubwire.sync import transitions
 from hubwire.sync.record import apply_record
+from hubwire.sync.state import lookup
+from hubwire.sync.upsert import Incoming
 
 if TYPE_CHECKING:
     from hubwire.connectors.runtime import SpecProvider
@@ -107,6 +113,8 @@ async def apply_event(provider: SpecProvider, ctx: ProviderContext, hook: Receiv
         item.remote_updated = float(created) - (0.5 if etype.endswith(".created") else 0.0)
     item.deleted = etype.endswith(".deleted") and resource != "subscription"
     hub, iid = ctx.hub, ctx.integration.id
+    if not item.deleted:
+        await _dependencies(provider, ctx, item, depth=2)
     noun = provider.noun(spec)
     before = await transitions.statuses_before(hub, iid, resource, [item]) if resource == "subscription" else {}
     with acting_as(provider.slug):
@@ -120,3 +128,25 @@ async def apply_event(provider: SpecProvider, ctx: ProviderContext, hook: Receiv
         if before:
             await transitions.announce(hub, Subscription, [item], before, provider.slug, subscription_verb)
     return "applied"
+
+
+async def _dependencies(provider: SpecProvider, ctx: ProviderContext, item: Incoming, depth: int) -> None:
+    """Read from Stripe and apply the related objects of ``item`` not linked here yet (see the module)."""
+    hub, iid = ctx.hub, ctx.integration.id
+    for resource, remote_id in item.links.values():
+        if await lookup(hub, iid, resource, remote_id) is not None:
+            continue
+        spec = STRIPE.resource(resource)
+        assert spec.get is not None
+        try:
+            obj = await provider.connection(ctx).call(spec.get, remote_id=remote_id)
+        except ProviderNotFound:
+            continue  # gone at Stripe: the relation stays empty, as a sync would leave it
+        related = to_incoming(spec, obj) if isinstance(obj, dict) else None
+        if related is None:
+            continue
+        if depth > 1:
+            await _dependencies(provider, ctx, related, depth - 1)
+        with acting_as(provider.slug):
+            noun = provider.noun(spec)
+            await apply_record(hub, integration_id=iid, resource=resource, noun=noun, item=related, source="stripe")
