@@ -12,9 +12,11 @@ import pytest
 import hubwire.connectors.github  # noqa: F401 - registers the provider and its writers
 from hubwire.connectors.github.webhooks import EVENTS
 from hubwire.connectors.registration import NO_PUBLIC_URL
+from hubwire.connectors.registry import ProviderContext
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.domains.projects import Comment, Issue, Project
 from hubwire.hub import Hub
+from hubwire.inbound.received import ReceivedHook
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from hubwire.vault.credentials import load_credentials
@@ -170,3 +172,49 @@ async def test_a_webhook_and_a_running_sync_end_consistent(
         found = await Issue.find({"number": made["number"], "is_pull_request": False, "title": {"$ne": "x"}})
         mine = [i for i in found if i["title"].startswith(f"Race {n}")]
         assert len(mine) == 1 and mine[0]["title"] == f"Race {n} (edited)" and mine[0]["status"] == "Completed"
+
+
+async def deliver(hub: Hub, iid: str, event: str, payload: dict[str, Any]) -> str:
+    """A verified delivery as the inbox hands it over (made here from the simulator's own objects)."""
+    integ = await Integration.get(iid)
+    provider = hub.providers.get("github")
+    headers = {"x-github-event": event, "x-github-delivery": f"d-{event}-{payload.get('action')}"}
+    hook = ReceivedHook(
+        id="hook_1",
+        integration_id=iid,
+        provider="github",
+        event_id=headers["x-github-delivery"],
+        event_type=provider.webhook_event_type(headers, payload),
+        payload=payload,
+        headers=headers,
+        received_at=0.0,
+    )
+    ctx = ProviderContext(hub, provider, integ, await load_credentials(hub, iid), dict(integ.get("config") or {}))
+    return await provider.on_webhook(ctx, hook)
+
+
+async def test_repository_edits_deletions_and_issue_transfers(hub: Hub, gh: GitHubSimulator) -> None:
+    iid = await connect(gh)
+    await run_sync(hub, iid)
+    app = dict(gh._repo(gh.login, "app").json)
+    site = dict(gh._repo("acme", "site").json)
+    edited = {**app, "description": "Now described", "updated_at": "2099-01-01T00:00:00Z"}
+    assert await deliver(hub, iid, "repository", {"action": "edited", "repository": edited}) == "applied"
+    assert (await Project.find({"name": "app"}))[0]["description"] == "Now described"
+    # An issue moved to another followed repository: gone from the first, there in the second.
+    issue = dict(gh.issue(gh.login, "app", 1))
+    moved = {**issue, "number": 7, "repository_url": site["url"], "updated_at": "2099-01-01T00:00:01Z"}
+    payload = {
+        "action": "transferred",
+        "issue": issue,
+        "changes": {"new_issue": moved, "new_repository": site},
+        "repository": app,
+    }
+    assert await deliver(hub, iid, "issues", payload) == "applied"
+    (found,) = await Issue.find({"title": "Crash on start"})
+    assert found["number"] == 7 and found["project"] == (await Project.find({"name": "site"}))[0].id
+    # A deleted repository deletes its Project; a ping or an event not followed is ignored.
+    assert await deliver(hub, iid, "repository", {"action": "deleted", "repository": edited}) == "applied"
+    assert [p["name"] for p in await Project.find({})] == ["site"]
+    assert await deliver(hub, iid, "ping", {"zen": "Keep it logically awesome."}) == "ignored"
+    assert await deliver(hub, iid, "star", {"action": "created", "repository": site}) == "ignored"
