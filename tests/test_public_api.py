@@ -63,7 +63,8 @@ def test_importing_hubwire_registers_nothing() -> None:
         print(json.dumps(sorted(m for m in sys.modules if m.startswith(("hubwire.webhooks", "hubwire.connectors.")))))
         """
     )
-    assert loaded == ["hubwire.connectors.builtin", "hubwire.connectors.registry"]
+    # registration: how connect registers provider webhooks (a module of functions; it registers nothing).
+    assert loaded == ["hubwire.connectors.builtin", "hubwire.connectors.registration", "hubwire.connectors.registry"]
 
 
 def test_the_builtin_providers_are_there_for_every_hub(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@
 | HUBWIRE_WORKER_CONCURRENCY       | 32                                       |
 | HUBWIRE_ALLOW_PRIVATE_NETWORKS   | 0                                        |
 | HUBWIRE_ALLOWED_NETWORKS         | none (comma-separated CIDRs to allow)    |
+| HUBWIRE_PUBLIC_URL               | none (base URL providers send hooks to)  |
 | HUBWIRE_LOG_LEVEL                | INFO                                     |
 | HUBWIRE_LOG_FORMAT               | json, or console on a terminal           |
 | HUBWIRE_SQLITE_SYNCHRONOUS       | NORMAL (``FULL``: survive power loss too)|
@@ -37,6 +38,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import Field, field_validator, model_validator
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(32, ge=1, description="a whole number of jobs >= 1")
     allow_private_networks: bool = Field(False, description=_BOOLEAN)
     allowed_networks: CommaList = Field((), description="comma-separated networks such as 10.0.0.0/8,fd00::/8")
+    # Where providers reach this Hubwire: connect registers {public_url}/v1/hooks/{integration id}.
+    public_url: str | None = Field(None, description="an http(s) URL such as https://hubwire.example.com")
     log_level: LogLevel = Field("INFO", description="one of " + ", ".join(get_args(LogLevel)))
     # None: JSON lines, or readable lines when stderr is a terminal.
     log_format: Literal["json", "console"] | None = Field(None, description="json or console")
@@ -134,6 +138,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("not an http(s) base URL")
+        return url
 
     @field_validator("log_format", mode="before")
     @classmethod

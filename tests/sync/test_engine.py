@@ -204,14 +204,15 @@ async def test_local_change_then_remote_change_is_a_recorded_conflict(
     async with hub.read() as conn:
         rows = (await conn.execute(sa.select(conflicts))).all()
     assert len(rows) == 1 and rows[0].winner == "remote" and rows[0].local["color"] == "green"
-    # An older remote change loses to a newer local one.
+    # A remote state older than the one already applied is stale, not a conflict: it never moves the
+    # entity back in time, and the newer local change stays.
     await Widget.update(w0.id, color="white")
     api.widgets[0] = {**api.widgets[0], "color": "grey", "updated": 4_000_000_001 - 4_000_000_000 + 100}
     await run_sync(hub, connected, full=True)
     assert (await Widget.get(w0.id))["color"] == "white"
     async with hub.read() as conn:
         winners = [r.winner for r in (await conn.execute(sa.select(conflicts).order_by(conflicts.c.id))).all()]
-    assert winners == ["remote", "local"]
+    assert winners == ["remote"]
 
 
 class Scripted(Widgets):
@@ -285,7 +286,7 @@ async def test_values_round_trip_through_the_page_statements(
     assert run.counts["Widget"]["unchanged"] == 2 and run.counts["Widget"]["created"] == 0
 
 
-async def test_an_entity_changed_between_plan_and_write_fails_the_page(
+async def test_an_entity_changed_between_plan_and_write_is_planned_again(
     hub: Hub, providers: ProviderRegistry, api: LoopbackAPI
 ) -> None:
     provider = Scripted([[("w1", "A"), ("w2", "B")]])
@@ -301,12 +302,14 @@ async def test_an_entity_changed_between_plan_and_write_fails_the_page(
             bumped.append(widget.id)
             await Widget.update(widget.id, color="local")
 
-    with pytest.raises(ConflictError) as err:
-        await run_sync(hub, iid, full=True)
-    assert err.value.code == "version_conflict" and bumped and err.value.fields.get("id") == bumped[0]
-    # Nothing of the page was written: w1 keeps its title, w2 only has the local change.
+    # The page's write finds w2 moved (another writer, as a webhook's apply would): the page is
+    # planned again from what is stored now, sees the local change as a conflict, and is written.
+    await run_sync(hub, iid, full=True)
     titles = {w["title"]: w for w in await Widget.find(limit=100)}
-    assert set(titles) == {"A", "B"} and titles["B"]["color"] == "local"
+    assert set(titles) == {"A2", "B2"} and bumped
+    async with hub.read() as conn:
+        rows = (await conn.execute(sa.select(conflicts))).all()
+    assert [(r.entity_id, r.winner, r.local["color"]) for r in rows] == [(bumped[0], "remote", "local")]
 
 
 async def test_after_hooks_and_subscribers_run_once_per_synced_change(

@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from hubwire.inbound.received import ApplyOutcome, ReceivedHook
     from hubwire.nouns.entity import Entity
 
-__all__ = ["Provider", "ProviderContext", "ProviderRegistry", "SyncProgress", "default_registry", "provider"]
+__all__ = [
+    "Provider",
+    "ProviderContext",
+    "ProviderRegistry",
+    "SyncProgress",
+    "WebhookRegistration",
+    "default_registry",
+    "provider",
+]
 
 
 @dataclass
@@ -60,6 +68,18 @@ class SyncProgress:
         self.count += n
         if self.callback is not None:
             self.callback(noun, self.count, total)
+
+
+@dataclass(frozen=True)
+class WebhookRegistration:
+    """What registering Hubwire's hook URL at a provider left: the signing ``secret`` (the provider's
+    or one Hubwire generated), what removing it needs (``keep``: ids under keys named ``webhook_*``,
+    stored encrypted with the credentials) and a ``note`` for the Integration (e.g. the repositories
+    it could not cover)."""
+
+    secret: str
+    keep: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
 
 
 class Provider:
@@ -148,6 +168,15 @@ class Provider:
     async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
         """Apply a verified inbound webhook to the local Nouns (see hubwire.inbound.received)."""
         return "ignored"
+
+    async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration | None:
+        """Register ``url`` (Hubwire's hook URL of this Integration) at the provider, for the events
+        ``on_webhook`` applies; ``None`` when the provider has no registration API. Raise a
+        HubwireError when the provider refuses (the Integration then keeps polling and says why)."""
+        return None
+
+    async def unregister_webhook(self, ctx: ProviderContext) -> None:
+        """Remove what :meth:`register_webhook` registered (its ``keep`` is in ``ctx.credentials``)."""
 
     def reveal(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
         """Values returned once, in the connect result only (e.g. a generated signing secret)."""

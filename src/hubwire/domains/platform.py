@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from hubwire.connectors import registration
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
 from hubwire.errors import HubwireError, IllegalTransitionError, ValidationError
 from hubwire.hub import Hub, current_hub
@@ -63,6 +64,8 @@ SCHEMA = {
     "lastSyncAt": "datetime",
     "lastSyncCount": "integer",
     "error": "string",
+    # Whether provider webhooks arrive (registered: <url>) or why it keeps polling (polling: <why>).
+    "webhooks": "string",
     "config": "json",
     "connect": "Connected",
     "disconnect": "Disconnected",
@@ -146,7 +149,12 @@ class IntegrationNoun(Noun):
                     raise ValidationError.single(
                         "slug", "taken", f"slug {wanted!r} belongs to a {current['provider']} integration"
                     )
+        # A reconnect replaces the credentials: the registration they hold is removed once it is done.
+        previous = await load_credentials(hub, current.id) if current is not None else {}
         changes: dict[str, Any] = {"error": None}
+        hooks = _takes_webhooks(prov)
+        if hooks and not hub.settings.public_url:
+            changes["webhooks"] = registration.NO_PUBLIC_URL
         if config or current is None:
             changes["config"] = {**((current.get("config") if current else None) or {}), **config}
         if api_base_url is not None:
@@ -197,9 +205,27 @@ class IntegrationNoun(Noun):
             result = await verbs.run(self, ["create", "connect"], None, changes, in_tx=[store_and_enqueue])
         else:
             result = await verbs.run(self, ["connect"], current.id, changes, in_tx=[store_and_enqueue])
+        if hooks:
+            result = await self._register_webhooks(hub, prov, result, creds, previous)
         # Shown once, never stored in the entity: e.g. a signing secret the provider generated.
         result.update(prov.reveal(creds))
         return result
+
+    async def _register_webhooks(
+        self, hub: Hub, prov: Provider, entity: Entity, creds: dict[str, Any], previous: dict[str, Any]
+    ) -> Entity:
+        """After the connect committed (a new Integration's id is its hook URL): replace the previous
+        registration, if any, by a new one, and record the outcome in ``webhooks``."""
+        await registration.unregister(hub, prov, entity, previous)
+        if registration.hook_url(hub.settings, entity.id) is None:
+            return entity  # the connect already said so
+        status, stored = await registration.register(hub, prov, entity, creds)
+
+        async def keep(tx: Tx, _: Entity) -> None:
+            if stored != creds:
+                await save_credentials(tx, entity.id, stored)
+
+        return await verbs.run(self, ["update"], entity.id, {"webhooks": status}, in_tx=[keep])
 
     async def _record_error(self, integration_id: str, message: str) -> None:
         try:
@@ -225,6 +251,7 @@ class IntegrationNoun(Noun):
         if prov is not None:
             try:
                 creds = await load_credentials(hub, current.id)
+                await registration.unregister(hub, prov, current, creds)
                 await prov.disconnect(ProviderContext(hub, prov, current, creds, current.get("config") or {}))
             except Exception as exc:  # the local disconnect must not depend on the provider answering
                 log.warning("integration.provider_disconnect_failed", id=current.id, error=redact_text(str(exc)))
@@ -232,7 +259,8 @@ class IntegrationNoun(Noun):
         async def forget(tx: Tx, entity: Entity) -> None:
             await delete_credentials(tx, entity.id)
 
-        return await verbs.run(self, ["disconnect"], current.id, {}, in_tx=[forget])
+        changes = {"webhooks": None} if current.get("webhooks") else {}
+        return await verbs.run(self, ["disconnect"], current.id, changes, in_tx=[forget])
 
     # sync --------------------------------------------------------------------------------
     async def sync(
@@ -256,6 +284,11 @@ class IntegrationNoun(Noun):
 
     def provider_of(self, hub: Hub, entity: Entity) -> Provider:
         return hub.providers.get(entity["provider"])
+
+
+def _takes_webhooks(prov: Provider) -> bool:
+    """Whether an Integration of ``prov`` says how its changes arrive (webhooks, or polling and why)."""
+    return prov.syncs or prov.webhook_scheme is not None
 
 
 def sync_key(integration_id: str) -> str:

@@ -25,7 +25,17 @@ from hubwire.store.tables import events
 if TYPE_CHECKING:
     from hubwire.store.transaction import Tx
 
-__all__ = ["EventRecord", "Prepared", "append", "append_many", "get_event", "latest", "prepare_many", "read_after"]
+__all__ = [
+    "EventRecord",
+    "Prepared",
+    "append",
+    "append_many",
+    "get_event",
+    "hold_lock",
+    "latest",
+    "prepare_many",
+    "read_after",
+]
 
 EVENT_LOCK = 7262002
 # One short statement with the page as one JSON parameter, whatever the page's size: a VALUES list
@@ -135,12 +145,22 @@ class EventRecord:
         return cls(row.seq, row.id, row.type, row.entity_type, row.entity_id, row.data, row.source, row.created_at)
 
 
-async def append(
-    tx: Tx, type_: str, entity_type: str, entity_id: str, data: dict[str, Any], source: str
-) -> EventRecord:
+async def hold_lock(tx: Tx) -> None:
+    """Take the event log's lock now rather than at the first append (PostgreSQL; SQLite has one writer).
+
+    Every writer takes it before it commits, so a transaction that holds it reads what all the others
+    committed and none commits meanwhile: a check-then-write (is this remote object still unknown?)
+    made after it cannot race another writer.
+    """
     if tx.dialect == "postgresql" and not tx.event_lock_held:
         await tx.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({EVENT_LOCK})"))
         tx.event_lock_held = True
+
+
+async def append(
+    tx: Tx, type_: str, entity_type: str, entity_id: str, data: dict[str, Any], source: str
+) -> EventRecord:
+    await hold_lock(tx)
     now = tx.hub.clock()
     eid = new_ordered_ids("evt", 1)[0]
     row = {
@@ -199,9 +219,7 @@ async def append_many(
     rows = prepared.rows
     if not rows:
         return []
-    if tx.dialect == "postgresql" and not tx.event_lock_held:
-        await tx.conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({EVENT_LOCK})"))
-        tx.event_lock_held = True
+    await hold_lock(tx)
     now = tx.hub.clock()
     # Matched back by id: RETURNING's order is not promised.
     result = await tx.conn.execute(_APPEND_MANY[tx.dialect], {"now": now, "rows": prepared.doc})

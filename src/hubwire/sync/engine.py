@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from hubwire.errors import VersionConflictError
 from hubwire.net.redact import redact_text
 from hubwire.sync.runs import current_run
 from hubwire.sync.state import clear_cursors, load_cursor
@@ -31,6 +32,8 @@ __all__ = ["Batch", "Stream", "pull"]
 log = structlog.get_logger("hubwire.sync")
 # Records stored per transaction at most: consecutive pages are joined up to this (see _grouped).
 GROUP_RECORDS = 500
+# How many times a page is planned and written when another writer keeps changing its records.
+WRITE_ATTEMPTS = 5
 
 
 # Syncs of this process running inside _collector_spares_old_objects, and whether the first froze.
@@ -176,6 +179,18 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
             run=run,
         )
 
+    async def write(stream: Stream, batch: Batch, page: PagePlan) -> PageResult:
+        # Another writer (a webhook's apply) changed or linked a record of the page after its plan
+        # was made: plan it again from what is stored now, a few times.
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return await write_page(hub, page)
+            except VersionConflictError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                page = await plan(stream, batch)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def finish(writing: asyncio.Future[PageResult], written: PagePlan, count: int) -> None:
         result = await writing
         if count:
@@ -201,7 +216,7 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
                         if page.reads(writing[1]):
                             page = await plan(stream, batch)
                         writing = None
-                    writing = (asyncio.ensure_future(write_page(hub, page)), page, len(batch.items))
+                    writing = (asyncio.ensure_future(write(stream, batch, page)), page, len(batch.items))
                 if writing is not None:
                     await finish(*writing)
                     writing = None

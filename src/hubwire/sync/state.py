@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hubwire.store.transaction import Tx
 
 __all__ = [
+    "TOMBSTONE",
     "Ref",
     "clear_cursors",
     "delete_refs",
@@ -36,6 +37,12 @@ __all__ = [
     "save_cursor",
     "save_refs",
 ]
+
+
+# The ``hash`` of a ref whose remote object was deleted: the ref stays, with the time of the deletion
+# (``remote_updated``), so that an older change arriving late (a webhook delivered out of order) is
+# recognised as older and does not bring the object back. Only the sync's plan reads tombstones.
+TOMBSTONE = "deleted"
 
 
 @dataclass
@@ -65,20 +72,25 @@ def in_list(column: sa.ColumnElement[Any], values: list[Any], dialect: str) -> s
 
 
 async def load_refs(
-    conn: AsyncConnection, integration_id: str, resource: str, remote_ids: Iterable[str]
+    conn: AsyncConnection,
+    integration_id: str,
+    resource: str,
+    remote_ids: Iterable[str],
+    *,
+    tombstones: bool = False,
 ) -> dict[str, Ref]:
+    """The refs of ``remote_ids``; those of deleted objects (:data:`TOMBSTONE`) only when asked."""
     ids = list(set(remote_ids))
     if not ids:
         return {}
-    rows = (
-        await conn.execute(
-            sa.select(external_refs).where(
-                external_refs.c.integration_id == integration_id,
-                external_refs.c.resource == resource,
-                in_list(external_refs.c.remote_id, ids, conn.dialect.name),
-            )
-        )
-    ).all()
+    q = sa.select(external_refs).where(
+        external_refs.c.integration_id == integration_id,
+        external_refs.c.resource == resource,
+        in_list(external_refs.c.remote_id, ids, conn.dialect.name),
+    )
+    if not tombstones:
+        q = q.where(external_refs.c.hash != TOMBSTONE)
+    rows = (await conn.execute(q)).all()
     return {
         r.remote_id: Ref(
             r.resource, r.remote_id, r.entity_type, r.entity_id, r.hash, r.entity_version, r.remote_updated
@@ -100,16 +112,21 @@ async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | N
         return (
             await conn.execute(
                 sa.select(external_refs.c.remote_id).where(
-                    external_refs.c.integration_id == integration_id, external_refs.c.entity_id == entity_id
+                    external_refs.c.integration_id == integration_id,
+                    external_refs.c.entity_id == entity_id,
+                    external_refs.c.hash != TOMBSTONE,
                 )
             )
         ).scalar_one_or_none()
 
 
+# A ref saved without a remote time (a write-through's answer, a record with no updated-at) keeps the
+# one it had: it is what tells a late, older webhook from a newer one.
 _REF_CONFLICT = (
     "ON CONFLICT (integration_id, resource, remote_id) DO UPDATE SET entity_type = excluded.entity_type, "
     "entity_id = excluded.entity_id, hash = excluded.hash, entity_version = excluded.entity_version, "
-    "remote_updated = excluded.remote_updated, synced_at = excluded.synced_at"
+    "remote_updated = COALESCE(excluded.remote_updated, external_refs.remote_updated), "
+    "synced_at = excluded.synced_at"
 )
 _REF_COLUMNS = (
     "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "

@@ -13,6 +13,13 @@ data comes from the provider, and so do its statuses (no state machine check).
 Conflict: the local entity changed since the last sync (its version moved) and the remote
 record changed too. Policy ``last_modified``: the newer side wins (remote when it has no
 updated-at); every conflict is recorded in the ``conflicts`` table.
+
+Order: a record older than the one last applied (its ``remote_updated`` before the ref's) is left
+alone, so a webhook delivered late never moves an entity back in time; a record without one keeps
+the ref's. A deleted remote object leaves a tombstone ref (:data:`~hubwire.sync.state.TOMBSTONE`)
+with the time of its deletion, so a change older than the deletion does not bring it back. A page
+that creates checks, under the event log's lock, that no other writer (a webhook, a sync) linked
+the same remote objects since the plan read them; if one did, ``VersionConflictError``: plan again.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from hubwire.store.events import iso
 from hubwire.store.ids import new_ids
 from hubwire.store.tables import conflicts, entities
 from hubwire.sync.runs import SyncRun, heartbeat
-from hubwire.sync.state import Ref, delete_refs, in_list, load_refs, refs_doc, save_cursor, save_refs
+from hubwire.sync.state import TOMBSTONE, Ref, in_list, load_refs, refs_doc, save_cursor, save_refs
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -149,8 +156,10 @@ class PagePlan:
     creates: list[tuple[Incoming, str, dict[str, Any], str]] = field(default_factory=list)
     updates: list[tuple[Incoming, Entity, dict[str, Any], str]] = field(default_factory=list)
     removals: list[tuple[Incoming, Entity]] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
+    gone: list[Ref] = field(default_factory=list)  # tombstones of the deleted remote objects
     kept: list[Ref] = field(default_factory=list)
+    # remote id -> (entity id, hash) of the ref the plan read, or None: what a create expects to find
+    claimed: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     conflict_rows: list[dict[str, Any]] = field(default_factory=list)
     # Made by the plan so the transaction has only statements to send (see _prepare).
     create_doc: str = ""
@@ -221,7 +230,7 @@ async def plan_page(
     for it in items:
         latest[it.remote_id] = it
     async with hub.read() as conn:
-        refs = await load_refs(conn, integration_id, resource, latest)
+        refs = await load_refs(conn, integration_id, resource, latest, tombstones=True)
         ids = [r.entity_id for r in refs.values()]
         where = in_list(entities.c.id, ids, hub.dialect)
         rows = (await conn.execute(sa.select(entities).where(where))).all() if ids else []
@@ -252,12 +261,21 @@ async def plan_page(
             # Let the previous page's transaction, written meanwhile, take its next step.
             await asyncio.sleep(0)
         ref = refs.get(it.remote_id)
+        if ref is not None and _older(it, ref):
+            result.unchanged += 1  # what is stored is newer: an older state never moves it back
+            continue
+        if it.remote_updated is None and ref is not None:
+            it.remote_updated = ref.remote_updated  # the watermark stays until a newer one comes
         entity = current.get(ref.entity_id) if ref else None
         if it.deleted:
             if entity is not None:
                 removals.append((it, entity))
-            if ref is not None:
-                gone.append(it.remote_id)
+            if ref is not None and ref.hash != TOMBSTONE:
+                eid = entity.id if entity is not None else ref.entity_id
+                gone.append(Ref(resource, it.remote_id, noun.name, eid, TOMBSTONE, 0, it.remote_updated))
+            elif ref is None and it.remote_updated is not None:
+                # Deleted before its creation arrived (webhooks out of order): the creation must not resurrect it.
+                gone.append(Ref(resource, it.remote_id, noun.name, "", TOMBSTONE, 0, it.remote_updated))
             continue
         clean = {k: v for k, v in it.fields.items() if v is not None}
         digest = fingerprint(clean)
@@ -297,7 +315,8 @@ async def plan_page(
                 )
                 updates.append((it, entity, await verbs.check(proposal, ctx), digest))
             else:
-                # A ref without its entity (deleted locally) is re-created under a new id.
+                # A ref without its entity (deleted locally, or a tombstone) is re-created under a new id.
+                plan.claimed[it.remote_id] = (ref.entity_id, ref.hash) if ref is not None else None
                 eid = next(fresh, None) or new_ids(noun.name, 1)[0]
                 checked = noun.validate(clean, partial=False)
                 proposal = verbs.propose(noun, _CREATE, None, checked, eid=eid, now_iso=now_iso, check_states=False)
@@ -309,11 +328,20 @@ async def plan_page(
     return plan
 
 
+def _older(it: Incoming, ref: Ref) -> bool:
+    """Whether ``it`` is older than what ``ref`` last applied (a deletion also hides an equal time)."""
+    if it.remote_updated is None or ref.remote_updated is None:
+        return False
+    if ref.hash == TOMBSTONE:
+        return it.remote_updated <= ref.remote_updated
+    return it.remote_updated < ref.remote_updated
+
+
 def _prepare(plan: PagePlan) -> None:
     """The rows, entities, events and refs the page's transaction writes, made before it starts: the
     transaction of the page before runs meanwhile, and a transaction held open for less is better."""
     noun, resource, now, now_iso = plan.noun, plan.resource, plan.now, plan.now_iso
-    refs = plan.refs = list(plan.kept)
+    refs = plan.refs = [*plan.kept, *plan.gone]
     changed = plan.changed
     stored_new = [_stored(final) for _, _, final, _ in plan.creates]  # once: the row and the entity share it
     if plan.creates:
@@ -342,6 +370,7 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
     assert plan.events is not None
     async with hub.transaction() as tx:
         if plan.creates:
+            await _check_claims(tx, plan)
             params = {"type": noun.name, "now": plan.now, "rows": plan.create_doc}
             await tx.conn.execute(_CREATE_MANY[tx.dialect], params)
         if plan.updates:
@@ -354,7 +383,6 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
             await tx.conn.execute(entities.delete().where(entities.c.id.in_([old.id for _, old in plan.removals])))
         # One event per changed entity, appended in one statement.
         evs = await event_log.append_many(tx, plan.events)
-        await delete_refs(tx, integration_id, plan.resource, plan.gone)
         await save_refs(tx, integration_id, plan.refs, doc=plan.refs_doc)
         if plan.conflict_rows:
             await tx.conn.execute(conflicts.insert(), plan.conflict_rows)
@@ -370,6 +398,22 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
         if verb in listening:
             await verbs.after(hub, noun, (verb,), entity, (ev,))
     return result
+
+
+async def _check_claims(tx: Tx, plan: PagePlan) -> None:
+    """Refuse (``VersionConflictError``) a create whose remote object another writer linked since the plan.
+
+    Under the event log's lock every other writer has committed or waits, so what is read here is
+    what this transaction's writes follow (a webhook and a sync creating the same object make one).
+    """
+    await event_log.hold_lock(tx)
+    now = await load_refs(tx.conn, plan.integration_id, plan.resource, plan.claimed, tombstones=True)
+    for rid, expected in plan.claimed.items():
+        ref = now.get(rid)
+        if (None if ref is None else (ref.entity_id, ref.hash)) != expected:
+            raise VersionConflictError(
+                f"{plan.resource} {rid} was linked by another writer during the sync", id=rid, resource=plan.resource
+            )
 
 
 async def _moved(tx: Tx, olds: Sequence[Entity], now: float) -> str:

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from hubwire.connectors.github.transitions import announce, statuses_before
-from hubwire.connectors.registry import ProviderContext, SyncProgress
+from hubwire.connectors.registry import ProviderContext, SyncProgress, WebhookRegistration
 from hubwire.connectors.runtime import Connection, SpecProvider, to_incoming
 from hubwire.connectors.spec import (
     Auth,
@@ -44,6 +44,9 @@ from hubwire.domains import projects
 from hubwire.errors import FieldError, ProviderInvalidRequest, ValidationError
 from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.upsert import Incoming
+
+if TYPE_CHECKING:
+    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
 
 __all__ = ["GITHUB", "GitHub", "GitHubConnection", "issue_key", "issue_status", "parse_issue_key"]
 
@@ -223,6 +226,8 @@ class GitHub(SpecProvider):
     config_fields = ("repos",)
     syncs = True
     spec = GITHUB
+    webhook_support = True
+    webhook_scheme = "github"
 
     def prepare(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, config = super().prepare(params)
@@ -259,9 +264,9 @@ class GitHub(SpecProvider):
 
     async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
         conn = self.connection(ctx)
-        repos = await self._repos(ctx, conn)
+        repos = await self.followed_repos(ctx, conn)
         moves: list[tuple[list[Incoming], dict[str, tuple[str, str]]]] = []
-        streams = [Stream("repo", projects.Project, _fixed(REPO, [self._incoming(REPO, r) for r in repos]))]
+        streams = [Stream("repo", projects.Project, _fixed(REPO, [self.incoming(REPO, r) for r in repos]))]
         for repo in repos:
             streams.append(
                 Stream(f"issue:{repo['full_name']}", projects.Issue, self._changes(conn, ISSUE, repo, moves))
@@ -274,7 +279,29 @@ class GitHub(SpecProvider):
             await announce(ctx.hub, items, before, self.slug)
         return seen
 
-    async def _repos(self, ctx: ProviderContext, conn: GitHubConnection) -> list[dict[str, Any]]:
+    # Webhooks (hubwire.connectors.github.webhooks) -------------------------------------------
+    def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
+        from hubwire.connectors.github import webhooks
+
+        return webhooks.event_type(headers, payload)
+
+    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+        from hubwire.connectors.github import webhooks
+
+        return await webhooks.apply_event(self, ctx, hook)
+
+    async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration:
+        from hubwire.connectors.github import webhooks
+
+        return await webhooks.register(self, ctx, url)
+
+    async def unregister_webhook(self, ctx: ProviderContext) -> None:
+        from hubwire.connectors.github import webhooks
+
+        await webhooks.unregister(self, ctx)
+
+    async def followed_repos(self, ctx: ProviderContext, conn: GitHubConnection) -> list[dict[str, Any]]:
+        """The repositories this Integration follows: config ``repos``, or every one of the token's."""
         wanted = ctx.config.get("repos")
         if wanted:
             return [(await conn.get(f"/repos/{full}")).json() for full in wanted]
@@ -283,7 +310,8 @@ class GitHub(SpecProvider):
             out += page
         return out
 
-    def _incoming(self, resource: Resource, raw: dict[str, Any]) -> Incoming | None:
+    def incoming(self, resource: Resource, raw: dict[str, Any]) -> Incoming | None:
+        """A raw GitHub object (a REST answer or a webhook's) mapped as the sync maps it."""
         rec = self.record(resource, raw)
         return to_incoming(resource, rec) if rec is not None else None
 
@@ -318,7 +346,7 @@ class GitHub(SpecProvider):
                 items: list[Incoming] = []
                 for raw in resp.json():
                     raw["_repo_id"] = repo_id
-                    inc = self._incoming(resource, raw)
+                    inc = self.incoming(resource, raw)
                     if inc is not None:
                         items.append(inc)
                     mark = raw.get("updated_at")

@@ -1,17 +1,24 @@
-"""The Stripe provider: checks the key, syncs billing Nouns (lists, then the events feed)."""
+"""The Stripe provider: checks the key, syncs billing Nouns (lists, then the events feed), applies
+its webhooks and registers them (:mod:`hubwire.connectors.stripe.webhooks`)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from hubwire.connectors.registry import ProviderContext, SyncProgress
+from hubwire.connectors.registry import ProviderContext, SyncProgress, WebhookRegistration
 from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import ProviderSpec, Resource
+from hubwire.connectors.stripe import webhooks
 from hubwire.connectors.stripe.feed import FEED, events_stream, newest_event
 from hubwire.connectors.stripe.spec import STRIPE
-from hubwire.domains import billing  # noqa: F401  (the Nouns this provider fills)
+from hubwire.domains.billing import Subscription
+from hubwire.sync import transitions
 from hubwire.sync.engine import Stream, pull
 from hubwire.sync.state import clear_cursors, load_cursor, save_cursor
+
+if TYPE_CHECKING:
+    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
 
 __all__ = ["StripeProvider"]
 
@@ -25,6 +32,7 @@ class StripeProvider(SpecProvider):
     provider_url = "https://stripe.com"
     api_base_url = "https://api.stripe.com"
     webhook_support = True
+    webhook_scheme = "stripe"
     credential_fields = ("api_key",)
     required_credentials = ("api_key",)
     config_fields = ("rate_limit",)
@@ -51,7 +59,26 @@ class StripeProvider(SpecProvider):
             mark = await newest_event(conn)
             async with hub.transaction() as tx:
                 await save_cursor(tx, iid, FEED, {"since": mark})
-        return await pull(ctx, progress, self.streams(ctx, conn))
+        # Subscriptions canceled at Stripe are announced as Subscription.Cancelled once the pull is stored.
+        moves: transitions.Moves = []
+        streams = [transitions.watched(hub, iid, s, "subscription", moves) for s in self.streams(ctx, conn)]
+        seen = await pull(ctx, progress, streams)
+        for items, before in moves:
+            await transitions.announce(hub, Subscription, items, before, self.slug, webhooks.subscription_verb)
+        return seen
 
     def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
         return [*super().streams(ctx, conn), events_stream(self, conn)]
+
+    def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        return kind if isinstance(kind, str) and kind else None
+
+    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+        return await webhooks.apply_event(self, ctx, hook)
+
+    async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration:
+        return await webhooks.register(self, ctx, url)
+
+    async def unregister_webhook(self, ctx: ProviderContext) -> None:
+        await webhooks.unregister(self, ctx)

@@ -5,7 +5,10 @@ Speaks the wire format of the endpoints Hubwire uses: ``Authorization: Bearer|to
 ``sort``, ``direction``; create, get, update) where pull requests appear with a ``pull_request``
 key, pull requests (``GET /repos/{o}/{r}/pulls`` with ``state``, ``sort``, ``direction``, and
 ``GET .../pulls/{n}``; ``merged``/``merged_at``), comments (repository-wide with ``since``, per
-issue, create), ``Link`` pagination with ``per_page`` (default 30, max 100) and ``page``,
+issue, create), repository hooks (``POST/GET/DELETE /repos/{o}/{r}/hooks``) to which every change
+is posted in the background as GitHub's webhook (``X-GitHub-Event``, ``X-GitHub-Delivery``,
+``X-Hub-Signature-256`` with the hook's ``config.secret``; a ``ping`` when a hook is made),
+``Link`` pagination with ``per_page`` (default 30, max 100) and ``page``,
 ``X-RateLimit-*`` headers with a primary limit (403, remaining 0) and an optional secondary one
 (403 + ``Retry-After``), ``ETag`` on GETs and ``If-None-Match`` -> 304 (not counted against the
 limit, as on GitHub), GitHub's 404 and 422 bodies.
@@ -21,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import math
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +42,7 @@ from aiohttp import web
 from hubwire.simulators.github import objects as gh
 from hubwire.simulators.github.spec import GitHubSpec, github_spec
 from hubwire.simulators.github.state import GitHubState, Repo
+from hubwire.simulators.webhook_sender import WebhookSender
 
 __all__ = ["DEFAULT_TOKEN", "MISMATCH", "GitHubSimulator", "RecordedRequest"]
 
@@ -105,6 +111,7 @@ class GitHubSimulator(GitHubState):
         self._recent: deque[float] = deque()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.sender = WebhookSender()
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> GitHubSimulator:
@@ -122,6 +129,10 @@ class GitHubSimulator(GitHubState):
         r.add_patch(r"/repos/{owner}/{repo}/issues/{number:\d+}", self._update_issue)
         r.add_get(r"/repos/{owner}/{repo}/issues/{number:\d+}/comments", self._list_issue_comments)
         r.add_post(r"/repos/{owner}/{repo}/issues/{number:\d+}/comments", self._create_comment)
+        r.add_get("/repos/{owner}/{repo}/hooks", self._list_hooks)
+        r.add_post("/repos/{owner}/{repo}/hooks", self._create_hook)
+        r.add_get(r"/repos/{owner}/{repo}/hooks/{hook_id:\d+}", self._get_hook)
+        r.add_delete(r"/repos/{owner}/{repo}/hooks/{hook_id:\d+}", self._delete_hook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # Open keep-alive connections of clients must not hold up closing the simulator.
@@ -130,9 +141,11 @@ class GitHubSimulator(GitHubState):
         sockets = getattr(site._server, "sockets", None) or []
         port = sockets[0].getsockname()[1]
         self.url = f"http://{self.host}:{port}"
+        await self.sender.start()
         return self
 
     async def close(self) -> None:
+        await self.sender.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -444,6 +457,99 @@ class GitHubSimulator(GitHubState):
         return _json(
             comment, 201, {"Location": f"{self.url}/repos/{repo.json['full_name']}/issues/comments/{comment['id']}"}
         )
+
+    # hooks and the webhooks they are sent ----------------------------------------------------
+    def _hook_json(self, repo: Repo, hook: dict[str, Any]) -> dict[str, Any]:
+        """A hook as the API shows it: its secret masked, as GitHub does."""
+        config = dict(hook["config"])
+        if config.get("secret"):
+            config["secret"] = "********"
+        return {**hook, "config": config}
+
+    async def _list_hooks(self, request: web.Request) -> web.Response:
+        repo = self._repo(request.match_info["owner"], request.match_info["repo"])
+        return self._paginate(request, [self._hook_json(repo, h) for h in repo.hooks.values()])
+
+    async def _get_hook(self, request: web.Request) -> web.Response:
+        repo = self._repo(request.match_info["owner"], request.match_info["repo"])
+        hook = repo.hooks.get(int(request.match_info["hook_id"]))
+        if hook is None:
+            raise web.HTTPNotFound()
+        return _json(self._hook_json(repo, hook))
+
+    async def _delete_hook(self, request: web.Request) -> web.Response:
+        repo = self._repo(request.match_info["owner"], request.match_info["repo"])
+        if repo.hooks.pop(int(request.match_info["hook_id"]), None) is None:
+            raise web.HTTPNotFound()
+        return web.Response(status=204)
+
+    async def _create_hook(self, request: web.Request) -> web.Response:
+        repo = self._repo(request.match_info["owner"], request.match_info["repo"])
+        body = await _body(request)
+        given = body.get("config")
+        config: dict[str, Any] = given if isinstance(given, dict) else {}
+        if not config.get("url"):
+            return _validation_failed("Hook", "url", "create-a-repository-webhook")
+        ident = self._next_id()
+        full = repo.json["full_name"]
+        url = f"{self.url}/repos/{full}/hooks/{ident}"
+        now = gh.iso(self._tick())
+        hook = {
+            "type": "Repository",
+            "id": ident,
+            "name": "web",
+            "active": bool(body.get("active", True)),
+            "events": list(body.get("events") or ["push"]),
+            "config": {
+                "url": str(config["url"]),
+                "content_type": config.get("content_type", "form"),
+                "insecure_ssl": str(config.get("insecure_ssl", "0")),
+                **({"secret": str(config["secret"])} if config.get("secret") else {}),
+            },
+            "updated_at": now,
+            "created_at": now,
+            "url": url,
+            "test_url": url + "/test",
+            "ping_url": url + "/pings",
+            "deliveries_url": url + "/deliveries",
+            "last_response": {"code": None, "status": "unused", "message": None},
+        }
+        repo.hooks[ident] = hook
+        shown = self._hook_json(repo, hook)
+        self._post(repo, hook, "ping", {"zen": "Design for failure.", "hook_id": ident, "hook": shown})
+        return _json(shown, 201, {"Location": url})
+
+    def emit(self, repo: Repo, event: str, action: str, **payload: Any) -> None:
+        """Post GitHub's webhook for a change to every active hook of ``repo`` that takes ``event``."""
+        if not repo.hooks:
+            return
+        body: dict[str, Any] = {"action": action}
+        for key, value in payload.items():
+            body[key] = gh.pull_json(value, repo.json, full=True) if key == "pull_request" else value
+        for hook in list(repo.hooks.values()):
+            if hook["active"] and (event in hook["events"] or "*" in hook["events"]):
+                self._post(repo, hook, event, body)
+
+    def _post(self, repo: Repo, hook: dict[str, Any], event: str, payload: dict[str, Any]) -> None:
+        body = _dumps({**payload, "repository": repo.json, "sender": self.user}).encode()
+        secret = str(hook["config"].get("secret") or "")
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/hubwire-simulator",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": str(uuid.uuid4()),  # the same on every attempt, as GitHub's redeliveries
+            "X-GitHub-Hook-ID": str(hook["id"]),
+            "X-GitHub-Hook-Installation-Target-ID": str(repo.json["id"]),
+            "X-GitHub-Hook-Installation-Target-Type": "repository",
+        }
+        if secret:
+            headers["X-Hub-Signature"] = "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+            headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+        def sign(_: bytes) -> dict[str, str]:
+            return headers
+
+        self.sender.send(hook["config"]["url"], body, sign)
 
 
 def _dumps(data: Any) -> str:

@@ -3,8 +3,10 @@
 Owns the in-memory objects and every change to them (seeding by tests, and what the simulator's
 handlers do on behalf of requests), with GitHub's rules: issue numbers per repository shared with
 pull requests, ``updated_at`` moving on each change (and on a new comment), ``closed_at`` and
-``state_reason`` following the state, open-issue counters. No HTTP here: see
-:mod:`hubwire.simulators.github.server`.
+``state_reason`` following the state, open-issue counters. Every change is also announced as the
+webhook event GitHub would send (``issues`` / ``pull_request`` / ``issue_comment`` and its
+``action``) through :meth:`GitHubState.emit`, which the server delivers to the repository's hooks.
+No HTTP here: see :mod:`hubwire.simulators.github.server`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Repo:
     comments: list[dict[str, Any]] = field(default_factory=list)
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_number: int = 1
+    hooks: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> hook (config.secret kept)
 
 
 class GitHubState:
@@ -77,6 +80,34 @@ class GitHubState:
         ``merged=True`` merges a pull request (and closes it)."""
         r = self._seeded(owner, repo)
         return self._patch_issue(r, r.issues[number], fields)
+
+    def delete_issue(self, owner: str, repo: str, number: int) -> dict[str, Any]:
+        """Delete an issue as an admin on github.com would (the REST API cannot): ``issues.deleted``."""
+        r = self._seeded(owner, repo)
+        issue = r.issues.pop(number)
+        r.comments = [c for c in r.comments if not c["issue_url"].endswith(f"/issues/{number}")]
+        self._count_open(r)
+        self.emit(r, "issues", "deleted", issue=issue)
+        return issue
+
+    def update_comment(self, owner: str, repo: str, comment_id: int, body: str) -> dict[str, Any]:
+        r = self._seeded(owner, repo)
+        comment = next(c for c in r.comments if c["id"] == comment_id)
+        previous = comment["body"]
+        comment.update(body=body, updated_at=gh.iso(self._tick()))
+        issue = r.issues[int(comment["issue_url"].rsplit("/", 1)[1])]
+        self.emit(r, "issue_comment", "edited", issue=issue, comment=comment, changes={"body": {"from": previous}})
+        return comment
+
+    def delete_comment(self, owner: str, repo: str, comment_id: int) -> None:
+        r = self._seeded(owner, repo)
+        comment = next(c for c in r.comments if c["id"] == comment_id)
+        r.comments.remove(comment)
+        issue = r.issues[int(comment["issue_url"].rsplit("/", 1)[1])]
+        self.emit(r, "issue_comment", "deleted", issue=issue, comment=comment)
+
+    def emit(self, repo: Repo, event: str, action: str, **payload: Any) -> None:
+        """A change GitHub would send as a webhook; the server delivers it (nothing to do here)."""
 
     def issue(self, owner: str, repo: str, number: int) -> dict[str, Any]:
         return self._seeded(owner, repo).issues[number]
@@ -156,9 +187,18 @@ class GitHubState:
             issue["pull_request"]["merged_at"] = issue["closed_at"]
         repo.issues[number] = issue
         self._count_open(repo)
+        self._emit_issue(repo, issue, "opened")
         return issue
 
+    def _emit_issue(self, repo: Repo, issue: dict[str, Any], action: str, **extra: Any) -> None:
+        if "pull_request" in issue:
+            self.emit(repo, "pull_request", action, number=issue["number"], pull_request=issue, **extra)
+        else:
+            self.emit(repo, "issues", action, issue=issue, **extra)
+
     def _patch_issue(self, repo: Repo, issue: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        was = issue["state"]
+        changes = {k: {"from": issue[k]} for k in ("title", "body") if k in fields and fields[k] != issue[k]}
         for key in ("title", "body"):
             if key in fields:
                 issue[key] = fields[key] if key == "body" else str(fields[key])
@@ -181,6 +221,10 @@ class GitHubState:
             issue["state_reason"] = fields["state_reason"] or "completed"
         issue["updated_at"] = gh.iso(now)
         self._count_open(repo)
+        if issue["state"] != was:
+            self._emit_issue(repo, issue, "closed" if issue["state"] == "closed" else "reopened")
+        else:
+            self._emit_issue(repo, issue, "edited", changes=changes)
         return issue
 
     def _count_open(self, repo: Repo) -> None:
@@ -202,4 +246,5 @@ class GitHubState:
         repo.comments.append(comment)
         issue["comments"] += 1
         issue["updated_at"] = gh.iso(now)  # a comment moves its issue's updated_at, as on GitHub
+        self.emit(repo, "issue_comment", "created", issue=issue, comment=comment)
         return comment

@@ -235,6 +235,10 @@ _BUILTIN: dict[str, dict[str, Any]] = {
         "id": "evt_0", "object": "event", "api_version": API_VERSION, "created": 0, "data": {"object": {}},
         "livemode": False, "pending_webhooks": 0, "request": {"id": None, "idempotency_key": None}, "type": "",
     },
+    "webhook_endpoint": {
+        "id": "we_0", "object": "webhook_endpoint", "api_version": None, "application": None, "created": 0,
+        "description": None, "enabled_events": [], "livemode": False, "metadata": {}, "status": "enabled", "url": "",
+    },
     "balance": {
         "object": "balance", "available": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
         "livemode": False, "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],

@@ -2,7 +2,8 @@
 
 Owns the HTTP face of the simulated account (:class:`StripeSimulator`): API-key auth and its 401s,
 form bodies in bracket notation, list objects and pagination, expansion, Stripe's error objects,
-``Idempotency-Key`` replay, ``Request-Id``, fault injection (5xx bursts, 429s, slow answers),
+``Idempotency-Key`` replay, ``Request-Id``, webhook endpoints and the signed events they are sent
+in the background (:mod:`hubwire.simulators.stripe.webhooks`), fault injection (5xx bursts, 429s, slow answers),
 a per-second rate limit, and the record of every request (``requests``, ``request_times``). When
 the specs folder is present every request is checked against the spec first; a violation is
 recorded in ``mismatches`` and answered with a distinctive 400 so no test can pass with it.
@@ -33,6 +34,8 @@ from hubwire.simulators.specs import RequestCheck, locate_specs_dir
 from hubwire.simulators.stripe.objects import API_VERSION, RESOURCES, StripeError, coerce
 from hubwire.simulators.stripe.spec import FORM, StripeSpecChecker, parse_brackets
 from hubwire.simulators.stripe.state import _SUB_HIDDEN, StripeState
+from hubwire.simulators.stripe.webhooks import StripeWebhookEndpoints
+from hubwire.simulators.webhook_sender import WebhookSender
 
 __all__ = ["Fault", "RecordedRequest", "StripeSimulator"]
 
@@ -133,6 +136,10 @@ class StripeSimulator:
         self.host, self.port = host, port
         self.checker = StripeSpecChecker.from_specs_dir(self.specs_dir) if self.specs_dir and check_spec else None
         self.state = StripeState(self.specs_dir, now)
+        # Webhooks: the endpoints registered through the API, sent every event the account records.
+        self.sender = WebhookSender()
+        self.webhooks = StripeWebhookEndpoints(self.state.templates, self.sender, now)
+        self.state.listeners.append(self.webhooks.deliver)
         self.requests: list[RecordedRequest] = []
         self.request_times: list[float] = []
         self.mismatches: list[str] = []
@@ -162,10 +169,12 @@ class StripeSimulator:
         await site.start()
         if self.port == 0:
             self.port = int(self._runner.addresses[0][1])
+        await self.sender.start()
         return self
 
     async def stop(self) -> None:
         self._closing.set()
+        await self.sender.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -375,6 +384,8 @@ class StripeSimulator:
             raise self._unrecognized(method, path)
         if parts[1:] == ["balance"] and method == "GET":
             return self.state.templates.clone("balance")
+        if parts[1] == "webhook_endpoints" and len(parts) <= 3:
+            return self.webhooks.route(method, parts[2] if len(parts) == 3 else None, {**query, **form})
         resource = _COLLECTIONS.get(parts[1])
         if resource is None or len(parts) > 3:
             raise self._unrecognized(method, path)

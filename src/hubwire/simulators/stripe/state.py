@@ -78,6 +78,8 @@ class StripeState:
         # Keys outlive deletion so a deleted object still works as a pagination cursor.
         self._keys: dict[str, tuple[int, int]] = {}
         self._seq = itertools.count(1)
+        # Called with every event recorded (the webhook endpoints deliver it).
+        self.listeners: list[Callable[[dict[str, Any]], object]] = []
 
     # -- storing --------------------------------------------------------------------------------
 
@@ -200,7 +202,10 @@ class StripeState:
             data["previous_attributes"] = json.loads(json.dumps(previous))
         event = self._fresh("event", {"type": f"{RESOURCES[resource][2]}.{action}", "data": data})
         event["request"] = {"id": request[0], "idempotency_key": request[1]}
-        return self._put("event", event)
+        self._put("event", event)
+        for listener in self.listeners:
+            listener(event)
+        return event
 
     def update(
         self, resource: str, ident: str, fields: dict[str, Any], request: tuple[str | None, str | None] = (None, None)
