@@ -8,7 +8,8 @@ Pipedrive share (after Merge's common CRM model: Contact, Account, Opportunity, 
 A Deal's ``status`` follows a state machine (``Open`` -> ``Won`` | ``Lost``, and back to ``Open``)
 with the verbs ``win`` (``Deal.Won``) and ``lose`` (``Deal.Lost``); its ``stage`` is the CRM's own
 pipeline stage, free text, since every CRM names its stages. A Lead is ``qualify``-ed or
-``disqualify``-ed. Emails and phones are lists: every CRM keeps several; the first is the primary.
+``disqualify``-ed; its ``name`` is the CRM's display name of the lead (Pipedrive's lead title,
+Salesforce's ``Name``). Emails and phones are lists: every CRM keeps several; the first is the primary.
 
 These Nouns are filled by the CRM connectors (``hubwire.connectors.hubspot``, ``.salesforce``,
 ``.pipedrive``); a provider-specific field the model does not name stays in the connector's field
@@ -80,6 +81,7 @@ Deal = Noun(
 Lead = Noun(
     "Lead",
     {
+        "name": "string",
         "firstName": "string",
         "lastName": "string",
         "email": "string#",
