@@ -18,6 +18,7 @@ from typing import Any
 from hubwire.connectors.spec import FieldMap
 from hubwire.errors import FieldError, ValidationError
 from hubwire.nouns.noun import Noun
+from hubwire.nouns.schema import camel_to_snake
 
 __all__ = ["FIELD_MAPPINGS", "apply_mappings", "mappings_for", "parse_field_mappings"]
 
@@ -39,7 +40,7 @@ def parse_field_mappings(slug: str, raw: Any, nouns: Mapping[str, Noun], remote:
             known = ", ".join(sorted(nouns))
             errors.append(FieldError(str(key), "unknown_noun", f"{slug} fills {known}, not {noun_name!r}"))
             continue
-        declared = noun.fields.get(fname)
+        declared = noun.fields.get(fname) or noun.fields.get(camel_to_snake(fname))
         if declared is None:
             errors.append(FieldError(str(key), "unknown_field", f"{noun_name} has no field {fname!r}"))
             continue
