@@ -22,6 +22,11 @@ from hubwire.nouns.noun import Noun
 
 __all__ = ["Contact", "Deal", "Lead", "Organization"]
 
+# This module loads lazily, with its connectors (hubwire.connectors.builtin), possibly after the
+# program declared a Noun of one of these names (the README tour's own ``Deal``): the program's
+# declaration keeps the name; the connectors use the Nouns of this module all the same.
+_declared_before = {name: Noun.registry[name] for name in __all__ if name in Noun.registry}
+
 Organization = Noun(
     "Organization",
     {
@@ -100,3 +105,5 @@ Lead = Noun(
     states={"status": {"New": ["Qualified", "Disqualified"], "Qualified": [], "Disqualified": ["New"]}},
     description="An unqualified prospect in a CRM.",
 )
+
+Noun.registry.update(_declared_before)
