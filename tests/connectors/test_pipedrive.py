@@ -63,9 +63,7 @@ async def connect(sim: PipedriveSimulator, **config: Any) -> str:
     return integ.id
 
 
-async def test_a_refused_token_makes_nothing_and_the_token_stays_out_of_urls(
-    hub: Hub, sim: PipedriveSimulator
-) -> None:
+async def test_a_refused_token_makes_nothing_and_the_token_stays_out_of_urls(hub: Hub, sim: PipedriveSimulator) -> None:
     with pytest.raises(ProviderAuthError):
         await Integration.connect(provider="pipedrive", api_token="f" * 40, api_base_url=sim.url)
     assert await Integration.find({"provider": "pipedrive"}) == []
@@ -93,9 +91,7 @@ async def test_sync_maps_records_with_relations(hub: Hub, sim: PipedriveSimulato
     assert {r.path for r in v2} == {"/api/v2/organizations", "/api/v2/persons", "/api/v2/deals"}
 
 
-async def test_incremental_sync_asks_updated_since_and_pages(
-    hub: Hub, sim: PipedriveSimulator, clock: Clock
-) -> None:
+async def test_incremental_sync_asks_updated_since_and_pages(hub: Hub, sim: PipedriveSimulator, clock: Clock) -> None:
     s = seed_company(sim)
     iid = await connect(sim)
     await Worker(hub).drain()

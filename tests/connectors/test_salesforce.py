@@ -89,7 +89,7 @@ async def test_initial_sync_maps_sobjects_with_relations_and_status(hub: Hub, si
     await Worker(hub).drain()
     integ = await Integration.get(iid)
     assert integ["status"] == "Synced" and integ["last_sync_count"] == 4
-    assert integ["config"]["account"]["instance_url"] == sim.url
+    assert integ["config"]["account"]["api_usage"] == "1/15000"  # Sforce-Limit-Info of the check
     org = (await Organization.find({"name": "Acme"}))[0]
     assert (org["domain"], org["industry"], org["employees"]) == ("acme.example", "Retail", 40)
     ada = (await Contact.find({"email": "ada@acme.example"}))[0]

@@ -10,6 +10,8 @@ A mapping replaces the default source of that Noun field. Validated when connect
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -26,7 +28,10 @@ FIELD_MAPPINGS = "field_mappings"
 
 
 def parse_field_mappings(slug: str, raw: Any, nouns: Mapping[str, Noun], remote: re.Pattern[str]) -> dict[str, str]:
-    """Check ``raw`` (the connect parameter) and return it as ``{"Noun.field": "remote"}``."""
+    """Check ``raw`` (the connect parameter, or its JSON from the CLI) and return it as ``{"Noun.field": "remote"}``."""
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            raw = json.loads(raw)
     if not isinstance(raw, Mapping):
         raise ValidationError.single(
             FIELD_MAPPINGS, "type", f"{slug} field_mappings must be an object of 'Noun.field': 'remote field'"

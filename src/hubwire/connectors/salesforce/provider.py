@@ -23,6 +23,7 @@ Salesforce has no webhooks for this: changes are polled (``webhook_support`` is 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
@@ -148,6 +149,9 @@ class Salesforce(SpecProvider):
         if version is not None and not (isinstance(version, str) and _VERSION.fullmatch(version)):
             errors.append(FieldError("api_version", "format", f"api_version is like {API_VERSION!r}"))
         stop = config.get("api_usage_stop")
+        if isinstance(stop, str):  # from the CLI
+            with contextlib.suppress(ValueError):
+                stop = config["api_usage_stop"] = float(stop)
         if stop is not None and not (isinstance(stop, int | float) and not isinstance(stop, bool) and 0 < stop <= 1):
             errors.append(FieldError("api_usage_stop", "range", "api_usage_stop is a share of the daily limit, 0 to 1"))
         if errors:
@@ -174,10 +178,8 @@ class Salesforce(SpecProvider):
             await check_url(ctx.base_url, ctx.policy, field="api_base_url")
         conn = SalesforceConnection(ctx, session)
         await conn.request("GET", "")
-        account: dict[str, Any] = {"instance_url": session.instance_url}
-        if conn.usage is not None:
-            account["api_usage"] = f"{conn.usage.used}/{conn.usage.limit}"
-        return account
+        # instance_url is not repeated here: it is a credential (it comes and goes with the token).
+        return {"api_usage": f"{conn.usage.used}/{conn.usage.limit}"} if conn.usage is not None else None
 
     async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
         conn = await self.connect_to(ctx)
