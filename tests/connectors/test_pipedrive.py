@@ -3,15 +3,22 @@ incremental by update_time), custom fields by hash keys, 429 with Retry-After, w
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from hubwire.connectors.pipedrive.webhooks import event_type
+from hubwire.connectors.registry import ProviderContext
 from hubwire.domains.crm import Contact, Deal, Lead, Organization
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import ProviderAuthError, ProviderInvalidRequest, ValidationError
 from hubwire.hub import Hub
+from hubwire.inbound.received import ReceivedHook
+from hubwire.inbound.registry import verifier_for
+from hubwire.inbound.verifiers import SignatureError, WebhookRequest
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN, PipedriveSimulator
@@ -157,3 +164,57 @@ async def test_write_through_creates_and_updates(hub: Hub, sim: PipedriveSimulat
     with pytest.raises(ProviderInvalidRequest):
         await Lead.create(name="Orphan")  # a Pipedrive lead needs a person or an organization
     assert await Lead.count() == 2
+
+
+def hook(payload: dict[str, Any], integration_id: str) -> ReceivedHook:
+    meta = payload.get("meta") or {}
+    return ReceivedHook("inbox_1", integration_id, "pipedrive", meta.get("id"), event_type(payload), payload, {}, 0.0)
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_the_verifier_takes_the_basic_auth_password_as_the_secret() -> None:
+    verifier = verifier_for("pipedrive")
+    body = json.dumps({"meta": {"id": "evt-1", "entity": "person", "action": "change", "version": "2.0"}}).encode()
+    assert verifier.verify(WebhookRequest(body, basic("anyone", "s3cret")), ["old", "s3cret"]) == "evt-1"
+    for headers, code in (
+        (basic("anyone", "wrong"), "bad_signature"),
+        ({}, "missing_signature"),
+        ({"Authorization": "Bearer s3cret"}, "malformed_header"),
+        ({"Authorization": "Basic !!!"}, "malformed_header"),
+    ):
+        with pytest.raises(SignatureError) as err:
+            verifier.verify(WebhookRequest(body, headers), ["s3cret"])
+        assert err.value.code == code and "s3cret" not in str(err.value.to_dict())
+
+
+async def test_webhooks_create_change_and_delete_records(hub: Hub, sim: PipedriveSimulator) -> None:
+    s = seed_company(sim)
+    iid = await connect(sim)
+    await Worker(hub).drain()
+    integ = await Integration.get(iid)
+    prov = hub.providers.get("pipedrive")
+    ctx = ProviderContext(hub, prov, integ, {}, dict(integ.get("config") or {}))
+    org_id = s["org"].id
+    made = {
+        "meta": {"id": "e1", "entity": "person", "action": "create", "entity_id": "77", "version": "2.0"},
+        "data": {"id": 77, "first_name": "Alan", "last_name": "Turing", "org_id": org_id,
+                 "emails": [{"value": "alan@acme.example", "primary": True}], "update_time": "2026-01-01T00:00:00Z"},
+    }  # fmt: skip
+    assert prov.webhook_event_type({}, made) == "person.create"
+    assert await prov.on_webhook(ctx, hook(made, iid)) == "applied"
+    alan = (await Contact.find({"email": "alan@acme.example"}))[0]
+    assert alan["organization"] == (await Organization.find({"name": "Acme"}))[0].id
+    changed = {**made, "meta": {**made["meta"], "id": "e2", "action": "change"}}
+    changed["data"] = {**made["data"], "last_name": "Turing-Smith", "update_time": "2026-01-02T00:00:00Z"}
+    assert await prov.on_webhook(ctx, hook(changed, iid)) == "applied"
+    assert (await Contact.get(alan.id))["last_name"] == "Turing-Smith"
+    gone = {
+        "meta": {"id": "e3", "entity": "deal", "action": "delete", "entity_id": str(s["deal"].id), "version": "2.0"}
+    }
+    assert await prov.on_webhook(ctx, hook(gone, iid)) == "applied"
+    assert await Deal.count() == 0
+    v1 = {"meta": {"object": "person", "action": "updated", "id": 77, "v": 1}, "current": {"id": 77}}
+    assert await prov.on_webhook(ctx, hook(v1, iid)) == "ignored"

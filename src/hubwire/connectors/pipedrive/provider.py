@@ -9,23 +9,27 @@ Where the credential comes from is :func:`credentials_of`, the one place: an ``a
 the ``x-api-token`` header (never in the URL, where logs would keep it); an OAuth ``access_token``
 (``hubwire.oauth``, when it lands) is sent as a Bearer token to the company's ``api_domain``.
 Records deleted in Pipedrive leave its lists, so a sync cannot see them; they are removed locally
-by the ``deleted.*`` webhooks, when registered.
+by its webhooks (``delete`` actions), when registered (:mod:`hubwire.connectors.pipedrive.webhooks`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.mappings import FIELD_MAPPINGS, apply_mappings, mappings_for, parse_field_mappings
 from hubwire.connectors.pipedrive.spec import PIPEDRIVE, REMOTE_FIELD, custom_value
+from hubwire.connectors.pipedrive.webhooks import SCHEME, apply_webhook, event_type
 from hubwire.connectors.registry import ProviderContext
 from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import Auth, ProviderSpec, Resource
 from hubwire.domains import crm
 from hubwire.nouns.noun import Noun
 from hubwire.sync.engine import Stream
+
+if TYPE_CHECKING:
+    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
 
 __all__ = ["Pipedrive", "credentials_of"]
 
@@ -48,7 +52,9 @@ class Pipedrive(SpecProvider):
     description = "Persons, organizations, deals and leads as Contacts, Organizations, Deals and Leads, both ways."
     provider_url = "https://www.pipedrive.com"
     api_base_url = PIPEDRIVE.base_url
-    credential_fields = ("api_token",)
+    webhook_support = True
+    webhook_scheme = SCHEME  # HTTP Basic, the password a webhook secret (see connectors.pipedrive.webhooks)
+    credential_fields = ("api_token", "webhook_secret")
     required_credentials = ("api_token",)
     config_fields = (FIELD_MAPPINGS, "rate_limit", "write_creates")
     syncs = True
@@ -78,6 +84,12 @@ class Pipedrive(SpecProvider):
 
     def account(self, body: Any) -> dict[str, Any] | None:
         return None
+
+    def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
+        return event_type(payload)
+
+    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+        return await apply_webhook(self, ctx, hook)
 
     def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
         return [
