@@ -3,10 +3,15 @@ deletions, the API usage stop), field mappings, write-through and composite push
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+import requests
+from simple_salesforce import Salesforce
 
 from hubwire.connectors.salesforce import push
 from hubwire.domains.crm import Contact, Deal, Lead, Organization
@@ -18,7 +23,16 @@ from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.salesforce import DEFAULT_SESSION, SalesforceSimulator
 from hubwire.sync.state import load_cursor
 from tests.connectors.loopback import LOOPBACK
-from tests.simulators.crm_fixtures import Clock, assert_no_mismatches, require_salesforce_collection
+from tests.simulators.crm_fixtures import (
+    Clock,
+    LoopbackTLS,
+    assert_no_mismatches,
+    loopback_tls,
+    require_salesforce_collection,
+    salesforce_served,
+)
+
+__all__ = ["loopback_tls", "salesforce_served"]  # fixtures used below, from crm_fixtures
 
 
 async def no_sleep(_: float) -> None:
@@ -202,3 +216,34 @@ async def test_push_writes_many_with_the_composite_api(hub: Hub, sim: Salesforce
     assert sim.state.get("Account", done[orgs[0].id])["Name"] == "Renamed"
     await run_sync(hub, iid)
     assert await Organization.count() == 3  # linked: the sync does not duplicate them
+
+
+async def test_simple_salesforce_and_hubwire_agree_on_the_wire(
+    hub: Hub, salesforce_served: SalesforceSimulator, loopback_tls: LoopbackTLS
+) -> None:
+    """Records made with simple-salesforce (Salesforce's own wire format) sync into Hubwire over HTTPS,
+    and what Hubwire writes reads back through simple-salesforce."""
+    sim = salesforce_served
+    trust = ssl.create_default_context(cafile=str(loopback_tls.ca_file))
+    transport = httpx.AsyncHTTPTransport(verify=trust)
+    use_http_client(hub, HttpClient(transport=transport, sleep=no_sleep, retry=RetryPolicy(attempts=3)))
+    http = requests.Session()
+    http.trust_env = False
+    http.verify = str(loopback_tls.ca_file)
+    sdk = Salesforce(instance_url=sim.url, session_id=DEFAULT_SESSION, version="59.0", session=http)
+    account = await asyncio.to_thread(sdk.Account.create, {"Name": "Initech", "Website": "initech.example"})
+    await asyncio.to_thread(
+        sdk.Contact.create, {"LastName": "Lumbergh", "Email": "bill@initech.example", "AccountId": account["id"]}
+    )
+    iid = await connect(sim)
+    assert sim.url.startswith("https://")
+    await run_sync(hub, iid)
+    bill = (await Contact.find({"email": "bill@initech.example"}))[0]
+    org = await Organization.get(bill["organization"])
+    assert (org["name"], org["domain"]) == ("Initech", "initech.example")
+    made = await Contact.create(last_name="Gibbons", email="peter@initech.example", organization=org.id)
+    found = await asyncio.to_thread(sdk.query, "SELECT Id, LastName, AccountId FROM Contact WHERE LastName = 'Gibbons'")
+    assert found["totalSize"] == 1 and found["records"][0]["AccountId"] == account["id"]
+    await Contact.update(made.id, title="Engineer")
+    got = await asyncio.to_thread(sdk.Contact.get, found["records"][0]["Id"])
+    assert got["Title"] == "Engineer"
