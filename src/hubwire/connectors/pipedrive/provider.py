@@ -7,7 +7,8 @@ layer), and the connection's own budget keeps bursts under Pipedrive's window.
 
 Where the credential comes from is :func:`credentials_of`, the one place: an ``api_token`` sent as
 the ``x-api-token`` header (never in the URL, where logs would keep it); an OAuth ``access_token``
-(``hubwire.oauth``, when it lands) is sent as a Bearer token to the company's ``api_domain``.
+(``hubwire.oauth``, when it lands) is sent as a Bearer token instead. (An OAuth connection's base URL
+is the token response's ``api_domain``: whoever stores the token sets it as the ``api_base_url``.)
 Records deleted in Pipedrive leave its lists, so a sync cannot see them; they are removed locally
 by its webhooks (``delete`` actions), when registered (:mod:`hubwire.connectors.pipedrive.webhooks`).
 """
