@@ -104,14 +104,14 @@ async def test_incremental_sync_asks_updated_since_and_pages(hub: Hub, sim: Pipe
     await Worker(hub).drain()
     clock.advance(60)
     sim.state.update("deals", s["deal"].id, {"status": "lost"})
-    for i in range(120):
+    for i in range(520):
         sim.seed("persons", name=f"Person {i}")
     sim.requests.clear()
     await run_sync(hub, iid)
     assert (await Deal.find({"name": "Big"}))[0]["status"] == "Lost"
-    assert await Contact.count() == 121
+    assert await Contact.count() == 521
     persons = [r for r in sim.requests if r.path == "/api/v2/persons"]
-    assert len(persons) == 2 and persons[1].param("cursor")  # 100 a page, then the cursor
+    assert len(persons) == 2 and persons[1].param("cursor")  # 500 a page, then the cursor
     assert all(r.param("updated_since") for r in persons)
     deals = [r for r in sim.requests if r.path == "/api/v2/deals"]
     assert deals[0].param("updated_since") is not None

@@ -23,7 +23,7 @@ __all__ = ["DEAL_STATUS", "PIPEDRIVE", "REMOTE_FIELD", "custom_value"]
 # A Pipedrive field key: a custom field's 40-character hash, or a standard key (``label``).
 REMOTE_FIELD = re.compile(r"[a-z0-9_]{1,64}")
 DEAL_STATUS = {"open": "Open", "won": "Won", "lost": "Lost"}
-PAGE = 100
+PAGE = 500  # the most Pipedrive lists return (v1 and v2)
 
 
 def custom_value(key: str) -> Any:
