@@ -247,3 +247,17 @@ async def test_simple_salesforce_and_hubwire_agree_on_the_wire(
     await Contact.update(made.id, title="Engineer")
     got = await asyncio.to_thread(sdk.Contact.get, found["records"][0]["Id"])
     assert got["Title"] == "Engineer"
+
+
+async def test_connect_parameters_are_checked_before_anything_is_sent(hub: Hub, sim: SalesforceSimulator) -> None:
+    for params, field in (
+        ({"api_version": "v59"}, "api_version"),
+        ({"api_usage_stop": 1.5}, "api_usage_stop"),
+        ({"field_mappings": {"Deal.organization": "AccountId"}}, "Deal.organization"),
+        ({"field_mappings": {"Contact.title": "Title; DROP"}}, "Contact.title"),
+        ({"field_mappings": {"Invoice.total": "Amount"}}, "Invoice.total"),
+    ):
+        with pytest.raises(ValidationError) as err:
+            await connect(sim, **params)
+        assert err.value.errors[0].field == field
+    assert sim.requests == []
