@@ -7,7 +7,9 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from hubwire.connectors.pipedrive.webhooks import event_type
@@ -218,3 +220,24 @@ async def test_webhooks_create_change_and_delete_records(hub: Hub, sim: Pipedriv
     assert await Deal.count() == 0
     v1 = {"meta": {"object": "person", "action": "updated", "id": 77, "v": 1}, "current": {"id": 77}}
     assert await prov.on_webhook(ctx, hook(v1, iid)) == "ignored"
+
+
+async def test_an_oauth_access_token_works_as_the_api_token_does(hub: Hub, sim: PipedriveSimulator) -> None:
+    """The token an OAuth authorization-code exchange hands out (as ``hubwire.oauth`` will store it) syncs
+    as a Bearer token, at the answer's ``api_domain``."""
+    seed_company(sim)
+    sim.oauth.register("client-1", "secret-1")
+    async with httpx.AsyncClient(base_url=sim.url) as http:
+        query = {"client_id": "client-1", "redirect_uri": "http://127.0.0.1/cb", "response_type": "code", "state": "s"}
+        approved = await http.get("/oauth/authorize", params=query)
+        code = parse_qs(urlsplit(approved.headers["location"]).query)["code"][0]
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1/cb"}
+        token = (await http.post("/oauth/token", data=form, auth=("client-1", "secret-1"))).json()
+    with pytest.raises(ValidationError):
+        await Integration.connect(provider="pipedrive", api_base_url=sim.url)  # neither credential
+    integ = await Integration.connect(
+        provider="pipedrive", access_token=token["access_token"], api_base_url=token["api_domain"]
+    )
+    await run_sync(hub, integ.id)
+    assert await Contact.count() == 1
+    assert all(r.headers.get("Authorization") == f"Bearer {token['access_token']}" for r in sim.requests[2:])

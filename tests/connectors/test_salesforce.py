@@ -261,3 +261,17 @@ async def test_connect_parameters_are_checked_before_anything_is_sent(hub: Hub, 
             await connect(sim, **params)
         assert err.value.errors[0].field == field
     assert sim.requests == []
+
+
+async def test_the_token_and_instance_url_of_an_oauth_answer_connect(hub: Hub, sim: SalesforceSimulator) -> None:
+    """A connected app's token answer (client credentials here) carries instance_url: both are what connect takes."""
+    seed_org(sim)
+    sim.oauth.register("connected-app", "app-secret")
+    async with httpx.AsyncClient(base_url=sim.url) as http:
+        form = {"grant_type": "client_credentials", "client_id": "connected-app", "client_secret": "app-secret"}
+        token = (await http.post("/services/oauth2/token", data=form)).json()
+    integ = await Integration.connect(
+        provider="salesforce", access_token=token["access_token"], instance_url=token["instance_url"]
+    )
+    await run_sync(hub, integ.id)
+    assert await Contact.count() == 1

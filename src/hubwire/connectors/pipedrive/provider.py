@@ -26,6 +26,7 @@ from hubwire.connectors.registry import ProviderContext
 from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import Auth, ProviderSpec, Resource
 from hubwire.domains import crm
+from hubwire.errors import ValidationError
 from hubwire.nouns.noun import Noun
 from hubwire.sync.engine import Stream
 
@@ -55,14 +56,21 @@ class Pipedrive(SpecProvider):
     api_base_url = PIPEDRIVE.base_url
     webhook_support = True
     webhook_scheme = SCHEME  # HTTP Basic, the password a webhook secret (see connectors.pipedrive.webhooks)
-    credential_fields = ("api_token", "webhook_secret")
-    required_credentials = ("api_token",)
+    # An API token, or an OAuth access token (its connection's api_base_url the token answer's api_domain).
+    credential_fields = ("api_token", "access_token", "webhook_secret")
     config_fields = (FIELD_MAPPINGS, "rate_limit", "write_creates")
     syncs = True
     spec: ClassVar[ProviderSpec] = PIPEDRIVE
 
     def prepare(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, config = super().prepare(params)
+        if not creds.get("api_token") and not creds.get("access_token"):
+            raise ValidationError.single(
+                "api_token",
+                "required",
+                "pipedrive needs api_token (or an OAuth access_token) to connect",
+                provider=self.slug,
+            )
         if FIELD_MAPPINGS in config:
             config[FIELD_MAPPINGS] = parse_field_mappings(self.slug, config[FIELD_MAPPINGS], _NOUNS, REMOTE_FIELD)
         return creds, config
