@@ -25,19 +25,24 @@ from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN, PipedriveSimulator
 from tests.connectors.loopback import LOOPBACK
+from tests.fakes import FakeClock
 from tests.simulators.crm_fixtures import Clock, assert_no_mismatches
 
 slept: list[float] = []
+http_time = FakeClock()
 
 
 async def no_sleep(seconds: float) -> None:
+    """The HTTP layer's waits (backoff, Retry-After, its own rate budget) pass at once on its clock."""
     slept.append(seconds)
+    http_time.advance(seconds)
 
 
 @pytest.fixture(autouse=True)
 def fast_retries(hub: Hub) -> None:
     slept.clear()
-    use_http_client(hub, HttpClient(policy=LOOPBACK, sleep=no_sleep, retry=RetryPolicy(attempts=3)))
+    client = HttpClient(policy=LOOPBACK, clock=http_time, sleep=no_sleep, retry=RetryPolicy(attempts=3))
+    use_http_client(hub, client)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.salesforce import DEFAULT_SESSION, SalesforceSimulator
 from hubwire.sync.state import load_cursor
 from tests.connectors.loopback import LOOPBACK
+from tests.fakes import FakeClock
 from tests.simulators.crm_fixtures import (
     Clock,
     LoopbackTLS,
@@ -35,13 +36,18 @@ from tests.simulators.crm_fixtures import (
 __all__ = ["loopback_tls", "salesforce_served"]  # fixtures used below, from crm_fixtures
 
 
-async def no_sleep(_: float) -> None:
-    return None
+http_time = FakeClock()
+
+
+async def no_sleep(seconds: float) -> None:
+    """The HTTP layer's waits (backoff, its own rate budget) pass at once on its clock."""
+    http_time.advance(seconds)
 
 
 @pytest.fixture(autouse=True)
 def fast_retries(hub: Hub) -> None:
-    use_http_client(hub, HttpClient(policy=LOOPBACK, sleep=no_sleep, retry=RetryPolicy(attempts=3)))
+    client = HttpClient(policy=LOOPBACK, clock=http_time, sleep=no_sleep, retry=RetryPolicy(attempts=3))
+    use_http_client(hub, client)
 
 
 @pytest.fixture
@@ -226,7 +232,9 @@ async def test_simple_salesforce_and_hubwire_agree_on_the_wire(
     sim = salesforce_served
     trust = ssl.create_default_context(cafile=str(loopback_tls.ca_file))
     transport = httpx.AsyncHTTPTransport(verify=trust)
-    use_http_client(hub, HttpClient(transport=transport, sleep=no_sleep, retry=RetryPolicy(attempts=3)))
+    use_http_client(
+        hub, HttpClient(transport=transport, clock=http_time, sleep=no_sleep, retry=RetryPolicy(attempts=3))
+    )
     http = requests.Session()
     http.trust_env = False
     http.verify = str(loopback_tls.ca_file)
