@@ -283,3 +283,12 @@ async def test_the_token_and_instance_url_of_an_oauth_answer_connect(hub: Hub, s
     )
     await run_sync(hub, integ.id)
     assert await Contact.count() == 1
+
+
+async def test_a_spent_daily_allowance_is_a_rate_limit_not_a_refused_token(hub: Hub, sim: SalesforceSimulator) -> None:
+    seed_org(sim)
+    iid = await connect(sim, api_usage_stop=1)
+    sim.api_usage = sim.daily_limit  # other clients of the org spent it: 403 REQUEST_LIMIT_EXCEEDED
+    with pytest.raises(ProviderRateLimited) as err:
+        await run_sync(hub, iid)
+    assert err.value.retry_after == 3600 and err.value.provider_status == 403

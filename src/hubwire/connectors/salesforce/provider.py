@@ -14,7 +14,8 @@ not), and ``>=`` re-reads the boundary records, which hash as unchanged.
 
 Every answer's ``Sforce-Limit-Info: api-usage=n/N`` is read; when ``n`` reaches the config's
 ``api_usage_stop`` share of ``N`` (default 0.9) the sync stops after the page it stored, with a
-``ProviderRateLimited`` (retry in an hour): the rest of the day's calls stay the org's.
+``ProviderRateLimited`` (retry in an hour): the rest of the day's calls stay the org's. A
+``403 REQUEST_LIMIT_EXCEEDED`` (the allowance spent by others) is that same error, not a refused token.
 
 Where the token comes from is :func:`session_of`, the one place: the ``access_token`` and
 ``instance_url`` credentials today; the OAuth client (``hubwire.oauth``) will hand both out there.
@@ -38,7 +39,7 @@ from hubwire.connectors.runtime import Connection, SpecProvider, to_incoming
 from hubwire.connectors.salesforce.spec import API_VERSION, REMOTE_FIELD, SALESFORCE, SOBJECTS, SObject
 from hubwire.connectors.spec import ProviderSpec, Resource
 from hubwire.domains import crm
-from hubwire.errors import FieldError, ProviderRateLimited, ValidationError
+from hubwire.errors import FieldError, ProviderAuthError, ProviderRateLimited, ValidationError
 from hubwire.net.ssrf import check_url
 from hubwire.nouns.noun import Noun
 from hubwire.sync.engine import Batch, Stream, pull
@@ -95,7 +96,19 @@ class SalesforceConnection(Connection):
     ) -> Any:
         """One API call (``path`` under the data path unless it is one already); its JSON, None for a 204."""
         full = path if path.startswith("/services/") else f"{self.data}{path}"
-        resp = await self.send(method, full, params=params, body=body)
+        try:
+            resp = await self.send(method, full, params=params, body=body)
+        except ProviderAuthError as exc:
+            # Salesforce answers a spent daily allowance with 403 REQUEST_LIMIT_EXCEEDED: a limit, not a refusal.
+            if exc.code != "REQUEST_LIMIT_EXCEEDED":
+                raise
+            raise ProviderRateLimited(
+                f"Salesforce's daily API limit is reached: {exc.message}",
+                provider=self.ctx.provider.slug,
+                integration_id=self.ctx.integration.get("$id") or None,
+                provider_status=exc.provider_status,
+                retry_after=LIMIT_RETRY_AFTER,
+            ) from None
         self.usage = ApiUsage.of(resp) or self.usage
         if resp.status_code == 204 or not resp.content:
             return None
