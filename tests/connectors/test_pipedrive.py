@@ -156,6 +156,9 @@ async def test_write_through_creates_and_updates(hub: Hub, sim: PipedriveSimulat
     remote = next(r for r in sim.state.records["persons"].values() if r.values.get("last_name") == "Turing")
     assert remote.values["name"] == "Alan Turing" and remote.values["email"][0]["value"] == "alan@acme.example"
     assert remote.values["org_id"] == int(next(iter(sim.state.records["organizations"])))
+    moved = await Contact.update(made.id, email="turing@acme.example")  # the new primary; the old one kept
+    assert [e["value"] for e in remote.values["email"]] == ["turing@acme.example", "alan@acme.example"]
+    assert moved["emails"] == ["turing@acme.example", "alan@acme.example"]
     deal = await Deal.create(name="Small", amount=100, organization=org.id, contact=made.id)
     await Deal.lose(deal.id)
     rdeal = next(r for r in sim.state.records["deals"].values() if r.values.get("title") == "Small")

@@ -63,8 +63,11 @@ def _contacts(values: list[str]) -> list[dict[str, Any]]:
     return [{"value": v, "primary": i == 0, "label": "work"} for i, v in enumerate(values)]
 
 
-async def to_record(conn: Connection, noun: Noun, values: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Noun field values as a Pipedrive body: relations as the linked records' ids, custom fields by hash."""
+async def to_record(
+    conn: Connection, noun: Noun, values: Mapping[str, Any], entity: Mapping[str, Any], *, creating: bool
+) -> dict[str, Any]:
+    """Noun field values (those to write, of ``entity`` as it will be) as a Pipedrive body: relations as
+    the linked records' ids, custom fields by hash."""
     writes = WRITES[noun.name]
     relations = [f for f in writes if f in values and noun.fields[f].type == "relation" and values[f]]
     linked = await remote_ids(conn.ctx.hub, str(conn.ctx.integration.id), [values[f] for f in relations])
@@ -79,9 +82,9 @@ async def to_record(conn: Connection, noun: Noun, values: Mapping[str, Any], *, 
         else:
             body[key] = value
     if noun is crm.Contact:
-        if "emails" in values or "email" in values:
-            emails = list(values.get("emails") or [])
-            primary = values.get("email")
+        if "emails" in values or "email" in values:  # Pipedrive replaces the list: send all of it
+            emails = list(entity.get("emails") or [])
+            primary = entity.get("email")
             if primary:
                 emails = [primary, *[e for e in emails if e != primary]]
             body["emails"] = _contacts(emails)
@@ -125,9 +128,10 @@ async def write(call: VerbCall) -> None:
         values = {k: v for k, v in call.proposed.fields().items() if v is not None}
         if call.noun is crm.Lead and values.get("status") == "New":
             values.pop("status")
-        answer = await conn.call(resource.create, body=await to_record(conn, call.noun, values, creating=True))  # type: ignore[arg-type]
+        body = await to_record(conn, call.noun, values, call.proposed, creating=True)
+        answer = await conn.call(resource.create, body=body)  # type: ignore[arg-type]
     else:
-        body = await to_record(conn, call.noun, changed_fields(call), creating=False)
+        body = await to_record(conn, call.noun, changed_fields(call), call.proposed, creating=False)
         if not body:
             return
         answer = await conn.call(resource.update, remote_id=tgt.remote_id, body=body)  # type: ignore[arg-type]
