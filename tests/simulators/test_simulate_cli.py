@@ -23,6 +23,8 @@ import pytest
 import hubwire.simulators
 from hubwire.simulators import specs
 from hubwire.simulators.github import DEFAULT_TOKEN
+from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN
+from hubwire.simulators.salesforce import DEFAULT_SESSION
 
 STRIPE_AUTH = {"Authorization": "Bearer sk_test_hubwire"}
 GITHUB_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
@@ -121,7 +123,12 @@ async def pipedrive_answers(c: httpx.AsyncClient, text: str) -> None:
 
 
 Answers = Callable[[httpx.AsyncClient, str], Awaitable[None]]
-CONNECTORS = {"stripe": 'api_key="sk_test_hubwire"', "github": f'token="{DEFAULT_TOKEN}"'}
+CONNECTORS = {
+    "stripe": 'api_key="sk_test_hubwire"',
+    "github": f'token="{DEFAULT_TOKEN}"',
+    "salesforce": f'access_token="{DEFAULT_SESSION}"',
+    "pipedrive": f'api_token="{DEFAULT_API_TOKEN}"',
+}
 # Providers that publish no machine-readable description (the simulators follow their API reference).
 UNDESCRIBED = {"hubspot", "pipedrive"}
 

@@ -301,9 +301,10 @@ async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_s
                 if cert is None
                 else f"HTTPS, trust the self-signed certificate {cert.ca_file}"
             )
+            connect = f'provider="salesforce", access_token="{DEFAULT_SESSION}", instance_url="{sim.url}"'
             _announce(
                 "Salesforce", sim.url, f"session id: {DEFAULT_SESSION}", sim.routes is not None,
-                f"account {account['Id']} with {contacts} contacts", None, f"transport: {transport}",
+                f"account {account['Id']} with {contacts} contacts", connect, f"transport: {transport}",
             )  # fmt: skip
             await stop.wait()
             _report_mismatches("Salesforce", sim.mismatches)
@@ -328,6 +329,7 @@ async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event)
         for i in range(persons):
             sim.seed("persons", name=f"Person {i + 1}", org_id=org.id)
         seeded = f"{persons} persons in organization {org.id}"
-        _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, None)
+        connect = f'provider="pipedrive", api_token="{DEFAULT_API_TOKEN}"'
+        _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, connect)
         await stop.wait()
         _report_mismatches("Pipedrive", sim.mismatches)

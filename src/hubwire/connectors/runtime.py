@@ -238,7 +238,9 @@ class Connection:
                 if len(records) >= pg.page_size:
                     nxt = {"page": int(pos.get("page", 1)) + 1}
             elif pg.style == "offset":
-                if len(records) >= pg.page_size:
+                # The body's "more" flag when it has one (Pipedrive's more_items_in_collection), else a full page.
+                more = dig(body, pg.has_more_path)
+                if (bool(more) if more is not None else len(records) >= pg.page_size) and records:
                     nxt = {"offset": int(pos.get("offset", 0)) + len(records)}
             elif pg.style == "link":
                 m = _LINK_NEXT.search(resp.headers.get("link", ""))
@@ -293,7 +295,7 @@ class SpecProvider(Provider):
 
     def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
         return [
-            Stream(r.name, self.noun(r), self._resource_pages(conn, r))
+            Stream(r.name, self.noun(r), self.resource_pages(conn, r))
             for r in self.spec.resources
             if r.sync and r.list is not None and r.mapping is not None
         ]
@@ -302,7 +304,9 @@ class SpecProvider(Provider):
         """How a watermark goes into ``incremental_param`` (default: as stored)."""
         return since
 
-    def _resource_pages(self, conn: Connection, resource: Resource) -> Any:
+    def resource_pages(self, conn: Connection, resource: Resource) -> Any:
+        """The incremental, resumable page reader of one resource (what ``streams`` gives the engine)."""
+
         async def pages(state: dict[str, Any]) -> AsyncIterator[Batch]:
             resuming = "page" in state
             since = state.get("since_run") if resuming else state.get("since")

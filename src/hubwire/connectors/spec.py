@@ -112,7 +112,8 @@ class Pagination:
 
     ``cursor``: Stripe style, ``{cursor_param}=<last id>`` while ``{has_more_path}`` is true ·
     ``link``: follow ``Link: <...>; rel="next"`` (GitHub) · ``page``: ``{page_param}=1,2,...`` until a short page ·
-    ``offset``: ``{offset_param}=0,n,2n...`` · ``next_token``: ``{cursor_param}=<{token_path} of the body>``.
+    ``offset``: ``{offset_param}=0,n,2n...`` while ``{has_more_path}`` is true, or (a body without it) until a
+    short page · ``next_token``: ``{cursor_param}=<{token_path} of the body>``.
     """
 
     style: PageStyle = "cursor"

@@ -8,7 +8,8 @@ Pipedrive share (after Merge's common CRM model: Contact, Account, Opportunity, 
 A Deal's ``status`` follows a state machine (``Open`` -> ``Won`` | ``Lost``, and back to ``Open``)
 with the verbs ``win`` (``Deal.Won``) and ``lose`` (``Deal.Lost``); its ``stage`` is the CRM's own
 pipeline stage, free text, since every CRM names its stages. A Lead is ``qualify``-ed or
-``disqualify``-ed. Emails and phones are lists: every CRM keeps several; the first is the primary.
+``disqualify``-ed; its ``name`` is the CRM's display name of the lead (Pipedrive's lead title,
+Salesforce's ``Name``). Emails and phones are lists: every CRM keeps several; the first is the primary.
 
 These Nouns are filled by the CRM connectors (``hubwire.connectors.hubspot``, ``.salesforce``,
 ``.pipedrive``); a provider-specific field the model does not name stays in the connector's field
@@ -20,6 +21,11 @@ from __future__ import annotations
 from hubwire.nouns.noun import Noun
 
 __all__ = ["Contact", "Deal", "Lead", "Organization"]
+
+# This module loads lazily, with its connectors (hubwire.connectors.builtin), possibly after the
+# program declared a Noun of one of these names (the README tour's own ``Deal``): the program's
+# declaration keeps the name; the connectors use the Nouns of this module all the same.
+_declared_before = {name: Noun.registry[name] for name in __all__ if name in Noun.registry}
 
 Organization = Noun(
     "Organization",
@@ -80,6 +86,7 @@ Deal = Noun(
 Lead = Noun(
     "Lead",
     {
+        "name": "string",
         "firstName": "string",
         "lastName": "string",
         "email": "string#",
@@ -98,3 +105,5 @@ Lead = Noun(
     states={"status": {"New": ["Qualified", "Disqualified"], "Qualified": [], "Disqualified": ["New"]}},
     description="An unqualified prospect in a CRM.",
 )
+
+Noun.registry.update(_declared_before)

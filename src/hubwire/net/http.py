@@ -311,7 +311,8 @@ def rate_limit_wait(resp: httpx.Response, clock: Clock | None = None) -> float |
 
 def provider_message(resp: httpx.Response) -> str:
     """The provider's own words about a failure, as a bounded, sanitised :func:`summary`:
-    ``error.message`` (Stripe), ``message`` (GitHub), or the body's text; never the body verbatim."""
+    ``error.message`` (Stripe), ``message`` (GitHub), ``[0].errorCode: [0].message`` (Salesforce), or the body's
+    text; never the body verbatim."""
     return summary(_said(resp)) or resp.reason_phrase
 
 
@@ -320,6 +321,11 @@ def _said(resp: httpx.Response) -> str:
         body = resp.json()
     except ValueError:
         return resp.text[:4096]
+    if isinstance(body, list) and body and isinstance(body[0], dict) and body[0].get("message"):
+        # Salesforce: an array of {message, errorCode, fields}; the first says what went wrong.
+        first = body[0]
+        code = first.get("errorCode") or first.get("statusCode")
+        return f"{code}: {first['message']}" if code else str(first["message"])
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
@@ -337,6 +343,9 @@ def _error_detail(resp: httpx.Response) -> dict[str, Any]:
         body = resp.json()
     except ValueError:
         return {}
+    if isinstance(body, list) and body and isinstance(body[0], dict):  # Salesforce's error array
+        code = body[0].get("errorCode") or body[0].get("statusCode")
+        return {"code": summary(code, 100)} if isinstance(code, str) else {}
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
         return {k: summary(err[k], 100) for k in ("type", "code", "param") if isinstance(err.get(k), str)}

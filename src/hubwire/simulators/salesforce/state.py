@@ -121,7 +121,7 @@ def _standard(name: str, prefix: str, spec: str, required: tuple[str, ...]) -> S
     }
     for item in spec.split():
         fname, ftype = item.split(":")
-        ref = ("Account",) if fname == "AccountId" else ()
+        ref = {"AccountId": ("Account",), "ContactId": ("Contact",)}.get(fname, ())
         fields[fname] = SObjectField(fname, ftype, fname, required=fname in required, reference_to=ref)
     return SObjectType(name, prefix, fields)
 
@@ -147,7 +147,7 @@ def _standard_types() -> dict[str, SObjectType]:
             "Opportunity",
             "006",
             "Name:string Amount:currency StageName:picklist "
-            "CloseDate:date AccountId:reference Probability:percent IsClosed:boolean "
+            "CloseDate:date AccountId:reference ContactId:reference Probability:percent IsClosed:boolean "
             "IsWon:boolean Type:picklist",
             ("Name", "StageName", "CloseDate"),
         ),

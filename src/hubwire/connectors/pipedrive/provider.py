@@ -1,0 +1,108 @@
+"""Pipedrive as a provider: its credentials, the check, and the sync of its spec with the user's field mappings.
+
+The sync is the spec's (:mod:`hubwire.connectors.runtime`): organizations, persons and deals from
+the v2 lists (cursor paging, ``updated_since``, oldest change first), leads from v1 (start/limit
+while ``more_items_in_collection``). A 429 is waited out as its ``Retry-After`` says (the HTTP
+layer), and the connection's own budget keeps bursts under Pipedrive's window.
+
+Where the credential comes from is :func:`credentials_of`, the one place: an ``api_token`` sent as
+the ``x-api-token`` header (never in the URL, where logs would keep it); an OAuth ``access_token``
+(``hubwire.oauth``, when it lands) is sent as a Bearer token instead. (An OAuth connection's base URL
+is the token response's ``api_domain``: whoever stores the token sets it as the ``api_base_url``.)
+Records deleted in Pipedrive leave its lists, so a sync cannot see them; they are removed locally
+by its webhooks (``delete`` actions), when registered (:mod:`hubwire.connectors.pipedrive.webhooks`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hubwire.connectors.mappings import FIELD_MAPPINGS, apply_mappings, mappings_for, parse_field_mappings
+from hubwire.connectors.pipedrive.spec import PIPEDRIVE, REMOTE_FIELD, custom_value
+from hubwire.connectors.pipedrive.webhooks import SCHEME, apply_webhook, event_type
+from hubwire.connectors.registry import ProviderContext
+from hubwire.connectors.runtime import Connection, SpecProvider
+from hubwire.connectors.spec import Auth, ProviderSpec, Resource
+from hubwire.domains import crm
+from hubwire.errors import ValidationError
+from hubwire.nouns.noun import Noun
+from hubwire.sync.engine import Stream
+
+if TYPE_CHECKING:
+    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+
+__all__ = ["Pipedrive", "credentials_of"]
+
+_NOUNS: dict[str, Noun] = {n.name: n for n in (crm.Organization, crm.Contact, crm.Deal, crm.Lead)}
+
+
+def credentials_of(ctx: ProviderContext) -> tuple[Auth, dict[str, Any]]:
+    """How requests authenticate, and with what: the one place the credential source is decided."""
+    creds = ctx.credentials
+    if creds.get("access_token"):
+        return Auth("bearer", credential="access_token"), {"access_token": creds["access_token"]}
+    return PIPEDRIVE.auth, {"api_token": creds.get("api_token")}
+
+
+class Pipedrive(SpecProvider):
+    slug = "pipedrive"
+    name = "Pipedrive"
+    category = "CRM"
+    auth_type = "ApiKey"
+    description = "Persons, organizations, deals and leads as Contacts, Organizations, Deals and Leads, both ways."
+    provider_url = "https://www.pipedrive.com"
+    api_base_url = PIPEDRIVE.base_url
+    webhook_support = True
+    webhook_scheme = SCHEME  # HTTP Basic, the password a webhook secret (see connectors.pipedrive.webhooks)
+    # An API token, or an OAuth access token (its connection's api_base_url the token answer's api_domain).
+    credential_fields = ("api_token", "access_token", "webhook_secret")
+    config_fields = (FIELD_MAPPINGS, "rate_limit", "write_creates")
+    syncs = True
+    spec: ClassVar[ProviderSpec] = PIPEDRIVE
+
+    def prepare(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        creds, config = super().prepare(params)
+        if not creds.get("api_token") and not creds.get("access_token"):
+            raise ValidationError.single(
+                "api_token",
+                "required",
+                "pipedrive needs api_token (or an OAuth access_token) to connect",
+                provider=self.slug,
+            )
+        if FIELD_MAPPINGS in config:
+            config[FIELD_MAPPINGS] = parse_field_mappings(self.slug, config[FIELD_MAPPINGS], _NOUNS, REMOTE_FIELD)
+        return creds, config
+
+    def connection(self, ctx: ProviderContext) -> Connection:
+        auth, creds = credentials_of(ctx)
+        authed = ProviderContext(ctx.hub, ctx.provider, ctx.integration, creds, ctx.config)
+        return Connection(authed, replace(PIPEDRIVE, auth=auth))
+
+    def noun(self, resource: Resource) -> Noun:
+        # The CRM Nouns themselves, not whatever a program later declared under the same name.
+        assert resource.mapping is not None
+        return _NOUNS[resource.mapping.noun]
+
+    def mapped(self, config: Mapping[str, Any], resource: Resource) -> Resource:
+        """The resource with the Integration's field mappings applied."""
+        assert resource.mapping is not None
+        user = mappings_for(config, resource.mapping.noun)
+        return replace(resource, mapping=apply_mappings(resource.mapping, user, custom_value))
+
+    def account(self, body: Any) -> dict[str, Any] | None:
+        return None
+
+    def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
+        return event_type(payload)
+
+    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+        return await apply_webhook(self, ctx, hook)
+
+    def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
+        return [
+            Stream(r.name, self.noun(r), self.resource_pages(conn, self.mapped(ctx.config, r)))
+            for r in self.spec.resources
+            if r.sync and r.list is not None and r.mapping is not None
+        ]
