@@ -17,8 +17,7 @@ from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import ValidationError
 from hubwire.events import event_type
 from hubwire.hub import Hub
-from hubwire.jobs import Worker, list_jobs, retry_job
-from hubwire.jobs import queue
+from hubwire.jobs import Worker, list_jobs, queue, retry_job
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.push import PUSH_JOB, push_status
 from hubwire.store.events import read_after
@@ -252,9 +251,7 @@ async def test_newer_versions_supersede_a_pending_push(hub: Hub, pushing: str, a
     assert body(post) == {"name": "v3", "color": "teal"}
 
 
-async def test_a_change_while_a_push_is_in_flight_is_pushed_after_it(
-    hub: Hub, pushing: str, api: LoopbackAPI
-) -> None:
+async def test_a_change_while_a_push_is_in_flight_is_pushed_after_it(hub: Hub, pushing: str, api: LoopbackAPI) -> None:
     gate = api.hold_writes = asyncio.Event()
     gizmo = await Widget.create(title="first")
     worker = asyncio.create_task(Worker(hub).drain())

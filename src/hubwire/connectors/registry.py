@@ -190,9 +190,9 @@ class Provider:
         The config's ``directions`` are checked as at connect.
         """
         config = proposed.get("config")
-        if isinstance(config, dict) and "directions" in config:
-            if config["directions"] != (current.get("config") or {}).get("directions"):
-                config["directions"] = check_directions(self.slug, self.push_directions(), config["directions"])
+        before = (current.get("config") or {}).get("directions")
+        if isinstance(config, dict) and "directions" in config and config["directions"] != before:
+            config["directions"] = check_directions(self.slug, self.push_directions(), config["directions"])
         if (proposed.get("api_base_url") or None) != (current.get("api_base_url") or None):
             raise ValidationError.single(
                 "api_base_url",

@@ -25,6 +25,7 @@ from), ``since_run`` (the watermark the pass started with) and ``max`` (the newe
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -334,10 +335,8 @@ class SpecProvider(Provider):
         if call.verb == "delete":
             if resource.delete is None:
                 raise ConfigurationError(f"{self.slug}: {resource.name} has no delete endpoint", provider=self.slug)
-            try:
+            with contextlib.suppress(ProviderNotFound):  # already gone: what a delete wants
                 await conn.call(resource.delete, remote_id=call.remote_id, idempotency_key=call.idempotency_key)
-            except ProviderNotFound:
-                pass  # already gone: what a delete wants
             return None
         endpoint = resource.create if call.verb == "create" else resource.update
         if endpoint is None:

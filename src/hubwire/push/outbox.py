@@ -63,9 +63,7 @@ class _Targets:
     async def of(self, tx: Tx, noun: str) -> list[Target]:
         if self.by_noun is None:
             rows = (
-                await tx.conn.execute(
-                    sa.select(entities.c.id, entities.c.data).where(entities.c.type == "Integration")
-                )
+                await tx.conn.execute(sa.select(entities.c.id, entities.c.data).where(entities.c.type == "Integration"))
             ).all()
             self.by_noun = {}
             for row in rows:
@@ -73,7 +71,7 @@ class _Targets:
                 if data.get("status") not in ACTIVE:
                     continue
                 for name, providers in self.pushable.items():
-                    defaults = providers.get(data.get("provider"))
+                    defaults = providers.get(str(data.get("provider")))
                     if defaults is not None and direction_of(defaults, data.get("config"), name) in PUSHING:
                         self.by_noun.setdefault(name, []).append(Target(row.id, str(data["provider"])))
         return self.by_noun.get(noun, [])
@@ -128,7 +126,9 @@ async def record(tx: Tx, integration_id: str, ev: EventRecord, verb: str) -> Non
     insert: Any = (postgresql.insert if tx.dialect == "postgresql" else sqlite.insert)(push_outbox)
     fresh = (
         await tx.conn.execute(
-            insert.values(integration_id=integration_id, entity_id=ev.entity_id, created_at=now, updated_at=now, **change)
+            insert.values(
+                integration_id=integration_id, entity_id=ev.entity_id, created_at=now, updated_at=now, **change
+            )
             .on_conflict_do_nothing(index_elements=["integration_id", "entity_id"])
             .returning(push_outbox.c.entity_id)
         )
