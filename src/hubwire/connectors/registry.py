@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.builtin import load_builtins
-from hubwire.connectors.directions import check_directions
 from hubwire.errors import ConfigurationError, FieldError, ValidationError
 from hubwire.net.ssrf import AddressPolicy
 
@@ -140,7 +139,7 @@ class Provider:
             if value is None:
                 continue
             if key == "directions":  # every provider's: which way each Noun syncs (hubwire.push)
-                config[key] = check_directions(self.slug, self.push_directions(), value)
+                config[key] = _check_directions(self, value)
             elif key in self.credential_fields:
                 creds[key] = value
             elif key in self.config_fields:
@@ -192,7 +191,7 @@ class Provider:
         config = proposed.get("config")
         before = (current.get("config") or {}).get("directions")
         if isinstance(config, dict) and "directions" in config and config["directions"] != before:
-            config["directions"] = check_directions(self.slug, self.push_directions(), config["directions"])
+            config["directions"] = _check_directions(self, config["directions"])
         if (proposed.get("api_base_url") or None) != (current.get("api_base_url") or None):
             raise ValidationError.single(
                 "api_base_url",
@@ -233,6 +232,13 @@ class Provider:
             "webhook_support": self.webhook_support,
             "featured": self.featured,
         }
+
+
+def _check_directions(prov: Provider, value: Any) -> dict[str, Direction]:
+    # Imported here: ``import hubwire`` loads this module, and must load no more of connectors.
+    from hubwire.connectors.directions import check_directions
+
+    return check_directions(prov.slug, prov.push_directions(), value)
 
 
 class ProviderRegistry:
