@@ -325,3 +325,28 @@ async def test_directions_are_checked_at_connect_and_update(
     assert await Widget.find(limit=10) == []
     await Widget.create(title="Local")
     assert len(await push_jobs(hub, "queued")) == 1
+
+
+async def test_a_push_pending_when_its_integration_disconnects_fails_visibly(
+    hub: Hub, pushing: str, api: LoopbackAPI
+) -> None:
+    await Widget.create(title="Gizmo")
+    await Integration.disconnect(pushing)
+    await Widget.create(title="After")  # a disconnected Integration pushes nothing new
+    await Worker(hub).drain()
+    [dead] = await push_jobs(hub)
+    assert dead.status == "dead" and "Disconnected" in (dead.last_error or "")
+    assert (await push_status(hub, pushing)).to_dict() == {"pending": 0, "failed": 1}
+    assert api.writes() == []
+
+
+async def test_a_change_synced_from_another_provider_is_pushed(hub: Hub, pushing: str, api: LoopbackAPI) -> None:
+    """Only the pushing provider's own changes stay home: another provider's sync page goes out."""
+    from hubwire.sync.upsert import Incoming, apply_page
+
+    page = [Incoming("x1", {"title": "From elsewhere", "size": 2, "owner": None, "color": "red"})]
+    await apply_page(hub, integration_id="integration_other", resource="thing", noun=Widget, items=page, source="other")
+    mine = [Incoming("w1", {"title": "From widgets", "size": 2, "owner": None, "color": "red"})]
+    await apply_page(hub, integration_id=pushing, resource="widget", noun=Widget, items=mine, source="widgets")
+    await Worker(hub).drain()
+    assert [(w["name"], w["color"]) for w in api.widgets] == [("From elsewhere", "red")]

@@ -116,18 +116,12 @@ async def run_push(hub: Hub, job: Job) -> str:
         ctx = ProviderContext(hub, prov, integ, await load_credentials(hub, iid), config)
         pushed = await prov.push(ctx, call) if call is not None else None
         if call is not None:
-            outcome = f"{call.verb}d" if call.verb != "update" else "updated"
+            outcome = f"{call.verb}d"  # created, updated, deleted
         if pushed is not None:
             await resolve_links(hub, iid, [pushed.record])
         snapshot = entity.fields() if entity is not None else None
+        # The row first, then the ref: the order a change's transaction takes them in (entity, outbox row).
         async with hub.transaction() as tx:
-            if call is not None and call.verb == "delete":
-                await delete_refs_of(tx, iid, eid)
-            elif pushed is not None and entity is not None:
-                rec = pushed.record
-                digest = fingerprint({k: v for k, v in rec.fields.items() if v is not None})
-                ref = Ref(pushed.resource, rec.remote_id, noun.name, eid, digest, entity.version, rec.remote_updated)
-                await save_refs(tx, iid, [ref])
             mine = sa.and_(_keys(iid, eid), push_outbox.c.event_seq == row.event_seq)
             if entity is None:
                 done = await tx.conn.execute(push_outbox.delete().where(mine))
@@ -143,6 +137,13 @@ async def run_push(hub: Hub, job: Job) -> str:
                         .where(_keys(iid, eid))
                         .values(pushed=snapshot, pushed_version=entity.version, updated_at=hub.clock())
                     )
+            if call is not None and call.verb == "delete":
+                await delete_refs_of(tx, iid, eid)
+            elif pushed is not None and entity is not None:
+                rec = pushed.record
+                digest = fingerprint({k: v for k, v in rec.fields.items() if v is not None})
+                ref = Ref(pushed.resource, rec.remote_id, noun.name, eid, digest, entity.version, rec.remote_updated)
+                await save_refs(tx, iid, [ref])
         if done.rowcount:
             return outcome
     raise Retry(0.0, "the entity kept changing while it was pushed: pushing again")
