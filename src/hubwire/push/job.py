@@ -14,6 +14,12 @@ for an update, ``...-delete``. Failures: a retryable provider error (5xx, timeou
 ``Retry-After``) is retried with the kind's backoff; a refused request or a spent job is
 dead-lettered (``hubwire jobs list --kind sync.push --status dead``, ``hubwire jobs retry ID``)
 and emits ``Push.Failed``.
+
+Why ``Push.Failed`` and not ``Integration.Errored``: a push fails for one entity (a refused
+field, a deleted remote object) while the Integration goes on working, and ``Errored`` is a verb
+of the Integration that overwrites its ``error`` (what the last sync said) and bumps its version:
+an outage would write the Integration once per entity. ``Push.Failed`` names the entity, the
+job to retry and the provider's error; it is registered, so endpoints can subscribe to it.
 """
 
 from __future__ import annotations
