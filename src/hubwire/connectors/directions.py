@@ -8,6 +8,7 @@ chooses per Noun among those. Pure: checks values, never reads the database or s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, cast, get_args
 
@@ -32,8 +33,11 @@ def check_directions(provider: str, pushable: Mapping[str, Direction], value: An
     """``value`` (config ``directions``) checked against what ``provider`` can push; the clean mapping.
 
     A Noun the provider cannot push may only be ``pull``: anything else is refused, naming the
-    Nouns it can push, so a typo never silently leaves changes unsent.
+    Nouns it can push, so a typo never silently leaves changes unsent. A string (the CLI's
+    ``--directions``) is a JSON object or ``Noun=direction`` pairs: ``Contact=both,Deal=push``.
     """
+    if isinstance(value, str):
+        value = _parsed(value)
     if not isinstance(value, Mapping):
         raise ValidationError.single(
             "directions",
@@ -61,3 +65,15 @@ def check_directions(provider: str, pushable: Mapping[str, Direction], value: An
             f"invalid directions for {provider}: " + "; ".join(e.message for e in errors), errors, provider=provider
         )
     return clean
+
+
+def _parsed(text: str) -> Any:
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    pairs = [p.partition("=") for p in text.split(",") if p.strip()]
+    if not pairs or any(not sep for _, sep, _ in pairs):
+        return text
+    return {noun.strip(): direction.strip() for noun, _, direction in pairs}
