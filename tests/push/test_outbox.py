@@ -350,3 +350,14 @@ async def test_a_change_synced_from_another_provider_is_pushed(hub: Hub, pushing
     await apply_page(hub, integration_id=pushing, resource="widget", noun=Widget, items=mine, source="widgets")
     await Worker(hub).drain()
     assert [(w["name"], w["color"]) for w in api.widgets] == [("From elsewhere", "red")]
+
+
+async def test_two_workers_push_each_change_once(hub: Hub, pushing: str, api: LoopbackAPI) -> None:
+    made = [await Widget.create(title=f"W{i}") for i in range(12)]
+    for w in made[::2]:
+        await Widget.update(w.id, color="red")
+    await asyncio.gather(Worker(hub, concurrency=4).drain(), Worker(hub, concurrency=4).drain())
+    assert sorted(w["name"] for w in api.widgets) == sorted(f"W{i}" for i in range(12))
+    assert len([r for r in api.writes() if r.method == "POST"]) == 12
+    assert {w["name"]: w["color"] for w in api.widgets if w["color"]} == {f"W{i}": "red" for i in range(0, 12, 2)}
+    assert all(r.job_id is None for r in await outbox_rows(hub))

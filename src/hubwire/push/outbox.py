@@ -31,6 +31,7 @@ from hubwire.jobs import queue
 from hubwire.store.tables import entities, jobs, push_outbox
 
 if TYPE_CHECKING:
+    from hubwire.connectors.spec import Direction
     from hubwire.hub import Hub
     from hubwire.store.events import EventRecord
     from hubwire.store.transaction import Tx
@@ -53,11 +54,12 @@ class _Targets:
     """One transaction's view: who pushes which Noun (read once, again after an Integration changed)."""
 
     def __init__(self, hub: Hub) -> None:
-        # Noun -> slugs of the registered providers that can push it: most Nouns are in no list.
-        self.pushable: dict[str, dict[str, Any]] = {}
+        # Noun -> {slug of a registered provider that can push it: its default direction}. Most
+        # Nouns are in no provider's list: their events cost one lookup here.
+        self.pushable: dict[str, dict[str, Direction]] = {}
         for prov in hub.providers.all():
             for noun, default in prov.push_directions().items():
-                self.pushable.setdefault(noun, {})[prov.slug] = {noun: default}
+                self.pushable.setdefault(noun, {})[prov.slug] = default
         self.by_noun: dict[str, list[Target]] | None = None
 
     async def of(self, tx: Tx, noun: str) -> list[Target]:
@@ -71,8 +73,8 @@ class _Targets:
                 if data.get("status") not in ACTIVE:
                     continue
                 for name, providers in self.pushable.items():
-                    defaults = providers.get(str(data.get("provider")))
-                    if defaults is not None and direction_of(defaults, data.get("config"), name) in PUSHING:
+                    default = providers.get(str(data.get("provider")))
+                    if default is not None and direction_of({name: default}, data.get("config"), name) in PUSHING:
                         self.by_noun.setdefault(name, []).append(Target(row.id, str(data["provider"])))
         return self.by_noun.get(noun, [])
 
