@@ -27,6 +27,11 @@ SPEC = ProviderSpec(
         Resource(
             "widget",
             list=Endpoint("GET", "/widgets"),
+            get=Endpoint("GET", "/widgets/{id}"),
+            create=Endpoint("POST", "/widgets"),
+            update=Endpoint("PATCH", "/widgets/{id}"),
+            delete=Endpoint("DELETE", "/widgets/{id}"),
+            direction="pull",  # pushable: an Integration's config directions may say push or both
             record_path="items",
             updated_field="updated",
             incremental_param="since",
@@ -38,7 +43,7 @@ SPEC = ProviderSpec(
             ),
         ),
     ),
-    truth_for=("Owner", "Widget"),
+    truth_for=("Owner",),
 )
 
 

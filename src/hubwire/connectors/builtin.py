@@ -1,8 +1,9 @@
 """The providers that ship with Hubwire, loaded once on first use rather than on ``import hubwire``.
 
 :func:`load_builtins` imports them: Stripe, GitHub, Salesforce and Pipedrive (which load the CRM
-Nouns), and the webhooks subsystem (the ``webhook`` provider with its event fan-out, delivery job
-kind and upkeep). The default provider registry
+Nouns), the webhooks subsystem (the ``webhook`` provider with its event fan-out, delivery job
+kind and upkeep) and the push outbox (its event sink, ``sync.push`` job kind and ``Push.Failed``
+event). The default provider registry
 calls it before its first lookup, and every new Hub before it installs the extensions, so the
 built-ins are there for every Hub without the user importing anything. Add a provider here with
 one line in ``BUILTINS``.
@@ -20,6 +21,7 @@ BUILTINS = (
     "hubwire.connectors.salesforce",
     "hubwire.connectors.pipedrive",
     "hubwire.webhooks",
+    "hubwire.push",
 )
 _loaded = False
 

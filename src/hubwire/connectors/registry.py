@@ -3,8 +3,9 @@
 A provider is a class with catalog data (name, category, auth type, logo, url) and up to four
 behaviours: ``prepare`` (split connect parameters into credentials and config, validate them),
 ``check`` (ask the provider whether the credentials work), ``sync`` (pull its data into Nouns),
-``updating`` (refuse or normalise an update of the Integration) and ``disconnect``. Everything but
-``slug`` and ``name`` has a default.
+``push`` (send one local change of a Noun it can push: ``push_directions``), ``updating`` (refuse
+or normalise an update of the Integration) and ``disconnect``. Everything but ``slug`` and
+``name`` has a default.
 """
 
 from __future__ import annotations
@@ -14,18 +15,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.builtin import load_builtins
-from hubwire.errors import FieldError, ValidationError
+from hubwire.errors import ConfigurationError, FieldError, ValidationError
 from hubwire.net.ssrf import AddressPolicy
 
 if TYPE_CHECKING:
+    from hubwire.connectors.spec import Direction
     from hubwire.hub import Hub
     from hubwire.inbound.received import ApplyOutcome, ReceivedHook
     from hubwire.nouns.entity import Entity
+    from hubwire.nouns.noun import Noun
+    from hubwire.sync.upsert import Incoming
 
 __all__ = [
     "Provider",
     "ProviderContext",
     "ProviderRegistry",
+    "PushCall",
+    "Pushed",
     "SyncProgress",
     "WebhookRegistration",
     "default_registry",
@@ -82,6 +88,35 @@ class WebhookRegistration:
     note: str | None = None
 
 
+@dataclass
+class PushCall:
+    """One local change for :meth:`Provider.push` to send (made by the push outbox, hubwire.push).
+
+    ``verb`` is what to do at the provider, decided from the state, not from the local verb:
+    ``create`` (no remote object linked yet: ``fields`` are all the entity's set fields),
+    ``update`` (``fields`` are those changed since the provider last had the entity) or
+    ``delete`` (``entity`` is ``None``). ``idempotency_key`` is derived from the entity id (and
+    version, for an update): a retried push sends the same key, so the provider replays it.
+    """
+
+    noun: Noun
+    verb: str
+    entity_id: str
+    entity: Entity | None
+    fields: dict[str, Any]
+    remote_id: str | None
+    idempotency_key: str
+
+
+@dataclass
+class Pushed:
+    """What a create or update left at the provider: its object mapped as a sync maps it, so the
+    ref can record the hash the next sync will compute (and see Hubwire's own write as unchanged)."""
+
+    resource: str
+    record: Incoming
+
+
 class Provider:
     slug: ClassVar[str]
     name: ClassVar[str]
@@ -116,7 +151,9 @@ class Provider:
         for key, value in params.items():
             if value is None:
                 continue
-            if key in self.credential_fields:
+            if key == "directions":  # every provider's: which way each Noun syncs (hubwire.push)
+                config[key] = _check_directions(self, value)
+            elif key in self.credential_fields:
                 creds[key] = value
             elif key in self.config_fields:
                 config[key] = value
@@ -144,13 +181,30 @@ class Provider:
         """Pull the provider's data into Nouns; return how many records were seen."""
         return 0
 
+    def push_directions(self) -> dict[str, Direction]:
+        """The Nouns this provider can push (local -> provider), each with its default direction."""
+        return {}
+
+    async def push(self, ctx: ProviderContext, call: PushCall) -> Pushed | None:
+        """Send one local change to the provider (the push outbox calls it from a durable job).
+
+        Raise the typed provider errors (a retryable one is retried with backoff); return the
+        object the provider answered for a create or update, ``None`` for a delete.
+        """
+        raise ConfigurationError(f"{self.slug} cannot push {call.noun.name}", provider=self.slug)
+
     async def updating(self, hub: Hub, current: Entity, proposed: Entity) -> None:
         """Refuse (raise) or normalise (change ``proposed``) an update of one of this provider's Integrations.
 
         Where credentials are sent is decided when they are entered: an update that changes
         ``api_base_url`` would send the stored credentials to a new place, so it is refused and
         the change goes through ``connect`` with the credentials (which checks the URL too).
+        The config's ``directions`` are checked as at connect.
         """
+        config = proposed.get("config")
+        before = (current.get("config") or {}).get("directions")
+        if isinstance(config, dict) and "directions" in config and config["directions"] != before:
+            config["directions"] = _check_directions(self, config["directions"])
         if (proposed.get("api_base_url") or None) != (current.get("api_base_url") or None):
             raise ValidationError.single(
                 "api_base_url",
@@ -200,6 +254,13 @@ class Provider:
             "webhook_support": self.webhook_support,
             "featured": self.featured,
         }
+
+
+def _check_directions(prov: Provider, value: Any) -> dict[str, Direction]:
+    # Imported here: ``import hubwire`` loads this module, and must load no more of connectors.
+    from hubwire.connectors.directions import check_directions
+
+    return check_directions(prov.slug, prov.push_directions(), value)
 
 
 class ProviderRegistry:

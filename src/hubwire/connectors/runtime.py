@@ -8,7 +8,9 @@ budget keyed by the integration id, body encoding, pagination. :class:`SpecProvi
 - ``account(body)``: what the credential check reveals (stored in the Integration's config);
 - ``record(resource, raw)``: filter or reshape a raw record before mapping (``None`` drops it);
 - ``streams(ctx, conn)``: the streams a sync pulls (default: every ``sync`` resource, in order);
-- ``resource_for(noun)`` / ``connection(ctx)``: what write-through writers use.
+- ``resource_for(noun)`` / ``connection(ctx)``: what write-through writers use;
+- ``push_body(ctx, resource, fields)``: a local change as the body of a create/update (default:
+  the field map read backwards, see :meth:`SpecProvider.push`).
 
 Where credentials go: an Integration's ``api_base_url`` passes the SSRF guard when it is connected
 (``check``: a 422 ``ssrf_blocked``) and every dial passes it again (the HTTP layer); an update
@@ -23,6 +25,7 @@ from), ``since_run`` (the watermark the pass started with) and ``max`` (the newe
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -30,16 +33,18 @@ from typing import Any, ClassVar
 
 import httpx
 
-from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
-from hubwire.connectors.spec import Endpoint, Pagination, ProviderSpec, Resource, dig
+from hubwire.connectors.directions import direction_of
+from hubwire.connectors.registry import Provider, ProviderContext, PushCall, Pushed, SyncProgress
+from hubwire.connectors.spec import Direction, Endpoint, Pagination, ProviderSpec, Resource, dig
 from hubwire.domains.platform import Integration
-from hubwire.errors import ConfigurationError, ProviderInvalidRequest
+from hubwire.errors import ConfigurationError, ProviderInvalidRequest, ProviderNotFound
 from hubwire.net.http import Budget, http_client
 from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
 from hubwire.sync.engine import Batch, Stream, pull
+from hubwire.sync.state import remote_id_of
 from hubwire.sync.upsert import Incoming, to_epoch
 
 __all__ = ["Connection", "SpecProvider", "encode_form", "to_incoming"]
@@ -91,6 +96,17 @@ def to_incoming(resource: Resource, record: dict[str, Any]) -> Incoming | None:
         fields.setdefault(fname, None)
     updated = to_epoch(dig(record, resource.updated_field)) if resource.updated_field else None
     return Incoming(str(rid), fields, links, updated, deleted=bool(record.get("deleted")))
+
+
+def _place(body: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at the dotted ``path`` of ``body``, making the objects on the way."""
+    *parents, last = path.split(".")
+    for part in parents:
+        nxt = body.get(part)
+        if not isinstance(nxt, dict):
+            nxt = body[part] = {}
+        body = nxt
+    body[last] = value
 
 
 class Connection:
@@ -294,11 +310,74 @@ class SpecProvider(Provider):
         return await pull(ctx, progress, self.streams(ctx, conn))
 
     def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
+        """Every ``sync`` resource, but those whose Noun this Integration only pushes."""
+        pushable = self.push_directions()
         return [
             Stream(r.name, self.noun(r), self.resource_pages(conn, r))
             for r in self.spec.resources
-            if r.sync and r.list is not None and r.mapping is not None
+            if r.sync
+            and r.list is not None
+            and r.mapping is not None
+            and direction_of(pushable, ctx.config, r.mapping.noun) != "push"
         ]
+
+    # push ----------------------------------------------------------------------------------
+    def push_directions(self) -> dict[str, Direction]:
+        return {r.mapping.noun: r.direction for r in self.spec.resources if r.direction and r.mapping}
+
+    async def push(self, ctx: ProviderContext, call: PushCall) -> Pushed | None:
+        """A local change through the resource's endpoints: create -> ``create`` (the answer's id is
+        linked), update -> ``update`` of the changed fields, delete -> ``delete`` (a 404 is done).
+
+        The body is :meth:`push_body`'s; the provider's answer (or, when it has none, a ``get``)
+        is mapped as a sync maps a record, for the ref.
+        """
+        resource = self.resource_for(call.noun.name)
+        conn = self.connection(ctx)
+        if call.verb == "delete":
+            if resource.delete is None:
+                raise ConfigurationError(f"{self.slug}: {resource.name} has no delete endpoint", provider=self.slug)
+            with contextlib.suppress(ProviderNotFound):  # already gone: what a delete wants
+                await conn.call(resource.delete, remote_id=call.remote_id, idempotency_key=call.idempotency_key)
+            return None
+        endpoint = resource.create if call.verb == "create" else resource.update
+        if endpoint is None:
+            raise ConfigurationError(f"{self.slug}: {resource.name} has no {call.verb} endpoint", provider=self.slug)
+        body = await self.push_body(ctx, resource, call.fields)
+        answer = await conn.call(endpoint, remote_id=call.remote_id, body=body, idempotency_key=call.idempotency_key)
+        if not isinstance(answer, dict) and call.remote_id is not None and resource.get is not None:
+            answer = await conn.call(resource.get, remote_id=call.remote_id)
+        record = to_incoming(resource, answer) if isinstance(answer, dict) else None
+        if record is None:
+            raise ProviderInvalidRequest(
+                f"{self.slug} answered the {call.verb} of {resource.name} without an object with an "
+                f"{resource.id_field!r}",
+                provider=self.slug,
+            )
+        return Pushed(resource.name, record)
+
+    async def push_body(self, ctx: ProviderContext, resource: Resource, fields: dict[str, Any]) -> dict[str, Any]:
+        """Noun fields as a request body: the field map read backwards (``"contact.email"`` ->
+        ``{"contact": {"email": ...}}``), a relation as the remote id of the related entity.
+
+        A field mapped by a function, or a relation to an entity the provider does not know, is
+        left out: override this for a provider whose body needs them (or another shape).
+        """
+        mapping = resource.mapping
+        body: dict[str, Any] = {}
+        if mapping is None:
+            return body
+        for name, value in fields.items():
+            rel = mapping.relations.get(name)
+            if rel is not None:
+                rid = await remote_id_of(ctx.hub, ctx.integration.id, value) if isinstance(value, str) else None
+                if rid is not None or value is None:
+                    _place(body, rel.source, rid)
+                continue
+            src = mapping.fields.get(name)
+            if isinstance(src, str):
+                _place(body, src, value)
+        return body
 
     def incremental_value(self, resource: Resource, since: Any) -> Any:
         """How a watermark goes into ``incremental_param`` (default: as stored)."""

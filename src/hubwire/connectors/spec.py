@@ -50,6 +50,7 @@ from typing import Any, Literal
 
 __all__ = [
     "Auth",
+    "Direction",
     "Endpoint",
     "FieldMap",
     "FieldSource",
@@ -63,6 +64,8 @@ __all__ = [
 
 AuthMode = Literal["none", "header", "bearer", "basic", "query"]
 PageStyle = Literal["none", "cursor", "link", "page", "offset", "next_token"]
+# Which way a Noun syncs with one Integration: provider -> local, local -> provider, or both.
+Direction = Literal["pull", "push", "both"]
 # A field's source: a dotted path into the provider record, or a function of the record.
 FieldSource = str | Callable[[dict[str, Any]], Any]
 
@@ -176,6 +179,10 @@ class Resource:
     incremental_field: str | None = None  # the record field whose max is the next ``since``
     pagination: Pagination | None = None  # overrides the provider's
     sync: bool = True  # pulled by sync (False: write-only or fetched by hooks)
+    # Set: local changes of the mapped Noun can be pushed through create/update/delete (the push
+    # outbox, hubwire.push), and this is the default direction; an Integration's config
+    # ``directions`` chooses another. None: pull only (a Noun the provider is the truth for).
+    direction: Direction | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ __all__ = [
     "external_refs",
     "jobs",
     "metadata",
+    "push_outbox",
     "sync_cursors",
     "sync_runs",
 ]
@@ -194,6 +195,28 @@ conflicts = sa.Table(
     sa.Column("remote", JSONDoc, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_conflicts_integration", "integration_id", "created_at"),
+)
+
+# The push outbox (migration 0010_outbox): one row per (integration, entity) Hubwire pushes.
+push_outbox = sa.Table(
+    "push_outbox",
+    metadata,
+    sa.Column("integration_id", sa.String(64), primary_key=True),
+    sa.Column("entity_id", sa.String(64), primary_key=True),
+    sa.Column("noun", sa.String(64), nullable=False),
+    # The latest local change: its verb, the entity's version and the event's seq (which orders
+    # changes, a delete included, where the version does not move).
+    sa.Column("verb", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("event_seq", sa.BigInteger, nullable=False),
+    # The one job pushing this row's changes (NULL once all are pushed).
+    sa.Column("job_id", sa.BigInteger, nullable=True),
+    # The Noun fields the provider last accepted, and their version: the base of the next update.
+    sa.Column("pushed", JSONDoc, nullable=True),
+    sa.Column("pushed_version", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Index("ix_push_outbox_job", "job_id"),
 )
 
 # Outbound webhooks (migration 0002_webhooks). A delivery is one (event, endpoint) pair; its id is

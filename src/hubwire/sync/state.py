@@ -28,10 +28,12 @@ __all__ = [
     "Ref",
     "clear_cursors",
     "delete_refs",
+    "delete_refs_of",
     "in_list",
     "load_cursor",
     "load_refs",
     "lookup",
+    "ref_of",
     "refs_doc",
     "remote_id_of",
     "save_cursor",
@@ -118,6 +120,31 @@ async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | N
                 )
             )
         ).scalar_one_or_none()
+
+
+async def ref_of(conn: AsyncConnection, integration_id: str, entity_id: str) -> Ref | None:
+    """The ref linking ``entity_id`` to its remote object in ``integration_id``, if any."""
+    r = (
+        await conn.execute(
+            sa.select(external_refs).where(
+                external_refs.c.integration_id == integration_id,
+                external_refs.c.entity_id == entity_id,
+                external_refs.c.hash != TOMBSTONE,
+            )
+        )
+    ).first()
+    if r is None:
+        return None
+    return Ref(r.resource, r.remote_id, r.entity_type, r.entity_id, r.hash, r.entity_version, r.remote_updated)
+
+
+async def delete_refs_of(tx: Tx, integration_id: str, entity_id: str) -> None:
+    """Forget the remote objects of ``entity_id`` in ``integration_id`` (they were deleted there)."""
+    await tx.conn.execute(
+        external_refs.delete().where(
+            external_refs.c.integration_id == integration_id, external_refs.c.entity_id == entity_id
+        )
+    )
 
 
 # A ref saved without a remote time (a write-through's answer, a record with no updated-at) keeps the

@@ -50,7 +50,17 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.store.transaction import Tx
 
-__all__ = ["Incoming", "PagePlan", "PageResult", "apply_page", "fingerprint", "plan_page", "to_epoch", "write_page"]
+__all__ = [
+    "Incoming",
+    "PagePlan",
+    "PageResult",
+    "apply_page",
+    "fingerprint",
+    "plan_page",
+    "resolve_links",
+    "to_epoch",
+    "write_page",
+]
 
 
 # A page's new entities in one short statement, the page as one JSON parameter: not a Bind/Execute
@@ -120,7 +130,8 @@ def to_epoch(value: Any) -> float | None:
     return None
 
 
-async def _resolve_links(hub: Hub, integration_id: str, items: Sequence[Incoming]) -> None:
+async def resolve_links(hub: Hub, integration_id: str, items: Sequence[Incoming]) -> None:
+    """Fill each record's relation fields with the local ids its links (resource, remote id) have."""
     wanted: dict[str, set[str]] = {}
     for it in items:
         for resource, rid in it.links.values():
@@ -224,7 +235,7 @@ async def plan_page(
     """
     await noun.ensure_indexes(hub)
     result = PageResult()
-    await _resolve_links(hub, integration_id, items)
+    await resolve_links(hub, integration_id, items)
     # The last record wins when a page repeats an id (an events feed can).
     latest: dict[str, Incoming] = {}
     for it in items:

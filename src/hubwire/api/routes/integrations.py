@@ -19,6 +19,7 @@ from hubwire.connectors.registry import Provider
 from hubwire.domains.platform import Integration
 from hubwire.errors import NotFoundError, ValidationError
 from hubwire.nouns.schema import camel_to_snake
+from hubwire.push import push_status
 from hubwire.sync.runs import list_runs
 
 __all__ = ["providers_router", "router"]
@@ -111,6 +112,13 @@ async def runs(id: str, request: Request, limit: int = 50) -> dict[str, Any]:
     hub = hub_of(request)
     await Integration.get(id)  # 404 for an unknown integration rather than an empty list
     return {"data": [r.to_dict() for r in await list_runs(hub, id, limit=limit)]}
+
+
+@router.get("/v1/integrations/{id}/push", summary="An Integration's pushes: how many wait, how many failed")
+async def push(id: str, request: Request) -> dict[str, Any]:
+    hub = hub_of(request)
+    await Integration.get(id)  # 404 for an unknown integration rather than zeros
+    return (await push_status(hub, id)).to_dict()
 
 
 def describe(p: Provider) -> dict[str, Any]:
