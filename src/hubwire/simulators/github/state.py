@@ -78,6 +78,24 @@ class GitHubState:
         r = self._seeded(owner, repo)
         return self._patch_issue(r, r.issues[number], fields)
 
+    def delete_issue(self, owner: str, repo: str, number: int) -> None:
+        """Delete an issue and its comments, as a repository admin can on github.com: it leaves the
+        lists with no trace (GitHub's lists have no "deleted" marker)."""
+        r = self._seeded(owner, repo)
+        del r.issues[number]
+        r.comments[:] = [c for c in r.comments if not c["issue_url"].endswith(f"/issues/{number}")]
+        self._count_open(r)
+
+    def delete_comment(self, owner: str, repo: str, comment_id: int) -> None:
+        """Delete a comment (GitHub's ``DELETE /repos/{owner}/{repo}/issues/comments/{id}``)."""
+        r = self._seeded(owner, repo)
+        gone = [c for c in r.comments if c["id"] == comment_id]
+        r.comments[:] = [c for c in r.comments if c["id"] != comment_id]
+        for c in gone:
+            number = int(c["issue_url"].rstrip("/").rsplit("/", 1)[1])
+            if number in r.issues:
+                r.issues[number]["comments"] -= 1
+
     def issue(self, owner: str, repo: str, number: int) -> dict[str, Any]:
         return self._seeded(owner, repo).issues[number]
 
