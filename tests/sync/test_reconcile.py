@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.domains.platform import Integration, run_sync
+from hubwire.errors import HubwireError
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.nouns.hooks import on
@@ -127,7 +128,7 @@ async def test_a_bad_guard_is_refused(hub: Hub, synced: str) -> None:
 async def test_a_failed_full_pull_deletes_nothing(hub: Hub, synced: str, api: LoopbackAPI) -> None:
     drop(api, "w1")
     api.fail_paths["/widgets"] = 404
-    with pytest.raises(Exception):
+    with pytest.raises(HubwireError):
         await run_sync(hub, synced, full=True)
     del api.fail_paths["/widgets"]
     assert len(await Widget.find(limit=100)) == 10

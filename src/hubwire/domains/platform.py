@@ -398,8 +398,12 @@ async def _sync_job(job: Job, hub: Hub) -> None:
         raise  # an outage: the job kind's backoff
 
 
-def _iso_or_none(t: float | None) -> str | None:
-    return iso(t) if t is not None else None
+def _iso_or_none(t: float | None) -> Any:
+    """A time as a datetime field stores it (a writer's values skip the validation input gets)."""
+    if t is None:
+        return None
+    value, _ = Integration.fields["next_sync_at"].check(iso(t))
+    return value
 
 
 def _check_schedule_fields(values: Mapping[str, Any]) -> tuple[Frequency, Frequency]:
