@@ -3,6 +3,8 @@ workers (a scheduler clock the test moves), never overlapping a sync, missed tic
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy as sa
 
@@ -17,6 +19,7 @@ from hubwire.sync.frequency import parse_frequency
 from hubwire.sync.runs import list_runs
 from hubwire.sync.schedules import SchedulerClock, get_schedule
 from tests.api.conftest import rest_client
+from tests.jobs.test_processes import wait_for
 from tests.fakes import GOOD_KEY, ApiKeyProvider
 
 T0 = 1_800_000_000.0  # the scheduler's "now" at the start of each test (2027-01-15)
@@ -237,8 +240,6 @@ async def test_rest_sets_shows_and_refuses(
 
 
 async def test_a_worker_runs_the_schedules(hub: Hub, acme: ApiKeyProvider, clock: Clock) -> None:
-    import asyncio
-
     iid = await connected(hub, sync_frequency="every 15m")
     s = await get_schedule(hub, iid)
     assert s is not None and s.next_run_at is not None
@@ -252,9 +253,7 @@ async def test_a_worker_runs_the_schedules(hub: Hub, acme: ApiKeyProvider, clock
         return any(r.tick == s.next_run_at and r.status == "succeeded" for r in runs)
 
     try:
-        async with asyncio.timeout(30):
-            while not await ran():
-                await asyncio.sleep(0.05)
+        await wait_for(ran, 30.0, "the scheduled sync")
     finally:
         stop.set()
         await task
