@@ -19,8 +19,8 @@ from hubwire.sync.frequency import parse_frequency
 from hubwire.sync.runs import list_runs
 from hubwire.sync.schedules import SchedulerClock, get_schedule
 from tests.api.conftest import rest_client
-from tests.jobs.test_processes import wait_for
 from tests.fakes import GOOD_KEY, ApiKeyProvider
+from tests.jobs.test_processes import wait_for
 
 T0 = 1_800_000_000.0  # the scheduler's "now" at the start of each test (2027-01-15)
 
