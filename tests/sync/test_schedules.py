@@ -158,16 +158,22 @@ async def test_ticks_missed_while_no_worker_ran_run_once(hub: Hub, acme: ApiKeyP
     assert after is not None and after.next_run_at == s.next_run_at + 6 * 900
 
 
-async def test_a_tick_during_a_sync_is_absorbed_not_overlapping(hub: Hub, acme: ApiKeyProvider, clock: Clock) -> None:
+async def test_a_tick_waits_for_a_sync_in_the_way_then_runs_once(hub: Hub, acme: ApiKeyProvider, clock: Clock) -> None:
     iid = await connected(hub, sync_frequency="every 15m")
     await Integration.sync(iid)  # queued by hand, not run yet
     s = await get_schedule(hub, iid)
     assert s is not None and s.next_run_at is not None
-    clock.now = s.next_run_at
-    assert await tick(hub) == 0  # the queued sync does this tick's work
+    clock.now = s.next_run_at + 2 * 900  # and two more ticks pass meanwhile
+    assert await tick(hub) == 0  # never beside it: the tick stays due
     assert len([j for j in await sync_jobs(hub) if j.status == "queued"]) == 1
+    assert await get_schedule(hub, iid) == s
+    await Worker(hub).drain()
+    assert await tick(hub) == 1  # once, for the latest tick
+    assert await tick(hub) == 0
+    [job] = [j for j in await sync_jobs(hub) if j.status == "queued"]
+    assert job.payload["tick"] == s.next_run_at + 2 * 900
     after = await get_schedule(hub, iid)
-    assert after is not None and after.next_run_at == s.next_run_at + 900
+    assert after is not None and after.next_run_at == s.next_run_at + 3 * 900
 
 
 async def test_a_reconciliation_tick_runs_a_full_sync_and_waits_for_a_running_one(

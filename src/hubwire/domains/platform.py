@@ -438,8 +438,14 @@ async def _keep_schedule(call: VerbCall) -> None:
         call.in_tx.append(drop)
         return
     proposed, current = call.proposed, call.current
-    keys = ("sync_frequency", "reconcile_frequency", "status", "delete_guard")
-    if current is not None and all(proposed.get(k) == current.get(k) for k in keys):
+    keys = ("sync_frequency", "reconcile_frequency", "delete_guard")
+    # Connected -> Synced changes nothing here (and must not: the sync verb's write could move a
+    # tick that fell due while the sync ran); connecting and disconnecting do.
+    if (
+        current is not None
+        and all(proposed.get(k) == current.get(k) for k in keys)
+        and (proposed.get("status") in ACTIVE) == (current.get("status") in ACTIVE)
+    ):
         return
     frequency, cadence = _check_schedule_fields(proposed)
     if proposed.get("sync_frequency") is not None:

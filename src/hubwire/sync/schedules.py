@@ -5,10 +5,10 @@ and when each is next due. Every worker looks for due rows every few seconds
 (:func:`claim_due`); claiming a tick is ONE transaction: a conditional UPDATE of the row (it must
 still be at the ``revision`` the worker read, so of many workers exactly one wins), moving it to
 the next tick after now, and the enqueue of the sync job (keyed by integration: at most one is
-queued or running, so a tick that comes while a sync is still running is absorbed by it and
-never overlaps it). A reconciliation that finds a sync in the way stays due and is claimed once
-that sync is over. Ticks missed while every worker was down are one due tick: the next is always
-computed from now, never from the tick missed.
+queued or running). A tick that finds a sync of the integration queued or running is not claimed:
+it stays due and runs once that sync is over, never beside it. Ticks missed while every worker
+was down (or while a long sync ran) are one due tick: the next is always computed from now,
+never from the tick missed.
 
 Times come from the hub's :class:`SchedulerClock` (the hub's own clock unless a test gives one).
 This module never runs a sync: the job it enqueues does.
@@ -160,6 +160,10 @@ class _Lost(Exception):
     """Another worker claimed this tick first (or the schedule changed): roll back, enqueue nothing."""
 
 
+class _Busy(Exception):
+    """A sync of the integration is queued or running: roll the claim back, the tick stays due."""
+
+
 async def claim_due(hub: Hub, start: StartTick) -> int:
     """Claim every due tick (at most a batch): each claim with its sync job (``start``) in one
     transaction. Returns how many syncs this call started."""
@@ -198,28 +202,25 @@ async def _claim(hub: Hub, s: Schedule, now: float, start: StartTick) -> int:
     next_run = frequency.next_after(now, s.integration_id) if run_due else s.next_run_at
     next_reconcile = reconcile.next_after(now, s.integration_id) if reconcile_due else s.next_reconcile_at
     c = sync_schedules.c
-    async with hub.transaction() as tx:
-        claimed = await tx.conn.execute(
-            sync_schedules.update()
-            .where(c.integration_id == s.integration_id, c.revision == s.revision)
-            .values(
-                next_run_at=next_run,
-                next_reconcile_at=next_reconcile,
-                last_tick_at=tick,
-                revision=c.revision + 1,
-                updated_at=tx.hub.clock(),
-            )
-        )
-        if claimed.rowcount != 1:
-            raise _Lost
-        enqueued = await start(tx, s.integration_id, reconcile_due, tick)
-        if not enqueued and reconcile_due:
-            # A sync is queued or running: the reconciliation stays due, claimed once it is over.
-            await tx.conn.execute(
+    try:
+        async with hub.transaction() as tx:
+            claimed = await tx.conn.execute(
                 sync_schedules.update()
-                .where(c.integration_id == s.integration_id)
-                .values(next_reconcile_at=s.next_reconcile_at)
+                .where(c.integration_id == s.integration_id, c.revision == s.revision)
+                .values(
+                    next_run_at=next_run,
+                    next_reconcile_at=next_reconcile,
+                    last_tick_at=tick,
+                    revision=c.revision + 1,
+                    updated_at=tx.hub.clock(),
+                )
             )
-    if not enqueued:
-        log.info("schedule.tick_absorbed", integration=s.integration_id, tick=iso(tick))
-    return int(enqueued)
+            if claimed.rowcount != 1:
+                raise _Lost
+            if not await start(tx, s.integration_id, reconcile_due, tick):
+                raise _Busy
+    except _Busy:
+        # A sync of this integration is queued or running (or its job not yet marked done): the tick
+        # stays due, and runs once that one is over, never beside it.
+        return 0
+    return 1
