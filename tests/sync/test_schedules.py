@@ -274,3 +274,10 @@ async def test_a_worker_runs_the_schedules(hub: Hub, acme: ApiKeyProvider, clock
             await conn.execute(sa.select(sa.func.count()).select_from(jobs).where(jobs.c.status == "queued"))
         ).scalar_one()
     assert n == 1 and queued == 0
+
+
+async def test_a_provider_that_does_not_sync_takes_no_frequency(hub: Hub, clock: Clock) -> None:
+    with pytest.raises(ValidationError) as err:
+        await Integration.connect(provider="webhook", url="https://example.com/h", sync_frequency="hourly")
+    assert err.value.errors[0].field == "sync_frequency" and "does not sync" in err.value.message
+    assert await Integration.find({"provider": "webhook"}) == []

@@ -150,7 +150,6 @@ class IntegrationNoun(Noun):
         provider, slug, name = params.pop("provider", provider), params.pop("slug", slug), params.pop("name", name)
         api_base_url = params.pop("api_base_url", api_base_url)
         scheduling = {k: params.pop(k) for k in SCHEDULE_FIELDS if k in params}
-        _check_schedule_fields(scheduling)  # before the provider is asked anything
         current: Entity | None = await self.get(integration_id) if integration_id else None
         if current is None and not provider:
             raise ValidationError.single("provider", "required", "connect needs a provider or an integration id")
@@ -159,6 +158,7 @@ class IntegrationNoun(Noun):
             raise ValidationError.single(
                 "provider", "mismatch", f"{current.id} is a {current['provider']} integration, not {provider}"
             )
+        _check_schedule_fields(scheduling, prov)  # before the provider is asked anything
         creds, config = prov.prepare(params)
         if current is None:
             wanted = slug or prov.slug_for(config)
@@ -337,7 +337,7 @@ async def run_sync(
     # ConflictError while another run is running
     run = await start_run(hub, integration_id, full=full, tick=tick)
     if job is None:
-        await _withdraw_queued_sync(hub, integration_id, full=full)
+        await _withdraw_queued_sync(hub, integration_id, full=full, confirm=confirm_deletions)
     swept = None
     try:
         with acting_as(prov.slug), running(run):
@@ -368,11 +368,16 @@ async def run_sync(
     return await verbs.run(Integration, ["sync"], integration_id, changes, run_before=False)
 
 
-async def _withdraw_queued_sync(hub: Hub, integration_id: str, *, full: bool) -> None:
-    """A sync run here does the work of the one queued for this integration (unless that one is full
-    and this one is not): withdraw it, so that a worker starting later does not run it again."""
+async def _withdraw_queued_sync(hub: Hub, integration_id: str, *, full: bool, confirm: bool = False) -> None:
+    """A sync run here does the work of the one queued for this integration (unless that one does
+    more: full, or confirming deletions, and this one not): withdraw it, so that a worker starting
+    later does not run it again."""
+
+    def does_more(p: dict[str, Any]) -> bool:
+        return (bool(p.get("full")) and not full) or (bool(p.get("confirm_deletions")) and not confirm)
+
     async with hub.transaction() as tx:
-        job_id = await queue.withdraw(tx, sync_key(integration_id), unless=lambda p: bool(p.get("full")) and not full)
+        job_id = await queue.withdraw(tx, sync_key(integration_id), unless=does_more)
     if job_id is not None:
         log.info("sync.superseded", integration=integration_id, job=job_id)
 
@@ -406,12 +411,15 @@ def _iso_or_none(t: float | None) -> Any:
     return value
 
 
-def _check_schedule_fields(values: Mapping[str, Any]) -> tuple[Frequency, Frequency]:
+def _check_schedule_fields(values: Mapping[str, Any], provider: Provider | None) -> tuple[Frequency, Frequency]:
     """The frequencies of ``values`` (unset: manual, and daily reconciliation); a ValidationError on
-    a bad one, or a ``delete_guard`` that is not a share from 0 to 1."""
+    a bad one, on one for a ``provider`` that does not sync, or on a ``delete_guard`` that is not a
+    share from 0 to 1."""
     sync = values.get("sync_frequency")
     reconcile = values.get("reconcile_frequency")
     frequency = parse_frequency(sync) if sync is not None else Frequency(MANUAL)
+    if not frequency.manual and provider is not None and not provider.syncs:
+        raise ValidationError.single("sync_frequency", "no_sync", f"a {provider.slug} integration does not sync")
     cadence = parse_frequency(
         reconcile if reconcile is not None else schedules.DEFAULT_RECONCILE, field="reconcile_frequency"
     )
@@ -428,8 +436,6 @@ async def _keep_schedule(call: VerbCall) -> None:
     The row exists while ``sync_frequency`` is set and not ``manual``; it is due only while the
     Integration is connected. Each frequency is stored as normalised (``Every 15 M`` -> ``every 15m``).
     """
-    if call.noun is not Integration:
-        return
     if call.verb == "delete":
 
         async def drop(tx: Tx, entity: Entity) -> None:
@@ -447,7 +453,10 @@ async def _keep_schedule(call: VerbCall) -> None:
         and (proposed.get("status") in ACTIVE) == (current.get("status") in ACTIVE)
     ):
         return
-    frequency, cadence = _check_schedule_fields(proposed)
+    slug = str(proposed.get("provider") or "")
+    frequency, cadence = _check_schedule_fields(
+        proposed, call.hub.providers.get(slug) if slug in call.hub.providers else None
+    )
     if proposed.get("sync_frequency") is not None:
         proposed["sync_frequency"] = frequency.text
     if proposed.get("reconcile_frequency") is not None:
