@@ -142,3 +142,21 @@ async def test_an_entity_deleted_locally_only_loses_its_ref(hub: Hub, synced: st
     await run_sync(hub, synced, full=True)
     assert "w1" not in await refs(hub, "widget")
     assert len(await events(hub, "Widget.Deleted")) == 1  # the local delete's, none from the sync
+
+
+async def test_a_ref_written_while_the_run_listed_is_not_swept(hub: Hub, synced: str) -> None:
+    """A webhook may link a new object after the listing passed it: written since the run started,
+    its ref is not taken for gone."""
+    from hubwire.sync.reconcile import sweep
+    from hubwire.sync.runs import SyncRun
+    from hubwire.sync.upsert import Incoming, apply_page
+
+    run = SyncRun("syncrun_test", synced, "running", True, hub.clock())
+    run.saw("widget", [f"w{i}" for i in range(1, 10)])  # w0 gone; w99 not listed
+    fields = {"title": "W99", "size": 1, "color": "red"}
+    await apply_page(
+        hub, integration_id=synced, resource="widget", noun=Widget, items=[Incoming("w99", fields)], source="widgets"
+    )
+    done = await sweep(hub, run, source="widgets", guard=1.0, confirm=False)
+    assert done.deleted == {"Widget": 1} and done.held == []
+    assert await refs(hub, "widget") == {f"w{i}" for i in range(1, 10)} | {"w99"}
