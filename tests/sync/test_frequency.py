@@ -82,6 +82,7 @@ def test_missed_ticks_are_one_due_tick() -> None:
         ("weekly-ish", "is not one of"),
         ("* * * *", "is not one of"),
         ("61 * * * *", "is not one of"),
+        ("0 0 31 2 *", "never falls due"),
         ("", "must be one of"),
     ],
 )

@@ -101,4 +101,8 @@ def parse_frequency(value: object, *, field: str = "sync_frequency") -> Frequenc
     fields = text.split(" ")
     if len(fields) != 5 or not croniter.is_valid(text):
         raise ValidationError.single(field, "frequency", f"{field} {value!r} is not one of {_HELP}")
+    try:  # a valid expression may still name a day that never comes (0 0 31 2 *)
+        croniter(text, datetime.fromtimestamp(0, UTC)).get_next(float)
+    except Exception:
+        raise ValidationError.single(field, "frequency", f"{field} {value!r} never falls due") from None
     return Frequency(text, cron=text)
