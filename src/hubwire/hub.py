@@ -65,6 +65,9 @@ class Hub:
         # Upkeep every worker runs now and then (ten-minute period): each prunes what it owns and
         # returns how many rows it deleted. Extensions add theirs (webhooks: old delivery history).
         self.maintenance: list[Callable[[Hub], Awaitable[int]]] = []
+        # Work every worker does every few seconds (``Worker(tick_interval=...)``): each starts what is
+        # due (sync schedules) and returns how many it started.
+        self.periodic: list[Callable[[Hub], Awaitable[int]]] = []
         self._engine: AsyncEngine | None = None
         self._vault: Vault | None = None
         self._started = False

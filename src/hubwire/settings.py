@@ -17,6 +17,7 @@
 | HUBWIRE_SQLITE_SYNCHRONOUS       | NORMAL (``FULL``: survive power loss too)|
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
+| HUBWIRE_SYNC_DELETE_GUARD        | 0.2 (share of a resource a sync may delete) |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
 | HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
@@ -88,6 +89,9 @@ class Settings(BaseSettings):
     # after their last change; 0 keeps them for ever. Pending and retrying ones are never deleted.
     webhook_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
     specs_dir: Path | None = Field(None, description="a directory of provider API descriptions")
+    # A reconciliation that would delete more than this share of an integration's records of one
+    # resource deletes nothing without a confirmation (an Integration's delete_guard overrides it).
+    sync_delete_guard: float = Field(0.2, ge=0, le=1, allow_inf_nan=False, description="a share from 0 to 1")
     imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
     mcp_allowed_origins: CommaList = Field((), description="comma-separated origins such as https://app.example.com")
     debug: bool = Field(False, description=_BOOLEAN)

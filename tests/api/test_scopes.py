@@ -51,6 +51,7 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/integrations/{id}/sync"): Scope.WRITE,
     ("GET", "/v1/integrations/{id}/runs"): Scope.READ,
     ("GET", "/v1/integrations/{id}/push"): Scope.READ,
+    ("GET", "/v1/integrations/{id}/schedule"): Scope.READ,
     ("GET", "/v1/providers"): Scope.READ,
     ("GET", "/v1/providers/{slug}"): Scope.READ,
     ("GET", "/v1/events"): Scope.READ,

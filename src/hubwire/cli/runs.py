@@ -18,7 +18,7 @@ def runs(
     limit: int = typer.Option(20, "--limit", min=1, max=1000, help="At most N runs, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List the sync runs of an integration: status, counts per Noun, duration, error."""
+    """List the sync runs of an integration: status, counts per Noun, duration, error or why it held back."""
 
     async def go(hub: Hub) -> None:
         await Integration.get(integration_id)
@@ -30,15 +30,16 @@ def runs(
             say(f"no sync runs for {integration_id} yet", err=True)
             return
         print_table(
-            ["run", "status", "started", "duration s", *COUNT_KINDS, "error"],
+            ["run", "status", "full", "started", "duration s", *COUNT_KINDS, "error / summary"],
             (
                 [
                     r["id"],
                     r["status"],
+                    "yes" if r.get("full") else "",
                     r.get("started_at"),
                     None if r.get("duration") is None else round(r["duration"], 2),
                     *(sum(c.get(k, 0) for c in (r.get("counts") or {}).values()) for k in COUNT_KINDS),
-                    r.get("error"),
+                    r.get("error") or r.get("summary"),
                 ]
                 for r in rows
             ),

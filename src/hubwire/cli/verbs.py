@@ -6,7 +6,7 @@ word looks like ``Deal.create``. Options are ``--kebab-case``, ``--snake_case`` 
 schema (``coerce=True``); ``--flag`` alone is true, ``--no-flag`` false; a list field takes the
 flag repeated or a comma list. A few options belong to the CLI, not to fields: ``--json``,
 ``--version`` (optimistic concurrency), ``--sort/--limit/--cursor/--filter`` for ``find``,
-``--wait/--full`` for ``Integration.sync``.
+``--wait/--full/--confirm-deletions`` for ``Integration.sync``.
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ from hubwire.nouns.entity import META, Entity, Page
 from hubwire.nouns.noun import Noun
 from hubwire.nouns.schema import BUILTIN_VERBS, camel_to_snake
 from hubwire.nouns.verbs import invalid
+from hubwire.sync.runs import list_runs
 
 __all__ = ["VERB_SYNTAX", "Invocation", "is_verb_call", "noun_help", "parse_invocation", "run_verb", "verb_help"]
 
 VERB_SYNTAX = re.compile(r"^[A-Z][A-Za-z0-9]*\.[a-z][A-Za-z]*$")
 _BOOL_WORDS = ("true", "false", "1", "0", "yes", "no")
 # CLI options that are switches, and those that always take a value.
-_SWITCHES = frozenset({"json", "wait", "full", "help"})
+_SWITCHES = frozenset({"json", "wait", "full", "confirm_deletions", "help"})
 _VALUED = frozenset({"version", "sort", "limit", "cursor", "filter"})
 READ_VERBS = ("get", "find")
 
@@ -339,6 +340,8 @@ async def _method(inv: Invocation, hub: Hub, as_json: bool) -> None:
                 "(or sync now with --wait)"
             )
         return
+    if verb == "sync" and not as_json:
+        await _say_if_held(hub, result.id)
     if verb == "connect" and not as_json and _syncs(hub, result):
         say(
             f"a first sync of {result.get('$id')} is queued: `hubwire serve` or `hubwire worker` runs it "
@@ -358,6 +361,13 @@ async def _method(inv: Invocation, hub: Hub, as_json: bool) -> None:
         say(f"{k}: {v}")
     if revealed:
         say("(shown once: it will not be shown again; store it now)", err=True)
+
+
+async def _say_if_held(hub: Hub, integration_id: str) -> None:
+    """After ``Integration.sync --wait``: a run that held its deletions back says so, and how to go on."""
+    latest = await list_runs(hub, integration_id, limit=1)
+    if latest and latest[0].status == "held":
+        say(f"warning: {latest[0].summary}", err=True)
 
 
 def _syncs(hub: Hub, integration: Mapping[str, Any]) -> bool:

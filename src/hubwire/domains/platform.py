@@ -13,6 +13,13 @@ writes nothing. A failing verb on an existing integration leaves the status as i
 ``error`` and emits ``Integration.Errored`` (an event-only verb: hooks ``erroring``/``errored``).
 A manual ``sync(wait=True)`` withdraws the sync still queued for the integration: it does that
 work, and a worker starting later must not run it again as a stale duplicate.
+
+Schedules: ``sync_frequency`` (``every 15m``, ``hourly``, a cron expression; unset or ``manual``:
+no schedule) and ``reconcile_frequency`` (default ``daily``) are set at connect or by update; the
+Integration's every change keeps its ``sync_schedules`` row in the same transaction (a writer,
+:func:`_keep_schedule`), ``next_sync_at`` / ``next_reconcile_at`` say when. The workers claim the
+ticks (:mod:`hubwire.sync.schedules`). A full sync is a reconciliation: what the provider no longer
+lists is deleted, within the deletion guard (:mod:`hubwire.sync.reconcile`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import structlog
 from hubwire.connectors import registration
 from hubwire.connectors.registry import Provider, ProviderContext, SyncProgress
 from hubwire.errors import HubwireError, IllegalTransitionError, ValidationError
+from hubwire.events.emit import emit
+from hubwire.extensions import on_hub
 from hubwire.hub import Hub, current_hub
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
@@ -34,9 +43,12 @@ from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
 from hubwire.nouns.schema import camel_to_snake
-from hubwire.nouns.verbs import acting_as
+from hubwire.nouns.verbs import VerbCall, acting_as
 from hubwire.store.events import iso
 from hubwire.store.transaction import Tx
+from hubwire.sync import schedules
+from hubwire.sync.frequency import MANUAL, Frequency, parse_frequency
+from hubwire.sync.reconcile import DELETIONS_HELD, sweep
 from hubwire.sync.runs import finish_run, running, start_run
 from hubwire.vault.credentials import delete_credentials, load_credentials, save_credentials
 
@@ -45,6 +57,8 @@ __all__ = ["SYNC_JOB", "Integration", "IntegrationNoun", "run_sync", "sync_key"]
 log = structlog.get_logger("hubwire.integration")
 SYNC_JOB = "integration.sync"
 ACTIVE = ("Connected", "Synced")
+# Fields connect takes besides the provider's credentials and config.
+SCHEDULE_FIELDS = ("sync_frequency", "reconcile_frequency", "delete_guard")
 
 SCHEMA = {
     "name": "string!",
@@ -67,6 +81,13 @@ SCHEMA = {
     # Whether provider webhooks arrive (registered: <url>) or why it keeps polling (polling: <why>).
     "webhooks": "string",
     "config": "json",
+    # Schedules (hubwire.sync.schedules): how often, how often a full reconciliation, when next; the
+    # share of a resource a reconciliation may delete without a confirmation (else the setting's).
+    "syncFrequency": "string",
+    "reconcileFrequency": "string",
+    "nextSyncAt": "datetime",
+    "nextReconcileAt": "datetime",
+    "deleteGuard": "number",
     "connect": "Connected",
     "disconnect": "Disconnected",
     "sync": "Synced",
@@ -131,6 +152,7 @@ class IntegrationNoun(Noun):
         params = {camel_to_snake(k): v for k, v in params.items()}
         provider, slug, name = params.pop("provider", provider), params.pop("slug", slug), params.pop("name", name)
         api_base_url = params.pop("api_base_url", api_base_url)
+        scheduling = {k: params.pop(k) for k in SCHEDULE_FIELDS if k in params}
         current: Entity | None = await self.get(integration_id) if integration_id else None
         if current is None and not provider:
             raise ValidationError.single("provider", "required", "connect needs a provider or an integration id")
@@ -139,6 +161,7 @@ class IntegrationNoun(Noun):
             raise ValidationError.single(
                 "provider", "mismatch", f"{current.id} is a {current['provider']} integration, not {provider}"
             )
+        _check_schedule_fields(scheduling, prov)  # before the provider is asked anything
         creds, config = prov.prepare(params)
         if current is None:
             wanted = slug or prov.slug_for(config)
@@ -161,6 +184,7 @@ class IntegrationNoun(Noun):
             changes["api_base_url"] = api_base_url
         if name is not None:
             changes["name"] = name
+        changes.update(scheduling)
         if current is None:
             base = {k: v for k, v in prov.catalog().items() if v is not None}
             base.update(changes)
@@ -270,17 +294,31 @@ class IntegrationNoun(Noun):
         *,
         wait: bool = False,
         full: bool = False,
+        confirm_deletions: bool = False,
         progress: SyncProgress | None = None,
     ) -> Entity:
-        """Start a sync: enqueue it (default), or run it here and return when done (``wait=True``)."""
+        """Start a sync: enqueue it (default), or run it here and return when done (``wait=True``).
+
+        ``full``: list everything again and delete what the provider no longer has (a
+        reconciliation, within the deletion guard); ``confirm_deletions``: a reconciliation that
+        deletes past the guard (implies ``full``).
+        """
         hub = await current_hub()
         current = await self.get(integration_id)
         self.machines["status"].check(self.name, current.id, current["status"], "Synced")
+        full = bool(full or confirm_deletions)
         if wait:
-            return await run_sync(hub, current.id, full=full, progress=progress)
+            return await run_sync(hub, current.id, full=full, confirm_deletions=confirm_deletions, progress=progress)
+        payload = {"integration_id": current.id, "full": full, "confirm_deletions": bool(confirm_deletions)}
         async with hub.transaction() as tx:
-            await queue.enqueue(tx, SYNC_JOB, {"integration_id": current.id, "full": full}, key=sync_key(current.id))
+            await queue.enqueue(tx, SYNC_JOB, payload, key=sync_key(current.id))
         return current
+
+    async def schedule(self, integration_id: str | Mapping[str, Any]) -> schedules.Schedule | None:
+        """The Integration's sync schedule as the workers see it (``None``: not scheduled)."""
+        hub = await current_hub()
+        current = await self.get(integration_id)
+        return await schedules.get_schedule(hub, current.id)
 
     def provider_of(self, hub: Hub, entity: Entity) -> Provider:
         return hub.providers.get(entity["provider"])
@@ -304,10 +342,17 @@ async def run_sync(
     integration_id: str,
     *,
     full: bool = False,
+    confirm_deletions: bool = False,
     progress: SyncProgress | None = None,
     job: Job | None = None,
+    tick: float | None = None,
 ) -> Entity:
-    """Run one sync of an integration: ``syncing`` hooks, the provider's pull, then Synced or Errored."""
+    """Run one sync of an integration: ``syncing`` hooks, the provider's pull, then Synced or Errored.
+
+    A full run then reconciles (:func:`hubwire.sync.reconcile.sweep`): deletes what the provider no
+    longer lists, unless more than the deletion guard would go and ``confirm_deletions`` is not set
+    (the run finishes ``held``, and ``Sync.DeletionsHeld`` says so).
+    """
     entity = await Integration.get(integration_id)
     if entity["status"] not in ACTIVE:
         raise IllegalTransitionError(
@@ -322,43 +367,169 @@ async def run_sync(
     ctx = ProviderContext(hub, prov, entity, creds, dict(entity.get("config") or {}))
     ctx.config["full"] = full
     tracker = progress or SyncProgress()
-    run = await start_run(hub, integration_id, full=full)  # ConflictError while another run is running
+    # ConflictError while another run is running
+    run = await start_run(hub, integration_id, full=full, tick=tick)
     if job is None:
-        await _withdraw_queued_sync(hub, integration_id, full=full)
+        await _withdraw_queued_sync(hub, integration_id, full=full, confirm=confirm_deletions)
+    swept = None
     try:
         with acting_as(prov.slug), running(run):
             count = await prov.sync(ctx, tracker)
+            if full:
+                guard = entity.get("delete_guard")
+                share = float(guard) if guard is not None else hub.settings.sync_delete_guard
+                swept = await sweep(hub, run, source=prov.slug, guard=share, confirm=confirm_deletions)
     except BaseException as exc:
         msg = exc.message if isinstance(exc, HubwireError) else f"{type(exc).__name__}: {exc}"
         await finish_run(hub, run, error=msg)
         if isinstance(exc, Exception):
             await Integration.fail(integration_id, f"sync failed: {msg}")
         raise
-    await finish_run(hub, run, records=int(count))
-    changes = {"last_sync_at": iso(hub.clock()), "last_sync_count": int(count), "error": None}
+    await finish_run(hub, run, records=int(count), held=swept.message if swept is not None else None)
+    if swept is not None and swept.message is not None:
+        resources = [
+            {"resource": h.resource, "noun": h.noun, "would_delete": h.would_delete, "of": h.of} for h in swept.held
+        ]
+        data = {"integration_id": integration_id, "run_id": run.id, "guard": swept.guard, "resources": resources}
+        await emit(DELETIONS_HELD, {**data, "message": swept.message}, entity_id=integration_id)
+    changes: dict[str, Any] = {"last_sync_at": iso(hub.clock()), "last_sync_count": int(count), "error": None}
+    sched = await schedules.get_schedule(hub, integration_id)
+    if sched is not None:
+        changes["next_sync_at"] = _iso_or_none(sched.next_run_at)
+        changes["next_reconcile_at"] = _iso_or_none(sched.next_reconcile_at)
     # The syncing hooks ran before the pull; they are not run a second time for its write.
     return await verbs.run(Integration, ["sync"], integration_id, changes, run_before=False)
 
 
-async def _withdraw_queued_sync(hub: Hub, integration_id: str, *, full: bool) -> None:
-    """A sync run here does the work of the one queued for this integration (unless that one is full
-    and this one is not): withdraw it, so that a worker starting later does not run it again."""
+async def _withdraw_queued_sync(hub: Hub, integration_id: str, *, full: bool, confirm: bool = False) -> None:
+    """A sync run here does the work of the one queued for this integration (unless that one does
+    more: full, or confirming deletions, and this one not): withdraw it, so that a worker starting
+    later does not run it again."""
+
+    def does_more(p: dict[str, Any]) -> bool:
+        return (bool(p.get("full")) and not full) or (bool(p.get("confirm_deletions")) and not confirm)
+
     async with hub.transaction() as tx:
-        job_id = await queue.withdraw(tx, sync_key(integration_id), unless=lambda p: bool(p.get("full")) and not full)
+        job_id = await queue.withdraw(tx, sync_key(integration_id), unless=does_more)
     if job_id is not None:
         log.info("sync.superseded", integration=integration_id, job=job_id)
 
 
 @job_kind(SYNC_JOB, max_attempts=3, backoff=Backoff(base=30.0, factor=4.0, max=3600.0))
 async def _sync_job(job: Job, hub: Hub) -> None:
+    p = job.payload
+    tick = p.get("tick")
     try:
-        await run_sync(hub, job.payload["integration_id"], full=bool(job.payload.get("full")), job=job)
+        await run_sync(
+            hub,
+            p["integration_id"],
+            full=bool(p.get("full")),
+            confirm_deletions=bool(p.get("confirm_deletions")),
+            job=job,
+            tick=float(tick) if tick is not None else None,
+        )
     except HubwireError as exc:
         if not exc.retryable:
             raise Dead(exc.message) from exc  # a refused credential or an illegal move will not fix itself
         if exc.retry_after is not None:
             raise Retry(exc.retry_after, exc.message) from exc  # another run still going, a provider's limit
         raise  # an outage: the job kind's backoff
+
+
+def _iso_or_none(t: float | None) -> Any:
+    """A time as a datetime field stores it (a writer's values skip the validation input gets)."""
+    if t is None:
+        return None
+    value, _ = Integration.fields["next_sync_at"].check(iso(t))
+    return value
+
+
+def _check_schedule_fields(values: Mapping[str, Any], provider: Provider | None) -> tuple[Frequency, Frequency]:
+    """The frequencies of ``values`` (unset: manual, and daily reconciliation); a ValidationError on
+    a bad one, on one for a ``provider`` that does not sync, or on a ``delete_guard`` that is not a
+    share from 0 to 1."""
+    sync = values.get("sync_frequency")
+    reconcile = values.get("reconcile_frequency")
+    frequency = parse_frequency(sync) if sync is not None else Frequency(MANUAL)
+    if not frequency.manual and provider is not None and not provider.syncs:
+        raise ValidationError.single("sync_frequency", "no_sync", f"a {provider.slug} integration does not sync")
+    cadence = parse_frequency(
+        reconcile if reconcile is not None else schedules.DEFAULT_RECONCILE, field="reconcile_frequency"
+    )
+    guard = values.get("delete_guard")
+    if guard is not None and (isinstance(guard, bool) or not isinstance(guard, int | float) or not 0 <= guard <= 1):
+        raise ValidationError.single("delete_guard", "range", "delete_guard must be a share from 0 to 1 (0.2: 20%)")
+    return frequency, cadence
+
+
+async def _keep_schedule(call: VerbCall) -> None:
+    """Every Integration change keeps its schedule row in its own transaction (a repeatable writer:
+    it may refuse, before anything is written, and add to the transaction; it calls out to nothing).
+
+    The row exists while ``sync_frequency`` is set and not ``manual``; it is due only while the
+    Integration is connected. Each frequency is stored as normalised (``Every 15 M`` -> ``every 15m``).
+    """
+    if call.verb == "delete":
+
+        async def drop(tx: Tx, entity: Entity) -> None:
+            await schedules.drop_schedule(tx, entity.id)
+
+        call.in_tx.append(drop)
+        return
+    proposed, current = call.proposed, call.current
+    keys = ("sync_frequency", "reconcile_frequency", "delete_guard")
+    # Connected -> Synced changes nothing here (and must not: the sync verb's write could move a
+    # tick that fell due while the sync ran); connecting and disconnecting do.
+    if (
+        current is not None
+        and all(proposed.get(k) == current.get(k) for k in keys)
+        and (proposed.get("status") in ACTIVE) == (current.get("status") in ACTIVE)
+    ):
+        return
+    slug = str(proposed.get("provider") or "")
+    frequency, cadence = _check_schedule_fields(
+        proposed, call.hub.providers.get(slug) if slug in call.hub.providers else None
+    )
+    if proposed.get("sync_frequency") is not None:
+        proposed["sync_frequency"] = frequency.text
+    if proposed.get("reconcile_frequency") is not None:
+        proposed["reconcile_frequency"] = cadence.text
+    if frequency.manual:
+        proposed["next_sync_at"] = proposed["next_reconcile_at"] = None
+
+        async def unschedule(tx: Tx, entity: Entity) -> None:
+            await schedules.drop_schedule(tx, entity.id)
+
+        call.in_tx.append(unschedule)
+        return
+    active = proposed.get("status") in ACTIVE
+    now = schedules.scheduler_now(call.hub)
+    next_run, next_reconcile = schedules.next_times(frequency, cadence, call.id, now) if active else (None, None)
+    proposed["next_sync_at"] = _iso_or_none(next_run)
+    proposed["next_reconcile_at"] = _iso_or_none(next_reconcile)
+
+    async def save(tx: Tx, entity: Entity) -> None:
+        await schedules.save_schedule(tx, entity.id, frequency, cadence, next_run, next_reconcile)
+
+    call.in_tx.append(save)
+
+
+Integration.add_writer(verbs.repeatable(_keep_schedule))
+
+
+async def _enqueue_tick(tx: Tx, integration_id: str, full: bool, tick: float) -> bool:
+    payload = {"integration_id": integration_id, "full": full, "tick": tick}
+    return await queue.enqueue(tx, SYNC_JOB, payload, key=sync_key(integration_id)) is not None
+
+
+async def _run_schedules(hub: Hub) -> int:
+    return await schedules.claim_due(hub, _enqueue_tick)
+
+
+@on_hub
+def _scheduled_by_workers(hub: Hub) -> None:
+    """Every worker of every hub looks for due schedules (``Worker``'s periodic work)."""
+    hub.periodic.append(_run_schedules)
 
 
 def catalog_entities(providers: list[Provider]) -> list[Mapping[str, Any]]:

@@ -15,6 +15,10 @@ the attempts in flight, which another worker takes over once their leases expire
 jobs that were claimed ahead (those count the claim as an attempt: only a clean stop gives it back).
 On PostgreSQL a LISTEN connection wakes the loop when jobs are enqueued; on SQLite an in-process
 signal does (and a poll interval covers other processes).
+
+Every ``tick_interval`` seconds the worker runs the hub's periodic work (``hub.periodic``: the sync
+schedules, which enqueue the syncs that are due). Every worker does, so that any one of them
+running is enough; what is due is claimed by exactly one (see :mod:`hubwire.sync.schedules`).
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ class Worker:
         name: str | None = None,
         retention: float | None = 7 * 86400.0,
         prefetch: int | None = None,
+        tick_interval: float = 5.0,
     ) -> None:
         self.hub = hub
+        self.tick_interval = tick_interval
         # Done jobs older than this are deleted now and then (None keeps them); dead ones stay.
         self.retention = retention
         self._next_prune = 0.0
@@ -89,6 +95,7 @@ class Worker:
         stop = stop or self._stopping
         listener = asyncio.create_task(self._listen(), name="hubwire-listen")
         keeper = asyncio.create_task(self._keep_leases(), name="hubwire-leases")
+        ticker = asyncio.create_task(self._tick(), name="hubwire-periodic")
         log.info("worker.started", worker=self.name, concurrency=self.concurrency)
         try:
             while not stop.is_set():
@@ -106,9 +113,9 @@ class Worker:
                     await self._wait(stop, idle=self._room() > 0)
         finally:
             self._closing = True  # no new start: what waits goes back, what runs finishes
-            for t in (listener, keeper):
+            for t in (listener, keeper, ticker):
                 t.cancel()
-            await asyncio.gather(listener, keeper, return_exceptions=True)
+            await asyncio.gather(listener, keeper, ticker, return_exceptions=True)
             await self._release_ready()
             await self._wait_inflight()
             await self._flush()
@@ -292,6 +299,18 @@ class Worker:
                 continue
             if rows:
                 log.info("worker.maintenance", task=task, rows=rows)
+
+    async def _tick(self) -> None:
+        while True:
+            for work in self.hub.periodic:
+                try:
+                    started = await work(self.hub)
+                except Exception as exc:  # the database is away, or one task is broken: next tick
+                    log.error("worker.periodic_failed", task=getattr(work, "__qualname__", repr(work)), error=str(exc))
+                    continue
+                if started:
+                    log.info("worker.periodic", task=getattr(work, "__qualname__", repr(work)), started=started)
+            await asyncio.sleep(self.tick_interval)
 
     async def _wait_inflight(self) -> None:
         tasks = [t for _, t in self._inflight.values()]

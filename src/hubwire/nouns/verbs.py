@@ -58,6 +58,7 @@ __all__ = [
     "invalid",
     "listening",
     "propose",
+    "repeatable",
     "run",
     "write",
 ]
@@ -132,6 +133,14 @@ class VerbCall:
 
 
 Writer = Callable[[VerbCall], Awaitable[None]]
+
+
+def repeatable(writer: Writer) -> Writer:
+    """Mark a writer that calls out to nothing (it checks, and adds to the verb's transaction): a
+    verb that loses a race with another writer may run it again. A write-through writer that calls
+    a provider is not repeatable: its verb fails rather than call the provider twice."""
+    writer.repeatable = True  # type: ignore[attr-defined]
+    return writer
 
 
 def propose(
@@ -364,7 +373,7 @@ async def run(
                 for fn in [*in_tx, *call.in_tx]:
                     await fn(tx, entity)
         except VersionConflictError:
-            if attempt + 1 < tries and not noun.writers:
+            if attempt + 1 < tries and all(getattr(w, "repeatable", False) for w in noun.writers):
                 continue
             raise
         await after(hub, noun, verbs, entity, appended)

@@ -24,6 +24,7 @@ __all__ = [
     "push_outbox",
     "sync_cursors",
     "sync_runs",
+    "sync_schedules",
 ]
 
 JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -168,6 +169,10 @@ sync_runs = sa.Table(
     sa.Column("heartbeat_at", sa.Double, nullable=False),
     sa.Column("finished_at", sa.Double, nullable=True),
     sa.Column("duration", sa.Double, nullable=True),
+    # The scheduled tick this run serves (migration 0007_schedules); NULL for a run asked for by hand.
+    sa.Column("tick", sa.Double, nullable=True),
+    # Why a run held something back (the deletion guard), in words; NULL when it did all it found.
+    sa.Column("summary", sa.Text, nullable=True),
     sa.Index("ix_sync_runs_integration", "integration_id", "started_at"),
     # No two runs of one integration at once.
     sa.Index(
@@ -177,6 +182,24 @@ sync_runs = sa.Table(
         sqlite_where=sa.text("status = 'running'"),
         postgresql_where=sa.text("status = 'running'"),
     ),
+)
+
+# Per-integration sync schedules (migration 0007_schedules). A worker claims a due tick with a
+# conditional UPDATE on ``revision`` and enqueues its sync job in the same transaction.
+sync_schedules = sa.Table(
+    "sync_schedules",
+    metadata,
+    sa.Column("integration_id", sa.String(64), primary_key=True),
+    sa.Column("frequency", sa.String(200), nullable=False),  # normalised (hubwire.sync.frequency)
+    sa.Column("reconcile", sa.String(200), nullable=False),
+    # NULL: not scheduled (manual, or the integration is not connected).
+    sa.Column("next_run_at", sa.Double, nullable=True),
+    sa.Column("next_reconcile_at", sa.Double, nullable=True),
+    sa.Column("last_tick_at", sa.Double, nullable=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Index("ix_sync_schedules_next_run", "next_run_at"),
+    sa.Index("ix_sync_schedules_next_reconcile", "next_reconcile_at"),
 )
 
 conflicts = sa.Table(

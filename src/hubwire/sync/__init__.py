@@ -1,4 +1,5 @@
-"""Sync: pull pages from providers into Nouns, with refs, cursors, runs and conflicts."""
+"""Sync: pull pages from providers into Nouns, with refs, cursors, runs and conflicts; schedules
+(``schedules``, ``frequency``) and the reconciliation of deletions (``reconcile``)."""
 
 from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.runs import SyncRun, current_run, finish_run, list_runs, start_run

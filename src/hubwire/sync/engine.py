@@ -4,6 +4,11 @@ A :class:`Stream` yields :class:`Batch` es: mapped records plus the cursor state
 once they are stored. :func:`pull` applies each batch as :func:`hubwire.sync.upsert.apply_page`
 does (plan, then write), saving that cursor in the page's transaction, so a crash between pages
 loses nothing and repeats nothing. ``full=True`` forgets the cursors first.
+
+During a full run (a reconciliation, :mod:`hubwire.sync.reconcile`) the run notes the remote id
+of every record a *listing* stream yields, and that the stream's resource was listed; the refs
+of a listed resource that were not seen are what the reconciliation's sweep deletes. A stream that is a feed of
+changes (Stripe's events) is not a listing: what it does not mention still exists.
 """
 
 from __future__ import annotations
@@ -77,11 +82,16 @@ class Batch:
 
 @dataclass
 class Stream:
-    """``pages(state)`` yields batches, starting from the saved cursor ``state`` of ``name``."""
+    """``pages(state)`` yields batches, starting from the saved cursor ``state`` of ``name``.
+
+    ``listing``: a pass from an empty cursor yields every remote object of its resources (a list
+    endpoint), so a reconciliation may delete what it did not yield; False for a feed of changes.
+    """
 
     name: str
     noun: Noun | None
     pages: Callable[[dict[str, Any]], AsyncIterator[Batch]]
+    listing: bool = True
 
 
 async def _one_ahead(batches: AsyncIterator[Batch]) -> AsyncIterator[Batch]:
@@ -203,6 +213,7 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
             state = await load_cursor(hub, integration_id, stream.name)
             # The page being written: its transaction, its plan, how many records its batch had.
             writing: tuple[asyncio.Future[PageResult], PagePlan, int] | None = None
+            listing = run is not None and run.full and stream.listing
             try:
                 async for batch in _grouped(_one_ahead(stream.pages(state)), GROUP_RECORDS, stream.noun):
                     seen += len(batch.items)
@@ -216,6 +227,9 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
                         if page.reads(writing[1]):
                             page = await plan(stream, batch)
                         writing = None
+                    if listing:
+                        assert run is not None
+                        run.saw(page.resource, (it.remote_id for it in batch.items if not it.deleted))
                     writing = (asyncio.ensure_future(write(stream, batch, page)), page, len(batch.items))
                 if writing is not None:
                     await finish(*writing)

@@ -1,16 +1,17 @@
 """Sync runs: one ``sync_runs`` row per run, with counts per Noun, duration and error text.
 
-A run is ``running`` until it finishes ``succeeded`` or ``failed``; a unique partial index lets
-only one run per integration be ``running``. A run whose heartbeat stopped (a crashed worker)
-for longer than :data:`STALE_AFTER` is marked failed when the next one starts. The engine adds
-counts to the current run (a context variable) inside the transaction of each page.
+A run is ``running`` until it finishes ``succeeded``, ``failed`` or ``held`` (a reconciliation
+that found more to delete than the deletion guard lets through deleted nothing: ``summary`` says
+why); a unique partial index lets only one run per integration be ``running``. A run whose
+heartbeat stopped (a crashed worker) for longer than :data:`STALE_AFTER` is marked failed when
+the next one starts. The engine adds counts to the current run (a context variable) inside the transaction of each page.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,14 @@ class SyncRun:
     error: str | None = None
     finished_at: float | None = None
     duration: float | None = None
+    tick: float | None = None  # the scheduled tick this run serves; None when asked for by hand
+    summary: str | None = None
+    # A full run's listing, in memory only: the remote ids seen per resource listed (reconcile.py).
+    seen: dict[str, set[str]] = field(default_factory=dict, repr=False)
+
+    def saw(self, resource: str, remote_ids: Iterable[str]) -> None:
+        """Note that a listing of ``resource`` yielded ``remote_ids`` (it was listed, even if empty)."""
+        self.seen.setdefault(resource, set()).update(remote_ids)
 
     def add(self, noun: str, kind: str, n: int = 1) -> None:
         per = self.counts.setdefault(noun, dict.fromkeys(COUNT_KINDS, 0))
@@ -76,6 +85,8 @@ class SyncRun:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at) if self.finished_at is not None else None,
             "duration": self.duration,
+            "tick": iso(self.tick) if self.tick is not None else None,
+            "summary": self.summary,
         }
 
     @classmethod
@@ -91,6 +102,8 @@ class SyncRun:
             row.error,
             row.finished_at,
             row.duration,
+            row.tick,
+            row.summary,
         )
 
 
@@ -107,10 +120,10 @@ def running(run: SyncRun) -> Iterator[SyncRun]:
         _current.reset(token)
 
 
-async def start_run(hub: Hub, integration_id: str, *, full: bool = False) -> SyncRun:
+async def start_run(hub: Hub, integration_id: str, *, full: bool = False, tick: float | None = None) -> SyncRun:
     """Record a new running run; ``ConflictError`` (code ``sync_running``) if one is running."""
     now = hub.clock()
-    run = SyncRun(new_id("syncrun"), integration_id, "running", full, now)
+    run = SyncRun(new_id("syncrun"), integration_id, "running", full, now, tick=tick)
     for _ in range(2):
         try:
             async with hub.transaction() as tx:
@@ -124,6 +137,7 @@ async def start_run(hub: Hub, integration_id: str, *, full: bool = False) -> Syn
                         records=0,
                         started_at=now,
                         heartbeat_at=now,
+                        tick=tick,
                     )
                 )
             return run
@@ -162,10 +176,14 @@ async def heartbeat(tx: Tx, run: SyncRun) -> None:
     )
 
 
-async def finish_run(hub: Hub, run: SyncRun, *, error: str | None = None, records: int | None = None) -> SyncRun:
+async def finish_run(
+    hub: Hub, run: SyncRun, *, error: str | None = None, records: int | None = None, held: str | None = None
+) -> SyncRun:
+    """Record the end of ``run``: ``failed`` with ``error``, ``held`` with why (``held``), else ``succeeded``."""
     now = hub.clock()
-    run.status = "failed" if error is not None else "succeeded"
+    run.status = "failed" if error is not None else "held" if held is not None else "succeeded"
     run.error = redact_text(error) if error is not None else None
+    run.summary = held
     if records is not None:
         run.records = records
     run.finished_at = now
@@ -177,6 +195,7 @@ async def finish_run(hub: Hub, run: SyncRun, *, error: str | None = None, record
             .values(
                 status=run.status,
                 error=run.error,
+                summary=run.summary,
                 counts=run.counts,
                 records=run.records,
                 finished_at=now,

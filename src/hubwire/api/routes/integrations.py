@@ -47,7 +47,11 @@ class ReconnectBody(BaseModel):
 
 
 class SyncBody(BaseModel):
+    """``full``: list everything and delete what the provider no longer has (a reconciliation);
+    ``confirm_deletions``: a reconciliation that deletes past the deletion guard (implies full)."""
+
     full: bool = False
+    confirm_deletions: bool = False
 
 
 @router.post(
@@ -97,12 +101,23 @@ async def disconnect(id: str) -> JSONResponse:
 )
 async def sync(id: str, request: Request) -> JSONResponse:
     body = await json_object(request, required=False)
-    full = body.pop("full", False)
+    flags = {name: body.pop(name, False) for name in ("full", "confirm_deletions")}
     if body:
-        raise ValidationError.single(next(iter(body)), "unknown_field", "sync takes only `full`")
-    if not isinstance(full, bool):
-        raise ValidationError.single("full", "type", "full must be true or false")
-    return entity_response(await Integration.sync(id, full=full), 202)
+        raise ValidationError.single(
+            next(iter(body)), "unknown_field", "sync takes only `full` and `confirm_deletions`"
+        )
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValidationError.single(name, "type", f"{name} must be true or false")
+    return entity_response(await Integration.sync(id, **flags), 202)
+
+
+@router.get("/v1/integrations/{id}/schedule", summary="When an Integration next syncs and reconciles")
+async def schedule(id: str) -> dict[str, Any]:
+    found = await Integration.schedule(id)  # 404 for an unknown integration
+    if found is None:
+        return {"integration_id": id, "frequency": "manual", "next_run_at": None, "next_reconcile_at": None}
+    return found.to_dict()
 
 
 @router.get("/v1/integrations/{id}/runs", summary="The sync runs of an Integration, newest first")

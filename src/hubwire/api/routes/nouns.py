@@ -46,7 +46,9 @@ RESERVED_QUERY = frozenset({"filter", "sort", "limit", "cursor"})
 # Fields a Noun's own verbs manage (e.g. an Integration reaches Connected only through connect,
 # which checks the credentials): refused in generic create and update bodies.
 READ_ONLY: dict[str, frozenset[str]] = {
-    "Integration": frozenset({"status", "error", "last_sync_at", "last_sync_count"}),
+    "Integration": frozenset(
+        {"status", "error", "last_sync_at", "last_sync_count", "next_sync_at", "next_reconcile_at"}
+    ),
 }
 # The documented shape of each field type, with the ranges Field.check enforces (hubwire.nouns.values),
 # so that what the document calls valid is accepted.

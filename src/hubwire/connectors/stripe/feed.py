@@ -88,4 +88,4 @@ def events_stream(provider: SpecProvider, conn: Connection) -> Stream:
         if not todo:
             yield Batch([], {"since": top}, noun=provider.noun(STRIPE.resource("customer")), resource="customer")
 
-    return Stream(FEED, None, pages)
+    return Stream(FEED, None, pages, listing=False)  # a feed of changes: its silence deletes nothing

@@ -100,10 +100,13 @@ class GitHubState:
         return comment
 
     def delete_comment(self, owner: str, repo: str, comment_id: int) -> None:
+        """Delete a comment (GitHub's ``DELETE /repos/{owner}/{repo}/issues/comments/{id}``): a webhook
+        ``issue_comment.deleted``, and the issue counts one comment fewer."""
         r = self._seeded(owner, repo)
         comment = next(c for c in r.comments if c["id"] == comment_id)
         r.comments.remove(comment)
         issue = r.issues[int(comment["issue_url"].rsplit("/", 1)[1])]
+        issue["comments"] -= 1
         self.emit(r, "issue_comment", "deleted", issue=issue, comment=comment)
 
     def emit(self, repo: Repo, event: str, action: str, **payload: Any) -> None:

@@ -189,6 +189,15 @@ class StripeState:
 
     # -- events ---------------------------------------------------------------------------------
 
+    def expire_events(self) -> int:
+        """Forget every event, as Stripe does once they are 30 days old: what changed before is then
+        seen only in the lists (a deleted object by its absence). Returns how many were forgotten."""
+        gone = list(self.store["event"])
+        for ident in gone:
+            self._index["event"].remove(self._keys[ident])
+        self.store["event"].clear()
+        return len(gone)
+
     def record_event(
         self,
         resource: str,
