@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.inbound.received import ApplyOutcome, ReceivedHook
     from hubwire.nouns.entity import Entity
+    from hubwire.oauth.spec import OAuthSpec
 
 __all__ = ["Provider", "ProviderContext", "ProviderRegistry", "SyncProgress", "default_registry", "provider"]
 
@@ -75,6 +76,8 @@ class Provider:
     # The inbound signature scheme (see hubwire.inbound.received for the whole contract).
     webhook_scheme: ClassVar[str | None] = None
     oauth_scopes: ClassVar[str | None] = None
+    # How the provider does OAuth 2.0 (hubwire.oauth): tokens then come from hubwire.oauth.access_token.
+    oauth: ClassVar[OAuthSpec | None] = None
     featured: ClassVar[bool] = False
     # Connect keywords that are secrets (encrypted, never shown) and those required.
     credential_fields: ClassVar[tuple[str, ...]] = ()
