@@ -39,8 +39,6 @@ __all__ = [
 
 # Response headers that described the body as sent; the body handed on is already decoded.
 _HOP = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-# Token response members that are not secrets but kept with them (the others are the tokens).
-_TOKEN_META = ("token_type", "scope")
 
 
 class HubTransport(httpx2.AsyncBaseTransport):
@@ -157,7 +155,8 @@ def token_error(provider: str, error: str, description: str | None) -> ProviderE
 def credentials_from(
     token: Mapping[str, Any], *, now: float, margin: float, previous: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """An Integration's stored credentials from a token response.
+    """An Integration's stored credentials from a token response: the tokens and their times only
+    (every string kept with credentials is masked wherever it appears: ``Bearer`` must not be one).
 
     Rotation: a response with a refresh token replaces the old one; one without keeps the old.
     ``refresh_at`` is when this token is refreshed (``expires_in`` minus the provider's margin, never
@@ -167,9 +166,6 @@ def credentials_from(
     refresh_token = token.get("refresh_token") or (previous or {}).get("refresh_token")
     if refresh_token:
         creds["refresh_token"] = str(refresh_token)
-    for key in _TOKEN_META:
-        if token.get(key) is not None:
-            creds[key] = str(token[key]) if not isinstance(token[key], list) else " ".join(map(str, token[key]))
     expires_in = token.get("expires_in")
     if isinstance(expires_in, str) and expires_in.isdigit():
         expires_in = int(expires_in)

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from hubwire.connectors.registry import ProviderRegistry
+from hubwire.hub import Hub
+from hubwire.oauth import set_app
+from tests.oauth.authserver import CLIENT_ID, CLIENT_SECRET, SLUG, AuthlibServer, provider
+
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+@pytest.fixture(autouse=True)
+def _dial_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The authorization servers listen on loopback: these tests' hubs open the SSRF guard for them."""
+    monkeypatch.setenv("HUBWIRE_ALLOW_PRIVATE_NETWORKS", "1")
+
+
+@pytest.fixture
+def authserver() -> Iterator[AuthlibServer]:
+    with AuthlibServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def oauth_hub(hub: Hub, providers: ProviderRegistry, authserver: AuthlibServer) -> Hub:
+    """The hub with the Authlib server's provider registered and its OAuth app set."""
+    providers.register(provider())
+    await set_app(
+        hub,
+        SLUG,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        authorize_url=f"{authserver.url}/authorize",
+        token_url=f"{authserver.url}/token",
+    )
+    return hub
+
+
+def approve(url: str) -> dict[str, str]:
+    """Follow an authorization URL as the user's browser would: the provider approves at once and
+    redirects to the redirect URI; its query (``code``, ``state``) is returned."""
+    resp = httpx.get(url, follow_redirects=False)
+    assert resp.status_code == 302, resp.text
+    query = parse_qs(urlsplit(resp.headers["location"]).query)
+    return {k: v[0] for k, v in query.items()}
+
+
+def query_of(url: str) -> dict[str, Any]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
