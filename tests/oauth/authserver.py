@@ -130,7 +130,6 @@ class Store:
         return next((t for t in self.tokens if t.refresh_token == value), None)
 
 
-
 def build_app(store: Store, expires_in: int = 3600) -> Flask:
     app = Flask(__name__)
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True

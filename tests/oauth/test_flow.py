@@ -3,8 +3,8 @@ connect with code and state, states single use and expiring, tokens stored encry
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 
 import hubwire
 from hubwire import Integration
