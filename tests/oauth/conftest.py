@@ -53,3 +53,22 @@ def approve(url: str) -> dict[str, str]:
 
 def query_of(url: str) -> dict[str, Any]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+async def connect_through_flow(hub: Hub, server_url: str, provider_slug: str = SLUG) -> Any:
+    """An Integration connected the way a user connects one: authorize, approve, connect(code, state)."""
+    from hubwire import Integration
+
+    back = approve(await Integration.authorize(provider=provider_slug, redirect_uri=REDIRECT))
+    return await Integration.connect(code=back["code"], state=back["state"], api_base_url=server_url)
+
+
+async def make_due(hub: Hub, integration_id: str) -> dict[str, Any]:
+    """Make the stored token due for refresh (as if its refresh time had come); returns the credentials."""
+    from hubwire.vault.credentials import load_credentials, save_credentials
+
+    creds = await load_credentials(hub, integration_id)
+    creds["refresh_at"] = hub.clock() - 1
+    async with hub.transaction() as tx:
+        await save_credentials(tx, integration_id, creds)
+    return creds

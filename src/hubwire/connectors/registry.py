@@ -35,6 +35,8 @@ class ProviderContext:
     integration: Entity
     credentials: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
+    # A connect's check: ``credentials`` are the ones being checked, not (yet) the stored ones.
+    checking: bool = False
 
     @property
     def base_url(self) -> str:

@@ -159,7 +159,7 @@ class Connection:
             else:
                 json = dict(body)
         integration_id = self.ctx.integration.get("$id") or ""
-        if self.ctx.provider.oauth is None or not integration_id:
+        if self.ctx.provider.oauth is None or self.ctx.checking or not integration_id:
             # Not OAuth, or a connect's check: the credentials in hand are the ones being checked.
             return await self._send(method, path, query, data, json, self.headers, idempotency_key)
         token = await access_token(self.ctx.hub, integration_id, provider=self.ctx.provider)

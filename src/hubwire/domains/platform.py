@@ -196,7 +196,7 @@ class IntegrationNoun(Noun):
             eid=current.id if current is not None else "",
             now_iso=iso(hub.clock()),
         ).entity
-        ctx = ProviderContext(hub, prov, probe, creds, probe.get("config") or {})
+        ctx = ProviderContext(hub, prov, probe, creds, probe.get("config") or {}, checking=True)
         try:
             account = await prov.check(ctx)
         except HubwireError as exc:
