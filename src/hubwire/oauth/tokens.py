@@ -1,11 +1,13 @@
 """A fresh access token for an OAuth Integration: :func:`access_token`, the one way requests get one.
 
 A stored token is used until its ``refresh_at`` (its expiry less the provider's margin) or until
-the provider refuses it (a 401: the caller passes the refused token as ``rejected``). Then exactly
-one refresh per connection runs at a time, across coroutines and processes:
+the provider refuses it (a 401: the caller passes the refused token as ``rejected``). A process
+keeps the token it read last for up to ``CACHE_TTL`` seconds, so a request costs no database read.
+Then exactly one refresh per connection runs at a time, across coroutines and processes:
 
 1. coroutines of one process queue on an ``asyncio.Lock`` per Integration (the hub's
-   :class:`RefreshLocks`), and each re-reads the credentials once it holds it;
+   :class:`RefreshLocks`): the first reads the credentials (and refreshes), the others find its
+   result in the process's cache;
 2. processes queue on the credentials row: ``SELECT ... FOR UPDATE`` on PostgreSQL, the database
    write lock on SQLite (``BEGIN IMMEDIATE``, which every Hubwire write transaction takes);
    holding it, the credentials are read again and a token another process stored is used as is.
@@ -42,12 +44,23 @@ log = structlog.get_logger("hubwire.oauth")
 REAUTH_REQUIRED = "reauth_required"
 
 
+# How long a process trusts the token it read last without reading the database again (a reconnect
+# or a refresh elsewhere is seen within this; a 401 sees it at once).
+CACHE_TTL = 30.0
+
+
 class RefreshLocks:
-    """One ``asyncio.Lock`` per Integration, per hub: the in-process half of the refresh lock."""
+    """One ``asyncio.Lock`` per Integration, per hub: the in-process half of the refresh lock; and
+    the token each Integration had when last read, so that a request costs no database read."""
 
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
+        self.tokens: dict[str, tuple[float, dict[str, Any]]] = {}  # id -> (read at, credentials)
         self.refreshes = 0  # refreshes this hub made (tests and the benchmark count them)
+
+    def cached(self, integration_id: str, now: float) -> dict[str, Any]:
+        held = self.tokens.get(integration_id)
+        return held[1] if held is not None and now - held[0] < CACHE_TTL else {}
 
     def get(self, integration_id: str) -> asyncio.Lock:
         lock = self._locks.get(integration_id)
@@ -82,16 +95,22 @@ async def access_token(
     as is (someone refreshed meanwhile); it itself is refreshed. Raises ``ProviderAuthError`` with
     code ``reauth_required`` when the provider refuses the refresh.
     """
-    creds = await load_credentials(hub, integration_id)
-    token = _usable(creds, hub.clock(), rejected)
+    locks = hub.service(RefreshLocks)
+    token = _usable(locks.cached(integration_id, hub.clock()), hub.clock(), rejected)
     if token is not None:
         return token
-    async with hub.service(RefreshLocks).get(integration_id):
-        creds = await load_credentials(hub, integration_id)
-        token = _usable(creds, hub.clock(), rejected)
+    async with locks.get(integration_id):
+        # One coroutine per process reads (and maybe refreshes); the others find its result here.
+        token = _usable(locks.cached(integration_id, hub.clock()), hub.clock(), rejected)
         if token is not None:
             return token
-        return await _refresh(hub, integration_id, rejected, provider)
+        creds = await load_credentials(hub, integration_id)
+        token = _usable(creds, hub.clock(), rejected)
+        if token is None:
+            token = await _refresh(hub, integration_id, rejected, provider)
+        else:
+            locks.tokens[integration_id] = (hub.clock(), creds)
+        return token
 
 
 async def _refresh(hub: Hub, integration_id: str, rejected: str | None, provider: Provider | None) -> str:
@@ -117,6 +136,7 @@ async def _refresh(hub: Hub, integration_id: str, rejected: str | None, provider
         creds = hub.vault.decrypt(bytes(row.ciphertext), context=integration_id)
         token = _usable(creds, hub.clock(), rejected)
         if token is not None:
+            hub.service(RefreshLocks).tokens[integration_id] = (hub.clock(), creds)
             return token  # another process refreshed while this one waited
         if creds.get(REAUTH_REQUIRED):
             raise _reauth(provider.slug, integration_id)
@@ -136,11 +156,16 @@ async def _refresh(hub: Hub, integration_id: str, rejected: str | None, provider
         else:
             fresh = client.credentials_from(response, now=hub.clock(), margin=spec.refresh_margin, previous=creds)
             await save_credentials(tx, integration_id, fresh)
+            tx.after_commit(lambda: _remember(hub, integration_id, fresh))
             log.info("oauth.refreshed", integration=integration_id, provider=provider.slug)
             return str(fresh["access_token"])
     await _mark_reauth(integration_id)
     refused.fields["integration_id"] = integration_id
     raise refused
+
+
+def _remember(hub: Hub, integration_id: str, creds: dict[str, Any]) -> None:
+    hub.service(RefreshLocks).tokens[integration_id] = (hub.clock(), creds)
 
 
 def _reauth(provider: str, integration_id: str, why: str = "the provider refused the refresh") -> ProviderAuthError:
