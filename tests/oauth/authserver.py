@@ -264,8 +264,11 @@ class AuthlibServer:
         self._thread.join()
 
 
-def provider(grant: str = "authorization_code", *, slug: str = SLUG) -> SpecProvider:
-    """An OAuth provider for the server above; its URLs come from the OAuth app (as a sandbox's would)."""
+def provider(
+    grant: str = "authorization_code", *, slug: str = SLUG, base_url: str = "https://api.example.invalid"
+) -> SpecProvider:
+    """An OAuth provider for the server above; its OAuth URLs come from the OAuth app (as a sandbox's
+    would), its API from ``base_url`` or the Integration's ``api_base_url``."""
 
     class AuthlibTest(SpecProvider):
         name, category, auth_type = "Authlib test server", "Other", "OAuth2"
@@ -277,7 +280,7 @@ def provider(grant: str = "authorization_code", *, slug: str = SLUG) -> SpecProv
             grant=grant,  # type: ignore[arg-type]
         )
         spec = ProviderSpec(
-            base_url="https://api.example.invalid",
+            base_url=base_url,
             auth=Auth("bearer", credential="access_token"),
             check=Endpoint("GET", "/api/me"),
         )

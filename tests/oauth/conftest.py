@@ -30,7 +30,7 @@ def authserver() -> Iterator[AuthlibServer]:
 @pytest.fixture
 async def oauth_hub(hub: Hub, providers: ProviderRegistry, authserver: AuthlibServer) -> Hub:
     """The hub with the Authlib server's provider registered and its OAuth app set."""
-    providers.register(provider())
+    providers.register(provider(base_url=authserver.url))
     await set_app(
         hub,
         SLUG,

@@ -141,7 +141,11 @@ class IntegrationNoun(Noun):
         if ("code" in params or "state" in params) and (not known or hub.providers.get(known).oauth is not None):
             # Finishing an OAuth authorization: the state (single use, spent here) says for what.
             code = params.pop("code", None)
-            state = await oauth_states.consume(hub, params.pop("state", None))
+            given = params.pop("state", None)
+            # An already consumed state (the REST callback reads it first, for where to go back to).
+            state = (
+                given if isinstance(given, oauth_states.AuthorizationState) else await oauth_states.consume(hub, given)
+            )
             if provider and provider != state.provider:
                 raise ValidationError.single("state", "mismatch", f"this OAuth state is for {state.provider}")
             if integration_id and state.integration_id and integration_id != state.integration_id:
