@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # after their last change; 0 keeps them for ever. Pending and retrying ones are never deleted.
     webhook_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
     specs_dir: Path | None = Field(None, description="a directory of provider API descriptions")
+    # OAuth 2.0 providers declared as data (hubwire.oauth.custom), registered with every Hub.
+    oauth_providers: Path | None = Field(None, description="a JSON file listing OAuth provider declarations")
     imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
     mcp_allowed_origins: CommaList = Field((), description="comma-separated origins such as https://app.example.com")
     debug: bool = Field(False, description=_BOOLEAN)
