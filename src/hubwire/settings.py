@@ -16,6 +16,7 @@
 | HUBWIRE_SQLITE_SYNCHRONOUS       | NORMAL (``FULL``: survive power loss too)|
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
+| HUBWIRE_OAUTH_PROVIDERS          | none (JSON file of OAuth providers)      |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
 | HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
