@@ -66,9 +66,11 @@ async def test_a_provider_declared_in_a_json_file_connects(
         ({"webhooks": True}, "webhooks"),
     ],
 )
-def test_a_bad_declaration_names_the_field(basic_server: AuthlibServer, change: dict[str, object], field: str) -> None:
+def test_a_bad_declaration_names_the_field(
+    basic_server: AuthlibServer, providers: ProviderRegistry, change: dict[str, object], field: str
+) -> None:
     with pytest.raises(ValidationError) as err:
-        declare_provider({**declaration(basic_server), **change})
+        declare_provider({**declaration(basic_server), **change}, providers)
     assert err.value.errors[0].field == field
 
 

@@ -111,7 +111,8 @@ async def set_app(
     if authorize_url:
         authorize_url = normalize_url(authorize_url)  # shown to a browser, never dialled by Hubwire
     if token_url:
-        token_url = await check_url(token_url, policy, field="token_url")
+        # Not resolved here (the host may resolve only where Hubwire runs): every dial is guarded.
+        token_url = await check_url(token_url, policy, resolve=False, field="token_url")
     app = OAuthApp(
         provider=provider,
         client_id=client_id or (current.client_id if current else ""),

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubwire.connectors.registry import ProviderRegistry
+from hubwire.connectors.registry import ProviderRegistry, default_registry
 from hubwire.connectors.runtime import SpecProvider
 from hubwire.connectors.spec import Auth, Endpoint, ProviderSpec
 from hubwire.errors import ConfigurationError, FieldError, HubwireError, ValidationError
@@ -38,7 +38,7 @@ _CATEGORIES = ("Payment", "CRM", "Marketing", "Analytics", "Communication", "Sto
 
 
 def declare_provider(data: Mapping[str, Any], registry: ProviderRegistry | None = None) -> SpecProvider:
-    """A provider from its declaration, registered in ``registry`` when one is given."""
+    """A provider from its declaration, registered in ``registry`` (default: the default registry)."""
     errors = [FieldError(k, "unknown_field", f"a provider declaration has no {k!r}") for k in data if k not in _KEYS]
     for key in ("slug", "name", "api_base_url", "oauth"):
         if not data.get(key):
@@ -80,8 +80,7 @@ def declare_provider(data: Mapping[str, Any], registry: ProviderRegistry | None 
     Declared.slug = str(slug)
     Declared.__name__ = Declared.__qualname__ = f"Declared_{slug}"
     made = Declared()
-    if registry is not None:
-        registry.register(made)
+    (registry if registry is not None else default_registry).register(made)
     return made
 
 
