@@ -98,3 +98,14 @@ async def test_bad_refresh_token_is_reauth_required(hub: Hub, sim: HubSpotSimula
         await oauth.access_token(hub, entity.id)
     assert err.value.code == "reauth_required"
     assert (await Integration.get(entity.id))["error"] == "reauth_required"
+
+
+async def test_a_provider_without_pkce_sends_no_challenge(hub: Hub, sim: HubSpotSimulator) -> None:
+    await set_app(hub, HubSpotLike.slug, extra={"pkce": False})
+    url = await Integration.authorize(provider=HubSpotLike.slug, redirect_uri=REDIRECT)
+    assert "code_challenge" not in url
+    async with httpx.AsyncClient() as browser:
+        location = (await browser.get(url)).headers["location"]
+    back = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    entity = await Integration.connect(code=back["code"], state=back["state"], api_base_url=sim.url)
+    assert entity["status"] == "Connected"

@@ -112,6 +112,8 @@ class Connection:
         self.headers, self.auth_params, self.secrets = self._auth()
         digest = hashlib.sha256("\0".join(sorted(self.secrets)).encode()).hexdigest()[:16]
         key = f"{ctx.provider.slug}:{digest}"
+        if ctx.provider.oauth is not None and ctx.integration.get("$id"):
+            key = f"{ctx.provider.slug}:{ctx.integration['$id']}"  # its tokens change; the account does not
         rl = spec.rate_limit
         # An Integration may lower (or, for a raised account limit, raise) the provider's default.
         wanted = ctx.config.get("rate_limit")
