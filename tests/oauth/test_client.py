@@ -29,3 +29,16 @@ def test_oauth_errors_are_typed() -> None:
     assert token_error("x", "invalid_grant", "expired").code == "reauth_required"
     assert token_error("x", "invalid_client", None).code == "provider_auth_failed"
     assert token_error("x", "invalid_scope", "nope").code == "provider_invalid_request"
+
+
+def test_a_spec_of_wrong_types_is_refused_before_use() -> None:
+    import pytest
+
+    from hubwire.errors import ValidationError
+    from hubwire.oauth import OAuthSpec
+
+    base = OAuthSpec(authorize_url="https://a.example/auth", token_url="https://a.example/token")
+    for bad in ({"pkce": "yes"}, {"authorize_params": ["x"]}, {"scope_separator": 1}, {"refresh_margin": True}):
+        with pytest.raises(ValidationError):
+            base.merged(bad).validate()
+    base.merged({"token_config": "instance_url", "scopes": "a,b"}).validate()

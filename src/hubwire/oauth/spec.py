@@ -69,9 +69,10 @@ class OAuthSpec:
 
     def merged(self, overrides: Mapping[str, Any]) -> OAuthSpec:
         """This spec with the non-empty ``overrides`` (an OAuth app's URLs, scopes, extra data) applied."""
-        wanted = {k: v for k, v in overrides.items() if v not in (None, "", ())}
-        if "scopes" in wanted:
-            wanted["scopes"] = _scopes(wanted["scopes"], "scopes")
+        wanted = {k: v for k, v in overrides.items() if v is not None and v != "" and v != ()}
+        for name in ("scopes", "token_config"):
+            if name in wanted:
+                wanted[name] = _scopes(wanted[name], name)
         return replace(self, **wanted) if wanted else self
 
     def validate(self, *, where: str = "oauth", need_urls: bool = True) -> None:
@@ -88,8 +89,26 @@ class OAuthSpec:
             )
         if self.grant not in GRANTS:
             errors.append(FieldError(f"{where}.grant", "invalid", f"grant must be one of {GRANTS}"))
-        if not isinstance(self.refresh_margin, int | float) or self.refresh_margin < 0:
+        if (
+            isinstance(self.refresh_margin, bool)
+            or not isinstance(self.refresh_margin, int | float)
+            or self.refresh_margin < 0
+        ):
             errors.append(FieldError(f"{where}.refresh_margin", "invalid", "refresh_margin is seconds, 0 or more"))
+        for name in ("authorize_url", "token_url", "scope_separator"):
+            if not isinstance(getattr(self, name), str):
+                errors.append(FieldError(f"{where}.{name}", "type", f"{name} must be a string"))
+        if not isinstance(self.pkce, bool):
+            errors.append(FieldError(f"{where}.pkce", "type", "pkce must be true or false"))
+        for name in ("scopes", "token_config"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                errors.append(FieldError(f"{where}.{name}", "type", f"{name} must be a list of strings"))
+        params = self.authorize_params
+        if not isinstance(params, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+        ):
+            errors.append(FieldError(f"{where}.authorize_params", "type", "authorize_params maps names to strings"))
         if errors:
             raise ValidationError(f"invalid {where}: " + "; ".join(e.message for e in errors), errors)
 
