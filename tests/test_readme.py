@@ -47,6 +47,7 @@ def test_readme_snippets_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         asyncio.run(run_all())
     finally:
         default_registry.unregister("acme")
+        default_registry.unregister("acme_crm")  # the OAuth section's provider declared as data
         hub_module._default_settings = None
     assert (tmp_path / "hubwire.db").exists() and (tmp_path / "hubwire.key").exists()
 

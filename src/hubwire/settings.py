@@ -18,6 +18,7 @@
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
 | HUBWIRE_SYNC_DELETE_GUARD        | 0.2 (share of a resource a sync may delete) |
+| HUBWIRE_OAUTH_PROVIDERS          | none (JSON file of OAuth providers)      |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
 | HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
@@ -92,6 +93,8 @@ class Settings(BaseSettings):
     # A reconciliation that would delete more than this share of an integration's records of one
     # resource deletes nothing without a confirmation (an Integration's delete_guard overrides it).
     sync_delete_guard: float = Field(0.2, ge=0, le=1, allow_inf_nan=False, description="a share from 0 to 1")
+    # OAuth 2.0 providers declared as data (hubwire.oauth.custom), registered with every Hub.
+    oauth_providers: Path | None = Field(None, description="a JSON file listing OAuth provider declarations")
     imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
     mcp_allowed_origins: CommaList = Field((), description="comma-separated origins such as https://app.example.com")
     debug: bool = Field(False, description=_BOOLEAN)

@@ -41,7 +41,7 @@ DASHBOARD = "dashboard"
 DASHBOARD_ROUTES = declared_routes([dashboard_router])
 
 # Open routes: no key needed, so no scope either.
-OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/oauth/callback"}
 
 # Every route a router declares (the Noun routes are generated, below), with the scope it needs.
 DECLARED: dict[tuple[str, str], Scope] = {
@@ -74,6 +74,11 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/api-keys"): Scope.ADMIN,
     ("POST", "/v1/api-keys"): Scope.ADMIN,
     ("DELETE", "/v1/api-keys/{id}"): Scope.ADMIN,
+    ("GET", "/v1/oauth/{provider}/authorize"): Scope.ADMIN,
+    ("GET", "/v1/oauth-apps"): Scope.ADMIN,
+    ("GET", "/v1/oauth-apps/{provider}"): Scope.ADMIN,
+    ("PUT", "/v1/oauth-apps/{provider}"): Scope.ADMIN,
+    ("DELETE", "/v1/oauth-apps/{provider}"): Scope.ADMIN,
 }
 # Generated Noun routes need read to GET and write otherwise, except an Integration's configuration.
 NOUN_ADMIN = {

@@ -3,8 +3,9 @@
     read    GET routes: Nouns, the event log and its SSE stream, jobs, deliveries, providers, runs
     write   read, plus every other method: create, update and delete Nouns and run their verbs
             (Integration.sync included), retry jobs, resend, recover and test webhook deliveries
-    admin   everything: API keys, webhook secret rotation, and an Integration's credentials and
-            configuration (create, connect, reconnect, disconnect, PATCH, DELETE)
+    admin   everything: API keys, webhook secret rotation, OAuth apps, and an Integration's
+            credentials and configuration (create, connect, reconnect, disconnect, PATCH, DELETE,
+            starting an OAuth authorization)
 
 A route needs what its method says (GET and HEAD read, anything else write) unless it is an
 exception below. Routes are looked up by the path they declare (``/v1/integrations/{id}``), so
@@ -51,10 +52,12 @@ ADMIN_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v1/integrations/{id}/connect"),
         ("POST", "/v1/integrations/{id}/disconnect"),
         ("POST", "/v1/webhooks/endpoints/{id}/rotate-secret"),
+        # Starting an OAuth authorization ends in a connect.
+        ("GET", "/v1/oauth/{provider}/authorize"),
     }
 )
 # Every method under these: listing keys is as much the admin's as making them.
-ADMIN_PREFIXES = ("/v1/api-keys",)
+ADMIN_PREFIXES = ("/v1/api-keys", "/v1/oauth-apps")
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _NAMES = tuple(s.value for s in Scope)
 

@@ -20,6 +20,7 @@ from hubwire.cli.events import events_app
 from hubwire.cli.jobs import jobs_app
 from hubwire.cli.mcp import mcp
 from hubwire.cli.migrate import migrate
+from hubwire.cli.oauth import oauth_apps_app
 from hubwire.cli.output import EXIT_USAGE, print_error, print_table, say
 from hubwire.cli.providers import providers
 from hubwire.cli.runs import runs
@@ -39,6 +40,8 @@ HELP = """Hubwire: external services as typed entities with verbs, events and a 
 [bold]Verb syntax[/bold], for every Noun: [cyan]hubwire Noun.verb [ID] [--field value ...][/cyan]
 
   hubwire Integration.connect --provider stripe --api-key $KEY
+
+  hubwire Integration.connect --provider hubspot --oauth   (authorize in a browser)
 
   hubwire Integration.sync integration_x --wait
 
@@ -92,6 +95,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(oauth_apps_app, name="oauth-apps")
 
 
 @app.command("nouns")

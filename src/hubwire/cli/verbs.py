@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hubwire.cli.oauth import loopback_connect
 from hubwire.cli.output import (
     UsageError,
     entities_table,
@@ -326,7 +327,14 @@ async def _method(inv: Invocation, hub: Hub, as_json: bool) -> None:
     except TypeError as exc:
         raise UsageError(f"{noun.name}.{verb}: {exc}", noun=noun.name, verb=verb) from None
     started = time.monotonic()
-    if bar is not None:
+    oauth = verb == "connect" and bool(kwargs.pop("oauth", False))
+    if oauth:  # authorize in a browser, like `gh auth login` (hubwire.cli.oauth)
+        port = int(kwargs.pop("callback_port", 0) or 0)
+        browser = not kwargs.pop("no_browser", False)
+        result = await loopback_connect(
+            inv.positional[0] if inv.positional else None, kwargs, port=port, open_browser=browser
+        )
+    elif bar is not None:
         with bar:
             result = await fn(*inv.positional, **kwargs)
     else:

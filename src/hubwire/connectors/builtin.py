@@ -2,8 +2,9 @@
 
 :func:`load_builtins` imports them: Stripe, GitHub, Salesforce and Pipedrive (which load the CRM
 Nouns), the webhooks subsystem (the ``webhook`` provider with its event fan-out, delivery job
-kind and upkeep) and the push outbox (its event sink, ``sync.push`` job kind and ``Push.Failed``
-event). The default provider registry
+kind and upkeep), the push outbox (its event sink, ``sync.push`` job kind and ``Push.Failed``
+event) and the OAuth providers declared as data (``HUBWIRE_OAUTH_PROVIDERS``). The default
+provider registry
 calls it before its first lookup, and every new Hub before it installs the extensions, so the
 built-ins are there for every Hub without the user importing anything. Add a provider here with
 one line in ``BUILTINS``.
@@ -22,6 +23,7 @@ BUILTINS = (
     "hubwire.connectors.pipedrive",
     "hubwire.webhooks",
     "hubwire.push",
+    "hubwire.oauth.custom",
 )
 _loaded = False
 

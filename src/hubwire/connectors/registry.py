@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hubwire.inbound.received import ApplyOutcome, ReceivedHook
     from hubwire.nouns.entity import Entity
     from hubwire.nouns.noun import Noun
+    from hubwire.oauth.spec import OAuthSpec
     from hubwire.sync.upsert import Incoming
 
 __all__ = [
@@ -48,6 +49,8 @@ class ProviderContext:
     integration: Entity
     credentials: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
+    # A connect's check: ``credentials`` are the ones being checked, not (yet) the stored ones.
+    checking: bool = False
 
     @property
     def base_url(self) -> str:
@@ -130,6 +133,8 @@ class Provider:
     # The inbound signature scheme (see hubwire.inbound.received for the whole contract).
     webhook_scheme: ClassVar[str | None] = None
     oauth_scopes: ClassVar[str | None] = None
+    # How the provider does OAuth 2.0 (hubwire.oauth): tokens then come from hubwire.oauth.access_token.
+    oauth: ClassVar[OAuthSpec | None] = None
     featured: ClassVar[bool] = False
     # Connect keywords that are secrets (encrypted, never shown) and those required.
     credential_fields: ClassVar[tuple[str, ...]] = ()

@@ -17,6 +17,10 @@ Where credentials go: an Integration's ``api_base_url`` passes the SSRF guard wh
 cannot change it (``Provider.updating``, run for every Integration update by the hook below):
 changing it is a reconnect, with the credentials.
 
+OAuth 2.0 (a provider with ``oauth``): the ``Authorization`` header carries a token that
+:func:`hubwire.oauth.access_token` hands out per request (refreshed before it expires); a 401 makes
+it refresh the refused token once and the request is sent again, once.
+
 Cursor state of a resource stream (saved with each page): ``since`` (the watermark of the last
 finished pass, for ``incremental_param``), and while a pass runs ``page`` (the position to resume
 from), ``since_run`` (the watermark the pass started with) and ``max`` (the newest seen).
@@ -37,12 +41,13 @@ from hubwire.connectors.directions import direction_of
 from hubwire.connectors.registry import Provider, ProviderContext, PushCall, Pushed, SyncProgress
 from hubwire.connectors.spec import Direction, Endpoint, Pagination, ProviderSpec, Resource, dig
 from hubwire.domains.platform import Integration
-from hubwire.errors import ConfigurationError, ProviderInvalidRequest, ProviderNotFound
+from hubwire.errors import ConfigurationError, ProviderAuthError, ProviderInvalidRequest, ProviderNotFound
 from hubwire.net.http import Budget, http_client
 from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
+from hubwire.oauth.tokens import access_token
 from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.state import remote_id_of
 from hubwire.sync.upsert import Incoming, to_epoch
@@ -123,6 +128,8 @@ class Connection:
         self.headers, self.auth_params, self.secrets = self._auth()
         digest = hashlib.sha256("\0".join(sorted(self.secrets)).encode()).hexdigest()[:16]
         key = f"{ctx.provider.slug}:{digest}"
+        if ctx.provider.oauth is not None and ctx.integration.get("$id"):
+            key = f"{ctx.provider.slug}:{ctx.integration['$id']}"  # its tokens change; the account does not
         rl = spec.rate_limit
         # An Integration may lower (or, for a raised account limit, raise) the provider's default.
         wanted = ctx.config.get("rate_limit")
@@ -169,13 +176,39 @@ class Connection:
                 data = dict(encode_form(body))
             else:
                 json = dict(body)
+        integration_id = self.ctx.integration.get("$id") or ""
+        if self.ctx.provider.oauth is None or self.ctx.checking or not integration_id:
+            # Not OAuth, or a connect's check: the credentials in hand are the ones being checked.
+            return await self._send(method, path, query, data, json, self.headers, idempotency_key)
+        token = await access_token(self.ctx.hub, integration_id, provider=self.ctx.provider)
+        try:
+            return await self._send(method, path, query, data, json, self._bearer(token), idempotency_key)
+        except ProviderAuthError as exc:
+            if exc.provider_status != 401:
+                raise
+        token = await access_token(self.ctx.hub, integration_id, rejected=token, provider=self.ctx.provider)
+        return await self._send(method, path, query, data, json, self._bearer(token), idempotency_key)
+
+    def _bearer(self, token: str) -> dict[str, str]:
+        return {**self.headers, "Authorization": f"Bearer {token}"}
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, Any]],
+        data: dict[str, Any] | None,
+        json: dict[str, Any] | None,
+        headers: dict[str, str],
+        idempotency_key: str | None,
+    ) -> httpx.Response:
         return await self.http.request(
             method,
             self.url(path),
             params=query or None,
             data=data,
             json=json,
-            headers=self.headers,
+            headers=headers,
             idempotency_key=idempotency_key if self.spec.idempotency_header else None,
             idempotency_header=self.spec.idempotency_header or "Idempotency-Key",
             budget=self.budget,

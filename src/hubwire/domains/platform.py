@@ -7,6 +7,11 @@ Status moves (the seed's machine, plus reconnecting, which rotates credentials):
     Disconnected | Connected | Synced -> Connected   (reconnect with new credentials)
     ComingSoon -> Available (publish);  Available -> Deprecated (deprecate) | ComingSoon (announce)
 
+OAuth 2.0 providers: ``authorize`` starts an authorization (the URL to send the user to) and
+``connect(code=..., state=...)`` finishes it (:mod:`hubwire.oauth`): the code is exchanged for
+tokens, which are then the credentials of an ordinary connect. A state started for an existing
+Integration (a re-authorization after ``reauth_required``) connects that one again.
+
 ``connect`` checks the credentials with the provider, stores them encrypted and enqueues the
 initial sync in the transaction that moves the status; a refused connect of a new integration
 writes nothing. A failing verb on an existing integration leaves the status as it was, sets
@@ -44,6 +49,8 @@ from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
 from hubwire.nouns.schema import camel_to_snake
 from hubwire.nouns.verbs import VerbCall, acting_as
+from hubwire.oauth import flow as oauth_flow
+from hubwire.oauth import states as oauth_states
 from hubwire.store.events import iso
 from hubwire.store.transaction import Tx
 from hubwire.sync import schedules
@@ -153,6 +160,22 @@ class IntegrationNoun(Noun):
         provider, slug, name = params.pop("provider", provider), params.pop("slug", slug), params.pop("name", name)
         api_base_url = params.pop("api_base_url", api_base_url)
         scheduling = {k: params.pop(k) for k in SCHEDULE_FIELDS if k in params}
+        state: oauth_states.AuthorizationState | None = None
+        code: str | None = None
+        known = provider or (integration_id and (await self.get(integration_id))["provider"])
+        if ("code" in params or "state" in params) and (not known or hub.providers.get(known).oauth is not None):
+            # Finishing an OAuth authorization: the state (single use, spent here) says for what.
+            code = params.pop("code", None)
+            given = params.pop("state", None)
+            # An already consumed state (the REST callback reads it first, for where to go back to).
+            state = (
+                given if isinstance(given, oauth_states.AuthorizationState) else await oauth_states.consume(hub, given)
+            )
+            if provider and provider != state.provider:
+                raise ValidationError.single("state", "mismatch", f"this OAuth state is for {state.provider}")
+            if integration_id and state.integration_id and integration_id != state.integration_id:
+                raise ValidationError.single("state", "mismatch", f"this OAuth state is for {state.integration_id}")
+            provider, integration_id = state.provider, integration_id or state.integration_id
         current: Entity | None = await self.get(integration_id) if integration_id else None
         if current is None and not provider:
             raise ValidationError.single("provider", "required", "connect needs a provider or an integration id")
@@ -162,7 +185,12 @@ class IntegrationNoun(Noun):
                 "provider", "mismatch", f"{current.id} is a {current['provider']} integration, not {provider}"
             )
         _check_schedule_fields(scheduling, prov)  # before the provider is asked anything
+        scopes = params.pop("scopes", None) if prov.oauth is not None else None
+        oauth = state is not None or oauth_flow.wants_oauth(prov, params)
         creds, config = prov.prepare(params)
+        if oauth:
+            grant = await oauth_flow.obtain(hub, prov, code=code, state=state, scopes=scopes)
+            creds, config = {**creds, **grant.credentials}, {**config, **grant.config}
         if current is None:
             wanted = slug or prov.slug_for(config)
             if wanted:
@@ -204,7 +232,7 @@ class IntegrationNoun(Noun):
             eid=current.id if current is not None else "",
             now_iso=iso(hub.clock()),
         ).entity
-        ctx = ProviderContext(hub, prov, probe, creds, probe.get("config") or {})
+        ctx = ProviderContext(hub, prov, probe, creds, probe.get("config") or {}, checking=True)
         try:
             account = await prov.check(ctx)
         except HubwireError as exc:
@@ -250,6 +278,43 @@ class IntegrationNoun(Noun):
                 await save_credentials(tx, entity.id, stored)
 
         return await verbs.run(self, ["update"], entity.id, {"webhooks": status}, in_tx=[keep])
+
+    async def authorize(
+        self,
+        integration_id: str | None = None,
+        /,
+        *,
+        provider: str | None = None,
+        redirect_uri: str,
+        scopes: list[str] | str | None = None,
+        return_to: str | None = None,
+        api_key_id: str | None = None,
+    ) -> str:
+        """Start an OAuth 2.0 authorization: the URL to send the user to.
+
+        The provider sends the user back to ``redirect_uri`` with ``code`` and ``state``; pass both
+        to :meth:`connect`. With an ``integration_id`` the authorization re-connects that Integration
+        (after ``error="reauth_required"``). ``scopes`` add to the OAuth app's default scopes.
+        """
+        hub = await current_hub()
+        if integration_id is not None:
+            current = await self.get(integration_id)
+            if provider and provider != current["provider"]:
+                raise ValidationError.single(
+                    "provider", "mismatch", f"{current.id} is a {current['provider']} integration, not {provider}"
+                )
+            provider = current["provider"]
+        if not provider:
+            raise ValidationError.single("provider", "required", "authorize needs a provider or an integration id")
+        return await oauth_flow.authorize(
+            hub,
+            hub.providers.get(provider),
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            return_to=return_to,
+            api_key_id=api_key_id,
+            integration_id=integration_id,
+        )
 
     async def _record_error(self, integration_id: str, message: str) -> None:
         try:

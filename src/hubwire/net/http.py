@@ -258,6 +258,36 @@ class HttpClient:
                 continue
             raise error_for(resp, method=method, url=url, attempts=attempt + 1, wait=wait, **where)
 
+    async def exchange(
+        self,
+        request: httpx.Request,
+        *,
+        field: str = "url",
+        secrets: tuple[str, ...] = (),
+        provider: str | None = None,
+    ) -> httpx.Response:
+        """Send ``request`` once through the guarded pool and return the response whatever its status.
+
+        For protocols whose error responses the caller reads itself (an OAuth token endpoint's
+        ``invalid_grant``): no retry, no status mapping. A refused dial is a ValidationError
+        (``ssrf_blocked``, naming ``field``); a failed connection a ProviderUnavailable.
+        """
+        for s in secrets:
+            register_secret(s)
+        self.sent += 1
+        try:
+            resp = await self.client.send(request)
+            await resp.aread()
+        except BlockedAddress as exc:
+            raise ValidationError.single(field, "ssrf_blocked", str(exc), provider=provider) from None
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise ProviderUnavailable(
+                f"{request.method} {summary(_path(str(request.url)))}: {type(exc).__name__}: {summary(str(exc))}",
+                method=request.method,
+                provider=provider,
+            ) from None
+        return resp
+
     async def _backoff(self, attempt: int, where: dict[str, Any], why: str) -> None:
         delay = self.retry.delay(attempt, self._rng)
         log.info("http.retry", attempt=attempt + 1, delay=round(delay, 3), reason=why, **where)

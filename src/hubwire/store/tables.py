@@ -21,6 +21,8 @@ __all__ = [
     "external_refs",
     "jobs",
     "metadata",
+    "oauth_apps",
+    "oauth_states",
     "push_outbox",
     "sync_cursors",
     "sync_runs",
@@ -302,4 +304,38 @@ dashboard_sessions = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("expires_at", sa.Double, nullable=False),
     sa.Index("ix_dashboard_sessions_expires", "expires_at"),
+)
+
+# OAuth 2.0 (migration 0008_oauth). An app's client secret and a state's PKCE verifier are
+# encrypted (hubwire.vault); a state is stored by the SHA-256 of its value, never the value.
+oauth_apps = sa.Table(
+    "oauth_apps",
+    metadata,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(512), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("scopes", JSONDoc, nullable=False),
+    sa.Column("authorize_url", sa.Text, nullable=True),
+    sa.Column("token_url", sa.Text, nullable=True),
+    sa.Column("extra", JSONDoc, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+oauth_states = sa.Table(
+    "oauth_states",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    # Where the REST callback sends the browser once connected (the redirect_uri the caller gave).
+    sa.Column("return_to", sa.Text, nullable=True),
+    sa.Column("api_key_id", sa.String(64), nullable=True),
+    sa.Column("integration_id", sa.String(64), nullable=True),
+    sa.Column("scopes", JSONDoc, nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_oauth_states_expires", "expires_at"),
 )
