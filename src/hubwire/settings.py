@@ -15,6 +15,9 @@
 | HUBWIRE_LOG_FORMAT               | json, or console on a terminal           |
 | HUBWIRE_SQLITE_SYNCHRONOUS       | NORMAL (``FULL``: survive power loss too)|
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
+| HUBWIRE_PUBLIC_URL               | none (the base providers reach Hubwire at)|
+| HUBWIRE_INBOUND_MAX_BODY_BYTES   | 1048576 (inbound provider webhooks)      |
+| HUBWIRE_INBOUND_RETENTION_DAYS   | 30 (handled received hooks; 0 keeps them)|
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
 | HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
@@ -37,6 +40,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 from pydantic import Field, field_validator, model_validator
@@ -83,6 +87,14 @@ class Settings(BaseSettings):
     # Finished webhook deliveries (succeeded or dead) and their attempts are deleted this many days
     # after their last change; 0 keeps them for ever. Pending and retrying ones are never deleted.
     webhook_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
+    # The address providers reach this Hubwire at (``https://hub.example.com``): the base of every
+    # Integration's hook URL (``<public url>/v1/hooks/<id>``), and the URL HubSpot and Twilio sign.
+    public_url: str | None = Field(None, description="an http:// or https:// URL without query or fragment")
+    # The largest body POST /v1/hooks/<id> takes (GitHub sends up to 25 MB); larger is a 413.
+    inbound_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="a number of bytes >= 1024")
+    # Received provider webhooks handled (applied, ignored, failed) are deleted this many days after
+    # they arrived; 0 keeps them for ever. Those still waiting to be applied are never deleted.
+    inbound_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
     specs_dir: Path | None = Field(None, description="a directory of provider API descriptions")
     imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
     mcp_allowed_origins: CommaList = Field((), description="comma-separated origins such as https://app.example.com")
@@ -146,6 +158,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("not a base URL")
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
 
     @field_validator("allowed_networks")
     @classmethod

@@ -60,6 +60,8 @@ SCHEMA = {
     "featured": "boolean",
     "apiBaseUrl": "string",
     "webhookSupport": "boolean",
+    # Where the provider's webhooks go (POST /v1/hooks/{id}), set at connect: hubwire.inbound.apply.
+    "hookUrl": "string",
     "lastSyncAt": "datetime",
     "lastSyncCount": "integer",
     "error": "string",

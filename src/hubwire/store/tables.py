@@ -18,6 +18,7 @@ __all__ = [
     "entities",
     "events",
     "external_refs",
+    "inbound_hooks",
     "jobs",
     "metadata",
     "sync_cursors",
@@ -238,4 +239,29 @@ webhook_endpoints = sa.Table(
     sa.Column("failing_since", sa.Double, nullable=True),
     sa.Column("last_success_at", sa.Double, nullable=True),
     sa.Column("last_failure_at", sa.Double, nullable=True),
+)
+
+# Inbound provider webhooks (migration 0005_inbound): the inbox. One row per verified request,
+# stored before it is answered; ``event_id`` (the provider's) deduplicates per integration, and a
+# NULL one (a scheme without ids) is never a duplicate. Statuses: received -> applied | ignored | failed.
+inbound_hooks = sa.Table(
+    "inbound_hooks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=True),
+    sa.Column("event_type", sa.String(255), nullable=True),
+    # Lower-case names; signature and authorization headers are never stored.
+    sa.Column("headers", JSONDoc, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Column("applied_at", sa.Double, nullable=True),
+    sa.UniqueConstraint("integration_id", "event_id", name="ux_inbound_hooks_event"),
+    sa.Index("ix_inbound_hooks_received", "received_at", "id"),
+    sa.Index("ix_inbound_hooks_integration", "integration_id", "received_at"),
+    sa.Index("ix_inbound_hooks_status", "status", "received_at"),
 )

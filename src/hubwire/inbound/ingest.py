@@ -1,0 +1,220 @@
+"""Receiving a provider webhook: find the Integration, verify the signature, store it, count refusals.
+
+:func:`receive` is the whole of ``POST /v1/hooks/{integration_id}`` but the HTTP: it answers with
+a :class:`~hubwire.inbound.inbox.Stored` (the inbox row, maybe a duplicate's) or raises:
+
+- ``NotFoundError`` (``no_hook_receiver``) for an id that is not an active Integration of a
+  provider taking webhooks with a secret: the same answer whether the id exists or not, so that
+  the route does not tell which ids exist;
+- :class:`~hubwire.inbound.verifiers.SignatureError` when verification fails: nothing is stored,
+  and the refusal is counted per integration and code (:func:`stats`).
+
+What verification needs of an Integration (its provider, scheme and secrets) is cached per hub for
+``TARGET_TTL`` seconds (:class:`Targets`), one database read per integration however many requests
+arrive at once, so a flood of badly signed requests costs HMACs, not vault reads. A rotated secret
+is therefore accepted at most that long after it changed.
+
+Never logs or returns a secret or a signature; refusals are logged with the code only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import structlog
+
+from hubwire import jsonfast
+from hubwire.errors import NotFoundError
+from hubwire.inbound.inbox import InboxWriter, Stored, stored_headers
+from hubwire.inbound.received import webhook_secrets
+from hubwire.inbound.registry import verifier_for
+from hubwire.inbound.verifiers import SignatureError, Verifier, WebhookRequest
+from hubwire.settings import Settings
+from hubwire.vault.credentials import load_credentials
+
+if TYPE_CHECKING:
+    from hubwire.connectors.registry import Provider
+    from hubwire.hub import Hub
+
+__all__ = ["HOOK_PATH", "TARGET_TTL", "InboundStats", "Target", "Targets", "hook_url", "parse_payload", "receive", "stats"]
+
+log = structlog.get_logger("hubwire.inbound")
+
+HOOK_PATH = "/v1/hooks/{integration_id}"
+TARGET_TTL = 5.0  # seconds an Integration's provider and secrets are cached for verification
+_MAX_TARGETS = 10_000  # cached integrations (known or not) per hub, least recently used first out
+ACTIVE = ("Connected", "Synced")
+
+
+def hook_url(settings: Settings, integration_id: str) -> str | None:
+    """Where a provider sends an Integration's webhooks: ``HUBWIRE_PUBLIC_URL`` + ``/v1/hooks/<id>``,
+    or ``None`` without a public URL (nothing can be registered with a provider then)."""
+    if not settings.public_url:
+        return None
+    return settings.public_url + HOOK_PATH.format(integration_id=integration_id)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What verifying and storing an Integration's webhooks takes."""
+
+    integration_id: str
+    provider: Provider
+    verifier: Verifier
+    secrets: tuple[str, ...]
+
+    def __repr__(self) -> str:  # the secrets never show
+        return f"Target({self.integration_id}, {self.provider.slug}, {self.verifier.scheme})"
+
+
+class Targets:
+    """The hub's cache of :class:`Target` by integration id (``None``: no receiver there), for
+    ``TARGET_TTL`` seconds; concurrent misses of one id share one load."""
+
+    def __init__(self, hub: Hub, ttl: float = TARGET_TTL) -> None:
+        self.hub = hub
+        self.ttl = ttl
+        self.loads = 0  # database reads made (the tests count them)
+        self._cache: OrderedDict[str, tuple[float, Target | None]] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[Target | None]] = {}
+
+    async def get(self, integration_id: str) -> Target | None:
+        now = time.monotonic()
+        hit = self._cache.get(integration_id)
+        if hit is not None and hit[0] > now:
+            self._cache.move_to_end(integration_id)
+            return hit[1]
+        loading = self._loading.get(integration_id)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[Target | None] = asyncio.get_running_loop().create_future()
+        self._loading[integration_id] = future
+        try:
+            target = await self._load(integration_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._loading[integration_id]
+        future.set_result(target)
+        self._cache[integration_id] = (time.monotonic() + self.ttl, target)
+        self._cache.move_to_end(integration_id)
+        while len(self._cache) > _MAX_TARGETS:
+            self._cache.popitem(last=False)
+        return target
+
+    def forget(self, integration_id: str | None = None) -> None:
+        """Drop one cached integration (or all): the next request reads it again."""
+        if integration_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(integration_id, None)
+
+    async def _load(self, integration_id: str) -> Target | None:
+        from hubwire.domains.platform import Integration
+
+        self.loads += 1
+        if not integration_id.startswith("integration_"):
+            return None
+        try:
+            entity = await Integration.load(self.hub, integration_id)
+        except NotFoundError:
+            return None
+        slug = entity.get("provider")
+        if entity.get("status") not in ACTIVE or slug not in self.hub.providers:
+            return None
+        provider = self.hub.providers.get(slug)
+        if not provider.webhook_support or not provider.webhook_scheme:
+            return None
+        secrets = tuple(webhook_secrets(await load_credentials(self.hub, integration_id)))
+        if not secrets:
+            return None
+        return Target(integration_id, provider, verifier_for(provider.webhook_scheme), secrets)
+
+
+class InboundStats:
+    """Counts of this process since it started, per (integration id, outcome): ``received``,
+    ``duplicate``, or the code of a refusal (``bad_signature``...). Requests to no receiver are
+    counted under the integration id ``None`` (``no_hook_receiver``), so random ids cannot grow it."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str | None, str]] = Counter()
+
+    def add(self, integration_id: str | None, outcome: str) -> None:
+        self.counts[integration_id, outcome] += 1
+
+    def rows(self, integration_id: str | None = None) -> list[dict[str, Any]]:
+        return [
+            {"integration_id": iid, "outcome": outcome, "count": n}
+            for (iid, outcome), n in sorted(self.counts.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+            if integration_id is None or iid == integration_id
+        ]
+
+
+def stats(hub: Hub, integration_id: str | None = None) -> list[dict[str, Any]]:
+    """This process's inbound counters (see :class:`InboundStats`), of one integration or all."""
+    return hub.service(InboundStats).rows(integration_id)
+
+
+def parse_payload(headers: Mapping[str, str], body: bytes) -> Any:
+    """The body parsed for the provider: JSON, a form as a dict (one value per name, or a list when
+    repeated), else the text (``None`` when it is not UTF-8)."""
+    kind = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: v[0] if len(v) == 1 else v for k, v in form.items()}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if kind.endswith("json") or text[:1] in ("{", "["):
+        try:
+            return jsonfast.loads(body)
+        except ValueError:
+            return text
+    return text
+
+
+async def receive(hub: Hub, integration_id: str, request: WebhookRequest) -> Stored:
+    """Verify ``request`` for ``integration_id`` and store it with its apply job (see the module docstring).
+
+    ``request.url`` is the URL the provider called: ``HUBWIRE_PUBLIC_URL`` + path (+ query).
+    """
+    counter = hub.service(InboundStats)
+    target = await hub.service(Targets, lambda: Targets(hub)).get(integration_id)
+    if target is None:
+        counter.add(None, "no_hook_receiver")
+        raise NotFoundError(
+            f"no webhook receiver at {HOOK_PATH.format(integration_id=integration_id)}", code="no_hook_receiver"
+        )
+    try:
+        event_id = target.verifier.verify(request, target.secrets, clock=hub.clock)
+    except SignatureError as exc:
+        counter.add(integration_id, exc.code)
+        log.info("inbound.refused", integration=integration_id, code=exc.code)
+        raise
+    headers = dict(request.headers)
+    payload = parse_payload(headers, request.body)
+    try:
+        event_type = target.provider.webhook_event_type(headers, payload)
+    except Exception as exc:  # a provider's naming must not lose a verified webhook
+        log.warning("inbound.event_type_failed", integration=integration_id, error=type(exc).__name__)
+        event_type = None
+    signature_header = getattr(target.verifier, "header", None)
+    stored = await hub.service(InboxWriter, lambda: InboxWriter(hub)).store(
+        integration_id=integration_id,
+        provider=target.provider.slug,
+        event_id=event_id[:255] if event_id else None,
+        event_type=event_type[:255] if event_type else None,
+        headers=stored_headers(headers, [signature_header] if isinstance(signature_header, str) else ()),
+        body=request.body,
+    )
+    counter.add(integration_id, "duplicate" if stored.duplicate else "received")
+    return stored
