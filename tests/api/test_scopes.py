@@ -36,7 +36,8 @@ PROBLEM = "application/problem+json"
 PUBLIC = "public"
 
 # Open routes: no key needed, so no scope either.
-OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# (A provider's webhook is authenticated by its signature, not a key.)
+OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/hooks/{integration_id}"}
 
 # Every route a router declares (the Noun routes are generated, below), with the scope it needs.
 DECLARED: dict[tuple[str, str], Scope] = {
@@ -64,6 +65,10 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/webhooks/endpoints/{id}/test"): Scope.WRITE,
     ("POST", "/v1/webhooks/retry-dead"): Scope.WRITE,
     ("POST", "/v1/webhooks/endpoints/{id}/rotate-secret"): Scope.ADMIN,
+    ("GET", "/v1/hooks/received"): Scope.READ,
+    ("GET", "/v1/hooks/received/{id}"): Scope.READ,
+    ("POST", "/v1/hooks/received/{id}/replay"): Scope.WRITE,
+    ("GET", "/v1/hooks/stats"): Scope.READ,
     ("GET", "/v1/api-keys"): Scope.ADMIN,
     ("POST", "/v1/api-keys"): Scope.ADMIN,
     ("DELETE", "/v1/api-keys/{id}"): Scope.ADMIN,

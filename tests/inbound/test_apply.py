@@ -115,9 +115,7 @@ async def test_retention_prunes_handled_hooks_and_keeps_waiting_ones(
         assert await inbound.prune(hub, older_than=0) == 0  # 0 keeps everything
 
 
-async def test_an_integration_shows_its_hook_url(
-    ihub: Hub, providers: ProviderRegistry, hooky: HookyProvider
-) -> None:
+async def test_an_integration_shows_its_hook_url(ihub: Hub, providers: ProviderRegistry, hooky: HookyProvider) -> None:
     integration = await Integration.connect(provider="hooky", webhook_secret=HOOK_SECRET)
     url = f"{PUBLIC_URL}/v1/hooks/{integration.id}"
     assert integration.hook_url == url and (await Integration.get(integration.id)).hook_url == url

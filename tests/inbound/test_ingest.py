@@ -62,14 +62,15 @@ async def test_a_signed_webhook_is_stored_once_answered_and_applied_as_the_provi
     [made] = await ticket.find({})
     assert (made.title, made.ref) == ("Printer on fire", "d-1")
     async with ihub.read() as conn:
-        source = (
-            await conn.execute(sa.text("SELECT source FROM events WHERE type = 'Ticket.Created'"))
-        ).scalar_one()
+        source = (await conn.execute(sa.text("SELECT source FROM events WHERE type = 'Ticket.Created'"))).scalar_one()
     assert source == "hooky"  # the provider is the source: hooks and outbound webhooks see it as such
     applied = await inbound.get_received(ihub, row.id)
     assert applied.status == "applied" and applied.attempts == 1 and applied.applied_at is not None
     assert await count_rows(ihub) == (1, 0)  # the done job is forgotten: the row is the history
-    assert {(r["outcome"], r["count"]) for r in inbound.stats(ihub, connected.id)} == {("received", 1), ("duplicate", 1)}
+    assert {(r["outcome"], r["count"]) for r in inbound.stats(ihub, connected.id)} == {
+        ("received", 1),
+        ("duplicate", 1),
+    }
 
 
 async def test_webhooks_without_an_event_id_are_never_duplicates(
@@ -159,7 +160,9 @@ async def test_stripe_signed_by_the_official_library(
     body = json.dumps({"id": "evt_1Abc", "type": "customer.created", "action": "opened", "title": "cus"})
     header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=int(ihub.clock()))
     r = await served.post(
-        f"/v1/hooks/{integration.id}", content=body, headers={"Stripe-Signature": header, "Content-Type": "application/json"}
+        f"/v1/hooks/{integration.id}",
+        content=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
     )
     assert r.status_code == 200, r.text
     assert (await inbound.get_received(ihub, r.json()["id"])).event_id == "evt_1Abc"

@@ -132,21 +132,23 @@ async def _apply_job(job: Job, hub: Hub) -> tuple[str, str, float] | None:
 # hook URLs ---------------------------------------------------------------------------------
 
 
-@Integration.creating
-@Integration.connecting
 def _set_hook_url(entity: Entity, ctx: Context) -> None:
     """An Integration of a provider that takes webhooks shows where they go (:func:`hook_url`), set
     when it is created or connected: the URL a provider is given at connect."""
     hub = ctx.hub
-    slug = entity.get("provider")
+    slug = str(entity.get("provider") or "")
     if slug in hub.providers and hub.providers.get(slug).webhook_support:
         entity["hook_url"] = hook_url(hub.settings, entity.id)
 
 
-@Integration.updating
 async def _keep_hook_url(entity: Entity, ctx: Context) -> None:
     """Only connecting sets ``hook_url``: an update (``PATCH``) cannot make it say something else."""
     entity["hook_url"] = (await Integration.load(ctx.hub, entity.id)).get("hook_url")
+
+
+Integration.before("create", _set_hook_url)
+Integration.before("connect", _set_hook_url)
+Integration.before("update", _keep_hook_url)
 
 
 @on_hub

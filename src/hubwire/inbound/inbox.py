@@ -209,11 +209,7 @@ class InboxWriter:
     async def _write(self, rows: list[dict[str, Any]]) -> dict[str, Stored]:
         h = inbound_hooks.c
         insert = (postgresql.insert if self.hub.dialect == "postgresql" else sqlite.insert)(inbound_hooks)
-        stmt = (
-            insert.values(rows)
-            .on_conflict_do_nothing(index_elements=["integration_id", "event_id"])
-            .returning(h.id)
-        )
+        stmt = insert.values(rows).on_conflict_do_nothing(index_elements=["integration_id", "event_id"]).returning(h.id)
         async with self.hub.transaction() as tx:
             inserted = set((await tx.conn.execute(stmt)).scalars())
             out = {r["id"]: Stored(r["id"], False) for r in rows if r["id"] in inserted}

@@ -42,7 +42,17 @@ if TYPE_CHECKING:
     from hubwire.connectors.registry import Provider
     from hubwire.hub import Hub
 
-__all__ = ["HOOK_PATH", "TARGET_TTL", "InboundStats", "Target", "Targets", "hook_url", "parse_payload", "receive", "stats"]
+__all__ = [
+    "HOOK_PATH",
+    "TARGET_TTL",
+    "InboundStats",
+    "Target",
+    "Targets",
+    "hook_url",
+    "parse_payload",
+    "receive",
+    "stats",
+]
 
 log = structlog.get_logger("hubwire.inbound")
 
@@ -127,7 +137,7 @@ class Targets:
             entity = await Integration.load(self.hub, integration_id)
         except NotFoundError:
             return None
-        slug = entity.get("provider")
+        slug = str(entity.get("provider") or "")
         if entity.get("status") not in ACTIVE or slug not in self.hub.providers:
             return None
         provider = self.hub.providers.get(slug)
