@@ -201,7 +201,7 @@ async def test_a_flood_of_bad_signatures_does_not_stop_good_webhooks(
 ) -> None:
     # The cache keeps what it read for the whole test (the default is a few seconds): the counts
     # below then say how often the flood reached the database, whatever the machine's speed.
-    targets = ihub.provide(Targets, Targets(ihub, ttl=3600))
+    targets = ihub.provide(Targets, Targets(ihub, ttl=3600, recheck=3600))
     bad = [github_signed({"action": "opened", "title": f"bad {n}"}, f"b-{n}", secret="guessed") for n in range(200)]
     good = [github_signed({"action": "opened", "title": f"good {n}"}, f"g-{n}") for n in range(40)]
     sends = [(b, h, 401) for b, h in bad] + [(b, h, 200) for b, h in good]
@@ -220,3 +220,25 @@ async def test_a_flood_of_bad_signatures_does_not_stop_good_webhooks(
         ("received", 40),
         ("bad_signature", 200),
     }
+
+
+async def test_a_secret_rotated_or_an_integration_connected_a_moment_ago_is_not_refused(
+    ihub: Hub, served: httpx.AsyncClient, connected: Entity
+) -> None:
+    """A refusal reads the Integration again (at most once per ``recheck``) before it stands."""
+    targets = ihub.provide(Targets, Targets(ihub, ttl=3600, recheck=0))
+    body, headers = github_signed({"action": "opened", "title": "x"}, "d-old")
+    assert (await served.post(f"/v1/hooks/{connected.id}", content=body, headers=headers)).status_code == 200
+    await Integration.connect(connected.id, webhook_secret="rotated-secret-77aa99")  # cached: the old one
+    body, headers = github_signed({"action": "opened", "title": "x"}, "d-new", secret="rotated-secret-77aa99")
+    assert (await served.post(f"/v1/hooks/{connected.id}", content=body, headers=headers)).status_code == 200
+    # The old secret is no longer accepted, and a refusal rereads no more than a recheck allows.
+    body, headers = github_signed({"action": "opened", "title": "x"}, "d-stale")
+    assert (await served.post(f"/v1/hooks/{connected.id}", content=body, headers=headers)).status_code == 401
+
+    await Integration.disconnect(connected.id)
+    targets.forget(connected.id)  # as if this process had never seen it connected
+    assert (await served.post(f"/v1/hooks/{connected.id}", content=body, headers=headers)).status_code == 404
+    await Integration.connect(connected.id, webhook_secret=HOOK_SECRET)  # back: the cached "no receiver" is reread
+    assert (await served.post(f"/v1/hooks/{connected.id}", content=body, headers=headers)).status_code == 200
+    assert targets.loads >= 4

@@ -14,7 +14,7 @@ What verification needs of an Integration (its provider, scheme and secrets) is 
 arrive at once, so a flood of badly signed requests costs HMACs, not vault reads. A rotated secret
 is therefore accepted at most that long after it changed.
 
-Never logs or returns a secret or a signature; refusals are logged with the code only.
+Never logs or returns a secret or a signature; refusals are counted, and logged (debug) with the code only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOOK_PATH",
+    "TARGET_RECHECK",
     "TARGET_TTL",
     "InboundStats",
     "Target",
@@ -58,6 +59,7 @@ log = structlog.get_logger("hubwire.inbound")
 
 HOOK_PATH = "/v1/hooks/{integration_id}"
 TARGET_TTL = 5.0  # seconds an Integration's provider and secrets are cached for verification
+TARGET_RECHECK = 1.0  # seconds after which a refusal reads the Integration again before it stands
 _MAX_TARGETS = 10_000  # cached integrations (known or not) per hub, least recently used first out
 ACTIVE = ("Connected", "Synced")
 
@@ -84,20 +86,32 @@ class Target:
 
 
 class Targets:
-    """The hub's cache of :class:`Target` by integration id (``None``: no receiver there), for
-    ``TARGET_TTL`` seconds; concurrent misses of one id share one load."""
+    """The hub's cache of :class:`Target` by integration id (``None``: no receiver there).
 
-    def __init__(self, hub: Hub, ttl: float = TARGET_TTL) -> None:
+    An entry serves for ``ttl`` seconds. A request it refuses (no receiver, or a signature no
+    cached secret makes) is looked at again with an entry at most ``recheck`` seconds old, so a
+    secret rotated or an Integration connected a moment ago is not refused for long, while a flood
+    of refusals costs at most one read per integration per ``recheck``. Concurrent misses of one
+    id share one read.
+    """
+
+    def __init__(self, hub: Hub, ttl: float = TARGET_TTL, recheck: float = TARGET_RECHECK) -> None:
         self.hub = hub
         self.ttl = ttl
+        self.recheck = recheck
         self.loads = 0  # database reads made (the tests count them)
-        self._cache: OrderedDict[str, tuple[float, Target | None]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Target | None]] = OrderedDict()  # id -> (read at, target)
         self._loading: dict[str, asyncio.Future[Target | None]] = {}
 
-    async def get(self, integration_id: str) -> Target | None:
-        now = time.monotonic()
+    def fresh(self, integration_id: str) -> bool:
+        """Whether the cached entry is recent enough that reading it again would change nothing."""
         hit = self._cache.get(integration_id)
-        if hit is not None and hit[0] > now:
+        return hit is not None and time.monotonic() - hit[0] < self.recheck
+
+    async def get(self, integration_id: str, *, max_age: float | None = None) -> Target | None:
+        """The target of ``integration_id``, read again when the cached one is older than ``max_age`` (``ttl``)."""
+        hit = self._cache.get(integration_id)
+        if hit is not None and time.monotonic() - hit[0] < (self.ttl if max_age is None else max_age):
             self._cache.move_to_end(integration_id)
             return hit[1]
         loading = self._loading.get(integration_id)
@@ -106,6 +120,7 @@ class Targets:
         future: asyncio.Future[Target | None] = asyncio.get_running_loop().create_future()
         self._loading[integration_id] = future
         try:
+            read_at = time.monotonic()
             target = await self._load(integration_id)
         except BaseException as exc:
             future.set_exception(exc)
@@ -114,7 +129,7 @@ class Targets:
         finally:
             del self._loading[integration_id]
         future.set_result(target)
-        self._cache[integration_id] = (time.monotonic() + self.ttl, target)
+        self._cache[integration_id] = (read_at, target)
         self._cache.move_to_end(integration_id)
         while len(self._cache) > _MAX_TARGETS:
             self._cache.popitem(last=False)
@@ -192,23 +207,46 @@ def parse_payload(headers: Mapping[str, str], body: bytes) -> Any:
     return text
 
 
+async def _verified(
+    targets: Targets, target: Target, request: WebhookRequest, clock: Callable[[], float]
+) -> tuple[Target, str | None]:
+    """The target whose secrets sign ``request`` and the event id; SignatureError if none does.
+
+    A refusal by cached secrets is checked once more against the Integration as stored, when the
+    cached entry is older than ``recheck`` and the secrets changed (a rotation a moment ago).
+    """
+    try:
+        return target, target.verifier.verify(request, target.secrets, clock=clock)
+    except SignatureError:
+        if targets.fresh(target.integration_id):
+            raise
+        renewed = await targets.get(target.integration_id, max_age=targets.recheck)
+        if renewed is None or renewed.secrets == target.secrets:
+            raise
+    return renewed, renewed.verifier.verify(request, renewed.secrets, clock=clock)
+
+
 async def receive(hub: Hub, integration_id: str, request: WebhookRequest) -> Stored:
     """Verify ``request`` for ``integration_id`` and store it with its apply job (see the module docstring).
 
     ``request.url`` is the URL the provider called: ``HUBWIRE_PUBLIC_URL`` + path (+ query).
     """
     counter = hub.service(InboundStats)
-    target = await hub.service(Targets, lambda: Targets(hub)).get(integration_id)
+    targets = hub.service(Targets, lambda: Targets(hub))
+    target = await targets.get(integration_id)
+    if target is None and not targets.fresh(integration_id):
+        target = await targets.get(integration_id, max_age=targets.recheck)
     if target is None:
         counter.add(None, "no_hook_receiver")
         raise NotFoundError(
             f"no webhook receiver at {HOOK_PATH.format(integration_id=integration_id)}", code="no_hook_receiver"
         )
     try:
-        event_id = target.verifier.verify(request, target.secrets, clock=hub.clock)
+        target, event_id = await _verified(targets, target, request, hub.clock)
     except SignatureError as exc:
         counter.add(integration_id, exc.code)
-        log.info("inbound.refused", integration=integration_id, code=exc.code)
+        # Debug only: a flood of forged requests must not become a flood of log lines (the counters say it).
+        log.debug("inbound.refused", integration=integration_id, code=exc.code)
         raise
     headers = dict(request.headers)
     payload = parse_payload(headers, request.body)
