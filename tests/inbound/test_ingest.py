@@ -67,7 +67,7 @@ async def test_a_signed_webhook_is_stored_once_answered_and_applied_as_the_provi
     applied = await inbound.get_received(ihub, row.id)
     assert applied.status == "applied" and applied.attempts == 1 and applied.applied_at is not None
     assert await count_rows(ihub) == (1, 0)  # the done job is forgotten: the row is the history
-    assert {(r["outcome"], r["count"]) for r in inbound.stats(ihub, connected.id)} == {
+    assert {(r["outcome"], r["count"]) for r in await inbound.stats(ihub, connected.id)} == {
         ("received", 1),
         ("duplicate", 1),
     }
@@ -99,7 +99,7 @@ async def test_a_request_failing_verification_is_refused_counted_and_not_stored(
     assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
     assert r.json()["code"] == code and HOOK_SECRET not in r.text
     assert await count_rows(ihub) == (0, 0)
-    assert inbound.stats(ihub, connected.id) == [{"integration_id": connected.id, "outcome": code, "count": 1}]
+    assert await inbound.stats(ihub, connected.id) == [{"integration_id": connected.id, "outcome": code, "count": 1}]
 
 
 async def test_a_rotated_secret_is_still_accepted(ihub: Hub, served: httpx.AsyncClient, hooky: HookyProvider) -> None:
@@ -127,7 +127,7 @@ async def test_no_receiver_is_one_404_whether_the_id_exists_or_not(
         answers.append({**r.json(), "detail": r.json()["detail"].replace(target, "ID")})
     assert all(a == answers[0] for a in answers) and answers[0]["code"] == "no_hook_receiver"
     assert await count_rows(ihub) == (0, 0)
-    assert inbound.stats(ihub) == [{"integration_id": None, "outcome": "no_hook_receiver", "count": 5}]
+    assert await inbound.stats(ihub) == [{"integration_id": None, "outcome": "no_hook_receiver", "count": 5}]
 
 
 async def test_the_body_limit_is_a_setting(
@@ -216,7 +216,7 @@ async def test_a_flood_of_bad_signatures_does_not_stop_good_webhooks(
     assert list(codes) == [want for _, _, want in sends]
     assert await count_rows(ihub) == (40, 40)
     assert targets.loads == 1  # one read of the Integration and its secrets for 240 requests
-    assert {(r["outcome"], r["count"]) for r in inbound.stats(ihub, connected.id)} == {
+    assert {(r["outcome"], r["count"]) for r in await inbound.stats(ihub, connected.id)} == {
         ("received", 40),
         ("bad_signature", 200),
     }

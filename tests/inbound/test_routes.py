@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -111,3 +112,22 @@ def test_hooks_cli(cli: Cli) -> None:  # noqa: F811
 async def _tickets(ticket: hubwire.Noun) -> list[Entity]:
     async with Hub():
         return list(await ticket.find({}))
+
+
+async def test_the_counts_of_every_process_add_up_in_the_database(ihub: Hub, connected: Entity) -> None:
+    """Counted in memory, written in one statement now and then: two hubs (two processes) add up."""
+    body, headers = github_signed({"action": "opened", "title": "x"}, "d-1")
+    request = WebhookRequest(body, headers)
+    forged = WebhookRequest(body, {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64})
+    async with Hub(ihub.settings, providers=ihub.providers) as other:
+        for hub in (ihub, other):
+            await hubwire.inbound.receive(hub, connected.id, request)
+            for _ in range(3):
+                with contextlib.suppress(hubwire.inbound.SignatureError):
+                    await hubwire.inbound.receive(hub, connected.id, forged)
+        assert await hubwire.inbound.stats(other, connected.id) == [
+            {"integration_id": connected.id, "outcome": "bad_signature", "count": 3},
+            {"integration_id": connected.id, "outcome": "duplicate", "count": 1},
+        ]  # only what the other hub wrote so far: this hub's counts are still in its memory
+    counts = {r["outcome"]: r["count"] for r in await hubwire.inbound.stats(ihub, connected.id)}
+    assert counts == {"bad_signature": 6, "received": 1, "duplicate": 1}

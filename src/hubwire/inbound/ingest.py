@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+import sqlalchemy as sa
 import structlog
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hubwire import jsonfast
 from hubwire.errors import NotFoundError
@@ -36,6 +38,7 @@ from hubwire.inbound.received import webhook_secrets
 from hubwire.inbound.registry import verifier_for
 from hubwire.inbound.verifiers import SignatureError, Verifier, WebhookRequest
 from hubwire.settings import Settings
+from hubwire.store.tables import inbound_counts
 from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
 
 __all__ = [
+    "FLUSH_EVERY",
     "HOOK_PATH",
     "TARGET_RECHECK",
     "TARGET_TTL",
@@ -59,6 +63,7 @@ log = structlog.get_logger("hubwire.inbound")
 
 HOOK_PATH = "/v1/hooks/{integration_id}"
 TARGET_TTL = 5.0  # seconds an Integration's provider and secrets are cached for verification
+FLUSH_EVERY = 5.0  # seconds between writes of the receiver's counts
 TARGET_RECHECK = 1.0  # seconds after which a refusal reads the Integration again before it stands
 _MAX_TARGETS = 10_000  # cached integrations (known or not) per hub, least recently used first out
 ACTIVE = ("Connected", "Synced")
@@ -165,27 +170,85 @@ class Targets:
 
 
 class InboundStats:
-    """Counts of this process since it started, per (integration id, outcome): ``received``,
-    ``duplicate``, or the code of a refusal (``bad_signature``...). Requests to no receiver are
-    counted under the integration id ``None`` (``no_hook_receiver``), so random ids cannot grow it."""
+    """What the receiver answered, counted per (integration id, outcome): ``received``,
+    ``duplicate``, or a refusal's code (``bad_signature``...). Requests to no receiver are counted
+    under the integration id ``None`` (``no_hook_receiver``), so that random ids cannot grow it.
 
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str | None, str]] = Counter()
+    Counted in memory and added to the ``inbound_counts`` table at most every ``FLUSH_EVERY``
+    seconds (one write for any number of requests, in the background) and when the hub closes: a
+    flood costs no write per request, and every process's counts add up in one place. A process
+    killed loses at most its last seconds of counts.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.pending: Counter[tuple[str | None, str]] = Counter()
+        self._last_flush = time.monotonic()
+        self._flushing: asyncio.Task[None] | None = None
 
     def add(self, integration_id: str | None, outcome: str) -> None:
-        self.counts[integration_id, outcome] += 1
+        self.pending[integration_id, outcome] += 1
+        due = time.monotonic() - self._last_flush >= FLUSH_EVERY
+        if due and (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.create_task(self._flush_logged(), name="hubwire-inbound-counts")
 
-    def rows(self, integration_id: str | None = None) -> list[dict[str, Any]]:
-        return [
-            {"integration_id": iid, "outcome": outcome, "count": n}
-            for (iid, outcome), n in sorted(self.counts.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
-            if integration_id is None or iid == integration_id
+    async def flush(self) -> None:
+        """Add the pending counts to the table now (they are kept for the next flush if it fails)."""
+        if self._flushing is not None and not self._flushing.done():
+            await asyncio.gather(self._flushing, return_exceptions=True)  # its counts first
+        await self._write()
+
+    async def _write(self) -> None:
+        self._last_flush = time.monotonic()
+        taken, self.pending = self.pending, Counter()
+        if not taken:
+            return
+        now = self.hub.clock()
+        rows = [
+            {"integration_id": iid or "", "outcome": outcome, "count": n, "updated_at": now}
+            for (iid, outcome), n in sorted(taken.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
         ]
+        c = inbound_counts.c
+        insert = (postgresql.insert if self.hub.dialect == "postgresql" else sqlite.insert)(inbound_counts)
+        stmt = insert.values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.integration_id, c.outcome],
+            set_={"count": c["count"] + stmt.excluded["count"], "updated_at": stmt.excluded.updated_at},
+        )
+        try:
+            async with self.hub.transaction() as tx:
+                await tx.conn.execute(stmt)
+        except BaseException:
+            self.pending.update(taken)
+            raise
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self._write()
+        except Exception as exc:  # kept in memory: the next flush writes them
+            log.warning("inbound.counts_flush_failed", error=type(exc).__name__)
+
+    async def rows(self, integration_id: str | None = None) -> list[dict[str, Any]]:
+        """The counts (this process's pending ones written first), of one integration or all."""
+        await self.flush()
+        c = inbound_counts.c
+        q = sa.select(c.integration_id, c.outcome, c["count"].label("n")).order_by(c.integration_id, c.outcome)
+        if integration_id is not None:
+            q = q.where(c.integration_id == integration_id)
+        async with self.hub.read() as conn:
+            found = (await conn.execute(q)).all()
+        return [{"integration_id": r.integration_id or None, "outcome": r.outcome, "count": int(r.n)} for r in found]
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.warning("inbound.counts_flush_failed", error=type(exc).__name__)
 
 
-def stats(hub: Hub, integration_id: str | None = None) -> list[dict[str, Any]]:
-    """This process's inbound counters (see :class:`InboundStats`), of one integration or all."""
-    return hub.service(InboundStats).rows(integration_id)
+async def stats(hub: Hub, integration_id: str | None = None) -> list[dict[str, Any]]:
+    """How the receiver answered, per integration and outcome (see :class:`InboundStats`)."""
+    return await hub.service(InboundStats, lambda: InboundStats(hub)).rows(integration_id)
 
 
 def parse_payload(headers: Mapping[str, str], body: bytes) -> Any:
@@ -231,7 +294,7 @@ async def receive(hub: Hub, integration_id: str, request: WebhookRequest) -> Sto
 
     ``request.url`` is the URL the provider called: ``HUBWIRE_PUBLIC_URL`` + path (+ query).
     """
-    counter = hub.service(InboundStats)
+    counter = hub.service(InboundStats, lambda: InboundStats(hub))
     targets = hub.service(Targets, lambda: Targets(hub))
     target = await targets.get(integration_id)
     if target is None and not targets.fresh(integration_id):

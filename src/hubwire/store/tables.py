@@ -18,6 +18,7 @@ __all__ = [
     "entities",
     "events",
     "external_refs",
+    "inbound_counts",
     "inbound_hooks",
     "jobs",
     "metadata",
@@ -264,4 +265,16 @@ inbound_hooks = sa.Table(
     sa.Index("ix_inbound_hooks_received", "received_at", "id"),
     sa.Index("ix_inbound_hooks_integration", "integration_id", "received_at"),
     sa.Index("ix_inbound_hooks_status", "status", "received_at"),
+)
+
+# What the receiver answered, per integration and outcome (``received``, ``duplicate``, a refusal's
+# code), summed: each process adds what it counted every few seconds (hubwire.inbound.ingest).
+# Requests to no receiver are counted under the integration id "" (not per id: ids are unbounded).
+inbound_counts = sa.Table(
+    "inbound_counts",
+    metadata,
+    sa.Column("integration_id", sa.String(64), primary_key=True),
+    sa.Column("outcome", sa.String(64), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
 )

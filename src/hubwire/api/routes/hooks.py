@@ -76,6 +76,6 @@ async def replay(id: str, request: Request) -> dict[str, Any]:
     return (await inbound.replay(hub_of(request), id)).to_dict(body=False)
 
 
-@router.get("/v1/hooks/stats", summary="This server's counts of received, duplicate and refused webhooks")
+@router.get("/v1/hooks/stats", summary="Counts of received, duplicate and refused webhooks per integration")
 async def stats(request: Request, integration: str | None = Query(None)) -> dict[str, Any]:
-    return {"data": inbound.stats(hub_of(request), integration)}
+    return {"data": await inbound.stats(hub_of(request), integration)}

@@ -1,4 +1,5 @@
-"""Inbound provider webhooks: the inbox of verified requests, deduplicated by the provider's event id.
+"""Inbound provider webhooks: the inbox of verified requests, deduplicated by the provider's event id,
+and the receiver's counts per integration and outcome.
 
 Revision ID: 0005_inbound
 Revises: 0004_api_key_scopes
@@ -37,7 +38,15 @@ def upgrade() -> None:
     op.create_index("ix_inbound_hooks_received", "inbound_hooks", ["received_at", "id"])
     op.create_index("ix_inbound_hooks_integration", "inbound_hooks", ["integration_id", "received_at"])
     op.create_index("ix_inbound_hooks_status", "inbound_hooks", ["status", "received_at"])
+    op.create_table(
+        "inbound_counts",
+        sa.Column("integration_id", sa.String(64), primary_key=True),
+        sa.Column("outcome", sa.String(64), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", sa.Double, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("inbound_counts")
     op.drop_table("inbound_hooks")
