@@ -11,10 +11,13 @@ a :class:`~hubwire.inbound.inbox.Stored` (the inbox row, maybe a duplicate's) or
 
 What verification needs of an Integration (its provider, scheme and secrets) is cached per hub for
 ``TARGET_TTL`` seconds (:class:`Targets`), one database read per integration however many requests
-arrive at once, so a flood of badly signed requests costs HMACs, not vault reads. A rotated secret
-is therefore accepted at most that long after it changed.
+arrive at once, so a flood of badly signed requests costs HMACs, not vault reads. A refusal reads
+the Integration again first when its entry is older than ``TARGET_RECHECK`` (a secret rotated, an
+Integration connected a moment ago); a disconnected Integration's webhooks may still be stored for
+up to ``TARGET_TTL`` (their apply then fails, and a replay after reconnecting applies them).
 
-Never logs or returns a secret or a signature; refusals are counted, and logged (debug) with the code only.
+Never logs or returns a secret or a signature; refusals are counted, and logged (debug) with the
+code only.
 """
 
 from __future__ import annotations
