@@ -11,11 +11,13 @@
 | HUBWIRE_WORKER_CONCURRENCY       | 32                                       |
 | HUBWIRE_ALLOW_PRIVATE_NETWORKS   | 0                                        |
 | HUBWIRE_ALLOWED_NETWORKS         | none (comma-separated CIDRs to allow)    |
-| HUBWIRE_PUBLIC_URL               | none (base URL providers send hooks to)  |
 | HUBWIRE_LOG_LEVEL                | INFO                                     |
 | HUBWIRE_LOG_FORMAT               | json, or console on a terminal           |
 | HUBWIRE_SQLITE_SYNCHRONOUS       | NORMAL (``FULL``: survive power loss too)|
 | HUBWIRE_WEBHOOK_RETENTION_DAYS   | 30 (finished deliveries; 0 keeps them)   |
+| HUBWIRE_PUBLIC_URL               | none (the base providers reach Hubwire at)|
+| HUBWIRE_INBOUND_MAX_BODY_BYTES   | 1048576 (inbound provider webhooks)      |
+| HUBWIRE_INBOUND_RETENTION_DAYS   | 30 (handled received hooks; 0 keeps them)|
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
 | HUBWIRE_SYNC_DELETE_GUARD        | 0.2 (share of a resource a sync may delete) |
 | HUBWIRE_OAUTH_PROVIDERS          | none (JSON file of OAuth providers)      |
@@ -40,7 +42,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 from pydantic import Field, field_validator, model_validator
@@ -80,8 +82,6 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(32, ge=1, description="a whole number of jobs >= 1")
     allow_private_networks: bool = Field(False, description=_BOOLEAN)
     allowed_networks: CommaList = Field((), description="comma-separated networks such as 10.0.0.0/8,fd00::/8")
-    # Where providers reach this Hubwire: connect registers {public_url}/v1/hooks/{integration id}.
-    public_url: str | None = Field(None, description="an http(s) URL such as https://hubwire.example.com")
     log_level: LogLevel = Field("INFO", description="one of " + ", ".join(get_args(LogLevel)))
     # None: JSON lines, or readable lines when stderr is a terminal.
     log_format: Literal["json", "console"] | None = Field(None, description="json or console")
@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     # Finished webhook deliveries (succeeded or dead) and their attempts are deleted this many days
     # after their last change; 0 keeps them for ever. Pending and retrying ones are never deleted.
     webhook_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
+    # The address providers reach this Hubwire at (``https://hub.example.com``): the base of every
+    # Integration's hook URL (``<public url>/v1/hooks/<id>``, registered with the provider at connect),
+    # and the URL HubSpot and Twilio sign.
+    public_url: str | None = Field(None, description="an http:// or https:// URL without query or fragment")
+    # The largest body POST /v1/hooks/<id> takes (GitHub sends up to 25 MB); larger is a 413.
+    inbound_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="a number of bytes >= 1024")
+    # Received provider webhooks handled (applied, ignored, failed) are deleted this many days after
+    # they arrived; 0 keeps them for ever. Those still waiting to be applied are never deleted.
+    inbound_retention_days: float = Field(30.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
     specs_dir: Path | None = Field(None, description="a directory of provider API descriptions")
     # A reconciliation that would delete more than this share of an integration's records of one
     # resource deletes nothing without a confirmation (an Integration's delete_guard overrides it).
@@ -141,21 +150,17 @@ class Settings(BaseSettings):
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
 
+    def hook_url(self, integration_id: str) -> str | None:
+        """Where providers post an Integration's webhooks (``<public url>/v1/hooks/<id>``: what
+        connect registers with them and the Integration's ``hook_url``); None without a public URL."""
+        if not self.public_url:
+            return None
+        return f"{self.public_url}/v1/hooks/{integration_id}"
+
     @field_validator("log_level", "sqlite_synchronous", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("public_url")
-    @classmethod
-    def _public_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise ValueError("not an http(s) base URL")
-        return url
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -168,6 +173,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("not a base URL")
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
 
     @field_validator("allowed_networks")
     @classmethod

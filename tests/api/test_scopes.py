@@ -41,7 +41,16 @@ DASHBOARD = "dashboard"
 DASHBOARD_ROUTES = declared_routes([dashboard_router])
 
 # Open routes: no key needed, so no scope either.
-OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/oauth/callback"}
+# (A provider's webhook is authenticated by its signature, the OAuth callback by its single-use state.)
+OPEN = {
+    "/healthz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/v1/oauth/callback",
+    "/v1/hooks/{integration_id}",
+}
 
 # Every route a router declares (the Noun routes are generated, below), with the scope it needs.
 DECLARED: dict[tuple[str, str], Scope] = {
@@ -71,6 +80,10 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/webhooks/endpoints/{id}/test"): Scope.WRITE,
     ("POST", "/v1/webhooks/retry-dead"): Scope.WRITE,
     ("POST", "/v1/webhooks/endpoints/{id}/rotate-secret"): Scope.ADMIN,
+    ("GET", "/v1/hooks/received"): Scope.READ,
+    ("GET", "/v1/hooks/received/{id}"): Scope.READ,
+    ("POST", "/v1/hooks/received/{id}/replay"): Scope.WRITE,
+    ("GET", "/v1/hooks/stats"): Scope.READ,
     ("GET", "/v1/api-keys"): Scope.ADMIN,
     ("POST", "/v1/api-keys"): Scope.ADMIN,
     ("DELETE", "/v1/api-keys/{id}"): Scope.ADMIN,

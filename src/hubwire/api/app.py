@@ -27,6 +27,7 @@ from hubwire.api.limits import RequestLimits
 from hubwire.api.openapi import document_problems
 from hubwire.api.problems import install_problem_handlers
 from hubwire.api.routes import PUBLIC_ROUTERS, ROUTERS
+from hubwire.api.routes.hooks import HOOKS_PREFIX
 from hubwire.api.routes.nouns import noun_router
 from hubwire.dashboard import mount_dashboard
 from hubwire.hub import Hub
@@ -127,7 +128,8 @@ def create_app(
     app.state.event_streams = 0
     install_problem_handlers(app)
     app.add_middleware(HubMiddleware, hub=hub)
-    app.add_middleware(RequestLimits)  # outermost: a request too large is refused before anything else runs
+    # Outermost: a request too large is refused before anything else runs. Providers' webhooks have their own limit.
+    app.add_middleware(RequestLimits, body_limits={HOOKS_PREFIX: hub.settings.inbound_max_body_bytes})
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     authenticated = [Depends(require_api_key)]

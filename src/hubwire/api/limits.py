@@ -8,10 +8,14 @@
 - A URL holding NUL (``%00``) is a 422: no id, filter value or parameter may hold one (PostgreSQL
   refuses it in text, which made any route a 500), so it is refused once, here.
 
-Module constants rather than settings: one limit for every route, the same in every deployment.
+Module constants rather than settings: one limit for every route, the same in every deployment,
+except where the sender is not a client of the API but a provider whose payloads are as large as
+it makes them (inbound webhooks: ``HUBWIRE_INBOUND_MAX_BODY_BYTES``), given as ``body_limits``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,16 +28,26 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_URL_BYTES = 8 * 1024
 
 
-def _too_large() -> PayloadTooLarge:
-    message = f"the request body exceeds {MAX_BODY_BYTES} bytes"
+def _too_large(limit: int) -> PayloadTooLarge:
+    message = f"the request body exceeds {limit} bytes"
     return PayloadTooLarge(message, [FieldError("body", "too_large", message)])
 
 
 class RequestLimits:
-    """ASGI middleware: 414 for a long URL, 413 for a large body (declared, or counted while read)."""
+    """ASGI middleware: 414 for a long URL, 413 for a large body (declared, or counted while read).
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``body_limits``: path prefix -> the body limit of the paths under it, instead of ``MAX_BODY_BYTES``.
+    """
+
+    def __init__(self, app: ASGIApp, body_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
+        self.body_limits = dict(body_limits or {})
+
+    def _body_limit(self, path: str) -> int:
+        for prefix, limit in self.body_limits.items():
+            if path.startswith(prefix):
+                return limit
+        return MAX_BODY_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,9 +62,10 @@ class RequestLimits:
             bad_url = ValidationError.single("url", "invalid_text", "the URL holds a NUL character (%00)")
             await problem_for(bad_url)(scope, receive, send)
             return
+        limit = self._body_limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            await problem_for(_too_large())(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await problem_for(_too_large(limit))(scope, receive, send)
             return
         received = 0
 
@@ -59,9 +74,9 @@ class RequestLimits:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
+                if received > limit:
                     # Raised inside the handler's read: the problem handlers turn it into the 413.
-                    raise _too_large()
+                    raise _too_large(limit)
             return message
 
         await self.app(scope, counting_receive, send)

@@ -38,11 +38,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 _DESCRIPTIONS = {
     400: "Malformed request (the body is not JSON), or the provider refused the credentials",
-    401: "Missing or unknown API key",
+    401: "Missing or unknown API key (a provider's webhook: its signature was refused)",
     403: "The API key's scope does not allow this operation (`required_scope` names the one that would)",
     404: "No such resource",
     409: "Conflict: stale version, unique value taken, or a state the verb cannot move from",
-    413: "Request body larger than the limit (1 MiB)",
+    413: "Request body larger than the limit (1 MiB; inbound webhooks: HUBWIRE_INBOUND_MAX_BODY_BYTES)",
     414: "URL longer than the limit (8 KiB)",
     422: "Invalid input: the problem's `errors` name each field at fault",
     429: "The provider is rate limiting",
@@ -62,6 +62,8 @@ def _statuses(path: str, method: str, authenticated: bool) -> set[int]:
         statuses |= {400, 409, 413}  # a write may carry a body: malformed, too large, or in conflict
     if path == "/healthz":
         statuses.add(503)
+    if path == "/v1/hooks/{integration_id}":
+        statuses.add(401)  # the provider's signature refused
     if path.startswith("/v1/integrations") and method in _WRITES:
         statuses |= {400, 404, 429, 502, 503}  # connect, sync and verbs reach the provider
     return statuses

@@ -1,8 +1,10 @@
 """What an API key of each scope may do: the one table of the scope each REST route needs.
 
-    read    GET routes: Nouns, the event log and its SSE stream, jobs, deliveries, providers, runs
+    read    GET routes: Nouns, the event log and its SSE stream, jobs, deliveries, received
+            provider webhooks, providers, runs
     write   read, plus every other method: create, update and delete Nouns and run their verbs
-            (Integration.sync included), retry jobs, resend, recover and test webhook deliveries
+            (Integration.sync included), retry jobs, resend, recover and test webhook deliveries,
+            replay received provider webhooks
     admin   everything: API keys, webhook secret rotation, OAuth apps, and an Integration's
             credentials and configuration (create, connect, reconnect, disconnect, PATCH, DELETE,
             starting an OAuth authorization)

@@ -2,9 +2,9 @@
 
 :func:`load_builtins` imports them: Stripe, GitHub, Salesforce and Pipedrive (which load the CRM
 Nouns), the webhooks subsystem (the ``webhook`` provider with its event fan-out, delivery job
-kind and upkeep), the push outbox (its event sink, ``sync.push`` job kind and ``Push.Failed``
-event) and the OAuth providers declared as data (``HUBWIRE_OAUTH_PROVIDERS``). The default
-provider registry
+kind and upkeep), the inbound webhooks' apply job and upkeep, the push outbox (its event sink,
+``sync.push`` job kind and ``Push.Failed`` event) and the OAuth providers declared as data
+(``HUBWIRE_OAUTH_PROVIDERS``). The default provider registry
 calls it before its first lookup, and every new Hub before it installs the extensions, so the
 built-ins are there for every Hub without the user importing anything. Add a provider here with
 one line in ``BUILTINS``.
@@ -22,6 +22,7 @@ BUILTINS = (
     "hubwire.connectors.salesforce",
     "hubwire.connectors.pipedrive",
     "hubwire.webhooks",
+    "hubwire.inbound.apply",
     "hubwire.push",
     "hubwire.oauth.custom",
 )

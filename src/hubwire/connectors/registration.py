@@ -27,22 +27,14 @@ if TYPE_CHECKING:
     from hubwire.connectors.registry import Provider
     from hubwire.hub import Hub
     from hubwire.nouns.entity import Entity
-    from hubwire.settings import Settings
 
-__all__ = ["NO_PUBLIC_URL", "REGISTRATION_KEYS", "hook_url", "register", "unregister"]
+__all__ = ["NO_PUBLIC_URL", "REGISTRATION_KEYS", "register", "unregister"]
 
 log = structlog.get_logger("hubwire.inbound")
 
 NO_PUBLIC_URL = "polling: HUBWIRE_PUBLIC_URL is not set"
 # Credential keys a registration adds (besides what a provider's ``keep`` names): dropped on removal.
 REGISTRATION_KEYS = ("webhook_secret", "previous_webhook_secrets")
-
-
-def hook_url(settings: Settings, integration_id: str) -> str | None:
-    """Where the provider is asked to post this Integration's webhooks; ``None`` without a public URL."""
-    if not settings.public_url:
-        return None
-    return f"{settings.public_url}/v1/hooks/{integration_id}"
 
 
 def _context(hub: Hub, provider: Provider, integration: Entity, credentials: Mapping[str, Any]) -> ProviderContext:
@@ -54,7 +46,7 @@ async def register(
 ) -> tuple[str, dict[str, Any]]:
     """Register the hook URL; return the Integration's ``webhooks`` status and its credentials with
     the registration added (unchanged when nothing was registered)."""
-    url = hook_url(hub.settings, integration.id)
+    url = hub.settings.hook_url(integration.id)
     if url is None:
         return NO_PUBLIC_URL, dict(credentials)
     try:

@@ -82,6 +82,8 @@ SCHEMA = {
     "featured": "boolean",
     "apiBaseUrl": "string",
     "webhookSupport": "boolean",
+    # Where the provider's webhooks go (POST /v1/hooks/{id}), set at connect: hubwire.inbound.apply.
+    "hookUrl": "string",
     "lastSyncAt": "datetime",
     "lastSyncCount": "integer",
     "error": "string",
@@ -269,7 +271,7 @@ class IntegrationNoun(Noun):
         """After the connect committed (a new Integration's id is its hook URL): replace the previous
         registration, if any, by a new one, and record the outcome in ``webhooks``."""
         await registration.unregister(hub, prov, entity, previous)
-        if registration.hook_url(hub.settings, entity.id) is None:
+        if hub.settings.hook_url(entity.id) is None:
             return entity  # the connect already said so
         status, stored = await registration.register(hub, prov, entity, creds)
 

@@ -19,6 +19,8 @@ __all__ = [
     "entities",
     "events",
     "external_refs",
+    "inbound_counts",
+    "inbound_hooks",
     "jobs",
     "metadata",
     "oauth_apps",
@@ -338,4 +340,41 @@ oauth_states = sa.Table(
     sa.Column("expires_at", sa.Double, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_oauth_states_expires", "expires_at"),
+)
+
+# Inbound provider webhooks (migration 0005_inbound): the inbox. One row per verified request,
+# stored before it is answered; ``event_id`` (the provider's) deduplicates per integration, and a
+# NULL one (a scheme without ids) is never a duplicate. Statuses: received -> applied | ignored | failed.
+inbound_hooks = sa.Table(
+    "inbound_hooks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=True),
+    sa.Column("event_type", sa.String(255), nullable=True),
+    # Lower-case names; signature and authorization headers are never stored.
+    sa.Column("headers", JSONDoc, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Column("applied_at", sa.Double, nullable=True),
+    sa.UniqueConstraint("integration_id", "event_id", name="ux_inbound_hooks_event"),
+    sa.Index("ix_inbound_hooks_received", "received_at", "id"),
+    sa.Index("ix_inbound_hooks_integration", "integration_id", "received_at"),
+    sa.Index("ix_inbound_hooks_status", "status", "received_at"),
+)
+
+# What the receiver answered, per integration and outcome (``received``, ``duplicate``, a refusal's
+# code), summed: each process adds what it counted every few seconds (hubwire.inbound.ingest).
+# Requests to no receiver are counted under the integration id "" (not per id: ids are unbounded).
+inbound_counts = sa.Table(
+    "inbound_counts",
+    metadata,
+    sa.Column("integration_id", sa.String(64), primary_key=True),
+    sa.Column("outcome", sa.String(64), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
 )

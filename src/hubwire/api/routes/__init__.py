@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubwire.api.routes import event_types, events, integrations, jobs, keys, meta, oauth
+from hubwire.api.routes import event_types, events, hooks, integrations, jobs, keys, meta, oauth
 from hubwire.api.routes import webhooks as webhook_routes
 
 __all__ = ["PUBLIC_ROUTERS", "ROUTERS"]
@@ -26,9 +26,11 @@ ROUTERS: list[APIRouter] = [
     keys.router,
     oauth.router,
     oauth.apps_router,
+    hooks.router,
 ]
 
 PUBLIC_ROUTERS: list[APIRouter] = [
     meta.health_router,
     oauth.callback_router,
+    hooks.public_router,
 ]
