@@ -18,6 +18,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -74,7 +75,8 @@ async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
     await Integration.connect(provider="webhook", url=hook_url, events=["Customer.*"])
     _, key = await create_api_key(hub, "browser", "admin")
     async with StripeSimulator() as stripe, serve(create_app(hub, workers=1)) as base, async_playwright() as pw:
-        stripe.seed_many("customer", 3)
+        hub.settings = hub.settings.replace(public_url=base)  # Stripe posts its webhooks to this server
+        customers = stripe.seed_many("customer", 3)
         browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
         page = await browser.new_page(viewport=DESKTOP)
         try:
@@ -114,6 +116,25 @@ async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
             await expect(page.locator("table tbody tr")).to_have_count(2)
             await shot(page, shots, "delivery")
 
+            # A change at Stripe comes back as a webhook: received, applied, shown, replayed.
+            async with httpx.AsyncClient(base_url=stripe.url, auth=(STRIPE_KEY, "")) as http:
+                r = await http.post(f"/v1/customers/{customers[0]['id']}", data={"name": "Renamed at Stripe"})
+                assert r.status_code == 200, r.text
+            await stripe.sender.idle()
+            await page.get_by_role("link", name="Inbound").click()
+            row = page.locator("tbody tr", has_text="customer.updated")
+            for _ in range(100):  # the list is read when the page loads: load it until the hook is there
+                if await row.count():
+                    break
+                await page.wait_for_timeout(100)
+                await page.reload()
+            await expect(row.locator(".badge")).to_have_text("applied", timeout=30_000)  # the list follows it
+            await shot(page, shots, "inbound")
+            await row.locator("a").first.click()
+            await expect(page.locator("pre.body")).to_contain_text("Renamed at Stripe")
+            await page.get_by_role("button", name="Replay").click()
+            await expect(page.locator("h1 .badge")).to_have_text("applied", timeout=30_000)
+
             # The other pages, for the record (and that each renders in the browser without errors).
             for path, name in [
                 ("/", "overview"),
@@ -130,7 +151,7 @@ async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
                     await expect(page.locator("main tbody tr")).to_have_count(3)
         finally:
             await browser.close()
-    assert len(list(shots.glob("*.png"))) == 2 * 10
+    assert len(list(shots.glob("*.png"))) == 2 * 11
 
 
 async def shot(page: object, folder: Path, name: str) -> None:

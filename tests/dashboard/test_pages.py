@@ -16,6 +16,7 @@ from hubwire.store.tables import dashboard_sessions
 from tests.dashboard.conftest import browser, sign_in
 
 PAGES = [
+    "/inbound",
     "/",
     "/integrations",
     "/catalogue",

@@ -21,6 +21,7 @@ FORMS = {
     "/webhooks/endpoints/{id}/test": Scope.WRITE,
     "/webhooks/deliveries/{id}/resend": Scope.WRITE,
     "/jobs/{id}/retry": Scope.WRITE,
+    "/inbound/{id}/replay": Scope.WRITE,
     "/api-keys": Scope.ADMIN,
     "/api-keys/{id}/revoke": Scope.ADMIN,
 }

@@ -30,6 +30,7 @@ from hubwire.domains.platform import Integration, sync_key
 from hubwire.errors import AuthenticationError, CsrfError, HubwireError, NotFoundError, ValidationError
 from hubwire.events import registry as event_registry
 from hubwire.hub import Hub
+from hubwire.inbound import get_received, list_received, replay
 from hubwire.jobs import queue
 from hubwire.nouns.noun import Noun
 from hubwire.store.events import latest
@@ -61,6 +62,7 @@ NAV = [
     ("/entities", "Entities"),
     ("/events", "Events"),
     ("/webhooks", "Webhooks"),
+    ("/inbound", "Inbound"),
     ("/jobs", "Jobs"),
     ("/api-keys", "API keys"),
 ]
@@ -393,6 +395,43 @@ async def endpoint_create(request: Request) -> Response:
         return await Integration.connect(provider="webhook", url=form.get("url", ""), events=events)
 
     return await _act(request, "POST", "/v1/integrations/connect", run, lambda e: f"/integrations/{e.id}")
+
+
+@router.get("/inbound", response_class=HTMLResponse)
+async def inbound_page(request: Request, status: str = "", integration: str = "", event_type: str = "") -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        rows = await list_received(
+            _hub(request),
+            integration_id=integration or None,
+            status=status or None,
+            event_type=event_type or None,
+            limit=PAGE_SIZE,
+        )
+    except HubwireError as exc:
+        return _failed(request, got, exc)
+    filters: dict[str, Any] = {"status_filter": status, "integration": integration, "event_type": event_type}
+    return render(request, got, "inbound.html", hooks=rows, **filters)
+
+
+@router.get("/inbound/{id}", response_class=HTMLResponse)
+async def received_page(request: Request, id: str) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        row = await get_received(_hub(request), id)
+    except NotFoundError as exc:
+        return _failed(request, got, exc)
+    return render(request, got, "received.html", hook=row.to_dict())
+
+
+@router.post("/inbound/{id}/replay")
+async def received_replay(request: Request, id: str) -> Response:
+    hub = _hub(request)
+    return await _act(request, "POST", "/v1/hooks/received/{id}/replay", lambda form: replay(hub, id), f"/inbound/{id}")
 
 
 @router.get("/jobs", response_class=HTMLResponse)
