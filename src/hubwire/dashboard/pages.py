@@ -329,8 +329,10 @@ async def events_page(request: Request, type: str = "") -> Response:
     got = await _session(request)
     if isinstance(got, Response):
         return got
+    # A prefix names registered types: asked by name, the (type, seq) index serves it.
+    names = [n for n in event_registry.names() if n.startswith(type)] if type else []
     async with _hub(request).read() as conn:
-        found = await latest(conn, limit=PAGE_SIZE, type_prefix=type or None)
+        found = await latest(conn, limit=PAGE_SIZE, types=names, type_prefix=type if type and not names else None)
     template = "events_rows.html" if request.headers.get("hx-request") else "events.html"
     return render(request, got, template, events=found, type=type)
 

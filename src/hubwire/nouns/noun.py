@@ -217,18 +217,13 @@ class Noun:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
             raise ValidationError.single("limit", "range", "limit must be an integer from 1 to 1000")
         key = filters.sort_keys(self, sort, hub.dialect)
-        # Sorted by an indexed field, SQLite's planner (without statistics) would rather read the (type,
-        # updated_at) index and sort every row of the Noun; told the type term selects most rows, it reads
-        # the sort field's index in order and stops after the page. Not when another indexed field is
-        # filtered on: that field's index may well be the better one.
-        sort_field = self.fields.get(key.name)
-        others = {camel_to_snake(k) for k in flt if isinstance(k, str)} - {key.name}
-        in_index_order = (
-            sort_field is not None
-            and sort_field.indexed
-            and not any(f.indexed for k in others if (f := self.fields.get(k)) is not None)
-        )
-        where = filters.compile_filter(self, flt, hub.dialect, coerce=coerce, likely_type=in_index_order)
+        # SQLite's planner, without statistics, would rather read the (type, ...) indexes: a page sorted by
+        # an indexed field then sorts every row of the Noun, and a filter on an indexed field reads rows
+        # in creation order until the page is full (all of them, when few match). Told the type term
+        # selects most rows, it reads the indexed field's own index instead.
+        named = {camel_to_snake(k) for k in flt if isinstance(k, str)} | {key.name}
+        by_index = any(f.indexed for k in named if (f := self.fields.get(k)) is not None)
+        where = filters.compile_filter(self, flt, hub.dialect, coerce=coerce, likely_type=by_index)
         if cursor:
             value, last_id = filters.decode_cursor(cursor, key.kind)
             where = sa.and_(where, filters.after_cursor(key, value, last_id))

@@ -263,9 +263,13 @@ async def read_after(
     return [EventRecord.from_row(r) for r in rows]
 
 
-async def latest(conn: AsyncConnection, *, limit: int = 50, type_prefix: str | None = None) -> list[EventRecord]:
-    """The newest events, newest first (``type_prefix``: only types starting with it, e.g. ``Deal.``)."""
+async def latest(
+    conn: AsyncConnection, *, limit: int = 50, types: Sequence[str] = (), type_prefix: str | None = None
+) -> list[EventRecord]:
+    """The newest events, newest first; only ``types`` (exact names) or those starting with ``type_prefix``."""
     q = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
+    if types:
+        q = q.where(events.c.type.in_(list(types)))
     if type_prefix:
         q = q.where(events.c.type.startswith(type_prefix, autoescape=True))
     rows = (await conn.execute(q)).all()
