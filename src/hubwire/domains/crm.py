@@ -10,6 +10,10 @@ with the verbs ``win`` (``Deal.Won``) and ``lose`` (``Deal.Lost``); its ``stage`
 pipeline stage, free text, since every CRM names its stages. A Lead is ``qualify``-ed or
 ``disqualify``-ed. Emails and phones are lists: every CRM keeps several; the first is the primary.
 
+They load with the CRM connectors (on a hub's first use, not on ``import hubwire``) and are
+``shipped``: a Noun of the same name the user declared first (the README tour's own ``Deal``) is
+kept, and a connector then syncs into the user's declaration.
+
 These Nouns are filled by the CRM connectors (``hubwire.connectors.hubspot``, ``.salesforce``,
 ``.pipedrive``); a provider-specific field the model does not name stays in the connector's field
 mappings.
@@ -36,6 +40,7 @@ Organization = Noun(
         "description": "text",
     },
     description="A company or account in a CRM.",
+    shipped=True,
 )
 
 Contact = Noun(
@@ -52,6 +57,7 @@ Contact = Noun(
         "lifecycleStage": "string",
     },
     description="A person in a CRM; ``email`` is the primary of ``emails``.",
+    shipped=True,
 )
 
 Deal = Noun(
@@ -75,6 +81,7 @@ Deal = Noun(
     states={"status": {"Open": ["Won", "Lost"], "Won": ["Open"], "Lost": ["Open"]}},
     verb_states={"reopen": "Open"},
     description="An opportunity in a CRM pipeline.",
+    shipped=True,
 )
 
 Lead = Noun(
@@ -97,4 +104,5 @@ Lead = Noun(
     defaults={"status": "New"},
     states={"status": {"New": ["Qualified", "Disqualified"], "Qualified": [], "Disqualified": ["New"]}},
     description="An unqualified prospect in a CRM.",
+    shipped=True,
 )

@@ -67,6 +67,7 @@ class Noun:
         verb_states: Mapping[str, str] | None = None,
         events: Mapping[str, str] | None = None,
         description: str = "",
+        shipped: bool = False,
     ) -> None:
         parsed = parse_schema(name, dict(schema))
         self.name = name
@@ -112,7 +113,11 @@ class Noun:
             self.hook_names[decl.before] = ("before", verb)
             self.hook_names[decl.after] = ("after", verb)
         self.hooks = VerbHooks.empty(self.verbs)
-        declarations.nouns[name] = self
+        # A Noun Hubwire ships with a connector (``shipped``: the CRM Nouns, loaded with HubSpot on a
+        # hub's first use) never replaces one the user's code declared first: the user's wins, whichever
+        # loads first. Any other declaration replaces the registered one of its name.
+        if not (shipped and name in declarations.nouns):
+            declarations.nouns[name] = self
 
     def __repr__(self) -> str:
         return f"Noun({self.name!r})"
