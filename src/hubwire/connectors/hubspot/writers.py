@@ -84,6 +84,12 @@ _ASSOCIATION: dict[str, dict[str, tuple[str, str, int]]] = {
     "Contact": {"organization": ("company", "companies", 279)},
     "Deal": {"organization": ("company", "companies", 341), "contact": ("contact", "contacts", 3)},
 }
+# Noun fields a sync derives from several properties (or another one): taken back after a write of any.
+_DERIVED: dict[str, dict[str, tuple[str, ...]]] = {
+    "Organization": {},
+    "Contact": {"emails": ("email",), "phones": ("phone", "mobilephone")},
+    "Deal": {"status": ("dealstage",)},
+}
 _EXISTING = re.compile(r"Existing ID:\s*(\d+)")
 
 
@@ -239,8 +245,8 @@ def _take(call: VerbCall, conn: HubSpotConnection, resource: str, obj: dict[str,
         return
     table = _PROPERTY[call.noun.name]
     fields = [f for f, p in table.items() if p in written and p in (obj.get("properties") or {})]
-    if call.noun.name == "Deal" and "dealstage" in written:
-        fields.append("status")
+    # Fields HubSpot derives from what was written, as a sync maps them.
+    fields += [f for f, props in _DERIVED[call.noun.name].items() if any(p in written for p in props)]
     taken = {f: inc.fields.get(f) for f in fields}
     call.proposed.update(call.noun.validate(taken, partial=True))
 
