@@ -119,21 +119,22 @@ def with_links(record: dict[str, Any], resource: str, associated: dict[str, list
     return out
 
 
-def _prop(name: str) -> str:
-    return f"properties.{name}"
+def _props(r: dict[str, Any]) -> dict[str, Any]:
+    props = r.get("properties")
+    return props if isinstance(props, dict) else {}
 
 
 def _text(name: str) -> Any:
     def get(r: dict[str, Any]) -> Any:
-        value = dig(r, _prop(name))
-        return value if value not in ("", None) else None
+        value = _props(r).get(name)
+        return value if value != "" else None
 
     return get
 
 
 def _number(name: str, kind: type = float) -> Any:
     def get(r: dict[str, Any]) -> Any:
-        value = dig(r, _prop(name))
+        value = _props(r).get(name)
         if value in ("", None):
             return None
         try:
@@ -145,14 +146,16 @@ def _number(name: str, kind: type = float) -> Any:
 
 
 def _emails(r: dict[str, Any]) -> list[str] | None:
-    first = _text("email")(r)
-    more = [e.strip() for e in str(dig(r, _prop("hs_additional_emails")) or "").split(";") if e.strip()]
+    props = _props(r)
+    first = props.get("email") or None
+    more = [e.strip() for e in str(props.get("hs_additional_emails") or "").split(";") if e.strip()]
     found = [e for e in dict.fromkeys([first, *more]) if e]
     return found or None
 
 
 def _phones(r: dict[str, Any]) -> list[str] | None:
-    found = [p for p in (_text("phone")(r), _text("mobilephone")(r)) if p]
+    props = _props(r)
+    found = [p for p in (props.get("phone"), props.get("mobilephone")) if p]
     return found or None
 
 
