@@ -23,6 +23,7 @@ import pytest
 import hubwire.simulators
 from hubwire.simulators import specs
 from hubwire.simulators.github import DEFAULT_TOKEN
+from hubwire.simulators.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
 
 STRIPE_AUTH = {"Authorization": "Bearer sk_test_hubwire"}
 GITHUB_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
@@ -121,7 +122,11 @@ async def pipedrive_answers(c: httpx.AsyncClient, text: str) -> None:
 
 
 Answers = Callable[[httpx.AsyncClient, str], Awaitable[None]]
-CONNECTORS = {"stripe": 'api_key="sk_test_hubwire"', "github": f'token="{DEFAULT_TOKEN}"'}
+CONNECTORS = {
+    "stripe": 'api_key="sk_test_hubwire"',
+    "github": f'token="{DEFAULT_TOKEN}"',
+    "hubspot": f'access_token="{HUBSPOT_TOKEN}"',
+}
 # Providers that publish no machine-readable description (the simulators follow their API reference).
 UNDESCRIBED = {"hubspot", "pipedrive"}
 
