@@ -198,9 +198,9 @@ async def test_incremental_sync_updates_archives_and_announces_deal_moves(
 async def test_incremental_search_goes_past_the_search_cap(
     hub: Hub, hubspot_sim: HubSpotSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # HubSpot's search stops at 10,000 results; the same paging at a cap of 150 on both sides.
-    monkeypatch.setattr(hubspot_server, "SEARCH_CAP", 150)
-    monkeypatch.setattr(hubspot_provider, "SEARCH_CAP", 150)
+    # HubSpot's search stops at 10,000 results (100 pages of 100); the same at 200 (2 pages) on both sides.
+    monkeypatch.setattr(hubspot_server, "SEARCH_CAP", 200)
+    monkeypatch.setattr(hubspot_provider, "SEARCH_CAP", 200)
     hubspot_sim.seed("contacts", {"email": "first@example.com"})
     iid = await connect(hubspot_sim)
     await Worker(hub).drain()

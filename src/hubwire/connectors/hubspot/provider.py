@@ -185,8 +185,10 @@ class HubSpot(SpecProvider):
                     body, resp = await conn.search(name, floor, position.get("after"))
                     records = [r for r in body.get("results") or [] if isinstance(r, dict)]
                     token = dig(body, "paging.next.after")
+                    seen_to = int(position.get("after") or 0) + len(records)
+                    capped = not token and int(body.get("total") or 0) > seen_to  # HubSpot ends at its cap
                     nxt = None
-                    if token and int(token) + 100 > SEARCH_CAP:
+                    if capped or (token and int(token) + 100 > SEARCH_CAP):
                         # Beyond HubSpot's 10,000 results: search again from the last modification seen.
                         last = _ms(dig(records[-1], "updatedAt")) if records else None
                         if last is None or last <= floor:
