@@ -239,6 +239,6 @@ def test_every_simulator_class_is_exported_from_the_package() -> None:
         for name in module.__all__
         if name.endswith("Simulator")
     }
-    assert len(provided) == 12
+    assert len(provided) == 14
     assert {name: getattr(hubwire.simulators, name, None) for name in provided} == provided
     assert set(provided) <= set(hubwire.simulators.__all__)

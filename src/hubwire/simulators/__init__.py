@@ -11,6 +11,7 @@ integrations can be tried with no provider account. Nothing here ever contacts a
 
 from __future__ import annotations
 
+from hubwire.simulators.ga4 import GA4Simulator
 from hubwire.simulators.github import GitHubSimulator
 from hubwire.simulators.hubspot import HubSpotSimulator
 from hubwire.simulators.mixpanel import MixpanelSimulator
@@ -19,6 +20,7 @@ from hubwire.simulators.posthog import PostHogSimulator
 from hubwire.simulators.salesforce import SalesforceSimulator
 from hubwire.simulators.segment import SegmentSimulator
 from hubwire.simulators.sendgrid import SendGridSimulator
+from hubwire.simulators.sentry import SentrySimulator
 from hubwire.simulators.slack import SlackSimulator
 from hubwire.simulators.specs import RequestCheck, locate_specs_dir
 from hubwire.simulators.stripe import StripeSimulator
@@ -26,6 +28,7 @@ from hubwire.simulators.teams import TeamsSimulator
 from hubwire.simulators.twilio import TwilioSimulator
 
 __all__ = [
+    "GA4Simulator",
     "GitHubSimulator",
     "HubSpotSimulator",
     "MixpanelSimulator",
@@ -35,6 +38,7 @@ __all__ = [
     "SalesforceSimulator",
     "SegmentSimulator",
     "SendGridSimulator",
+    "SentrySimulator",
     "SlackSimulator",
     "StripeSimulator",
     "TeamsSimulator",
