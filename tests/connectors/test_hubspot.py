@@ -343,3 +343,37 @@ async def test_the_daily_limit_stops_the_sync_and_says_so(hub: Hub) -> None:
         integ = await Integration.get(iid)
         assert "daily" in (integ["error"] or "").lower()
     assert_no_mismatches(sim)
+
+
+class PushingHubSpot(HubSpot):
+    """HubSpot as a provider that can push Contacts through the outbox (the built-in pulls them)."""
+
+    def push_directions(self) -> dict[str, Any]:
+        return {"Contact": "pull"}
+
+
+async def test_write_through_leaves_a_noun_the_integration_pushes_to_the_outbox(
+    hub: Hub, providers: Any, hubspot_sim: HubSpotSimulator
+) -> None:
+    providers.register(PushingHubSpot())
+    await connect(hubspot_sim, directions={"Contact": "both"})
+    # The outbox sends the Contact after the commit (a worker's job); write-through would send it twice.
+    ada = await Contact.create(email="ada@example.com")
+    assert not hubspot_sim.requests_to("POST", "/crm/v3/objects/contacts") and not hubspot_sim.state.live("contacts")
+    # A Noun the Integration does not push is still written through.
+    await Organization.create(name="Acme")
+    assert [o.properties["name"] for o in hubspot_sim.state.live("companies")] == ["Acme"]
+    assert (await Contact.get(ada.id))["email"] == "ada@example.com"
+
+
+async def test_creates_go_to_the_only_hubspot_integration_that_takes_them(
+    hub: Hub, hubspot_sim: HubSpotSimulator
+) -> None:
+    first = await connect(hubspot_sim, write_creates=False)
+    await Contact.create(email="kept@example.com")
+    assert not hubspot_sim.state.live("contacts")
+    await Integration.update(first, config={"write_creates": True})
+    await Contact.create(email="sent@example.com")
+    assert [c.properties["email"] for c in hubspot_sim.state.live("contacts")] == ["sent@example.com"]
+    # The same portal connected again is the same Integration, and still the only one.
+    assert await connect(hubspot_sim) == first

@@ -86,7 +86,7 @@ class HubSpot(SpecProvider):
     # webhook_secret: the HubSpot app's client secret, which signs its webhooks (v3).
     credential_fields = ("access_token", "webhook_secret")
     required_credentials = ("access_token",)
-    config_fields = ("rate_limit", "won_stages", "lost_stages", "open_stage")
+    config_fields = ("rate_limit", "write_creates", "won_stages", "lost_stages", "open_stage")
     syncs = True
     spec: ClassVar[ProviderSpec] = HUBSPOT
 

@@ -14,10 +14,15 @@ compute, so the next sync sees it unchanged. A HubSpot error raises before anyth
 409 (a contact with that email exists) is a ``ConflictError`` naming the existing object; other
 refusals are ``ProviderInvalidRequest`` with HubSpot's message and category.
 
-The writers do nothing for verbs run by a HubSpot sync or webhook, when no HubSpot integration is
-connected, for an entity HubSpot does not know (created before connecting), and on delete
-(local only: archiving in HubSpot is done in HubSpot). With several HubSpot integrations connected,
-a create goes to the oldest one.
+Which Integration a verb goes to is :func:`hubwire.connectors.writethrough.target`'s, as for
+Salesforce and Pipedrive: an update to the HubSpot integration the entity is linked with, a create
+to the only active one unless its config says ``write_creates: false`` (with several, the create
+stays local), and none for a Noun the Integration pushes through the outbox. The writers do
+nothing for verbs run by a HubSpot sync or webhook, for an entity HubSpot does not know (created
+before connecting), and on delete (local only: archiving in HubSpot is done in HubSpot). HubSpot
+answers a write with the properties written, not the whole object, so the entity takes those
+(and what HubSpot derives from them) rather than :func:`~hubwire.connectors.writethrough.take_answer`'s
+whole mapped record.
 """
 
 from __future__ import annotations
@@ -29,18 +34,15 @@ from typing import TYPE_CHECKING, Any
 from hubwire.connectors.hubspot.connection import HubSpotConnection
 from hubwire.connectors.hubspot.provider import HubSpot
 from hubwire.connectors.hubspot.spec import HUBSPOT, LOST_STAGES, OBJECT_TYPE, WON_STAGES
-from hubwire.connectors.registry import ProviderContext
+from hubwire.connectors.writethrough import changed_fields, target
 from hubwire.domains.crm import Contact, Deal, Organization
-from hubwire.domains.platform import ACTIVE, Integration
 from hubwire.errors import ConflictError, ProviderInvalidRequest, ValidationError
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.noun import Noun
 from hubwire.sync.state import Ref, load_refs, remote_id_of, save_refs
 from hubwire.sync.upsert import fingerprint, to_epoch
-from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
-    from hubwire.hub import Hub
     from hubwire.nouns.verbs import VerbCall
     from hubwire.store.transaction import Tx
 
@@ -109,35 +111,6 @@ def properties_of(noun: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _connection(hub: Hub) -> HubSpotConnection | None:
-    """The oldest connected HubSpot integration's connection, or ``None`` (the CRM Nouns are then local)."""
-    if HubSpot.slug not in hub.providers:
-        return None
-    found = await Integration.find({"provider": HubSpot.slug, "status": {"$in": list(ACTIVE)}}, sort="created_at")
-    if not found:
-        return None
-    return await _connection_of(hub, found[0])
-
-
-async def _connection_of(hub: Hub, integration: Entity) -> HubSpotConnection | None:
-    prov = hub.providers.get(HubSpot.slug)
-    if not isinstance(prov, HubSpot):
-        return None
-    creds = await load_credentials(hub, integration.id)
-    return prov.connection(ProviderContext(hub, prov, integration, creds, dict(integration.get("config") or {})))
-
-
-async def _linked(hub: Hub, entity_id: str) -> tuple[HubSpotConnection, str] | None:
-    """The connection and remote id of an entity some connected HubSpot integration synced, if any."""
-    for integ in await Integration.find({"provider": HubSpot.slug, "status": {"$in": list(ACTIVE)}}):
-        rid = await remote_id_of(hub, integ.id, entity_id)
-        if rid is not None:
-            conn = await _connection_of(hub, integ)
-            if conn is not None:
-                return conn, rid
-    return None
-
-
 async def _remote(conn: HubSpotConnection, entity_id: Any, field: str) -> str:
     """The HubSpot id of a related entity, which must be synced with this integration."""
     rid = await remote_id_of(conn.ctx.hub, conn.ctx.integration.id, str(entity_id))
@@ -178,19 +151,18 @@ async def _write(call: VerbCall) -> None:
     noun = call.noun.name
     resource = _RESOURCE[noun]
     hub = call.hub
-    if call.verb == "create":
-        conn = await _connection(hub)
-        if conn is None:
-            return
-        rid = None
+    creating = call.verb == "create"
+    tgt = await target(hub, HubSpot.slug, call.id, noun=noun, creating=creating)
+    if tgt is None:
+        return
+    prov = tgt.ctx.provider
+    if not isinstance(prov, HubSpot):
+        return
+    conn, rid = prov.connection(tgt.ctx), tgt.remote_id
+    if creating:
         changed = {k: v for k, v in call.proposed.fields().items() if v is not None}
     else:
-        linked = await _linked(hub, call.id)
-        if linked is None:
-            return
-        conn, rid = linked
-        current: Mapping[str, Any] = call.current or {}
-        changed = {k: v for k, v in call.proposed.fields().items() if current.get(k) != v}
+        changed = changed_fields(call)
         if not changed:
             return
     if noun == "Deal" and "status" in changed and "stage" not in changed:
