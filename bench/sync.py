@@ -73,8 +73,63 @@ async def serve(customers: int) -> None:
 # -- children --------------------------------------------------------------------------------
 
 
+def cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children: a figure a busy machine
+    disturbs less than wall time."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def say(obj: dict[str, Any]) -> None:
     print(json.dumps(obj), flush=True)
+
+
+def hub_database(system: str, tmp: Path, name: str) -> str:
+    """The database URL of a Hubwire child: a file in ``tmp`` (``hubwire-sqlite``) or a new
+    PostgreSQL database ``name`` (``hubwire-pg``, dropped by :func:`drop_database`)."""
+    if system == "hubwire-sqlite":
+        return f"sqlite:///{tmp / 'hub.db'}"
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run_dlt(source: Any, name: str, tmp: Path, tables: tuple[str, ...]) -> dict[str, Any]:
+    """Run a dlt pipeline into DuckDB in ``tmp``, timed: records (rows of ``tables``), seconds, peak bytes."""
+    import dlt
+
+    os.environ["DLT_DATA_DIR"] = str(tmp)
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    pipeline = dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(tmp / "bench.duckdb")),
+        dataset_name="data",  # not the file's name (bench): DuckDB would find the name ambiguous
+        pipelines_dir=str(tmp / "pipelines"),
+    )
+    base, cpu0 = rss(), cpu()
+    t0 = time.perf_counter()
+    pipeline.run(source)
+    seconds = time.perf_counter() - t0
+    peak = peak_rss() - base
+    used = cpu() - cpu0
+    count = 0
+    with pipeline.sql_client() as client:
+        for table in tables:
+            rows: Any = client.execute_sql(f"SELECT count(*) FROM {table}")
+            count += int(rows[0][0])
+    return {"records": count, "seconds": seconds, "peak_bytes": peak, "cpu_seconds": used}
 
 
 async def hubwire_child(system: str, url: str) -> None:
@@ -83,16 +138,7 @@ async def hubwire_child(system: str, url: str) -> None:
     from hubwire.hub import Hub
 
     tmp = Path(tempfile.mkdtemp(prefix="hubwire-bench-sync-"))
-    if system == "hubwire-sqlite":
-        db = f"sqlite:///{tmp / 'hub.db'}"
-    else:
-        import psycopg
-
-        name = f"hubwire_bench_sync_{os.getpid()}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"CREATE DATABASE {name}")
-        db = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+    db = hub_database(system, tmp, f"hubwire_bench_sync_{os.getpid()}")
     # The simulator is on loopback: the SSRF guard is opened for it.
     async with Hub(database_url=db, data_dir=tmp, secret_key=SECRET, allow_private_networks=True) as hub:
         integ = await Integration.connect(provider="stripe", api_key=KEY, api_base_url=url, rate_limit=10_000)
@@ -113,20 +159,14 @@ async def hubwire_child(system: str, url: str) -> None:
         run = (await list_runs(hub, integ.id))[0]
         say({"phase": "incremental", "seconds": incremental, "counts": run.counts.get("Customer", {})})
     if system == "hubwire-pg":
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS hubwire_bench_sync_{os.getpid()} WITH (FORCE)")
+        drop_database(f"hubwire_bench_sync_{os.getpid()}")
 
 
 def dlt_child(system: str, url: str) -> None:
-    import dlt
     from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
     from dlt.sources.rest_api import rest_api_source
 
     tmp = Path(tempfile.mkdtemp(prefix="dlt-bench-sync-"))
-    os.environ["DLT_DATA_DIR"] = str(tmp)
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     disposition = system.split("-", 1)[1]
     config: Any = {
         "client": {"base_url": url, "auth": {"type": "bearer", "token": KEY}},
@@ -146,22 +186,8 @@ def dlt_child(system: str, url: str) -> None:
             }
         ],
     }
-    source = rest_api_source(config)
-    pipeline = dlt.pipeline(
-        pipeline_name=f"bench_{disposition}",
-        destination=dlt.destinations.duckdb(str(tmp / "bench.duckdb")),
-        dataset_name="stripe",
-        pipelines_dir=str(tmp / "pipelines"),
-    )
-    base = rss()
-    t0 = time.perf_counter()
-    pipeline.run(source)
-    seconds = time.perf_counter() - t0
-    peak = peak_rss() - base
-    with pipeline.sql_client() as client:
-        rows: Any = client.execute_sql("SELECT count(*) FROM customers")
-        count = rows[0][0]
-    say({"phase": "initial", "records": int(count), "seconds": seconds, "peak_bytes": peak})
+    result = run_dlt(rest_api_source(config), f"bench_{disposition}", tmp, ("customers",))
+    say({"phase": "initial", **result})
 
 
 # -- the parent ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pytest
 import hubwire.simulators
 from hubwire.simulators import specs
 from hubwire.simulators.github import DEFAULT_TOKEN
+from hubwire.simulators.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN
 from hubwire.simulators.salesforce import DEFAULT_SESSION
 
@@ -126,6 +127,7 @@ Answers = Callable[[httpx.AsyncClient, str], Awaitable[None]]
 CONNECTORS = {
     "stripe": 'api_key="sk_test_hubwire"',
     "github": f'token="{DEFAULT_TOKEN}"',
+    "hubspot": f'access_token="{HUBSPOT_TOKEN}"',
     "salesforce": f'access_token="{DEFAULT_SESSION}"',
     "pipedrive": f'api_token="{DEFAULT_API_TOKEN}"',
 }

@@ -265,7 +265,8 @@ async def run_hubspot(host: str, port: int, contacts: int, stop: asyncio.Event) 
         for i in range(contacts):
             sim.seed("contacts", {"email": f"contact{i + 1}@acme.example", "firstname": f"Contact {i + 1}"})
         seeded = f"{contacts} contacts and company {company['id']}"
-        _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, None)
+        connect = f'provider="hubspot", access_token="{DEFAULT_TOKEN}"'
+        _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, connect)
         await stop.wait()
         _report_mismatches("HubSpot", sim.mismatches)
 

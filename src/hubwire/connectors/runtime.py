@@ -42,7 +42,7 @@ from hubwire.connectors.registry import Provider, ProviderContext, PushCall, Pus
 from hubwire.connectors.spec import Direction, Endpoint, Pagination, ProviderSpec, Resource, dig
 from hubwire.domains.platform import Integration
 from hubwire.errors import ConfigurationError, ProviderAuthError, ProviderInvalidRequest, ProviderNotFound
-from hubwire.net.http import Budget, http_client
+from hubwire.net.http import Budget, http_client, rate_limit_wait
 from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
@@ -215,7 +215,13 @@ class Connection:
             secrets=self.secrets,
             provider=self.ctx.provider.slug,
             integration_id=self.ctx.integration.get("$id") or None,
+            rate_limit=self.rate_limit_wait,
         )
+
+    def rate_limit_wait(self, resp: httpx.Response) -> float | None:
+        """Seconds to wait when ``resp`` is a rate limit, else ``None``; a provider whose limits speak
+        otherwise than ``Retry-After`` / ``X-RateLimit-*`` overrides it (HubSpot's daily quota)."""
+        return rate_limit_wait(resp)
 
     async def call(
         self,

@@ -5,6 +5,9 @@ A writer (a ``Noun.add_writer`` function of a connector) runs before the verb's 
 asks :func:`target` which Integration of its provider the verb goes to: the one the entity is
 linked with (an update), or the only active one whose config does not say ``write_creates:
 false`` (a create; with several, the create stays local: which CRM is meant is not guessable).
+An Integration that pushes the Noun through the outbox (config ``directions``: ``push`` or
+``both``, :mod:`hubwire.connectors.directions`) is no target: the outbox sends the change after
+the commit, and writing it through as well would send it twice.
 After the provider answered, :func:`take_answer` puts the mapped answer into the proposed entity
 and saves the external ref in the verb's transaction, hashed as a sync would hash it, so the next
 sync sees the record unchanged. Nothing here sends a request.
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from hubwire.connectors.directions import PUSHING, direction_of
 from hubwire.connectors.registry import ProviderContext
 from hubwire.domains.platform import ACTIVE, Integration
 from hubwire.nouns.entity import Entity
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from hubwire.nouns.verbs import VerbCall
     from hubwire.store.transaction import Tx
 
-__all__ = ["Target", "changed_fields", "context_of", "remote_ids", "take_answer", "target"]
+__all__ = ["Target", "changed_fields", "context_of", "pushes", "remote_ids", "take_answer", "target"]
 
 
 @dataclass(frozen=True)
@@ -53,14 +57,21 @@ async def context_of(hub: Hub, integration: Entity) -> ProviderContext:
     return ProviderContext(hub, prov, integration, creds, dict(integration.get("config") or {}))
 
 
-async def target(hub: Hub, slug: str, entity_id: str, *, creating: bool) -> Target | None:
-    """The active ``slug`` Integration this verb is written to, or None (the verb stays local)."""
+def pushes(hub: Hub, integration: Entity, noun: str) -> bool:
+    """Whether ``integration`` sends ``noun``'s local changes through the push outbox."""
+    pushable = hub.providers.get(integration["provider"]).push_directions()
+    return direction_of(pushable, integration.get("config"), noun) in PUSHING
+
+
+async def target(hub: Hub, slug: str, entity_id: str, *, noun: str, creating: bool) -> Target | None:
+    """The active ``slug`` Integration this verb on a ``noun`` is written to, or None (the verb stays
+    local, or the outbox pushes it)."""
     if slug not in hub.providers:
         return None
     if creating:
         found = await Integration.find({"provider": slug, "status": {"$in": list(ACTIVE)}}, limit=2)
         writable = [i for i in found if (i.get("config") or {}).get("write_creates", True) is not False]
-        if len(found) != 1 or not writable:
+        if len(found) != 1 or not writable or pushes(hub, writable[0], noun):
             return None
         return Target(await context_of(hub, writable[0]), None)
     async with hub.read() as conn:
@@ -73,7 +84,7 @@ async def target(hub: Hub, slug: str, entity_id: str, *, creating: bool) -> Targ
         ).all()
     for integration_id, remote_id in rows:
         found = await Integration.find({"$id": integration_id, "provider": slug}, limit=1)
-        if found and found[0]["status"] in ACTIVE:
+        if found and found[0]["status"] in ACTIVE and not pushes(hub, found[0], noun):
             return Target(await context_of(hub, found[0]), str(remote_id))
     return None
 

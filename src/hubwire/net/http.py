@@ -204,8 +204,15 @@ class HttpClient:
         secrets: tuple[str, ...] = (),
         provider: str | None = None,
         integration_id: str | None = None,
+        rate_limit: Callable[[httpx.Response], float | None] | None = None,
     ) -> httpx.Response:
-        """Send one logical request (maybe several attempts); return a 2xx/3xx response or raise a ProviderError."""
+        """Send one logical request (maybe several attempts); return a 2xx/3xx response or raise a ProviderError.
+
+        ``rate_limit`` reads a failed response as the provider means it: seconds to wait when it is a
+        rate limit, else ``None`` (default :func:`rate_limit_wait`). A provider with a limit no
+        header states (HubSpot's daily quota) gives its own; a wait over ``RetryPolicy.max_wait``
+        is not slept through but raised (``ProviderRateLimited`` with ``retry_after``).
+        """
         for s in secrets:
             register_secret(s)
         method = method.upper()
@@ -243,7 +250,7 @@ class HttpClient:
                     window.release()
             if resp.status_code < 400:
                 return resp
-            wait = rate_limit_wait(resp, self.clock)
+            wait = rate_limit(resp) if rate_limit is not None else rate_limit_wait(resp, self.clock)
             if wait is not None:
                 if window is not None:
                     window.hold(wait)
@@ -379,6 +386,13 @@ def _error_detail(resp: httpx.Response) -> dict[str, Any]:
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
         return {k: summary(err[k], 100) for k in ("type", "code", "param") if isinstance(err.get(k), str)}
+    if isinstance(body, dict) and isinstance(body.get("category"), str):
+        # HubSpot: {"status": "error", "category": "VALIDATION_ERROR", "correlationId": ...}; not ``code``,
+        # which would replace the error's own stable code.
+        detail = {"provider_code": summary(body["category"], 100)}
+        if isinstance(body.get("correlationId"), str):
+            detail["correlation_id"] = summary(body["correlationId"], 100)
+        return detail
     return {}
 
 

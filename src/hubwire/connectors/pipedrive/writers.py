@@ -118,7 +118,7 @@ async def write(call: VerbCall) -> None:
     if call.source == SLUG or call.verb == "delete":
         return
     creating = call.verb == "create"
-    tgt = await target(call.hub, SLUG, call.id, creating=creating)
+    tgt = await target(call.hub, SLUG, call.id, noun=call.noun.name, creating=creating)
     if tgt is None:
         return
     prov = _provider(call.hub)

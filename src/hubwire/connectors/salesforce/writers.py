@@ -92,7 +92,7 @@ async def write(call: VerbCall) -> None:
         return
     sobject = BY_NOUN[call.noun.name]
     creating = call.verb == "create"
-    tgt = await target(call.hub, SLUG, call.id, creating=creating)
+    tgt = await target(call.hub, SLUG, call.id, noun=call.noun.name, creating=creating)
     if tgt is None:
         return
     prov = _provider(call.hub)

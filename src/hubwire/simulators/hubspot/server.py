@@ -243,11 +243,20 @@ class HubSpotSimulator(LoopbackSimulator):
             return None
         return [n for v in values for n in v.split(",") if n]
 
-    def _read(self, obj: Any, request: RecordedRequest, names: list[str] | None = None) -> dict[str, Any]:
+    def _read(self, obj: Any, request: RecordedRequest) -> dict[str, Any]:
+        return self._reader(request)(obj)
+
+    def _reader(self, request: RecordedRequest) -> Callable[[Any], dict[str, Any]]:
+        """How the request wants each object read (its properties and associations), parsed once per request."""
         kinds = [self.state.object_type(k) for k in self._names(request, "associations") or []]
-        assoc = self.state.association_view(obj, kinds) if kinds else None
-        view: dict[str, Any] = obj.view(names if names is not None else self._names(request, "properties"), assoc)
-        return view
+        names = self._names(request, "properties")
+
+        def read(obj: Any) -> dict[str, Any]:
+            assoc = self.state.association_view(obj, kinds) if kinds else None
+            view: dict[str, Any] = obj.view(names, assoc)
+            return view
+
+        return read
 
     def _limit(self, value: Any, default: int = 10) -> int:
         try:
@@ -264,7 +273,8 @@ class HubSpotSimulator(LoopbackSimulator):
         if after and not after.isdigit():
             raise HubSpotError(400, f"Invalid 'after' cursor: {after}", "VALIDATION_ERROR")
         page, following = self.state.page(kind, int(after) if after else None, limit, self._flag(request, "archived"))
-        body: dict[str, Any] = {"results": [self._read(o, request) for o in page]}
+        read = self._reader(request)
+        body: dict[str, Any] = {"results": [read(o) for o in page]}
         if following is not None:
             link = f"{self.url}/crm/v3/objects/{kind}?limit={limit}&after={following}"
             body["paging"] = {"next": {"after": following, "link": link}}

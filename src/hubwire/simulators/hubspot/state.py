@@ -72,12 +72,14 @@ _BUILTIN: dict[str, dict[str, tuple[str, str]]] = {
         "country": ("string", "text"),
         "website": ("string", "text"),
         "annualrevenue": ("number", "number"),
+        "description": ("string", "textarea"),
         "hubspot_owner_id": ("enumeration", "select"),
         "hs_lastmodifieddate": ("datetime", "date"),
     },
     "deals": {
         "dealname": ("string", "text"),
         "amount": ("number", "number"),
+        "deal_currency_code": ("enumeration", "select"),
         "dealstage": ("enumeration", "radio"),
         "pipeline": ("enumeration", "select"),
         "closedate": ("datetime", "date"),
@@ -123,8 +125,9 @@ class HubSpotObject:
         body: dict[str, Any] = {
             "id": self.id,
             "properties": {n: self.properties.get(n) for n in wanted if n in self.properties or names is not None},
-            "createdAt": iso(self.created),
-            "updatedAt": iso(self.modified),
+            # The portal keeps both times as text too (createdate, the last-modified property): no formatting per read.
+            "createdAt": self.properties.get("createdate") or iso(self.created),
+            "updatedAt": self.properties.get(_MODIFIED[self.type]) or iso(self.modified),
             "archived": self.archived_at is not None,
         }
         if self.archived_at is not None:

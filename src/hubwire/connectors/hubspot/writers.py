@@ -1,0 +1,248 @@
+"""Write-through: Contact, Organization and Deal verbs call HubSpot first, then commit what HubSpot answered.
+
+While a HubSpot integration is connected, ``create`` of a Contact, Organization or Deal creates
+the HubSpot object (with its associations: a Contact's organization, a Deal's organization and
+contact, which must be synced with HubSpot), and a verb that changes a linked entity (``update``,
+``Deal.win`` / ``lose`` / ``reopen``) PATCHes the properties that changed and moves associations
+whose relation changed. A Deal's status is its stage: ``win`` writes the first won stage
+(``closedwon``), ``lose`` the first lost one, ``reopen`` the config's ``open_stage``
+(default ``appointmentscheduled``), unless the verb names a stage itself.
+
+The entity takes the values HubSpot stored for what was written (``"5000"`` comes back as the
+number 5000.0) and its external ref is saved in the verb's transaction with the hash a sync would
+compute, so the next sync sees it unchanged. A HubSpot error raises before anything is written:
+409 (a contact with that email exists) is a ``ConflictError`` naming the existing object; other
+refusals are ``ProviderInvalidRequest`` with HubSpot's message and category.
+
+Which Integration a verb goes to is :func:`hubwire.connectors.writethrough.target`'s, as for
+Salesforce and Pipedrive: an update to the HubSpot integration the entity is linked with, a create
+to the only active one unless its config says ``write_creates: false`` (with several, the create
+stays local), and none for a Noun the Integration pushes through the outbox. The writers do
+nothing for verbs run by a HubSpot sync or webhook, for an entity HubSpot does not know (created
+before connecting), and on delete (local only: archiving in HubSpot is done in HubSpot). HubSpot
+answers a write with the properties written, not the whole object, so the entity takes those
+(and what HubSpot derives from them) rather than :func:`~hubwire.connectors.writethrough.take_answer`'s
+whole mapped record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubwire.connectors.hubspot.connection import HubSpotConnection
+from hubwire.connectors.hubspot.provider import HubSpot
+from hubwire.connectors.hubspot.spec import HUBSPOT, LOST_STAGES, OBJECT_TYPE, WON_STAGES
+from hubwire.connectors.writethrough import changed_fields, target
+from hubwire.domains.crm import Contact, Deal, Organization
+from hubwire.errors import ConflictError, ProviderInvalidRequest, ValidationError
+from hubwire.nouns.entity import Entity
+from hubwire.nouns.noun import Noun
+from hubwire.sync.state import Ref, load_refs, remote_id_of, save_refs
+from hubwire.sync.upsert import fingerprint, to_epoch
+
+if TYPE_CHECKING:
+    from hubwire.nouns.verbs import VerbCall
+    from hubwire.store.transaction import Tx
+
+__all__ = ["install_writers", "properties_of"]
+
+_RESOURCE = {"Organization": "company", "Contact": "contact", "Deal": "deal"}
+# Noun field -> the HubSpot property it is written to (fields not here are HubSpot's: read only).
+_PROPERTY: dict[str, dict[str, str]] = {
+    "Organization": {
+        "name": "name",
+        "domain": "domain",
+        "website": "website",
+        "industry": "industry",
+        "employees": "numberofemployees",
+        "phone": "phone",
+        "city": "city",
+        "country": "country",
+        "description": "description",
+        "owner": "hubspot_owner_id",
+    },
+    "Contact": {
+        "first_name": "firstname",
+        "last_name": "lastname",
+        "email": "email",
+        "title": "jobtitle",
+        "lifecycle_stage": "lifecyclestage",
+        "owner": "hubspot_owner_id",
+    },
+    "Deal": {
+        "name": "dealname",
+        "amount": "amount",
+        "currency": "deal_currency_code",
+        "stage": "dealstage",
+        "close_date": "closedate",
+        "owner": "hubspot_owner_id",
+    },
+}
+# Relation field -> (HubSpot object type, HUBSPOT_DEFINED association type id from this object to it).
+_ASSOCIATION: dict[str, dict[str, tuple[str, str, int]]] = {
+    "Organization": {},
+    "Contact": {"organization": ("company", "companies", 279)},
+    "Deal": {"organization": ("company", "companies", 341), "contact": ("contact", "contacts", 3)},
+}
+# Noun fields a sync derives from several properties (or another one): taken back after a write of any.
+_DERIVED: dict[str, dict[str, tuple[str, ...]]] = {
+    "Organization": {},
+    "Contact": {"emails": ("email",), "phones": ("phone", "mobilephone")},
+    "Deal": {"status": ("dealstage",)},
+}
+_EXISTING = re.compile(r"Existing ID:\s*(\d+)")
+
+
+def properties_of(noun: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """HubSpot properties of Noun fields (``emails`` gives ``email``; ``phones``: ``phone``, ``mobilephone``)."""
+    out: dict[str, Any] = {}
+    table = _PROPERTY[noun]
+    for name, value in values.items():
+        if name in table:
+            out[table[name]] = "" if value is None else value  # HubSpot clears a property set to ""
+        elif noun == "Contact" and name == "emails" and values.get("email") is None:
+            out["email"] = (value or [""])[0]
+        elif noun == "Contact" and name == "phones":
+            phones = list(value or [])
+            out["phone"] = phones[0] if phones else ""
+            out["mobilephone"] = phones[1] if len(phones) > 1 else ""
+    return out
+
+
+async def _remote(conn: HubSpotConnection, entity_id: Any, field: str) -> str:
+    """The HubSpot id of a related entity, which must be synced with this integration."""
+    rid = await remote_id_of(conn.ctx.hub, conn.ctx.integration.id, str(entity_id))
+    if rid is None:
+        raise ValidationError.single(
+            field, "not_linked", f"{field} {entity_id} is not in HubSpot (not synced with it): it cannot be associated"
+        )
+    return rid
+
+
+def _stage_for(conn: HubSpotConnection, status: Any) -> str:
+    config = conn.ctx.config
+    if status == "Won":
+        return str((config.get("won_stages") or sorted(WON_STAGES))[0])
+    if status == "Lost":
+        return str((config.get("lost_stages") or sorted(LOST_STAGES))[0])
+    return str(config.get("open_stage") or "appointmentscheduled")
+
+
+async def _refused(conn: HubSpotConnection, exc: ProviderInvalidRequest, noun: str) -> Exception:
+    """HubSpot's 409 as a ConflictError naming the existing object (and its local entity, when synced)."""
+    if exc.provider_status != 409:
+        return exc
+    found = _EXISTING.search(exc.message)
+    fields: dict[str, Any] = {"provider": HubSpot.slug, "noun": noun}
+    if found:
+        fields["remote_id"] = found.group(1)
+        async with conn.ctx.hub.read() as db:
+            refs = await load_refs(db, conn.ctx.integration.id, _RESOURCE[noun], [found.group(1)])
+        if found.group(1) in refs:
+            fields["existing_id"] = refs[found.group(1)].entity_id
+    return ConflictError(f"HubSpot refused the {noun.lower()}: {exc.message}", code="provider_conflict", **fields)
+
+
+async def _write(call: VerbCall) -> None:
+    if call.source == HubSpot.slug or call.verb == "delete":
+        return
+    noun = call.noun.name
+    resource = _RESOURCE[noun]
+    hub = call.hub
+    creating = call.verb == "create"
+    tgt = await target(hub, HubSpot.slug, call.id, noun=noun, creating=creating)
+    if tgt is None:
+        return
+    prov = tgt.ctx.provider
+    if not isinstance(prov, HubSpot):
+        return
+    conn, rid = prov.connection(tgt.ctx), tgt.remote_id
+    if creating:
+        changed = {k: v for k, v in call.proposed.fields().items() if v is not None}
+    else:
+        changed = changed_fields(call)
+        if not changed:
+            return
+    if noun == "Deal" and "status" in changed and "stage" not in changed:
+        changed["stage"] = _stage_for(conn, changed["status"])
+    props = properties_of(noun, changed)
+    kind = OBJECT_TYPE[resource]
+    obj: dict[str, Any]
+    try:
+        if rid is None:
+            if noun == "Deal":
+                props.setdefault("dealstage", _stage_for(conn, call.proposed.get("status")))
+                props.setdefault("pipeline", "default")
+            associations = []
+            for fname, (_, _, type_id) in _ASSOCIATION[noun].items():
+                if call.proposed.get(fname):
+                    to = await _remote(conn, call.proposed[fname], fname)
+                    spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+                    associations.append({"to": {"id": to}, "types": [spec]})
+            body: dict[str, Any] = {"properties": props}
+            if associations:
+                body["associations"] = associations
+            path = f"/crm/v3/objects/{kind}"
+            obj = conn.object(await conn.send("POST", path, body=body), "POST", path)
+            rid = str(obj["id"])
+        else:
+            obj = {"id": rid, "properties": {}}
+            if props:
+                path = f"/crm/v3/objects/{kind}/{rid}"
+                obj = conn.object(await conn.send("PATCH", path, body={"properties": props}), "PATCH", path)
+            for fname, (_, to_kind, _) in _ASSOCIATION[noun].items():
+                if fname not in changed:
+                    continue
+                old = call.current.get(fname) if call.current is not None else None
+                if old:
+                    old_rid = await remote_id_of(hub, conn.ctx.integration.id, str(old))
+                    if old_rid is not None:
+                        await conn.dissociate(resource, rid, to_kind, old_rid)
+                if changed[fname]:
+                    await conn.associate(resource, rid, to_kind, await _remote(conn, changed[fname], fname))
+    except ProviderInvalidRequest as exc:
+        raise await _refused(conn, exc, noun) from None
+    _take(call, conn, resource, obj, props)
+    call.in_tx.append(_link(conn.ctx.integration.id, resource, rid, call.noun, obj))
+
+
+def _take(call: VerbCall, conn: HubSpotConnection, resource: str, obj: dict[str, Any], written: dict[str, Any]) -> None:
+    """Put into the entity the values HubSpot stored for the properties written (as a sync maps them)."""
+    prov = conn.ctx.provider
+    assert isinstance(prov, HubSpot)
+    inc = prov.prepared(conn.ctx, resource, obj)
+    if inc is None:
+        return
+    table = _PROPERTY[call.noun.name]
+    fields = [f for f, p in table.items() if p in written and p in (obj.get("properties") or {})]
+    # Fields HubSpot derives from what was written, as a sync maps them.
+    fields += [f for f, props in _DERIVED[call.noun.name].items() if any(p in written for p in props)]
+    taken = {f: inc.fields.get(f) for f in fields}
+    call.proposed.update(call.noun.validate(taken, partial=True))
+
+
+def _link(integration_id: str, resource: str, remote_id: str, noun: Noun, obj: dict[str, Any]) -> Any:
+    """Save the entity's external ref in the verb's transaction, hashed as a sync would hash it."""
+
+    async def save(tx: Tx, entity: Entity) -> None:
+        mapped = {n: entity.get(n) for n in _mapped(noun)}
+        digest = fingerprint({k: v for k, v in mapped.items() if v is not None})
+        ref = Ref(resource, remote_id, noun.name, entity.id, digest, entity.version, to_epoch(obj.get("updatedAt")))
+        await save_refs(tx, integration_id, [ref])
+
+    return save
+
+
+def _mapped(noun: Noun) -> list[str]:
+    mapping = HUBSPOT.resource(_RESOURCE[noun.name]).mapping
+    assert mapping is not None
+    return [*mapping.fields, *mapping.relations]
+
+
+def install_writers() -> None:
+    """Register the writer on Contact, Organization and Deal (idempotent: never added twice)."""
+    for noun in (Organization, Contact, Deal):
+        if _write not in noun.writers:
+            noun.add_writer(_write)
