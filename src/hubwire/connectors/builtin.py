@@ -13,7 +13,12 @@ import importlib
 
 __all__ = ["BUILTINS", "load_builtins"]
 
-BUILTINS = ("hubwire.connectors.stripe", "hubwire.connectors.github", "hubwire.webhooks")
+BUILTINS = (
+    "hubwire.connectors.stripe",
+    "hubwire.connectors.github",
+    "hubwire.webhooks",
+    "hubwire.connectors.messaging",
+)
 _loaded = False
 
 

@@ -160,6 +160,7 @@ class Endpoint:
     provider: str = PROVIDER
     config: Mapping[str, Any] = field(default_factory=dict)
     credentials: Mapping[str, Any] = field(default_factory=dict)
+    api_base_url: str | None = None  # the Integration's, for a destination's provider API
 
     @property
     def active(self) -> bool:
@@ -177,6 +178,7 @@ def _from_data(eid: str, data: Mapping[str, Any]) -> Endpoint:
         policy=parse_policy(config),
         provider=str(data.get("provider") or PROVIDER),
         config=config,
+        api_base_url=data.get("api_base_url") or None,
     )
 
 
