@@ -72,12 +72,11 @@ class SendGridProvider(MessagingProvider):
         if not content:  # a routed event without template: the default text, as plain text
             content = [{"type": "text/plain", "value": out.text or ""}]
         body = {
-            "personalizations": [{"to": [{"email": str(out.to)}]}],
+            # The delivery id comes back in SendGrid's event webhooks: the same across retries.
+            "personalizations": [{"to": [{"email": str(out.to)}], "custom_args": {"hubwire_delivery": delivery_id}}],
             "from": sender,
             "subject": out.subject or "Hubwire",
             "content": content,
-            # The delivery id comes back in SendGrid's event webhooks: the same across retries.
-            "custom_args": {"hubwire_delivery": delivery_id},
         }
         base = (endpoint.api_base_url or self.api_base_url or "").rstrip("/")
         key = str(endpoint.credentials.get("api_key") or "")
