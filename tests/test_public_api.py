@@ -90,7 +90,7 @@ def test_the_builtin_providers_are_there_for_every_hub(tmp_path: Path) -> None:
         print(json.dumps({{"slugs": slugs, "deliveries": deliveries}}))
         """
     )
-    assert found == {"slugs": ["github", "stripe", "webhook"], "deliveries": 1}
+    assert found == {"slugs": ["github", "sendgrid", "slack", "stripe", "teams", "twilio", "webhook"], "deliveries": 1}
 
 
 def test_the_default_registry_loads_the_builtins_without_a_hub() -> None:
@@ -101,7 +101,7 @@ def test_the_default_registry_loads_the_builtins_without_a_hub() -> None:
         print(json.dumps("stripe" in default_registry and [p.slug for p in default_registry.all()]))
         """
     )
-    assert slugs == ["github", "stripe", "webhook"]
+    assert slugs == ["github", "sendgrid", "slack", "stripe", "teams", "twilio", "webhook"]
 
 
 def test_core_names_are_exported() -> None:

@@ -121,7 +121,9 @@ async def test_teams_webhook_posts_an_adaptive_card(mhub: Hub) -> None:
 
 async def test_sendgrid_mail_send_records_the_message_id(mhub: Hub, clock: FakeClock) -> None:
     async with checked_sendgrid() as sim:
-        await Integration.connect(provider="sendgrid", api_key=DEFAULT_API_KEY, from_email="shop@example.com", api_base_url=sim.url)
+        await Integration.connect(
+            provider="sendgrid", api_key=DEFAULT_API_KEY, from_email="shop@example.com", api_base_url=sim.url
+        )
         with pytest.raises(ValidationError) as wrong:
             await Message.send(via="sendgrid", text="x")
         assert wrong.value.errors[0].code == "wrong_kind"
@@ -137,7 +139,9 @@ async def test_sendgrid_mail_send_records_the_message_id(mhub: Hub, clock: FakeC
 
 async def test_sendgrid_refused_key_is_final(mhub: Hub) -> None:
     async with checked_sendgrid() as sim:
-        await Integration.connect(provider="sendgrid", api_key="SG.wrong", from_email="shop@example.com", api_base_url=sim.url)
+        await Integration.connect(
+            provider="sendgrid", api_key="SG.wrong", from_email="shop@example.com", api_base_url=sim.url
+        )
         queued = await EmailMessage.send(to="ada@example.com", subject="Welcome", html="<p>Hi</p>")
         await drain(mhub)
         failed = await EmailMessage.get(queued.id)
@@ -156,7 +160,11 @@ async def test_twilio_sms_and_its_signed_status_callbacks(mhub: Hub) -> None:
     async with checked_twilio(callback_interval=0) as sim:
         with pytest.raises(ProviderAuthError):
             await Integration.connect(
-                provider="twilio", account_sid=DEFAULT_ACCOUNT_SID, auth_token="wrong", from_number=DEFAULT_FROM, api_base_url=sim.url
+                provider="twilio",
+                account_sid=DEFAULT_ACCOUNT_SID,
+                auth_token="wrong",
+                from_number=DEFAULT_FROM,
+                api_base_url=sim.url,
             )
         sms = await Integration.connect(
             provider="twilio",
@@ -192,7 +200,9 @@ async def test_twilio_sms_and_its_signed_status_callbacks(mhub: Hub) -> None:
         forged = sim.callbacks[2]
         with pytest.raises(SignatureError):
             verifier.verify(
-                WebhookRequest(b"MessageSid=SMx&MessageStatus=failed", {"X-Twilio-Signature": forged.signature}, url=forged.url),
+                WebhookRequest(
+                    b"MessageSid=SMx&MessageStatus=failed", {"X-Twilio-Signature": forged.signature}, url=forged.url
+                ),
                 webhook_secrets(creds),
             )
 
@@ -201,7 +211,11 @@ async def test_twilio_undelivered_callback_marks_the_message(mhub: Hub) -> None:
     async with checked_twilio(callback_interval=0) as sim:
         sim.set_fate("+14155550199", "undelivered")
         sms = await Integration.connect(
-            provider="twilio", account_sid=DEFAULT_ACCOUNT_SID, auth_token=DEFAULT_AUTH_TOKEN, from_number=DEFAULT_FROM, api_base_url=sim.url
+            provider="twilio",
+            account_sid=DEFAULT_ACCOUNT_SID,
+            auth_token=DEFAULT_AUTH_TOKEN,
+            from_number=DEFAULT_FROM,
+            api_base_url=sim.url,
         )
         queued = await Message.send(via="twilio", to="+14155550199", text="hello")
         await drain(mhub)
@@ -236,7 +250,10 @@ async def test_events_are_routed_to_slack_with_a_template_and_to_teams_with_the_
         await drain(mhub)
         [posted] = slack_sim.messages("deals")  # Deal.Created is not routed to Slack
         assert posted["text"] == "*Closed* &lt;!channel&gt; Acme &amp; co for 500"
-        cards = [r.json()["attachments"][0]["content"]["body"][-1]["text"] for r in teams_sim.requests_to("POST", "/webhookb2/")]
+        cards = [
+            r.json()["attachments"][0]["content"]["body"][-1]["text"]
+            for r in teams_sim.requests_to("POST", "/webhookb2/")
+        ]
         assert sorted(c.splitlines()[0] for c in cards) == [
             f'Deal.Closed: Deal "<!channel> Acme & co" ({deal.id})',
             f'Deal.Created: Deal "<!channel> Acme & co" ({deal.id})',
@@ -262,7 +279,9 @@ async def test_events_are_routed_to_slack_with_a_template_and_to_teams_with_the_
 async def test_a_template_that_escapes_the_sandbox_is_refused_at_connect(mhub: Hub, template: str) -> None:
     deal_noun()
     with pytest.raises(ValidationError) as refused:
-        await Integration.connect(provider="slack", webhook="http://127.0.0.1:9/services/T/B/x", events=["Deal.Closed"], template=template)
+        await Integration.connect(
+            provider="slack", webhook="http://127.0.0.1:9/services/T/B/x", events=["Deal.Closed"], template=template
+        )
     assert refused.value.errors[0].field == "template"
     assert refused.value.errors[0].code in ("unsafe_template", "invalid_template")
     assert await Integration.find({"provider": "slack"}) == []

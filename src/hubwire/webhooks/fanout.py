@@ -23,8 +23,8 @@ from hubwire import jsonfast
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.store.events import iso
-from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
 from hubwire.webhooks import destinations
+from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
 from hubwire.webhooks.endpoints import PROVIDER, Endpoint, active_endpoints, matches
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from hubwire.connectors.messaging import templates
 from hubwire.connectors.messaging.templates import Escape, RenderError
@@ -42,6 +42,7 @@ __all__ = ["ADDRESSED", "POLICY_FIELDS", "MessagingProvider", "Outgoing", "answe
 # The events Message.send and EmailMessage.send deliver, and the field naming their Integration.
 ADDRESSED = {"Message.Created": "Message", "EmailMessage.Created": "EmailMessage"}
 OWN_NOUNS = ("Message", "EmailMessage")
+P = TypeVar("P", bound=Provider)
 POLICY_FIELDS = ("max_attempts", "schedule", "backoff", "rate_limit", "concurrency", "timeout", "disable_after")
 
 
@@ -70,8 +71,8 @@ def answer_json(text: str | None) -> Any:
 class MessagingProvider(Provider):
     category = "Communication"
     webhook_support = True
-    # How interpolated values are escaped for this provider (Slack's &<>, HTML).
-    escape: ClassVar[Escape | None] = None
+    # How interpolated values are escaped for this provider: a key of templates.ESCAPES (Slack's &<>, HTML).
+    escaping: ClassVar[str | None] = None
     # The Noun this provider sends (Message: chat, SMS; EmailMessage: mail).
     sends: ClassVar[str] = "Message"
     # Config keywords of every messaging provider, besides the provider's own.
@@ -82,6 +83,10 @@ class MessagingProvider(Provider):
         own = cls.__dict__.get("config_fields")
         if own is not None:
             cls.config_fields = (*own, *(f for f in cls.routing_fields if f not in own))
+
+    @property
+    def escape(self) -> Escape | None:
+        return templates.ESCAPES.get(self.escaping or "")
 
     def slug_for(self, config: Mapping[str, Any]) -> str | None:
         """The provider's slug for the Integration that only sends; a new one for each routing rule."""
@@ -107,9 +112,7 @@ class MessagingProvider(Provider):
             own = [e for e in events if isinstance(e, str) and e.split(".")[0] in OWN_NOUNS]
             if own:
                 errors.append(
-                    FieldError(
-                        f"{prefix}events", "invalid", f"{own}: messages are sent with Message.send, not routed"
-                    )
+                    FieldError(f"{prefix}events", "invalid", f"{own}: messages are sent with Message.send, not routed")
                 )
         template = config.get("template")
         if template is not None:
@@ -198,10 +201,12 @@ class MessagingProvider(Provider):
         await record_outcome(hub, noun, str(data.get("$id")), sent, error)
 
 
-def register_destination(cls: type[MessagingProvider]) -> type[MessagingProvider]:
-    """Class decorator (under ``@provider``): the provider's Integrations are delivered to as destinations."""
-
-    destinations.register(cls.slug, cls())
+def register_destination(cls: type[P]) -> type[P]:
+    """Class decorator (over ``@provider``): the provider's Integrations are delivered to as destinations."""
+    made = cls()
+    if not isinstance(made, MessagingProvider):
+        raise TypeError(f"{cls.__name__} is not a MessagingProvider")
+    destinations.register(cls.slug, made)
     return cls
 
 

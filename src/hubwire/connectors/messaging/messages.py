@@ -62,7 +62,9 @@ class MessageNoun(Noun):
         errors = prov.check_message(self.name, data, integration.get("config") or {})
         if errors:
             raise ValidationError(
-                f"cannot send {self.name} via {via}: " + "; ".join(e.message for e in errors), errors, provider=prov.slug
+                f"cannot send {self.name} via {via}: " + "; ".join(e.message for e in errors),
+                errors,
+                provider=prov.slug,
             )
         data.update(via=via, integration=integration.id, status="Queued", provider_message_id=None, error=None)
         return await verbs.run(self, ["create"], None, data)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.messaging.base import MessagingProvider, Outgoing, answer_json, register_destination
 from hubwire.connectors.messaging.messages import required
-from hubwire.connectors.messaging.templates import html_escape
 from hubwire.connectors.registry import ProviderContext, provider
 from hubwire.errors import FieldError
 from hubwire.net.ssrf import check_url
@@ -39,7 +38,7 @@ class SendGridProvider(MessagingProvider):
     description = "Mail through SendGrid's v3 Mail Send API (EmailMessage.send)."
     provider_url = "https://sendgrid.com"
     api_base_url = "https://api.sendgrid.com"
-    escape = staticmethod(html_escape)
+    escaping = "html"
     sends = "EmailMessage"
     credential_fields: ClassVar[tuple[str, ...]] = ("api_key",)
     required_credentials: ClassVar[tuple[str, ...]] = ("api_key",)
@@ -68,7 +67,9 @@ class SendGridProvider(MessagingProvider):
         routed = out.html is None and out.text is not None and endpoint.config.get("template") is not None
         html = out.text if routed else out.html
         text = None if routed else out.text
-        content = [c for c in ({"type": "text/plain", "value": text}, {"type": "text/html", "value": html}) if c["value"]]
+        content = [
+            c for c in ({"type": "text/plain", "value": text}, {"type": "text/html", "value": html}) if c["value"]
+        ]
         if not content:  # a routed event without template: the default text, as plain text
             content = [{"type": "text/plain", "value": out.text or ""}]
         body = {
@@ -92,5 +93,13 @@ class SendGridProvider(MessagingProvider):
             return Sent(code, said, provider_id=headers.get("X-Message-Id") if headers is not None else None)
         answer = answer_json(said)
         errors = answer.get("errors") if isinstance(answer, Mapping) else None
-        first = errors[0].get("message") if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else None
-        return Sent(code, said, f"SendGrid refused ({code}): {first or 'no reason given'}", headers, permanent=code in (400, 401, 403, 413))
+        first = (
+            errors[0].get("message") if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else None
+        )
+        return Sent(
+            code,
+            said,
+            f"SendGrid refused ({code}): {first or 'no reason given'}",
+            headers,
+            permanent=code in (400, 401, 403, 413),
+        )

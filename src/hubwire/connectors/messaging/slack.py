@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.messaging.base import MessagingProvider, Outgoing, answer_json, register_destination
-from hubwire.connectors.messaging.templates import slack_escape
 from hubwire.connectors.registry import ProviderContext, provider
 from hubwire.errors import (
     FieldError,
@@ -94,7 +93,7 @@ class SlackProvider(MessagingProvider):
     provider_url = "https://slack.com"
     api_base_url = "https://slack.com/api"
     auth_type = "ApiKey"
-    escape = staticmethod(slack_escape)
+    escaping = "slack"
     credential_fields: ClassVar[tuple[str, ...]] = ("webhook", "token")
     config_fields: ClassVar[tuple[str, ...]] = ("channel",)
 

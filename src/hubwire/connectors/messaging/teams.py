@@ -79,4 +79,10 @@ class TeamsProvider(MessagingProvider):
             return Sent(code, text, error, headers)
         if 200 <= code < 300:
             return Sent(code, text)
-        return Sent(code, text, f"Teams refused ({code}): {(text or '').strip()[:200]}", headers, permanent=code in (400, 401, 403, 404, 413))
+        return Sent(
+            code,
+            text,
+            f"Teams refused ({code}): {(text or '').strip()[:200]}",
+            headers,
+            permanent=code in (400, 401, 403, 404, 413),
+        )

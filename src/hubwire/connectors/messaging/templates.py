@@ -29,7 +29,17 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from hubwire.errors import ValidationError
 from hubwire.events import registry as event_registry
 
-__all__ = ["MAX_OUTPUT", "MAX_TEMPLATE", "RenderError", "check", "default_text", "render"]
+__all__ = [
+    "ESCAPES",
+    "MAX_OUTPUT",
+    "MAX_TEMPLATE",
+    "RenderError",
+    "check",
+    "default_text",
+    "html_escape",
+    "render",
+    "slack_escape",
+]
 
 MAX_TEMPLATE = 8000
 MAX_OUTPUT = 16000
@@ -77,12 +87,13 @@ def _unsafe_names(tree: nodes.Template) -> list[str]:
     """Attribute and item names starting with ``_``, however spelled (``x.__class__``, ``x['_a']``, ``|attr('_a')``)."""
     found: list[str] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        names: list[Any] = []
         if isinstance(node, nodes.Getattr):
             names = [node.attr]
         elif isinstance(node, nodes.Getitem):
             names = [node.arg.value] if isinstance(node.arg, nodes.Const) else []
-        else:
-            names = [a.value for a in node.args if isinstance(a, nodes.Const)] if node.name == "attr" else []
+        elif isinstance(node, nodes.Filter) and node.name == "attr":
+            names = [a.value for a in node.args if isinstance(a, nodes.Const)]
         found += [n for n in names if isinstance(n, str) and n.startswith("_")]
     return found
 
@@ -170,3 +181,6 @@ def slack_escape(text: str) -> str:
 
 def html_escape(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+ESCAPES: dict[str, Escape] = {"slack": slack_escape, "html": html_escape}

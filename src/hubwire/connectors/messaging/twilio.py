@@ -43,7 +43,13 @@ API = "/2010-04-01"
 _SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _E164 = re.compile(r"^(whatsapp:)?\+[1-9]\d{6,14}$")
 # Twilio's MessageStatus -> the Message's status (accepted/queued/sending say nothing new).
-STATUSES = {"sent": "Sent", "delivered": "Delivered", "undelivered": "Undelivered", "failed": "Failed", "read": "Delivered"}
+STATUSES = {
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "undelivered": "Undelivered",
+    "failed": "Failed",
+    "read": "Delivered",
+}
 
 
 def _basic(sid: str, token: str) -> str:
