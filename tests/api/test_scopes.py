@@ -72,6 +72,8 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/api-keys"): Scope.ADMIN,
     ("POST", "/v1/api-keys"): Scope.ADMIN,
     ("DELETE", "/v1/api-keys/{id}"): Scope.ADMIN,
+    ("POST", "/v1/messages/send"): Scope.WRITE,
+    ("POST", "/v1/emailmessages/send"): Scope.WRITE,
 }
 # Generated Noun routes need read to GET and write otherwise, except an Integration's configuration.
 NOUN_ADMIN = {

@@ -20,6 +20,7 @@ active one) or an Integration id.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from hubwire.errors import ConflictError, FieldError, NotFoundError, ValidationError
@@ -27,10 +28,11 @@ from hubwire.hub import current_hub
 from hubwire.nouns import verbs
 from hubwire.nouns.noun import Noun
 
+from hubwire.nouns.entity import Entity
+
 if TYPE_CHECKING:
     from hubwire.connectors.messaging.base import MessagingProvider
     from hubwire.hub import Hub
-    from hubwire.nouns.entity import Entity
     from hubwire.webhooks.destinations import Sent
 
 __all__ = ["STATUS_RANK", "EmailMessage", "Message", "MessageNoun", "advance", "record_outcome"]
@@ -47,8 +49,16 @@ _COMMON = {
 }
 
 
+_sending: ContextVar[bool] = ContextVar("hubwire_message_sending", default=False)
+
+
 class MessageNoun(Noun):
-    """A Noun whose entities are sent by a messaging provider (``send``)."""
+    """A Noun whose entities are sent by a messaging provider (``send``), and made only by sending."""
+
+    # What the delivery writes: not set by a REST update (hubwire.api.routes.nouns.read_only_fields).
+    readonly_fields = ("via", "integration", "status", "provider_message_id", "error")
+    # Methods the CLI runs as verbs (``hubwire Message.send --via slack --text hi``).
+    methods = ("send",)
 
     async def send(self, *, via: str | None = None, **fields: Any) -> Entity:
         """Queue one message through ``via`` (a provider or an Integration id); returns it, ``Queued``."""
@@ -67,7 +77,11 @@ class MessageNoun(Noun):
                 provider=prov.slug,
             )
         data.update(via=via, integration=integration.id, status="Queued", provider_message_id=None, error=None)
-        return await verbs.run(self, ["create"], None, data)
+        token = _sending.set(True)
+        try:
+            return await verbs.run(self, ["create"], None, data)
+        finally:
+            _sending.reset(token)
 
     default_via: str | None = None
 
@@ -121,6 +135,19 @@ EmailMessage = MessageNoun(
     description="A mail sent through SendGrid (EmailMessage.send).",
 )
 EmailMessage.default_via = "sendgrid"
+
+
+def _made_by_send(entity: Entity) -> None:
+    """A message exists to be sent: a bare create (REST ``POST /v1/messages``) is refused."""
+    if not _sending.get():
+        name = entity.get("$type") or "Message"
+        raise ValidationError.single(
+            "$type", "use_send", f"a {name} is made by sending it: {name}.send(via=..., ...) or POST .../send"
+        )
+
+
+for _noun in (Message, EmailMessage):
+    _noun.before("create", _made_by_send)
 
 
 def noun_of(name: str) -> MessageNoun:
