@@ -1,4 +1,4 @@
-"""Messages over REST (``POST /v1/messages/send``, the generic create refused) and the CLI (``hubwire Message.send``)."""
+"""Messages over REST (``POST /v1/messages/send``; a bare create refused) and the CLI (``hubwire Message.send``)."""
 
 from __future__ import annotations
 

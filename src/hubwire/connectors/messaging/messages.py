@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any
 from hubwire.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from hubwire.hub import current_hub
 from hubwire.nouns import verbs
-from hubwire.nouns.noun import Noun
-
 from hubwire.nouns.entity import Entity
+from hubwire.nouns.noun import Noun
 
 if TYPE_CHECKING:
     from hubwire.connectors.messaging.base import MessagingProvider
