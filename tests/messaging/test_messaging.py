@@ -273,6 +273,7 @@ async def test_events_are_routed_to_slack_with_a_template_and_to_teams_with_the_
         "{{ 'x' * 100000000 }}",
         "{{ data.update({'a': 1}) }}",
         "{% for x in range(10**9) %}{% endfor %}",
+        "{% for a in range(5000) %}{% for b in range(5000) %}{% endfor %}{% endfor %}",
         "{{ unclosed",
     ],
 )
@@ -295,6 +296,17 @@ async def test_routing_events_are_checked_against_the_registry(mhub: Hub) -> Non
     with pytest.raises(ValidationError) as own:
         await Integration.connect(provider="slack", webhook="http://127.0.0.1:9/services/T/B/x", events=["Message.*"])
     assert own.value.errors[0].field == "events"
+
+
+async def test_a_message_to_a_disconnected_integration_fails(mhub: Hub) -> None:
+    async with checked_slack() as sim:
+        slack = await Integration.connect(provider="slack", webhook=sim.add_webhook("#general"))
+        queued = await Message.send(via="slack", text="too late")
+        await Integration.disconnect(slack.id)
+        await drain(mhub)
+        failed = await Message.get(queued.id)
+        assert failed["status"] == "Failed" and "Disconnected" in failed["error"]
+        assert sim.messages("general") == []
 
 
 async def test_via_must_name_one_connected_integration(mhub: Hub) -> None:

@@ -401,13 +401,15 @@ class Deliverer:
         except NotFoundError:
             await self._finish_dead(did, eid, attempt, "endpoint no longer exists")
             raise Dead("endpoint no longer exists") from None
-        if not ep.active:
-            msg = f"endpoint is {ep.status}"
-            await self._finish_dead(did, eid, attempt, msg)
-            raise Dead(msg)
         body = p["body"].encode()
         dest = destinations.get(ep.provider)
         event: dict[str, Any] = jsonfast.loads(body) if dest is not None else {}
+        if not ep.active:
+            msg = f"endpoint is {ep.status}"
+            await self._finish_dead(did, eid, attempt, msg)
+            if dest is not None:
+                await _settle(dest, self.hub, ep, event, None, msg)
+            raise Dead(msg)
         sent: Sent | None = None
         limiter = self.limiter(ep)
         async with _UNLIMITED if limiter is None else limiter.slot():

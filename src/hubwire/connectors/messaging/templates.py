@@ -8,8 +8,9 @@ so they are untrusted code:
   methods and changing values; a template that reaches for one is refused *when it is connected*
   (:func:`check`: the names are read from the parsed template, then it is rendered once against the
   event registry's example payload), and one that still trips the sandbox fails its delivery for good;
-- ``range`` is bounded by the sandbox, ``*`` and ``**`` here (no gigabyte strings), and the output
-  is cut at ``MAX_OUTPUT`` characters; a template is at most ``MAX_TEMPLATE`` characters;
+- ``range`` makes at most 10,000 numbers per render (nested loops included), ``*`` and ``**`` are
+  bounded (no gigabyte strings), the output is cut at ``MAX_OUTPUT`` characters and a template is at
+  most ``MAX_TEMPLATE`` characters (loops over the event's own lists are bounded by its size);
 - interpolated values are escaped for where they go (``escape``: Slack's ``&<>``, HTML for mail),
   so an entity's name cannot ping ``<!channel>`` or inject markup; the template's own text is not.
 
@@ -63,6 +64,21 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             if isinstance(sized, str | list | tuple) and len(sized) * abs(_num(times)) > _MAX_REPEAT:
                 raise SecurityError(f"'*' may not make more than {_MAX_REPEAT} items in a message template")
         return super().call_binop(context, operator, left, right)
+
+
+def _bounded_range() -> Callable[..., range]:
+    """``range`` for one render: all its calls together make at most ``_MAX_REPEAT`` numbers, so nested
+    loops cannot spin a worker (the sandbox bounds only each call)."""
+    left = [_MAX_REPEAT]
+
+    def bounded(*args: Any) -> range:
+        made = range(*args)
+        left[0] -= len(made)
+        if left[0] < 0:
+            raise SecurityError(f"range() may make at most {_MAX_REPEAT} numbers in all in a message template")
+        return made
+
+    return bounded
 
 
 def _num(value: Any) -> float:
@@ -140,7 +156,11 @@ def render(template: str, event: Mapping[str, Any], escape: Escape | None = None
     env = _env(escape)
     try:
         text = env.from_string(template).render(
-            event=event.get("event"), timestamp=event.get("timestamp"), seq=event.get("seq"), data=event.get("data")
+            event=event.get("event"),
+            timestamp=event.get("timestamp"),
+            seq=event.get("seq"),
+            data=event.get("data"),
+            range=_bounded_range(),
         )
     except SecurityError as exc:
         raise RenderError(f"refused by the sandbox: {exc}") from None
