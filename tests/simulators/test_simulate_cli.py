@@ -122,6 +122,13 @@ async def pipedrive_answers(c: httpx.AsyncClient, text: str) -> None:
 
 Answers = Callable[[httpx.AsyncClient, str], Awaitable[None]]
 CONNECTORS = {"stripe": 'api_key="sk_test_hubwire"', "github": f'token="{DEFAULT_TOKEN}"'}
+# Connectors whose connect line names its own URL: the Slack Web API's, or the webhook as the credential.
+MESSAGING = {
+    "slack": '/api")',
+    "teams": 'provider="teams", webhook="http://127.0.0.1:',
+    "sendgrid": 'provider="sendgrid", api_key=',
+    "twilio": 'provider="twilio", account_sid=',
+}
 # Providers that publish no machine-readable description (the simulators follow their API reference).
 UNDESCRIBED = {"hubspot", "pipedrive"}
 
@@ -173,6 +180,8 @@ async def test_simulate_command_serves_until_sigterm(args: list[str], answers: A
         provider = args[0]
         if provider in CONNECTORS:
             assert f'api_base_url="{url.group(1)}"' in text and CONNECTORS[provider] in text
+        elif provider in MESSAGING:
+            assert "Integration.connect(" in text and MESSAGING[provider] in text
         else:  # no connector yet: no connect line that would fail
             assert "connector: coming" in text and "Integration.connect" not in text
         if provider in UNDESCRIBED:
