@@ -313,3 +313,24 @@ async def test_via_must_name_one_connected_integration(mhub: Hub) -> None:
     with pytest.raises(ValidationError) as none:
         await Message.send(via="slack", text="x")
     assert none.value.errors[0].code == "not_connected"
+
+
+async def test_an_event_routed_to_sendgrid_is_a_mail_with_html_escaped_values(mhub: Hub) -> None:
+    Deal = deal_noun()
+    async with checked_sendgrid() as sim:
+        await Integration.connect(
+            provider="sendgrid",
+            api_key=DEFAULT_API_KEY,
+            from_email="shop@example.com",
+            api_base_url=sim.url,
+            events=["Deal.Closed"],
+            to="sales@example.com",
+            template="<p>Closed: {{ data.name }}</p>",
+        )
+        deal = await Deal.create(name="<b>Acme</b>", value=1, stage="Open")
+        await Deal.close(deal.id)
+        await drain(mhub)
+        [mail] = sim.mails
+        assert mail.body["subject"] == "Deal.Closed"
+        assert mail.body["personalizations"][0]["to"] == [{"email": "sales@example.com"}]
+        assert mail.body["content"] == [{"type": "text/html", "value": "<p>Closed: &lt;b&gt;Acme&lt;/b&gt;</p>"}]

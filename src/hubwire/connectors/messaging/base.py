@@ -75,6 +75,9 @@ class MessagingProvider(Provider):
     escaping: ClassVar[str | None] = None
     # The Noun this provider sends (Message: chat, SMS; EmailMessage: mail).
     sends: ClassVar[str] = "Message"
+    # Deliveries per second per worker process when the connect names no ``rate_limit``: the
+    # provider's own limit (Slack: a message a second per channel; Teams: 4 a second per webhook).
+    default_rate_limit: ClassVar[float | None] = None
     # Config keywords of every messaging provider, besides the provider's own.
     routing_fields: ClassVar[tuple[str, ...]] = ("events", "template", *POLICY_FIELDS)
 
@@ -96,6 +99,8 @@ class MessagingProvider(Provider):
     def prepare(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, config = super().prepare(params)
         config = {k: from_text(k, v) if k in ("events", *POLICY_FIELDS) else v for k, v in config.items()}
+        if self.default_rate_limit and config.get("rate_limit") is None:
+            config["rate_limit"] = self.default_rate_limit
         errors = self.check_routing(config)
         errors += self.validate(creds, config)
         if errors:

@@ -94,6 +94,7 @@ class SlackProvider(MessagingProvider):
     api_base_url = "https://slack.com/api"
     auth_type = "ApiKey"
     escaping = "slack"
+    default_rate_limit = 1.0
     credential_fields: ClassVar[tuple[str, ...]] = ("webhook", "token")
     config_fields: ClassVar[tuple[str, ...]] = ("channel",)
 

@@ -52,6 +52,7 @@ class TeamsProvider(MessagingProvider):
     description = "Adaptive Card messages to a Teams channel through an incoming webhook."
     provider_url = "https://www.microsoft.com/microsoft-teams"
     auth_type = "Custom"
+    default_rate_limit = 4.0
     credential_fields: ClassVar[tuple[str, ...]] = ("webhook",)
     required_credentials: ClassVar[tuple[str, ...]] = ("webhook",)
     config_fields: ClassVar[tuple[str, ...]] = ()
