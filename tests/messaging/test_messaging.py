@@ -334,3 +334,21 @@ async def test_an_event_routed_to_sendgrid_is_a_mail_with_html_escaped_values(mh
         assert mail.body["subject"] == "Deal.Closed"
         assert mail.body["personalizations"][0]["to"] == [{"email": "sales@example.com"}]
         assert mail.body["content"] == [{"type": "text/html", "value": "<p>Closed: &lt;b&gt;Acme&lt;/b&gt;</p>"}]
+
+
+async def test_an_update_of_a_rules_template_or_events_is_checked_too(mhub: Hub) -> None:
+    deal_noun()
+    rule = await Integration.connect(
+        provider="slack",
+        webhook="http://127.0.0.1:9/services/T/B/x",
+        events=["Deal.Closed"],
+        template="{{ data.name }}",
+    )
+    with pytest.raises(ValidationError) as unsafe:
+        await Integration.update(rule.id, config={**rule["config"], "template": "{{ data.__class__ }}"})
+    assert unsafe.value.errors[0].field == "config.template"
+    with pytest.raises(ValidationError) as typo:
+        await Integration.update(rule.id, config={**rule["config"], "events": ["Deal.Closd"]})
+    assert typo.value.errors[0].code == "unknown_event"
+    fine = await Integration.update(rule.id, config={**rule["config"], "template": "*{{ data.name }}*"})
+    assert fine["config"]["template"] == "*{{ data.name }}*"
