@@ -14,6 +14,19 @@ from typing import Any
 import hubwire
 from hubwire import errors
 
+BUILTIN_SLUGS = [
+    "github",
+    "hubspot",
+    "pipedrive",
+    "salesforce",
+    "sendgrid",
+    "slack",
+    "stripe",
+    "teams",
+    "twilio",
+    "webhook",
+]
+
 
 def _fresh(code: str) -> Any:
     """Run ``code`` in a new interpreter (nothing imported yet); it prints one JSON value."""
@@ -90,7 +103,7 @@ def test_the_builtin_providers_are_there_for_every_hub(tmp_path: Path) -> None:
         print(json.dumps({{"slugs": slugs, "deliveries": deliveries}}))
         """
     )
-    assert found == {"slugs": ["github", "hubspot", "pipedrive", "salesforce", "stripe", "webhook"], "deliveries": 1}
+    assert found == {"slugs": BUILTIN_SLUGS, "deliveries": 1}
 
 
 def test_the_default_registry_loads_the_builtins_without_a_hub() -> None:
@@ -101,7 +114,7 @@ def test_the_default_registry_loads_the_builtins_without_a_hub() -> None:
         print(json.dumps("stripe" in default_registry and [p.slug for p in default_registry.all()]))
         """
     )
-    assert slugs == ["github", "hubspot", "pipedrive", "salesforce", "stripe", "webhook"]
+    assert slugs == BUILTIN_SLUGS
 
 
 def test_core_names_are_exported() -> None:

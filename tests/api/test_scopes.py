@@ -92,6 +92,8 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/oauth-apps/{provider}"): Scope.ADMIN,
     ("PUT", "/v1/oauth-apps/{provider}"): Scope.ADMIN,
     ("DELETE", "/v1/oauth-apps/{provider}"): Scope.ADMIN,
+    ("POST", "/v1/messages/send"): Scope.WRITE,
+    ("POST", "/v1/emailmessages/send"): Scope.WRITE,
 }
 # Generated Noun routes need read to GET and write otherwise, except an Integration's configuration.
 NOUN_ADMIN = {

@@ -131,6 +131,13 @@ CONNECTORS = {
     "salesforce": f'access_token="{DEFAULT_SESSION}"',
     "pipedrive": f'api_token="{DEFAULT_API_TOKEN}"',
 }
+# Connectors whose connect line names its own URL: the Slack Web API's, or the webhook as the credential.
+MESSAGING = {
+    "slack": '/api")',
+    "teams": 'provider="teams", webhook="http://127.0.0.1:',
+    "sendgrid": 'provider="sendgrid", api_key=',
+    "twilio": 'provider="twilio", account_sid=',
+}
 # Providers that publish no machine-readable description (the simulators follow their API reference).
 UNDESCRIBED = {"hubspot", "pipedrive"}
 
@@ -182,6 +189,8 @@ async def test_simulate_command_serves_until_sigterm(args: list[str], answers: A
         provider = args[0]
         if provider in CONNECTORS:
             assert f'api_base_url="{url.group(1)}"' in text and CONNECTORS[provider] in text
+        elif provider in MESSAGING:
+            assert "Integration.connect(" in text and MESSAGING[provider] in text
         else:  # no connector yet: no connect line that would fail
             assert "connector: coming" in text and "Integration.connect" not in text
         if provider in UNDESCRIBED:

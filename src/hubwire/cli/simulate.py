@@ -84,12 +84,20 @@ def _line(text: str) -> None:
 
 
 def _announce(
-    name: str, url: str, credential: str, checking: bool | None, seeded: str, connect: str | None, *extra: str
+    name: str,
+    url: str,
+    credential: str,
+    checking: bool | None,
+    seeded: str,
+    connect: str | None,
+    *extra: str,
+    base: str | None = "",
 ) -> None:
     """Print where the simulator listens, the credential, what was seeded and how to connect.
 
     ``checking`` None: the provider publishes no machine-readable description to check against.
     ``connect`` None: no connector yet, say so rather than print a connect line that would fail.
+    ``base``: the ``api_base_url`` to connect with ("": the simulator's URL; None: none, the credential is a URL).
     """
     _line(f"{name} simulator listening on {url}")
     check = "none published" if checking is None else "on" if checking else "off (no shared/specs folder)"
@@ -101,7 +109,8 @@ def _announce(
         _line(COMING)
     else:
         _line("connect with:")
-        _line(f'    await Integration.connect({connect}, api_base_url="{url}")')
+        at = url if base == "" else base
+        _line(f"    await Integration.connect({connect}" + (f', api_base_url="{at}")' if at else ")"))
     _line("Ctrl-C to stop.")
 
 
@@ -176,7 +185,10 @@ async def run_slack(host: str, port: int, check_spec: bool, stop: asyncio.Event)
         webhook = sim.add_webhook("general")
         _announce(
             "Slack", sim.url, f"bot token: {DEFAULT_TOKEN}", sim.spec is not None,
-            "channels #general and #random", None, f"web api: {sim.api_url}", f"webhook: {webhook}",
+            "channels #general and #random", f'provider="slack", token="{DEFAULT_TOKEN}"',
+            f"web api: {sim.api_url}", f"webhook: {webhook}",
+            f'or: await Integration.connect(provider="slack", webhook="{webhook}")',
+            base=sim.api_url.rstrip("/"),
         )  # fmt: skip
         await stop.wait()
         _report_mismatches("Slack", sim.mismatches)
@@ -196,7 +208,8 @@ async def run_teams(host: str, port: int, check_spec: bool, stop: asyncio.Event)
         webhook, workflow = sim.add_webhook(), sim.add_workflow()
         _announce(
             "Teams", sim.url, f"webhook: {webhook}", sim.spec is not None,
-            "an incoming webhook and a Workflows webhook (the URL is the credential)", None, f"workflow: {workflow}",
+            "an incoming webhook and a Workflows webhook (the URL is the credential)",
+            f'provider="teams", webhook="{webhook}"', f"workflow: {workflow}", base=None,
         )  # fmt: skip
         await stop.wait()
         _report_mismatches("Teams", sim.mismatches)
@@ -215,7 +228,8 @@ async def run_sendgrid(host: str, port: int, check_spec: bool, stop: asyncio.Eve
     async with SendGridSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
         _announce(
             "SendGrid", sim.url, f"api key: {DEFAULT_API_KEY}", sim.spec is not None,
-            "nothing (mail sent is kept in memory, never delivered)", None,
+            "nothing (mail sent is kept in memory, never delivered)",
+            f'provider="sendgrid", api_key="{DEFAULT_API_KEY}", from_email="shop@example.com"',
         )  # fmt: skip
         await stop.wait()
         _report_mismatches("SendGrid", sim.mismatches)
@@ -240,7 +254,9 @@ async def run_twilio(host: str, port: int, check_spec: bool, stop: asyncio.Event
     async with TwilioSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
         _announce(
             "Twilio", sim.url, f"account sid: {DEFAULT_ACCOUNT_SID} · auth token: {DEFAULT_AUTH_TOKEN}",
-            sim.spec is not None, f"sender {DEFAULT_FROM} and messaging service {DEFAULT_SERVICE_SID}", None,
+            sim.spec is not None, f"sender {DEFAULT_FROM} and messaging service {DEFAULT_SERVICE_SID}",
+            f'provider="twilio", account_sid="{DEFAULT_ACCOUNT_SID}", auth_token="{DEFAULT_AUTH_TOKEN}", '
+            f'from_number="{DEFAULT_FROM}"',
         )  # fmt: skip
         await stop.wait()
         _report_mismatches("Twilio", sim.mismatches)

@@ -97,6 +97,8 @@ def verbs_of(noun: Noun) -> list[str]:
         "update",
         "delete",
         *(v for v in noun.verbs if v not in BUILTIN_VERBS and v not in hidden),
+        # Methods a Noun's class runs as verbs of its own (Message.send).
+        *getattr(noun, "methods", ()),
     ]
 
 

@@ -1,7 +1,8 @@
 """The providers that ship with Hubwire, loaded once on first use rather than on ``import hubwire``.
 
 :func:`load_builtins` imports them: Stripe, GitHub, HubSpot, Salesforce and Pipedrive (which
-load the CRM Nouns), the webhooks subsystem (the ``webhook`` provider with its event fan-out, delivery job
+load the CRM Nouns), the messaging providers (Slack, Teams, SendGrid, Twilio), the webhooks
+subsystem (the ``webhook`` provider with its event fan-out, delivery job
 kind and upkeep), the inbound webhooks' apply job and upkeep, the push outbox (its event sink,
 ``sync.push`` job kind and ``Push.Failed`` event) and the OAuth providers declared as data
 (``HUBWIRE_OAUTH_PROVIDERS``). The default provider registry
@@ -23,6 +24,7 @@ BUILTINS = (
     "hubwire.connectors.salesforce",
     "hubwire.connectors.pipedrive",
     "hubwire.webhooks",
+    "hubwire.connectors.messaging",
     "hubwire.inbound.apply",
     "hubwire.push",
     "hubwire.oauth.custom",

@@ -29,11 +29,14 @@ Contract with consumers:
 - **History**: finished deliveries (succeeded or dead) and their attempts are deleted
   ``HUBWIRE_WEBHOOK_RETENTION_DAYS`` (default 30; 0 keeps them) after their last change, by any
   running worker every ten minutes (:func:`prune`); pending and retrying ones never are.
+- **Destinations**: a provider may register a :mod:`~hubwire.webhooks.destinations` entry (Slack,
+  Teams, SendGrid, Twilio do): its Integrations are endpoints delivered with the provider's own
+  request instead of the signed POST, through this same log, retries, resend and limits.
 - **SSRF guard**: see :mod:`hubwire.net.ssrf` (``HUBWIRE_ALLOW_PRIVATE_NETWORKS=1``,
   ``HUBWIRE_ALLOWED_NETWORKS=cidr,...``).
 """
 
-from hubwire.webhooks import fanout, subscriptions
+from hubwire.webhooks import destinations, fanout, subscriptions
 from hubwire.webhooks.attempts import (
     AttemptRow,
     DeliveryRow,
@@ -55,6 +58,7 @@ __all__ = [
     "DELIVER_JOB",
     "AttemptRow",
     "DeliveryRow",
+    "destinations",
     "disable_endpoint",
     "fanout",
     "get_delivery",

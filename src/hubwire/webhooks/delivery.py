@@ -38,6 +38,8 @@ from hubwire.net.redact import redact_text, redact_values
 from hubwire.net.ssrf import AddressPolicy, GuardedResolver, check_url
 from hubwire.store.statements import Statement, run_on, run_on_cursor
 from hubwire.store.tables import webhook_deliveries
+from hubwire.webhooks import destinations
+from hubwire.webhooks.destinations import Destination, Sent
 from hubwire.webhooks.endpoints import Endpoint, EndpointCache
 from hubwire.webhooks.signing import Signer
 
@@ -61,6 +63,8 @@ DELIVER_JOB = "webhook.deliver"
 RESPONSE_LIMIT = 4096
 RETRY_AFTER_BOUNDS = (1.0, 6 * 3600.0)
 USER_AGENT = "Hubwire-Webhooks/1"
+# An attempt's answer: (status code, first 4 KB of the response, error, headers).
+Answer = tuple[int | None, str | None, str | None, Any]
 
 
 @dataclass
@@ -346,15 +350,29 @@ class Deliverer:
         self._prepared[ep.id] = prep
         return prep
 
-    async def post(self, ep: Endpoint, msg_id: str, body: bytes) -> tuple[int | None, str | None, str | None, Any]:
+    async def post(self, ep: Endpoint, msg_id: str, body: bytes) -> Answer:
         """One signed POST: (status code, first 4 KB of the response, error, headers)."""
         prep = await self._prepare(ep)
         if prep.refused is not None:
             return None, None, prep.refused, None
         headers = {**prep.headers, **prep.signer.headers(msg_id, int(self.hub.clock()), body)}
+        return await self._send(ep, prep.url, body, headers, prep.timeout)
+
+    async def request(self, ep: Endpoint, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """One POST of a destination (:mod:`hubwire.webhooks.destinations`) to ``url``, through the same
+        guarded session, timeout and redaction as a webhook's; the answer as :meth:`post` gives it."""
+        try:
+            target = URL(await check_url(url, self.policy, resolve=False))
+        except HubwireError as exc:
+            return None, None, exc.message, None
+        return await self._send(ep, target, body, headers, aiohttp.ClientTimeout(total=ep.policy.timeout))
+
+    async def _send(
+        self, ep: Endpoint, url: URL, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout
+    ) -> Answer:
         try:
             async with self.session().post(
-                prep.url, data=body, headers=headers, allow_redirects=False, timeout=prep.timeout
+                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
             ) as resp:
                 chunk = await resp.content.read(RESPONSE_LIMIT)
                 # NUL cannot be stored in a PostgreSQL text column: it would fail the whole batch's record.
@@ -383,25 +401,39 @@ class Deliverer:
         except NotFoundError:
             await self._finish_dead(did, eid, attempt, "endpoint no longer exists")
             raise Dead("endpoint no longer exists") from None
+        body = p["body"].encode()
+        dest = destinations.get(ep.provider)
+        event: dict[str, Any] = jsonfast.loads(body) if dest is not None else {}
         if not ep.active:
             msg = f"endpoint is {ep.status}"
             await self._finish_dead(did, eid, attempt, msg)
+            if dest is not None:
+                await _settle(dest, self.hub, ep, event, None, msg)
             raise Dead(msg)
-        body = p["body"].encode()
+        sent: Sent | None = None
         limiter = self.limiter(ep)
         async with _UNLIMITED if limiter is None else limiter.slot():
             started = self.hub.clock()
             t0 = time.perf_counter()
-            code, text, error, headers = await self.post(ep, did, body)
+            if dest is None:
+                code, text, error, headers = await self.post(ep, did, body)
+            else:
+                sent = await dest.send(self, ep, did, event)
+                code, text, error, headers = sent.status_code, sent.response, sent.error, sent.headers
         latency = (time.perf_counter() - t0) * 1000.0
-        if code is not None and 200 <= code < 300:
+        if code is not None and 200 <= code < 300 and error is None:
+            if dest is not None:
+                await _settle(dest, self.hub, ep, event, sent, None)
             return Outcome(did, eid, attempt, started, latency, code, text, None, "succeeded")
         error = redact_text(error) if error else f"HTTP {code}"
         if code == 410:
             await self.recorder.record(Outcome(did, eid, attempt, started, latency, code, text, error, "dead"))
-            await disable_endpoint(self.hub, eid, f"webhook endpoint answered 410 Gone; disabled ({ep.url})")
+            await disable_endpoint(self.hub, eid, f"endpoint answered 410 Gone; disabled ({ep.url or ep.provider})")
+            if dest is not None:
+                await _settle(dest, self.hub, ep, event, sent, error)
             raise Dead("endpoint answered 410 Gone: disabled")
-        exhausted = job.attempts >= job.max_attempts
+        # A destination's permanent refusal (a revoked token, an unknown channel) is not retried.
+        exhausted = job.attempts >= job.max_attempts or (sent is not None and sent.permanent)
         delay = None if exhausted else _retry_delay(ep.policy.backoff, job.attempts, code, headers, started)
         status = "dead" if delay is None else "failed"
         next_at = None if delay is None else started + delay
@@ -414,9 +446,13 @@ class Deliverer:
                 self.hub, eid, f"webhook endpoint failed without a success for {days:g} days; disabled ({error})"
             )
             await self._mark(did, "dead")
+            if dest is not None:
+                await _settle(dest, self.hub, ep, event, sent, error)
             raise Dead(f"endpoint disabled after failing for {days:g} days: {error}")
         if delay is None:
-            raise Dead(f"attempts exhausted: {error}")
+            if dest is not None:
+                await _settle(dest, self.hub, ep, event, sent, error)
+            raise Dead(f"attempts exhausted: {error}" if not (sent and sent.permanent) else f"refused: {error}")
         raise Retry(delay, error)
 
     async def _finish_dead(self, did: str, eid: str, attempt: int, error: str) -> None:
@@ -430,6 +466,17 @@ class Deliverer:
                 .where(webhook_deliveries.c.id == did)
                 .values(status=status, next_attempt_at=None, updated_at=self.hub.clock())
             )
+
+
+async def _settle(
+    dest: Destination, hub: Hub, ep: Endpoint, event: dict[str, Any], sent: Sent | None, error: str | None
+) -> None:
+    """Tell the destination its delivery is over. The attempt is sent and will be recorded whatever
+    happens here: a failure to record it at the source is logged, not retried (that would send again)."""
+    try:
+        await dest.settled(hub, ep, event, sent, error)
+    except Exception as exc:
+        log.error("webhook.destination_settle_failed", endpoint=ep.id, error=redact_text(str(exc)))
 
 
 def _retry_delay(backoff: Backoff, attempts: int, code: int | None, headers: Any, now: float) -> float:

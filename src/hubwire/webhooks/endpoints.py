@@ -14,7 +14,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ from hubwire.jobs.kinds import Backoff
 from hubwire.net.redact import secret_strings
 from hubwire.store.tables import entities
 from hubwire.vault.credentials import load_credentials_many
+from hubwire.webhooks import destinations
 from hubwire.webhooks.signing import live_secrets, secret_key
 
 if TYPE_CHECKING:
@@ -154,6 +155,12 @@ class Endpoint:
     keys: tuple[bytes, ...] = ()
     # Every secret string of its credentials (secrets, header values): masked in the responses kept.
     secrets: tuple[str, ...] = ()
+    # ``webhook``, or a destination's provider (hubwire.webhooks.destinations), which reads its
+    # config (template, channel...) and credentials (tokens) to send.
+    provider: str = PROVIDER
+    config: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+    api_base_url: str | None = None  # the Integration's, for a destination's provider API
 
     @property
     def active(self) -> bool:
@@ -169,12 +176,15 @@ def _from_data(eid: str, data: Mapping[str, Any]) -> Endpoint:
         headers={},  # custom headers are credentials: loaded with the secrets (EndpointCache)
         status=str(data.get("status")),
         policy=parse_policy(config),
+        provider=str(data.get("provider") or PROVIDER),
+        config=config,
+        api_base_url=data.get("api_base_url") or None,
     )
 
 
 def _webhook_rows() -> sa.Select[Any]:
     return sa.select(entities.c.id, entities.c.data).where(
-        entities.c.type == "Integration", entities.c.data["provider"].as_string() == PROVIDER
+        entities.c.type == "Integration", entities.c.data["provider"].as_string().in_(destinations.providers())
     )
 
 
@@ -268,6 +278,11 @@ class EndpointCache:
             try:  # a broken endpoint (bad config or secret) fails its own deliveries, not the batch's
                 ep = _from_data(row.id, row.data)
                 creds = all_creds.get(row.id, {})
+                if ep.provider != PROVIDER:  # a destination: it sends with its credentials, signs nothing
+                    ep = replace(ep, credentials=creds, secrets=tuple(secret_strings(creds)))
+                    self._entries[row.id] = (now + self.ttl, ep)
+                    out[row.id] = ep
+                    continue
                 keys = tuple(secret_key(s) for s in live_secrets(creds, wall))
             except Exception as exc:
                 out[row.id] = exc
@@ -275,7 +290,7 @@ class EndpointCache:
             # A rotation's grace period ends inside the ttl: do not cache past it.
             until = min((float(p["until"]) for p in creds.get("previous") or ()), default=math.inf) - wall
             headers = {str(k): str(v) for k, v in (creds.get("headers") or {}).items()}
-            ep = Endpoint(ep.id, ep.url, ep.events, headers, ep.status, ep.policy, keys, tuple(secret_strings(creds)))
+            ep = replace(ep, headers=headers, keys=keys, secrets=tuple(secret_strings(creds)))
             self._entries[row.id] = (now + max(0.0, min(self.ttl, until)), ep)
             out[row.id] = ep
         return out

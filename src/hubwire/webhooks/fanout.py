@@ -3,7 +3,8 @@
 Installed on every Hub as an event sink. The endpoints are read inside the event's own
 transaction (once per transaction, again after an Integration changed in it); the delivery rows
 and jobs are inserted in bulk just before that transaction commits, so a delivery exists if and
-only if its event committed. An endpoint never receives events about itself; endpoints' custom
+only if its event committed. Destinations (chat, mail: :mod:`hubwire.webhooks.destinations`) are
+endpoints too, and take the events addressed to them. An endpoint never receives events about itself; endpoints' custom
 headers (often credentials of the receiver) are stored encrypted with the secret, so they are in
 no event.
 The body is fixed here, once: ``{"event", "timestamp", "seq", "data"}``; a body over
@@ -22,8 +23,9 @@ from hubwire import jsonfast
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.store.events import iso
+from hubwire.webhooks import destinations
 from hubwire.webhooks.delivery import DELIVER_JOB, deliverer
-from hubwire.webhooks.endpoints import Endpoint, active_endpoints, matches
+from hubwire.webhooks.endpoints import PROVIDER, Endpoint, active_endpoints, matches
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -76,6 +78,17 @@ _INSERT_DELIVERIES = {
 }
 
 
+def _selects(ep: Endpoint, event_type: str, addressed_to: str | None) -> bool:
+    """A webhook endpoint takes what its filters select; a destination what is addressed to it, or else
+    what its filters select among the events it accepts."""
+    if ep.provider == PROVIDER:
+        return matches(ep.events, event_type)
+    if addressed_to is not None:
+        return addressed_to == ep.id
+    dest = destinations.get(ep.provider)
+    return dest is not None and dest.accepts(event_type) and matches(ep.events, event_type)
+
+
 def delivery_id(event_id: str, endpoint_id: str) -> str:
     """The ``webhook-id`` of (event, endpoint): stable across retries and resends."""
     return "msg_" + hashlib.sha256(f"{event_id}:{endpoint_id}".encode()).hexdigest()[:26]
@@ -96,7 +109,8 @@ async def fan_out(tx: Tx, ev: EventRecord) -> None:
     if batch.endpoints is None:
         batch.endpoints = await active_endpoints(tx.conn)
     endpoints = batch.endpoints
-    targets = [e for e in endpoints if e.id != ev.entity_id and matches(e.events, ev.type)]
+    to = destinations.addressed_to(ev.type, ev.data)
+    targets = [e for e in endpoints if e.id != ev.entity_id and _selects(e, ev.type, to)]
     if not targets:
         return
     body = event_body(ev.type, ev.created_at, ev.seq, ev.data)
