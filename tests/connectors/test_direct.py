@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hubwire.domains.crm import Contact
 from hubwire.domains.platform import Integration
 from hubwire.errors import NotFoundError, ProviderInvalidRequest, ProviderNotFound, ValidationError
 from hubwire.hub import Hub
@@ -158,3 +159,21 @@ async def test_rest_proxy(hub: Hub, pd: PipedriveSimulator) -> None:
             f"/v1/integrations/{integ.id}/proxy", json={"method": "GET", "path": "/api/v2/persons/999"}, headers=auth
         )
         assert gone.status_code == 404 and gone.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_schema_org_person_is_written_through_as_a_salesforce_contact(
+    hub: Hub, sf: SalesforceSimulator
+) -> None:
+    await connect_sf(sf)
+    person = {"$type": "Person", "name": "John Smith", "email": "john@example.com", "jobTitle": "CEO"}
+    made = await Contact.create(person)
+    (remote,) = sf.state.records["Contact"].values()
+    assert (remote["FirstName"], remote["LastName"], remote["Email"], remote["Title"]) == (
+        "John",
+        "Smith",
+        "john@example.com",
+        "CEO",
+    )
+    assert made["$type"] == "Contact"
+    crm = await Integration.use("salesforce")
+    assert (await crm.get("Contact", remote["Id"]))["LastName"] == "Smith"
