@@ -1,4 +1,4 @@
-"""Direct provider calls (``Integration.use``) against the Salesforce and Pipedrive simulators on
+"""Direct provider calls (``Integration.use``) against the Salesforce, Pipedrive and Stripe simulators on
 loopback: the connector's own connection (auth, rate budget, typed errors), resources by spec,
 foreign hosts refused, and the REST proxy."""
 
@@ -16,6 +16,7 @@ from hubwire.hub import Hub
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN, PipedriveSimulator
 from hubwire.simulators.salesforce import DEFAULT_SESSION, SalesforceSimulator
+from hubwire.simulators.stripe import StripeSimulator
 from tests.api.conftest import rest_client
 from tests.connectors.loopback import LOOPBACK
 from tests.fakes import FakeClock
@@ -177,3 +178,17 @@ async def test_a_schema_org_person_is_written_through_as_a_salesforce_contact(
     assert made["$type"] == "Contact"
     crm = await Integration.use("salesforce")
     assert (await crm.get("Contact", remote["Id"]))["LastName"] == "Smith"
+
+
+async def test_stripe_form_bodies_and_its_error_codes(hub: Hub, stripe_sim: StripeSimulator) -> None:
+    await Integration.connect(provider="stripe", api_key="sk_test_hubwire", api_base_url=stripe_sim.url)
+    pay = await Integration.use("stripe")
+    made = await pay.create("Customer", {"email": "ada@example.com", "metadata": {"tier": "gold"}})  # form-encoded
+    assert made["id"].startswith("cus_") and made["metadata"] == {"tier": "gold"}
+    assert (await pay.update("customer", made["id"], {"name": "Ada"}))["name"] == "Ada"
+    assert [c["email"] for c in await pay.list("customer")] == ["ada@example.com"]
+    balance = await pay.request("GET", "/v1/balance")
+    assert balance.status == 200 and balance.body["object"] == "balance"
+    with pytest.raises(ProviderNotFound) as missing:
+        await pay.get("customer", "cus_nope")
+    assert missing.value.code == "resource_missing" and "sk_test_hubwire" not in str(missing.value.to_dict())
