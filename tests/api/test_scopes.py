@@ -58,6 +58,7 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/integrations/{id}/connect"): Scope.ADMIN,
     ("POST", "/v1/integrations/{id}/disconnect"): Scope.ADMIN,
     ("POST", "/v1/integrations/{id}/sync"): Scope.WRITE,
+    ("POST", "/v1/integrations/{id}/proxy"): Scope.ADMIN,
     ("GET", "/v1/integrations/{id}/runs"): Scope.READ,
     ("GET", "/v1/integrations/{id}/push"): Scope.READ,
     ("GET", "/v1/integrations/{id}/schedule"): Scope.READ,

@@ -7,7 +7,9 @@
             replay received provider webhooks
     admin   everything: API keys, webhook secret rotation, OAuth apps, and an Integration's
             credentials and configuration (create, connect, reconnect, disconnect, PATCH, DELETE,
-            starting an OAuth authorization)
+            starting an OAuth authorization), and the proxy (``POST /v1/integrations/{id}/proxy``):
+            it sends any request the Integration's credentials allow, beyond the Nouns' verbs a
+            write key is trusted with (reading every record, deleting at the provider)
 
 A route needs what its method says (GET and HEAD read, anything else write) unless it is an
 exception below. Routes are looked up by the path they declare (``/v1/integrations/{id}``), so
@@ -54,6 +56,8 @@ ADMIN_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v1/integrations/{id}/connect"),
         ("POST", "/v1/integrations/{id}/disconnect"),
         ("POST", "/v1/webhooks/endpoints/{id}/rotate-secret"),
+        # The proxy uses the credentials for any request, not only the Nouns' verbs.
+        ("POST", "/v1/integrations/{id}/proxy"),
         # Starting an OAuth authorization ends in a connect.
         ("GET", "/v1/oauth/{provider}/authorize"),
     }

@@ -315,6 +315,21 @@ class SpecProvider(Provider):
     def connection(self, ctx: ProviderContext) -> Connection:
         return Connection(ctx, self.spec)
 
+    async def connect_to(self, ctx: ProviderContext) -> Connection:
+        """The connection of an Integration, for a provider whose session needs I/O first (default: ``connection``)."""
+        return self.connection(ctx)
+
+    def direct_resource(self, conn: Connection, name: str) -> Resource | None:
+        """The resource a direct call (``Integration.use``) names: by its name (any case) or its Noun's."""
+        for r in self.spec.resources:
+            if r.name == name:
+                return r
+        folded = name.casefold()
+        for r in self.spec.resources:
+            if r.name.casefold() == folded or (r.mapping is not None and r.mapping.noun.casefold() == folded):
+                return r
+        return None
+
     def account(self, body: Any) -> dict[str, Any] | None:
         """What the credential check reveals about the account (kept in the Integration's config)."""
         return None

@@ -14,10 +14,15 @@ Salesforce's ``Name``). Emails and phones are lists: every CRM keeps several; th
 These Nouns are filled by the CRM connectors (``hubwire.connectors.hubspot``, ``.salesforce``,
 ``.pipedrive``); a provider-specific field the model does not name stays in the connector's field
 mappings.
+
+Schema.org input: a Contact accepts ``{"$type": "Person", "name", "email", "telephone", "jobTitle"}``
+and an Organization ``{"$type": "Organization", "name", "url", "industry"}``, mapped by the one
+table of :mod:`hubwire.domains.schema_org` (which also says what ``$type`` keeps in exports).
 """
 
 from __future__ import annotations
 
+from hubwire.domains import schema_org
 from hubwire.nouns.noun import Noun
 
 __all__ = ["Contact", "Deal", "Lead", "Organization"]
@@ -107,3 +112,7 @@ Lead = Noun(
 )
 
 Noun.registry.update(_declared_before)
+
+# Schema.org input (the seed's ``{"$type": "Person", ...}``): the table is hubwire.domains.schema_org's.
+Contact.accept_type("Person", schema_org.from_person)
+Organization.accept_type("Organization", schema_org.from_organization)

@@ -30,7 +30,7 @@ lists is deleted, within the deletion guard (:mod:`hubwire.sync.reconcile`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -58,6 +58,9 @@ from hubwire.sync.frequency import MANUAL, Frequency, parse_frequency
 from hubwire.sync.reconcile import DELETIONS_HELD, sweep
 from hubwire.sync.runs import finish_run, running, start_run
 from hubwire.vault.credentials import delete_credentials, load_credentials, save_credentials
+
+if TYPE_CHECKING:
+    from hubwire.connectors.direct import ProviderClient
 
 __all__ = ["SYNC_JOB", "Integration", "IntegrationNoun", "run_sync", "sync_key"]
 
@@ -380,6 +383,14 @@ class IntegrationNoun(Noun):
         async with hub.transaction() as tx:
             await queue.enqueue(tx, SYNC_JOB, payload, key=sync_key(current.id))
         return current
+
+    async def use(self, integration: str) -> ProviderClient:
+        """Direct provider calls through one Integration: ``crm = await Integration.use("salesforce")``
+        (the one connected Integration of that provider) or ``Integration.use(integration_id)``;
+        then ``crm.request("GET", "/...")``, ``crm.create("Lead", {...})``... (:mod:`hubwire.connectors.direct`)."""
+        from hubwire.connectors.direct import use  # the connectors build on this module
+
+        return await use(await current_hub(), integration)
 
     async def schedule(self, integration_id: str | Mapping[str, Any]) -> schedules.Schedule | None:
         """The Integration's sync schedule as the workers see it (``None``: not scheduled)."""

@@ -112,6 +112,8 @@ class Noun:
             self.hook_names[decl.before] = ("before", verb)
             self.hook_names[decl.after] = ("after", verb)
         self.hooks = VerbHooks.empty(self.verbs)
+        # Other vocabularies this Noun's input may be written in, by their ``$type`` (see ``accept_type``).
+        self.input_types: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
         declarations.nouns[name] = self
 
     def __repr__(self) -> str:
@@ -154,6 +156,11 @@ class Noun:
     @property
     def writers(self) -> list[Writer]:
         return self.hooks.writers
+
+    def accept_type(self, type_name: str, translate: Callable[[Mapping[str, Any]], dict[str, Any]]) -> None:
+        """Accept input written as ``{"$type": type_name, ...}`` (a Schema.org ``Person`` for a
+        Contact): ``translate`` turns it into this Noun's fields before validation, on create and update."""
+        self.input_types[type_name] = translate
 
     def add_writer(self, writer: Writer) -> Writer:
         """Register a write-through writer (a connector that owns this Noun)."""
@@ -333,6 +340,9 @@ class Noun:
         """Check input fields against the schema; unknown fields and bad values are errors."""
         if not isinstance(data, Mapping):
             raise ValidationError.single("body", "type", f"{self.name} data must be an object")
+        typed = data.get("$type")
+        if isinstance(typed, str) and typed in self.input_types:
+            data = self.input_types[typed](data)
         out: dict[str, Any] = {}
         errors: list[FieldError] = []
         fields = self.fields

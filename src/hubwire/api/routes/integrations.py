@@ -46,6 +46,15 @@ class ReconnectBody(BaseModel):
     api_base_url: str | None = None
 
 
+class ProxyBody(BaseModel):
+    """One request to the Integration's provider, sent with its credentials (``path`` under its API)."""
+
+    method: str
+    path: str
+    query: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+
+
 class SyncBody(BaseModel):
     """``full``: list everything and delete what the provider no longer has (a reconciliation);
     ``confirm_deletions``: a reconciliation that deletes past the deletion guard (implies full)."""
@@ -110,6 +119,26 @@ async def sync(id: str, request: Request) -> JSONResponse:
         if not isinstance(value, bool):
             raise ValidationError.single(name, "type", f"{name} must be true or false")
     return entity_response(await Integration.sync(id, **flags), 202)
+
+
+@router.post(
+    "/v1/integrations/{id}/proxy",
+    summary="Send a request to the Integration's provider with its credentials (a direct call)",
+    response_model=None,
+    openapi_extra=json_body_doc(ProxyBody),
+)
+async def proxy(id: str, request: Request) -> dict[str, Any]:
+    """The provider's status, a subset of its headers and its body; a provider's 4xx/5xx is the
+    typed problem (its code and message), a path off the provider's host a 422 ``foreign_host``."""
+    body = await json_object(request)
+    unknown = set(body) - set(ProxyBody.model_fields)
+    if unknown:
+        raise ValidationError.single(min(unknown), "unknown_field", "a proxy takes method, path, query and body")
+    client = await Integration.use(id)
+    answer = await client.request(
+        body.get("method") or "", body.get("path") or "", query=body.get("query"), body=body.get("body")
+    )
+    return answer.to_dict()
 
 
 @router.get("/v1/integrations/{id}/schedule", summary="When an Integration next syncs and reconciles")

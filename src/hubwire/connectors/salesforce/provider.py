@@ -37,7 +37,7 @@ from hubwire.connectors.mappings import FIELD_MAPPINGS, apply_mappings, mappings
 from hubwire.connectors.registry import ProviderContext, SyncProgress
 from hubwire.connectors.runtime import Connection, SpecProvider, to_incoming
 from hubwire.connectors.salesforce.spec import API_VERSION, REMOTE_FIELD, SALESFORCE, SOBJECTS, SObject
-from hubwire.connectors.spec import ProviderSpec, Resource
+from hubwire.connectors.spec import Endpoint, Pagination, ProviderSpec, Resource
 from hubwire.domains import crm
 from hubwire.errors import FieldError, ProviderAuthError, ProviderRateLimited, ValidationError
 from hubwire.net.ssrf import check_url
@@ -182,6 +182,25 @@ class Salesforce(SpecProvider):
 
     async def connect_to(self, ctx: ProviderContext) -> SalesforceConnection:
         return SalesforceConnection(ctx, await session_of(ctx))
+
+    def direct_resource(self, conn: Connection, name: str) -> Resource | None:
+        """Any sObject by its API name (``Lead``, ``Tier__c``): the REST sObject endpoints; ``list``
+        is a SOQL query of ``Id`` and ``Name`` (a direct ``request`` of ``/query`` asks for more)."""
+        if not REMOTE_FIELD.fullmatch(name):
+            return None
+        data = conn.data if isinstance(conn, SalesforceConnection) else f"/services/data/v{API_VERSION}"
+        base = f"{data}/sobjects/{name}"
+        return Resource(
+            name,
+            list=Endpoint("GET", f"{data}/query", params=(("q", f"SELECT Id, Name FROM {name}"),)),
+            get=Endpoint("GET", f"{base}/{{id}}"),
+            create=Endpoint("POST", base),
+            update=Endpoint("PATCH", f"{base}/{{id}}"),
+            record_path="records",
+            id_field="Id",
+            pagination=Pagination("none"),
+            sync=False,
+        )
 
     async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
         session = await session_of(ctx)
