@@ -1,10 +1,14 @@
 """The provider interface every connector implements, and the registry of providers.
 
-A provider is a class with catalog data (name, category, auth type, logo, url) and up to four
+A provider is a class with catalog data (name, category, auth type, logo, url) and up to five
 behaviours: ``prepare`` (split connect parameters into credentials and config, validate them),
 ``check`` (ask the provider whether the credentials work), ``sync`` (pull its data into Nouns),
-``updating`` (refuse or normalise an update of the Integration) and ``disconnect``. Everything but
-``slug`` and ``name`` has a default.
+``push`` (write local field values to a remote object: what a sync merge or a conflict
+resolution sends back), ``updating`` (refuse or normalise an update of the Integration) and
+``disconnect``. Everything but ``slug`` and ``name`` has a default.
+
+A syncing provider takes one more config key at connect and update, ``conflicts``: the
+Integration's conflict policies (:class:`hubwire.sync.merge.Policies`), checked there.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.connectors.builtin import load_builtins
-from hubwire.errors import FieldError, ValidationError
+from hubwire.errors import ConfigurationError, FieldError, ValidationError
 from hubwire.net.ssrf import AddressPolicy
 
 if TYPE_CHECKING:
@@ -98,16 +102,24 @@ class Provider:
                 continue
             if key in self.credential_fields:
                 creds[key] = value
-            elif key in self.config_fields:
+            elif key in self.config_fields or (key == "conflicts" and self.syncs):
                 config[key] = value
             else:
-                accepted = ", ".join((*self.credential_fields, *self.config_fields)) or "none"
+                names = (*self.credential_fields, *self.config_fields, *(("conflicts",) if self.syncs else ()))
+                accepted = ", ".join(names) or "none"
                 errors.append(
                     FieldError(key, "unknown_parameter", f"{self.slug} does not take {key!r} (accepted: {accepted})")
                 )
         for key in self.required_credentials:
             if not creds.get(key):
                 errors.append(FieldError(key, "required", f"{self.slug} needs {key} to connect"))
+        if "conflicts" in config:
+            from hubwire.sync.merge import Policies  # the sync package imports the hub, which imports this
+
+            try:
+                config["conflicts"] = Policies.parse(config["conflicts"]).to_dict()
+            except ValidationError as exc:
+                errors += exc.errors
         if errors:
             raise ValidationError(
                 f"cannot connect {self.slug}: " + "; ".join(e.message for e in errors),
@@ -131,6 +143,11 @@ class Provider:
         ``api_base_url`` would send the stored credentials to a new place, so it is refused and
         the change goes through ``connect`` with the credentials (which checks the URL too).
         """
+        conflicts = (proposed.get("config") or {}).get("conflicts")
+        if conflicts != (current.get("config") or {}).get("conflicts"):
+            from hubwire.sync.merge import Policies  # the sync package imports the hub, which imports this
+
+            Policies.parse(conflicts, name="config.conflicts")
         if (proposed.get("api_base_url") or None) != (current.get("api_base_url") or None):
             raise ValidationError.single(
                 "api_base_url",
@@ -140,6 +157,18 @@ class Provider:
                 f"POST /v1/integrations/{current.id}/connect), not by an update",
                 integration_id=current.id,
             )
+
+    def pushable(self, resource: str) -> frozenset[str]:
+        """The Noun fields of ``resource`` that :meth:`push` can write (none by default)."""
+        return frozenset()
+
+    async def push(self, ctx: ProviderContext, resource: str, remote_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Write ``values`` (Noun field -> value, all :meth:`pushable`) to the remote object.
+
+        Returns the object's mapped fields as the provider answered (relations left out): the new
+        base of the ref. Raises a ProviderError when refused (nothing is recorded then).
+        """
+        raise ConfigurationError(f"{self.slug} cannot write {resource} objects", provider=self.slug)
 
     def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
         """The name of a verified inbound webhook's event (``customer.updated``), for the inbox."""

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from hubwire.store.transaction import Tx
 
 __all__ = [
+    "DIVERGED",
     "Ref",
     "clear_cursors",
     "delete_refs",
     "in_list",
+    "load_bases",
     "load_cursor",
     "load_refs",
     "lookup",
@@ -38,8 +40,21 @@ __all__ = [
 ]
 
 
+# A ref's entity_version when the local entity differs from the base on purpose (a local change
+# not yet pushed, or a conflict parked for review): the next remote change merges field by field.
+DIVERGED = 0
+
+
 @dataclass
 class Ref:
+    """An entity's link to a remote object, with what the last sync saw of it.
+
+    ``hash`` is the fingerprint of the mapped fields as last synced and ``base`` those fields
+    (unset ones as ``None``; ``None`` when not loaded or saved before bases were kept).
+    ``entity_version`` is the entity's version when it last agreed with the base, or
+    :data:`DIVERGED`: while it matches, a remote change is taken whole, without a field merge.
+    """
+
     resource: str
     remote_id: str
     entity_type: str
@@ -47,6 +62,7 @@ class Ref:
     hash: str
     entity_version: int
     remote_updated: float | None = None
+    base: dict[str, Any] | None = None
 
 
 @functools.cache
@@ -64,15 +80,19 @@ def in_list(column: sa.ColumnElement[Any], values: list[Any], dialect: str) -> s
     return column.in_(values)
 
 
+_REF_WITHOUT_BASE = [c for c in external_refs.columns if c.name != "base"]
+
+
 async def load_refs(
     conn: AsyncConnection, integration_id: str, resource: str, remote_ids: Iterable[str]
 ) -> dict[str, Ref]:
     ids = list(set(remote_ids))
     if not ids:
         return {}
+    # Without the base: most refs of a page are compared by hash only (see load_bases).
     rows = (
         await conn.execute(
-            sa.select(external_refs).where(
+            sa.select(*_REF_WITHOUT_BASE).where(
                 external_refs.c.integration_id == integration_id,
                 external_refs.c.resource == resource,
                 in_list(external_refs.c.remote_id, ids, conn.dialect.name),
@@ -85,6 +105,23 @@ async def load_refs(
         )
         for r in rows
     }
+
+
+async def load_bases(
+    conn: AsyncConnection, integration_id: str, resource: str, remote_ids: Iterable[str]
+) -> dict[str, dict[str, Any] | None]:
+    """The bases of a few refs: those whose entity changed locally, the only ones a sync merges by field."""
+    ids = list(set(remote_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(external_refs.c.remote_id, external_refs.c.base).where(
+            external_refs.c.integration_id == integration_id,
+            external_refs.c.resource == resource,
+            in_list(external_refs.c.remote_id, ids, conn.dialect.name),
+        )
+    )
+    return {r.remote_id: r.base for r in rows}
 
 
 async def lookup(hub: Hub, integration_id: str, resource: str, remote_id: str) -> str | None:
@@ -109,18 +146,19 @@ async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | N
 _REF_CONFLICT = (
     "ON CONFLICT (integration_id, resource, remote_id) DO UPDATE SET entity_type = excluded.entity_type, "
     "entity_id = excluded.entity_id, hash = excluded.hash, entity_version = excluded.entity_version, "
-    "remote_updated = excluded.remote_updated, synced_at = excluded.synced_at"
+    "remote_updated = excluded.remote_updated, synced_at = excluded.synced_at, base = excluded.base"
 )
 _REF_COLUMNS = (
     "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "
-    "entity_version, remote_updated, synced_at) "
+    "entity_version, remote_updated, synced_at, base) "
 )
 # A page's refs in one statement, the page as one JSON parameter (Ref's fields are its keys).
 _SAVE_REFS = {
     "postgresql": sa.text(
         _REF_COLUMNS + "SELECT :integration_id, resource, remote_id, entity_type, entity_id, hash, entity_version, "
-        "remote_updated, :now FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, "
-        "entity_type text, entity_id text, hash text, entity_version int, remote_updated float8) " + _REF_CONFLICT
+        "remote_updated, :now, base FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, "
+        "entity_type text, entity_id text, hash text, entity_version int, remote_updated float8, base jsonb) "
+        + _REF_CONFLICT
     ),
     # WHERE true: without it SQLite would read ON CONFLICT as the join constraint of the FROM.
     "sqlite": sa.text(
@@ -130,7 +168,7 @@ _SAVE_REFS = {
             f"json_extract(value, '$.{c}')"
             for c in ("resource", "remote_id", "entity_type", "entity_id", "hash", "entity_version", "remote_updated")
         )
-        + ", :now FROM json_each(:rows) WHERE true "
+        + ", :now, json_extract(value, '$.base') FROM json_each(:rows) WHERE true "
         + _REF_CONFLICT
     ),
 }
@@ -140,7 +178,7 @@ def refs_doc(refs: Sequence[Ref]) -> str:
     """``refs`` as :func:`save_refs` sends them (made ahead of the transaction by a sync's plan)."""
     # One statement may not touch a row twice (PostgreSQL): the last ref of a key wins, as row by row.
     last = {(r.resource, r.remote_id): r for r in refs}.values()
-    return json.dumps([r.__dict__ for r in last])
+    return json.dumps([r.__dict__ for r in last], default=str)
 
 
 async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref], *, doc: str | None = None) -> None:

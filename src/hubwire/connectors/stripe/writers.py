@@ -103,7 +103,9 @@ async def _store(call: VerbCall, conn: Connection, resource: Resource, obj: dict
             inc.fields[fname] = refs[rid].entity_id if rid in refs else call.proposed.get(fname)
     call.proposed.update(call.noun.validate(inc.fields, partial=True))
     clean = {k: v for k, v in inc.fields.items() if v is not None}
-    ref = Ref(resource.name, inc.remote_id, call.noun.name, call.id, fingerprint(clean), call.proposed.version)
+    ref = Ref(
+        resource.name, inc.remote_id, call.noun.name, call.id, fingerprint(clean), call.proposed.version, None, inc.fields
+    )
 
     async def link(tx: Tx, entity: Entity) -> None:
         ref.entity_version = entity.version
