@@ -1,7 +1,8 @@
 """The providers that ship with Hubwire, loaded once on first use rather than on ``import hubwire``.
 
-:func:`load_builtins` imports them: Stripe, GitHub, and the webhooks subsystem (the ``webhook``
-provider with its event fan-out, delivery job kind and upkeep). The default provider registry
+:func:`load_builtins` imports them: Stripe, GitHub, the webhooks subsystem (the ``webhook``
+provider with its event fan-out, delivery job kind and upkeep) and the conflicts subsystem (the
+``Conflict.*`` events and the ``sync.push`` job kind). The default provider registry
 calls it before its first lookup, and every new Hub before it installs the extensions, so the
 built-ins are there for every Hub without the user importing anything. Add a provider here with
 one line in ``BUILTINS``.
@@ -13,7 +14,7 @@ import importlib
 
 __all__ = ["BUILTINS", "load_builtins"]
 
-BUILTINS = ("hubwire.connectors.stripe", "hubwire.connectors.github", "hubwire.webhooks")
+BUILTINS = ("hubwire.connectors.stripe", "hubwire.connectors.github", "hubwire.webhooks", "hubwire.conflicts")
 _loaded = False
 
 

@@ -162,7 +162,9 @@ class Provider:
         """The Noun fields of ``resource`` that :meth:`push` can write (none by default)."""
         return frozenset()
 
-    async def push(self, ctx: ProviderContext, resource: str, remote_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    async def push(
+        self, ctx: ProviderContext, resource: str, remote_id: str, values: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Write ``values`` (Noun field -> value, all :meth:`pushable`) to the remote object.
 
         Returns the object's mapped fields as the provider answered (relations left out): the new

@@ -8,7 +8,9 @@ budget keyed by the integration id, body encoding, pagination. :class:`SpecProvi
 - ``account(body)``: what the credential check reveals (stored in the Integration's config);
 - ``record(resource, raw)``: filter or reshape a raw record before mapping (``None`` drops it);
 - ``streams(ctx, conn)``: the streams a sync pulls (default: every ``sync`` resource, in order);
-- ``resource_for(noun)`` / ``connection(ctx)``: what write-through writers use.
+- ``resource_for(noun)`` / ``connection(ctx)``: what write-through writers use;
+- ``pushable(resource)``: the fields ``push`` may write (default: every field mapped from a plain
+  path, when the resource has an ``update`` endpoint); ``push`` sends them there.
 
 Where credentials go: an Integration's ``api_base_url`` passes the SSRF guard when it is connected
 (``check``: a 422 ``ssrf_blocked``) and every dial passes it again (the HTTP layer); an update
@@ -278,6 +280,38 @@ class SpecProvider(Provider):
             if r.mapping is not None and r.mapping.noun == noun:
                 return r
         raise KeyError(noun)
+
+    def pushable(self, resource: str) -> frozenset[str]:
+        try:
+            res = self.spec.resource(resource)
+        except KeyError:
+            return frozenset()
+        if res.update is None or res.mapping is None:
+            return frozenset()
+        return frozenset(f for f, src in res.mapping.fields.items() if isinstance(src, str))
+
+    async def push(
+        self, ctx: ProviderContext, resource: str, remote_id: str, values: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        res = self.spec.resource(resource)
+        assert res.update is not None and res.mapping is not None, f"{resource} is not pushable"
+        body: dict[str, Any] = {}
+        for fname, value in values.items():
+            src = res.mapping.fields[fname]
+            assert isinstance(src, str), f"{resource}.{fname} is not pushable"
+            *parents, leaf = src.split(".")
+            node = body
+            for part in parents:
+                node = node.setdefault(part, {})
+            # A form body drops None: the empty string is how form APIs (Stripe) unset a field.
+            node[leaf] = "" if value is None and self.spec.body == "form" else value
+        digest = hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest()[:16]
+        key = f"hubwire-push-{resource}-{remote_id}-{digest}"
+        answer = await self.connection(ctx).call(res.update, remote_id=remote_id, body=body, idempotency_key=key)
+        inc = to_incoming(res, answer) if isinstance(answer, dict) else None
+        if inc is None:
+            return {}
+        return {k: v for k, v in inc.fields.items() if k not in res.mapping.relations}
 
     async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
         if ctx.integration.get("api_base_url"):  # the provider's own base URL is trusted; a given one is not

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from hubwire.store.transaction import Tx
 
-__all__ = ["DETECTED", "RESOLVED", "Conflict", "insert", "open_rows", "publish", "update_fields"]
+__all__ = ["DETECTED", "RESOLVED", "Conflict", "insert", "open_rows", "publish", "register_events", "update_fields"]
 
 DETECTED, RESOLVED = "Conflict.Detected", "Conflict.Resolved"
 
@@ -59,20 +59,23 @@ class _ConflictPayload(pydantic.BaseModel):
     reason: str | None = None
 
 
-registry.register(
-    DETECTED,
-    schema=_ConflictPayload,
-    display_name="Conflict detected",
-    description="A field changed both locally and at the provider since the last sync",
-    category="Conflict",
-)
-registry.register(
-    RESOLVED,
-    schema=_ConflictPayload,
-    display_name="Conflict resolved",
-    description="Every field of a conflict has an outcome, by policy (system) or by a person",
-    category="Conflict",
-)
+def register_events() -> None:
+    """Put ``Conflict.Detected`` and ``Conflict.Resolved`` in the event catalogue (the conflicts
+    subsystem does, when the built-ins load: nothing is registered on ``import hubwire``)."""
+    registry.register(
+        DETECTED,
+        schema=_ConflictPayload,
+        display_name="Conflict detected",
+        description="A field changed both locally and at the provider since the last sync",
+        category="Conflict",
+    )
+    registry.register(
+        RESOLVED,
+        schema=_ConflictPayload,
+        display_name="Conflict resolved",
+        description="Every field of a conflict has an outcome, by policy (system) or by a person",
+        category="Conflict",
+    )
 
 
 @dataclass
@@ -187,11 +190,14 @@ async def insert(tx: Tx, row: dict[str, Any]) -> Conflict:
     return conflict
 
 
-async def update_fields(tx: Tx, conflict: Conflict) -> None:
-    """Save ``conflict``'s fields, status and audit columns (its events are the caller's to publish)."""
-    await tx.conn.execute(
+async def update_fields(tx: Tx, conflict: Conflict) -> bool:
+    """Save an open ``conflict``'s fields, status and audit columns; False when it is no longer open.
+
+    Its events are the caller's to publish.
+    """
+    res = await tx.conn.execute(
         conflicts.update()
-        .where(conflicts.c.id == conflict.id)
+        .where(conflicts.c.id == conflict.id, conflicts.c.status == "open")
         .values(
             fields=conflict.fields,
             status=conflict.status,
@@ -200,6 +206,7 @@ async def update_fields(tx: Tx, conflict: Conflict) -> None:
             reason=conflict.reason,
         )
     )
+    return bool(res.rowcount == 1)
 
 
 async def publish(tx: Tx, conflict: Conflict, name: str) -> None:

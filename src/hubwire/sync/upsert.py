@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hubwire.errors import HubwireError, VersionConflictError
+from hubwire.jobs import queue
 from hubwire.nouns import verbs
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
@@ -39,7 +40,6 @@ from hubwire.nouns.noun import Noun
 from hubwire.store import events as event_log
 from hubwire.store.events import iso
 from hubwire.store.ids import new_ids
-from hubwire.jobs import queue
 from hubwire.store.tables import entities
 from hubwire.sync import conflicts as queue_rows
 from hubwire.sync.merge import Merge, Policies, three_way
@@ -80,7 +80,6 @@ PUSH_JOB = "sync.push"
 def push_key(integration_id: str, entity_id: str) -> str:
     """At most one push of an entity queued at a time: it pushes whatever differs when it runs."""
     return f"push:{integration_id}:{entity_id}"
-
 
 
 # A page's new entities in one short statement, the page as one JSON parameter: not a Bind/Execute
@@ -279,9 +278,7 @@ async def plan_page(
     diverged = {
         rid: ref
         for rid, ref in refs.items()
-        if not latest[rid].deleted
-        and ref.entity_id in current
-        and current[ref.entity_id].version != ref.entity_version
+        if not latest[rid].deleted and ref.entity_id in current and current[ref.entity_id].version != ref.entity_version
     }
     bases: dict[str, dict[str, Any] | None] = {}
     parked: dict[str, queue_rows.Conflict] = {}

@@ -1,0 +1,174 @@
+"""The review queue: list, show and resolve the conflicts syncs recorded.
+
+Resolving decides every parked field: ``take="local"`` or ``"remote"`` for all of them, and/or
+``values={field: value}`` for some. The decision is applied to both sides:
+
+1. the provider first, for each field whose outcome differs from the remote value and that the
+   provider can write (:meth:`Provider.pushable`); a provider error raises and nothing is
+   written, the conflict stays open;
+2. then ONE transaction: the entity updated through the verb pipeline (hooks, ``X.Updated``;
+   run as the provider's source, so write-through writers do not send it a second time), the
+   ref's base moved to what the provider now holds (the next sync sees no change), the conflict
+   row resolved with who (an API key's name, or ``system``), when and why, and
+   ``Conflict.Resolved`` appended.
+
+A resolved conflict is never resolved again (409 ``conflict_resolved``).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+
+from hubwire.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from hubwire.hub import current_hub
+from hubwire.nouns import verbs
+from hubwire.nouns.verbs import acting_as
+from hubwire.store.tables import conflicts
+from hubwire.sync import conflicts as queue_rows
+from hubwire.sync.conflicts import RESOLVED, Conflict
+from hubwire.sync.push import linked, push, settle
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub
+    from hubwire.nouns.entity import Entity
+    from hubwire.store.transaction import Tx
+
+__all__ = ["STATUSES", "get_conflict", "list_conflicts", "resolve_conflict"]
+
+STATUSES = ("open", "resolved")
+
+
+async def list_conflicts(
+    *,
+    integration_id: str | None = None,
+    noun: str | None = None,
+    status: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+    hub: Hub | None = None,
+) -> builtins.list[Conflict]:
+    """Conflicts, newest first, filtered by integration, Noun, status and entity; ``before`` an id pages."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError.single("status", "enum", f"status must be one of: {', '.join(STATUSES)}")
+    hub = hub or await current_hub()
+    c = conflicts.c
+    q = sa.select(conflicts).order_by(c.id.desc()).limit(max(1, min(int(limit), 1000)))
+    for column, value in ((c.integration_id, integration_id), (c.entity_type, noun), (c.status, status)):
+        if value is not None:
+            q = q.where(column == value)
+    if entity_id is not None:
+        q = q.where(c.entity_id == entity_id)
+    if before is not None:
+        q = q.where(c.id < before)
+    async with hub.read() as conn:
+        return [Conflict.from_row(r) for r in await conn.execute(q)]
+
+
+async def get_conflict(conflict_id: int, *, hub: Hub | None = None) -> Conflict:
+    hub = hub or await current_hub()
+    async with hub.read() as conn:
+        row = (await conn.execute(sa.select(conflicts).where(conflicts.c.id == int(conflict_id)))).first()
+    if row is None:
+        raise NotFoundError(f"no conflict {conflict_id}", conflict_id=conflict_id)
+    return Conflict.from_row(row)
+
+
+def _decisions(
+    conflict: Conflict, take: str | None, values: Mapping[str, Any] | None
+) -> dict[str, tuple[Literal["local", "remote", "value"], Any]]:
+    """Each parked field's outcome (and the given value), or a ValidationError naming what is missing."""
+    if take is not None and take not in ("local", "remote"):
+        raise ValidationError.single("take", "enum", "take must be 'local' or 'remote'")
+    values = dict(values or {})
+    parked = conflict.parked
+    errors = [
+        FieldError(f"values.{f}", "not_in_conflict", f"{f} is not an open field of conflict {conflict.id}")
+        for f in values
+        if f not in parked
+    ]
+    undecided = [f for f in parked if f not in values and take is None]
+    if undecided:
+        errors.append(
+            FieldError(
+                "take",
+                "required",
+                f"conflict {conflict.id} needs a decision for {', '.join(undecided)}: take local or remote, or a value",
+            )
+        )
+    if errors:
+        raise ValidationError("; ".join(e.message for e in errors), errors, conflict_id=conflict.id)
+    out: dict[str, tuple[Literal["local", "remote", "value"], Any]] = {}
+    for f in parked:
+        if f in values:
+            out[f] = ("value", values[f])
+        else:
+            out[f] = ("local", None) if take == "local" else ("remote", None)
+    return out
+
+
+async def resolve_conflict(
+    conflict_id: int,
+    *,
+    take: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    by: str = "system",
+    hub: Hub | None = None,
+) -> Conflict:
+    """Decide every parked field of a conflict and apply it to both sides (see the module docstring)."""
+    hub = hub or await current_hub()
+    conflict = await get_conflict(conflict_id, hub=hub)
+    if conflict.status != "open":
+        raise ConflictError(
+            f"conflict {conflict.id} was already resolved by {conflict.resolved_by}",
+            code="conflict_resolved",
+            conflict_id=conflict.id,
+        )
+    decisions = _decisions(conflict, take, values)
+    link = await linked(hub, conflict.integration_id, conflict.entity_id)
+    if link is None:
+        raise NotFoundError(
+            f"{conflict.entity_type} {conflict.entity_id} is no longer linked to {conflict.integration_id}",
+            conflict_id=conflict.id,
+        )
+    given = link.noun.validate({f: v for f, (how, v) in decisions.items() if how == "value"}, partial=True)
+    final: dict[str, Any] = {}
+    for f, (how, _) in decisions.items():
+        final[f] = (
+            link.entity.get(f) if how == "local" else conflict.fields[f]["remote"] if how == "remote" else given.get(f)
+        )
+    # The provider first: a refusal leaves everything as it was.
+    pushable = link.provider.pushable(link.ref.resource)
+    to_push = {f: v for f, v in final.items() if v != conflict.fields[f]["remote"] and f in pushable}
+    base = dict(link.ref.base or {})
+    base.update({f: conflict.fields[f]["remote"] for f in final})
+    if to_push:
+        base = await push(link, to_push)
+    changes = {f: v for f, v in final.items() if link.entity.get(f) != v}
+    for f, (how, _) in decisions.items():
+        conflict.fields[f] = {**conflict.fields[f], "outcome": how, "value": final[f], "pushed": f in to_push}
+    conflict.status, conflict.resolved_by, conflict.reason = "resolved", by, reason
+    conflict.resolved_at = hub.clock()
+
+    async def record(tx: Tx, entity: Entity) -> None:
+        if not await queue_rows.update_fields(tx, conflict):  # resolved by someone else meanwhile
+            raise ConflictError(
+                f"conflict {conflict.id} was resolved while this resolution ran",
+                code="conflict_resolved",
+                conflict_id=conflict.id,
+            )
+        await settle(tx, link, base, entity)
+        await queue_rows.publish(tx, conflict, RESOLVED)
+
+    if changes:
+        with acting_as(link.provider.slug):
+            await verbs.run(link.noun, ["update"], conflict.entity_id, changes, in_tx=[record])
+    else:
+        async with hub.transaction() as tx:
+            await record(tx, link.entity)
+    return conflict
