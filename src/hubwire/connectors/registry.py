@@ -13,6 +13,7 @@ Integration's conflict policies (:class:`hubwire.sync.merge.Policies`), checked 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -116,8 +117,16 @@ class Provider:
         if "conflicts" in config:
             from hubwire.sync.merge import Policies  # the sync package imports the hub, which imports this
 
+            given = config["conflicts"]
             try:
-                config["conflicts"] = Policies.parse(config["conflicts"]).to_dict()
+                if isinstance(given, str):  # from a command line: the policies as JSON
+                    try:
+                        given = json.loads(given)
+                    except ValueError:
+                        raise ValidationError.single(
+                            "conflicts", "invalid_json", "conflicts must be a JSON object"
+                        ) from None
+                config["conflicts"] = Policies.parse(given).to_dict()
             except ValidationError as exc:
                 errors += exc.errors
         if errors:
