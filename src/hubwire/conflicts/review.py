@@ -27,6 +27,7 @@ from hubwire.errors import ConflictError, FieldError, NotFoundError, ValidationE
 from hubwire.hub import current_hub
 from hubwire.nouns import verbs
 from hubwire.nouns.verbs import acting_as
+from hubwire.store.events import iso
 from hubwire.store.tables import conflicts
 from hubwire.sync import conflicts as queue_rows
 from hubwire.sync.conflicts import RESOLVED, Conflict
@@ -142,6 +143,9 @@ async def resolve_conflict(
         final[f] = (
             link.entity.get(f) if how == "local" else conflict.fields[f]["remote"] if how == "remote" else given.get(f)
         )
+    changes = {f: v for f, v in final.items() if link.entity.get(f) != v}
+    if changes:  # a move its state machine refuses is refused before the provider is written
+        verbs.propose(link.noun, ["update"], link.entity, changes, eid=link.entity.id, now_iso=iso(hub.clock()))
     # The provider first: a refusal leaves everything as it was.
     pushable = link.provider.pushable(link.ref.resource)
     to_push = {f: v for f, v in final.items() if v != conflict.fields[f]["remote"] and f in pushable}
@@ -149,7 +153,6 @@ async def resolve_conflict(
     base.update({f: conflict.fields[f]["remote"] for f in final})
     if to_push:
         base = await push(link, to_push)
-    changes = {f: v for f, v in final.items() if link.entity.get(f) != v}
     for f, (how, _) in decisions.items():
         conflict.fields[f] = {**conflict.fields[f], "outcome": how, "value": final[f], "pushed": f in to_push}
     conflict.status, conflict.resolved_by, conflict.reason = "resolved", by, reason

@@ -84,27 +84,35 @@ async def linked(hub: Hub, integration_id: str, entity_id: str) -> Linked | None
     return Linked(noun, await noun.load(hub, entity_id), ref, provider, ctx)
 
 
-def stored_base(noun: Noun, base: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` as the entity stores values (every mapped name kept, unset ones as None)."""
-    clean = {k: v for k, v in base.items() if v is not None and k in noun.fields}
-    return {n: None for n in base} | noun.validate(clean, partial=True)
+def _names(link: Linked) -> set[str]:
+    """The fields the base speaks for: those it holds, and those the provider can be sent."""
+    return {n for n in (*(link.ref.base or {}), *link.provider.pushable(link.ref.resource)) if n in link.noun.fields}
+
+
+def stored_base(link: Linked, base: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` as the entity stores values, for each of :func:`_names` (unset ones as None)."""
+    clean = {k: v for k, v in base.items() if v is not None and k in link.noun.fields}
+    return {n: None for n in _names(link)} | link.noun.validate(clean, partial=True)
 
 
 def differing(link: Linked, leave_out: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """The pushable fields whose local value differs from the base (``leave_out`` excepted)."""
     if link.ref.base is None:
         return {}
-    base = stored_base(link.noun, link.ref.base)
+    base = stored_base(link, link.ref.base)
     pushable = link.provider.pushable(link.ref.resource)
     return {
-        f: link.entity.get(f) for f in base if f in pushable and f not in leave_out and link.entity.get(f) != base[f]
+        f: link.entity.get(f)
+        for f in sorted(pushable)
+        if f in base and f not in leave_out and link.entity.get(f) != base[f]
     }
 
 
 async def push(link: Linked, values: Mapping[str, Any]) -> dict[str, Any]:
     """Send ``values`` to the remote object; return the new base (the answer over the old base)."""
     answer = await link.provider.push(link.context, link.ref.resource, link.ref.remote_id, values)
-    return {**(link.ref.base or {}), **{k: v for k, v in answer.items() if k in (link.ref.base or answer)}}
+    merged = {**(link.ref.base or {}), **answer}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 async def settle(tx: Tx, link: Linked, base: Mapping[str, Any], entity: Entity, *, parked: bool = False) -> None:
@@ -112,7 +120,7 @@ async def settle(tx: Tx, link: Linked, base: Mapping[str, Any], entity: Entity, 
     ref = link.ref
     ref.base = dict(base)
     ref.hash = fingerprint({k: v for k, v in base.items() if v is not None})
-    stored = stored_base(link.noun, base)
+    stored = stored_base(link, base)
     agrees = not parked and all(entity.get(f) == v for f, v in stored.items())
     ref.entity_version = entity.version if agrees else DIVERGED
     await save_refs(tx, link.context.integration.id, [ref])

@@ -50,7 +50,8 @@ class Ref:
     """An entity's link to a remote object, with what the last sync saw of it.
 
     ``hash`` is the fingerprint of the mapped fields as last synced and ``base`` those fields
-    (unset ones as ``None``; ``None`` when not loaded or saved before bases were kept).
+    (the set ones; ``None`` when not loaded, or saved before bases were kept). A sync saves the
+    base as the JSON text it hashed (``base_doc``): no second encoding of every record.
     ``entity_version`` is the entity's version when it last agreed with the base, or
     :data:`DIVERGED`: while it matches, a remote change is taken whole, without a field merge.
     """
@@ -63,6 +64,7 @@ class Ref:
     entity_version: int
     remote_updated: float | None = None
     base: dict[str, Any] | None = None
+    base_doc: str | None = None  # ``base`` as JSON text, saved instead of ``base`` when set
 
 
 @functools.cache
@@ -156,9 +158,10 @@ _REF_COLUMNS = (
 _SAVE_REFS = {
     "postgresql": sa.text(
         _REF_COLUMNS + "SELECT :integration_id, resource, remote_id, entity_type, entity_id, hash, entity_version, "
-        "remote_updated, :now, base FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, "
-        "entity_type text, entity_id text, hash text, entity_version int, remote_updated float8, base jsonb) "
-        + _REF_CONFLICT
+        "remote_updated, :now, COALESCE(CAST(base_doc AS jsonb), CAST(base AS jsonb)) "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, "
+        "entity_type text, entity_id text, hash text, entity_version int, remote_updated float8, base json, "
+        "base_doc text) " + _REF_CONFLICT
     ),
     # WHERE true: without it SQLite would read ON CONFLICT as the join constraint of the FROM.
     "sqlite": sa.text(
@@ -168,7 +171,9 @@ _SAVE_REFS = {
             f"json_extract(value, '$.{c}')"
             for c in ("resource", "remote_id", "entity_type", "entity_id", "hash", "entity_version", "remote_updated")
         )
-        + ", :now, json_extract(value, '$.base') FROM json_each(:rows) WHERE true "
+        # A JSON string's json_extract is its text: base_doc is stored as the JSON it holds.
+        + ", :now, COALESCE(json_extract(value, '$.base_doc'), json_extract(value, '$.base')) "
+        + "FROM json_each(:rows) WHERE true "
         + _REF_CONFLICT
     ),
 }

@@ -132,8 +132,13 @@ class PageResult:
 
 
 def fingerprint(fields: dict[str, Any]) -> str:
+    return _fingerprinted(fields)[1]
+
+
+def _fingerprinted(fields: dict[str, Any]) -> tuple[str, str]:
+    """``fields`` as canonical JSON, and its hash: the JSON is also the ref's base, saved as is."""
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return blob, hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 def to_epoch(value: Any) -> float | None:
@@ -193,6 +198,7 @@ class PagePlan:
     conflict_rows: list[dict[str, Any]] = field(default_factory=list)
     conflict_updates: list[queue_rows.Conflict] = field(default_factory=list)
     pushes: list[str] = field(default_factory=list)
+    base_docs: dict[str, str] = field(default_factory=dict)  # remote id -> the record's base as JSON text
     # Made by the plan so the transaction has only statements to send (see _prepare).
     create_doc: str = ""
     update_params: list[dict[str, Any]] = field(default_factory=list)
@@ -304,6 +310,7 @@ async def plan_page(
         result=result,
     )
     creates, updates, removals, gone, kept = plan.creates, plan.updates, plan.removals, plan.gone, plan.kept
+    base_docs = plan.base_docs
     ctx = Context(hub)
     fresh = iter(new_ids(noun.name, sum(1 for k, it in latest.items() if k not in refs and not it.deleted)))
     for n, it in enumerate(latest.values(), 1):
@@ -319,7 +326,8 @@ async def plan_page(
                 gone.append(it.remote_id)
             continue
         clean = {k: v for k, v in it.fields.items() if v is not None}
-        digest = fingerprint(clean)
+        blob, digest = _fingerprinted(clean)
+        base_docs[it.remote_id] = blob
         try:
             if ref is not None and entity is not None:
                 if ref.remote_id in diverged:
@@ -369,7 +377,11 @@ def _prepare(plan: PagePlan) -> None:
         )
     for (it, eid, _, digest), data in zip(plan.creates, stored_new, strict=True):
         changed.append(("create", noun.entity_of(eid, data, 1, now_iso, now_iso)))
-        refs.append(Ref(resource, it.remote_id, noun.name, eid, digest, 1, it.remote_updated, it.fields))
+        refs.append(
+            Ref(
+                resource, it.remote_id, noun.name, eid, digest, 1, it.remote_updated, None, plan.base_docs[it.remote_id]
+            )
+        )
     for it, old, final, digest in plan.updates:
         data = _stored(final)
         plan.update_params.append(
@@ -378,7 +390,17 @@ def _prepare(plan: PagePlan) -> None:
         changed.append(("update", noun.entity_of(old.id, data, old.version + 1, old["created_at"], now_iso)))
         ref = plan.merged.get(it.remote_id)
         if ref is None:
-            ref = Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated, it.fields)
+            ref = Ref(
+                resource,
+                it.remote_id,
+                noun.name,
+                old.id,
+                digest,
+                old.version + 1,
+                it.remote_updated,
+                None,
+                plan.base_docs[it.remote_id],
+            )
         elif ref.entity_version != DIVERGED:
             ref.entity_version = old.version + 1
         refs.append(ref)
@@ -468,9 +490,13 @@ def _merge(
     remote_newer = it.remote_updated is None or it.remote_updated >= local_at
     merge = three_way(noun.name, names, base, entity, remote, policies, remote_newer=remote_newer)
     # The new base is the remote record, but for parked fields: they stay in conflict until resolved.
-    new_base = dict(it.fields)
+    new_base = _stored(it.fields)
     for f in merge.parked:
-        new_base[f] = ref.base.get(f) if ref.base is not None else None
+        was = ref.base.get(f) if ref.base is not None else None
+        if was is None:
+            new_base.pop(f, None)
+        else:
+            new_base[f] = was
     push = [f for f in merge.push if f in pushable]
     agrees = not merge.push and not merge.parked
     plan.merged[it.remote_id] = Ref(
