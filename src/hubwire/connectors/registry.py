@@ -7,13 +7,12 @@ behaviours: ``prepare`` (split connect parameters into credentials and config, v
 resolution sends back), ``updating`` (refuse or normalise an update of the Integration) and
 ``disconnect``. Everything but ``slug`` and ``name`` has a default.
 
-A syncing provider takes one more config key at connect and update, ``conflicts``: the
-Integration's conflict policies (:class:`hubwire.sync.merge.Policies`), checked there.
+A syncing provider takes one more config key, ``conflicts``: the Integration's conflict policies
+(:class:`hubwire.sync.merge.Policies`), checked by the Integration's connect and update.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -114,21 +113,6 @@ class Provider:
         for key in self.required_credentials:
             if not creds.get(key):
                 errors.append(FieldError(key, "required", f"{self.slug} needs {key} to connect"))
-        if "conflicts" in config:
-            from hubwire.sync.merge import Policies  # the sync package imports the hub, which imports this
-
-            given = config["conflicts"]
-            try:
-                if isinstance(given, str):  # from a command line: the policies as JSON
-                    try:
-                        given = json.loads(given)
-                    except ValueError:
-                        raise ValidationError.single(
-                            "conflicts", "invalid_json", "conflicts must be a JSON object"
-                        ) from None
-                config["conflicts"] = Policies.parse(given).to_dict()
-            except ValidationError as exc:
-                errors += exc.errors
         if errors:
             raise ValidationError(
                 f"cannot connect {self.slug}: " + "; ".join(e.message for e in errors),
@@ -152,11 +136,6 @@ class Provider:
         ``api_base_url`` would send the stored credentials to a new place, so it is refused and
         the change goes through ``connect`` with the credentials (which checks the URL too).
         """
-        conflicts = (proposed.get("config") or {}).get("conflicts")
-        if conflicts != (current.get("config") or {}).get("conflicts"):
-            from hubwire.sync.merge import Policies  # the sync package imports the hub, which imports this
-
-            Policies.parse(conflicts, name="config.conflicts")
         if (proposed.get("api_base_url") or None) != (current.get("api_base_url") or None):
             raise ValidationError.single(
                 "api_base_url",

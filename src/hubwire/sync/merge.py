@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hubwire.errors import FieldError, ValidationError
+from hubwire.nouns.noun import Noun
 
 __all__ = ["POLICIES", "FieldClash", "Merge", "Policies", "three_way"]
 
@@ -77,8 +78,6 @@ def _key_problem(key: str) -> str | None:
     """Why ``key`` names no Noun or field (``None`` when it does)."""
     if key == "default":
         return None
-    from hubwire.nouns.noun import Noun  # the Nouns import the hub, which imports the providers, which import this
-
     noun_name, _, fname = key.partition(".")
     noun = Noun.registry.get(noun_name)
     if noun is None:

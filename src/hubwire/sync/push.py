@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import structlog
 
 from hubwire.connectors.registry import Provider, ProviderContext
+from hubwire.domains.platform import Integration
 from hubwire.errors import HubwireError
 from hubwire.jobs.kinds import Backoff, Dead, Job, job_kind
 from hubwire.nouns.entity import Entity
@@ -52,8 +53,6 @@ class Linked:
 
 async def linked(hub: Hub, integration_id: str, entity_id: str) -> Linked | None:
     """The entity, ref and provider context of ``entity_id`` at ``integration_id``; None without a ref."""
-    from hubwire.domains.platform import Integration  # the platform domain imports the sync package
-
     async with hub.read() as conn:
         row = (
             await conn.execute(
