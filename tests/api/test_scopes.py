@@ -74,6 +74,9 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/api-keys"): Scope.ADMIN,
     ("POST", "/v1/api-keys"): Scope.ADMIN,
     ("DELETE", "/v1/api-keys/{id}"): Scope.ADMIN,
+    ("GET", "/v1/conflicts"): Scope.READ,
+    ("GET", "/v1/conflicts/{id:int}"): Scope.READ,
+    ("POST", "/v1/conflicts/{id:int}/resolve"): Scope.WRITE,
 }
 # Generated Noun routes need read to GET and write otherwise, except an Integration's configuration.
 NOUN_ADMIN = {

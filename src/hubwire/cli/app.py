@@ -16,6 +16,7 @@ import typer
 
 from hubwire.cli import verbs
 from hubwire.cli.apikeys import apikey_app
+from hubwire.cli.conflicts import conflicts_app
 from hubwire.cli.events import events_app
 from hubwire.cli.jobs import jobs_app
 from hubwire.cli.mcp import mcp
@@ -92,6 +93,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(conflicts_app, name="conflicts")
 
 
 @app.command("nouns")

@@ -2,8 +2,8 @@
 
 :func:`load_builtins` imports them: Stripe, GitHub, Salesforce and Pipedrive (which load the CRM
 Nouns), the webhooks subsystem (the ``webhook`` provider with its event fan-out, delivery job
-kind and upkeep) and the push outbox (its event sink, ``sync.push`` job kind and ``Push.Failed``
-event). The default provider registry
+kind and upkeep), the push outbox (its event sink, ``sync.push`` job kind and ``Push.Failed``
+event) and the conflicts review queue (the ``Conflict.*`` events). The default provider registry
 calls it before its first lookup, and every new Hub before it installs the extensions, so the
 built-ins are there for every Hub without the user importing anything. Add a provider here with
 one line in ``BUILTINS``.
@@ -21,7 +21,8 @@ BUILTINS = (
     "hubwire.connectors.salesforce",
     "hubwire.connectors.pipedrive",
     "hubwire.webhooks",
-    "hubwire.push",
+    "hubwire.push.job",
+    "hubwire.conflicts",
 )
 _loaded = False
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubwire.api.routes import event_types, events, integrations, jobs, keys, meta
+from hubwire.api.routes import conflicts, event_types, events, integrations, jobs, keys, meta
 from hubwire.api.routes import webhooks as webhook_routes
 
 __all__ = ["PUBLIC_ROUTERS", "ROUTERS"]
@@ -24,6 +24,7 @@ ROUTERS: list[APIRouter] = [
     meta.router,
     webhook_routes.router,
     keys.router,
+    conflicts.router,
 ]
 
 PUBLIC_ROUTERS: list[APIRouter] = [
