@@ -141,8 +141,8 @@ async def test_the_echo_of_a_push_is_no_change_for_the_next_sync(
     await Worker(hub).drain()
     assert [(r.method, body(r)) for r in api.writes()] == [
         ("POST", {"name": "Gizmo", "color": "red"}),
-        # No base for an entity the sync brought: every field it has set.
-        ("PATCH", {"name": "Remote", "color": "green"}),
+        # An entity the sync brought: what differs from the ref's base (what the sync read).
+        ("PATCH", {"color": "green"}),
     ]
     before = await read_after_widget_events(hub)
     clock.advance(60)  # the runs are listed newest first

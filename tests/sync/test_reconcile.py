@@ -15,6 +15,7 @@ from hubwire.nouns.hooks import on
 from hubwire.store.events import EventRecord, read_after
 from hubwire.store.tables import external_refs
 from hubwire.sync.runs import list_runs
+from hubwire.sync.state import TOMBSTONE
 from tests.connectors.loopback import TOKEN, LoopbackAPI
 from tests.sync.widgets import Widget, Widgets
 
@@ -44,7 +45,10 @@ async def events(hub: Hub, prefix: str) -> list[EventRecord]:
 
 async def refs(hub: Hub, resource: str) -> set[str]:
     async with hub.read() as conn:
-        q = sa.select(external_refs.c.remote_id).where(external_refs.c.resource == resource)
+        # A deleted remote object keeps a tombstone ref (hubwire.sync.state.TOMBSTONE), not a link.
+        q = sa.select(external_refs.c.remote_id).where(
+            external_refs.c.resource == resource, external_refs.c.hash != TOMBSTONE
+        )
         return set((await conn.execute(q)).scalars())
 
 

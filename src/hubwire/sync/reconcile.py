@@ -33,6 +33,7 @@ import structlog
 from hubwire.events.registry import register
 from hubwire.nouns.noun import Noun
 from hubwire.store.tables import external_refs
+from hubwire.sync.state import TOMBSTONE
 from hubwire.sync.upsert import Incoming, apply_page
 
 if TYPE_CHECKING:
@@ -114,8 +115,9 @@ async def sweep(hub: Hub, run: SyncRun, *, source: str, guard: float, confirm: b
         for resource, seen in run.seen.items():
             rows = (
                 await conn.execute(
+                    # Tombstones are objects already known deleted: neither gone again nor counted.
                     sa.select(r.remote_id, r.entity_type, r.synced_at).where(
-                        r.integration_id == integration_id, r.resource == resource
+                        r.integration_id == integration_id, r.resource == resource, r.hash != TOMBSTONE
                     )
                 )
             ).all()
