@@ -16,10 +16,12 @@ import pytest
 import hubwire.conflicts
 from hubwire.domains.billing import Customer
 from hubwire.domains.platform import Integration, run_sync
-from hubwire.errors import ConflictError, ValidationError
+from hubwire.errors import ConflictError, HubwireError, ValidationError
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
+from hubwire.jobs.queue import list_jobs
 from hubwire.net.http import HttpClient, use_http_client
+from hubwire.push.outbox import MERGED, PUSH_JOB
 from hubwire.simulators.stripe import StripeSimulator
 from hubwire.store.events import EventRecord, read_after
 from hubwire.sync.runs import list_runs
@@ -72,7 +74,10 @@ async def test_local_phone_and_remote_email_both_survive_and_the_phone_reaches_s
     local = await Customer.get(eid)
     assert (local["phone"], local["email"]) == ("+200", "ada@work.example")
     assert await hubwire.conflicts.list() == []
-    # The local-only change is pushed by a durable job: the phone, and nothing else.
+    # The local-only change is owed to the push outbox (ONE sync.push job, though Stripe's Customer is
+    # pulled only): the phone, and nothing else.
+    [owed] = await list_jobs(hub, kind=PUSH_JOB)
+    assert (owed.payload["verb"], owed.payload["entity_id"]) == (MERGED, eid)
     stripe_sim.requests.clear()
     await Worker(hub).drain()
     [push] = stripe_sim.requests_to("POST", f"/v1/customers/{sid}")
@@ -130,6 +135,24 @@ async def test_a_parked_conflict_is_resolved_on_both_sides(hub: Hub, stripe_sim:
     with pytest.raises(ConflictError) as again:
         await hubwire.conflicts.resolve(conflict.id, take="local")
     assert again.value.code == "conflict_resolved" and again.value.status == 409
+
+
+async def test_a_resolution_stripe_refuses_changes_nothing(hub: Hub, stripe_sim: StripeSimulator) -> None:
+    iid, eid, sid = await linked(hub, stripe_sim, {"default": "manual"})
+    await offline_edit(iid, eid, email="ada@home.example")
+    stripe_sim.state.update("customer", sid, {"email": "ada@work.example"})
+    await run_sync(hub, iid)
+    [conflict] = await hubwire.conflicts.list()
+    stripe_sim.fail_next(status=400)
+    with pytest.raises(HubwireError) as err:
+        await hubwire.conflicts.resolve(conflict.id, take="local")
+    assert not err.value.retryable
+    assert (await hubwire.conflicts.get(conflict.id)).status == "open"
+    assert (await Customer.get(eid))["email"] == "ada@home.example"
+    assert stripe_sim.store["customer"][sid]["email"] == "ada@work.example"
+    # Once Stripe takes it, the same resolution goes through.
+    done = await hubwire.conflicts.resolve(conflict.id, take="local")
+    assert done.status == "resolved" and stripe_sim.store["customer"][sid]["email"] == "ada@home.example"
 
 
 async def test_a_resolution_must_decide_every_open_field(hub: Hub, stripe_sim: StripeSimulator) -> None:

@@ -8,6 +8,12 @@ delete. Then, in one transaction, it records the ref (with the hash a sync will 
 the provider's record, so that the echo of this write is ``unchanged`` for the next sync) and
 releases the row only if no newer change arrived meanwhile; if one did, it pushes again.
 
+What the provider last had, for an update: the ref's base (what the last sync read, or the last
+push's answer) for the fields it holds, else what was last pushed. A row a sync's field merge
+owes (verb ``merge``, :func:`hubwire.push.outbox.owe`) is pushed even when the Integration does
+not push the Noun, but then only the fields the provider's update takes (``Provider.pushable``);
+no push ever sends a field parked in an open conflict (the resolution writes it).
+
 Idempotency keys are derived from the entity: ``...-create`` (stable however often the create is
 retried, so a create whose answer was lost is replayed, never duplicated), ``...-v{version}``
 for an update, ``...-delete``. Failures: a retryable provider error (5xx, timeouts, 429 with its
