@@ -206,7 +206,7 @@ async def test_a_push_that_keeps_failing_is_dead_lettered_then_retried(
     gizmo = await Widget.create(title="Gizmo")
     for _ in range(8):
         await Worker(hub).drain()
-        clock.advance(4000)
+        clock.advance(5000)  # past the longest backoff: 3600 s, +20% jitter
     [dead] = await push_jobs(hub, "dead")
     assert dead.attempts == 8 and "503" in (dead.last_error or "")
     assert (await push_status(hub, pushing)).to_dict() == {"pending": 0, "failed": 1}
