@@ -95,6 +95,9 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("DELETE", "/v1/oauth-apps/{provider}"): Scope.ADMIN,
     ("POST", "/v1/messages/send"): Scope.WRITE,
     ("POST", "/v1/emailmessages/send"): Scope.WRITE,
+    ("GET", "/v1/conflicts"): Scope.READ,
+    ("GET", "/v1/conflicts/{id:int}"): Scope.READ,
+    ("POST", "/v1/conflicts/{id:int}/resolve"): Scope.WRITE,
 }
 # Generated Noun routes need read to GET and write otherwise, except an Integration's configuration.
 NOUN_ADMIN = {

@@ -141,8 +141,8 @@ async def test_the_echo_of_a_push_is_no_change_for_the_next_sync(
     await Worker(hub).drain()
     assert [(r.method, body(r)) for r in api.writes()] == [
         ("POST", {"name": "Gizmo", "color": "red"}),
-        # No base for an entity the sync brought: every field it has set.
-        ("PATCH", {"name": "Remote", "color": "green"}),
+        # An entity the sync brought: what differs from the ref's base (what the sync read).
+        ("PATCH", {"color": "green"}),
     ]
     before = await read_after_widget_events(hub)
     clock.advance(60)  # the runs are listed newest first
@@ -206,7 +206,7 @@ async def test_a_push_that_keeps_failing_is_dead_lettered_then_retried(
     gizmo = await Widget.create(title="Gizmo")
     for _ in range(8):
         await Worker(hub).drain()
-        clock.advance(4000)
+        clock.advance(5000)  # past the longest backoff: 3600 s, +20% jitter
     [dead] = await push_jobs(hub, "dead")
     assert dead.attempts == 8 and "503" in (dead.last_error or "")
     assert (await push_status(hub, pushing)).to_dict() == {"pending": 0, "failed": 1}

@@ -303,13 +303,14 @@ async def test_an_entity_changed_between_plan_and_write_is_planned_again(
             await Widget.update(widget.id, color="local")
 
     # The page's write finds w2 moved (another writer, as a webhook's apply would): the page is
-    # planned again from what is stored now, sees the local change as a conflict, and is written.
+    # planned again from what is stored now, merges the local change field by field, and is written.
     await run_sync(hub, iid, full=True)
     titles = {w["title"]: w for w in await Widget.find(limit=100)}
     assert set(titles) == {"A2", "B2"} and bumped
+    assert (titles["B2"].id, titles["B2"]["color"]) == (bumped[0], "local")  # both sides' changes kept
     async with hub.read() as conn:
         rows = (await conn.execute(sa.select(conflicts))).all()
-    assert [(r.entity_id, r.winner, r.local["color"]) for r in rows] == [(bumped[0], "remote", "local")]
+    assert rows == []  # different fields: no clash
 
 
 async def test_after_hooks_and_subscribers_run_once_per_synced_change(

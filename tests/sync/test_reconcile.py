@@ -45,7 +45,7 @@ async def events(hub: Hub, prefix: str) -> list[EventRecord]:
 
 async def refs(hub: Hub, resource: str) -> set[str]:
     async with hub.read() as conn:
-        # What links an entity: a deleted object's tombstone (kept to order late webhooks) does not.
+        # A deleted remote object keeps a tombstone ref (hubwire.sync.state.TOMBSTONE), not a link.
         q = sa.select(external_refs.c.remote_id).where(
             external_refs.c.resource == resource, external_refs.c.hash != TOMBSTONE
         )

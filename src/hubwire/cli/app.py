@@ -16,6 +16,7 @@ import typer
 
 from hubwire.cli import verbs
 from hubwire.cli.apikeys import apikey_app
+from hubwire.cli.conflicts import conflicts_app
 from hubwire.cli.events import events_app
 from hubwire.cli.hooks import hooks_app
 from hubwire.cli.jobs import jobs_app
@@ -98,6 +99,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(oauth_apps_app, name="oauth-apps")
 app.add_typer(hooks_app, name="hooks")
+app.add_typer(conflicts_app, name="conflicts")
 
 
 @app.command("nouns")

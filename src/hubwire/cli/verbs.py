@@ -440,6 +440,8 @@ def _provider_options() -> list[str]:
             f"--{c.replace('_', '-')} ({'secret, required' if c in p.required_credentials else 'secret'})"
             for c in p.credential_fields
         ] + [f"--{c.replace('_', '-')}" for c in p.config_fields]
+        if p.syncs:
+            options.append("--conflicts JSON (conflict policies)")
         lines.append(f"  {p.slug:<12} {', '.join(options) or 'none'}")
     return lines
 

@@ -2,10 +2,10 @@
 
 :func:`load_builtins` imports them: Stripe, GitHub, HubSpot, Salesforce and Pipedrive (which
 load the CRM Nouns), the messaging providers (Slack, Teams, SendGrid, Twilio), the webhooks
-subsystem (the ``webhook`` provider with its event fan-out, delivery job
-kind and upkeep), the inbound webhooks' apply job and upkeep, the push outbox (its event sink,
-``sync.push`` job kind and ``Push.Failed`` event) and the OAuth providers declared as data
-(``HUBWIRE_OAUTH_PROVIDERS``). The default provider registry
+subsystem (the ``webhook`` provider with its event fan-out, delivery job kind and upkeep), the
+inbound webhooks' apply job and upkeep, the push outbox (its event sink, ``sync.push`` job kind
+and ``Push.Failed`` event), the conflicts review queue (the ``Conflict.*`` events) and the
+OAuth providers declared as data (``HUBWIRE_OAUTH_PROVIDERS``). The default provider registry
 calls it before its first lookup, and every new Hub before it installs the extensions, so the
 built-ins are there for every Hub without the user importing anything. Add a provider here with
 one line in ``BUILTINS``.
@@ -26,7 +26,8 @@ BUILTINS = (
     "hubwire.webhooks",
     "hubwire.connectors.messaging",
     "hubwire.inbound.apply",
-    "hubwire.push",
+    "hubwire.push.job",
+    "hubwire.conflicts",
     "hubwire.oauth.custom",
 )
 _loaded = False

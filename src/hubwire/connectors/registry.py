@@ -1,11 +1,15 @@
 """The provider interface every connector implements, and the registry of providers.
 
-A provider is a class with catalog data (name, category, auth type, logo, url) and up to four
+A provider is a class with catalog data (name, category, auth type, logo, url) and up to five
 behaviours: ``prepare`` (split connect parameters into credentials and config, validate them),
 ``check`` (ask the provider whether the credentials work), ``sync`` (pull its data into Nouns),
-``push`` (send one local change of a Noun it can push: ``push_directions``), ``updating`` (refuse
-or normalise an update of the Integration) and ``disconnect``. Everything but ``slug`` and
-``name`` has a default.
+``push`` (send one local change: of a Noun it pushes, ``push_directions``, of local values a
+sync's field merge kept, ``pushable``, or of a conflict resolution), ``updating`` (refuse or
+normalise an update of the Integration) and ``disconnect``. Everything but ``slug`` and ``name``
+has a default.
+
+A syncing provider takes one more config key, ``conflicts``: the Integration's conflict policies
+(:class:`hubwire.sync.merge.Policies`), checked by the Integration's connect and update.
 """
 
 from __future__ import annotations
@@ -160,10 +164,11 @@ class Provider:
                 config[key] = _check_directions(self, value)
             elif key in self.credential_fields:
                 creds[key] = value
-            elif key in self.config_fields:
+            elif key in self.config_fields or (key == "conflicts" and self.syncs):
                 config[key] = value
             else:
-                accepted = ", ".join((*self.credential_fields, *self.config_fields)) or "none"
+                names = (*self.credential_fields, *self.config_fields, *(("conflicts",) if self.syncs else ()))
+                accepted = ", ".join(names) or "none"
                 errors.append(
                     FieldError(key, "unknown_parameter", f"{self.slug} does not take {key!r} (accepted: {accepted})")
                 )
@@ -219,6 +224,15 @@ class Provider:
                 f"POST /v1/integrations/{current.id}/connect), not by an update",
                 integration_id=current.id,
             )
+
+    def pushable(self, resource: str) -> frozenset[str]:
+        """The Noun fields of ``resource`` an update through :meth:`push` can write (none by default).
+
+        Whatever the Noun's direction: a sync's field merge that keeps local values the provider
+        lacks queues a push of these fields only (:func:`hubwire.push.outbox.owe`), and a conflict
+        resolution writes only these. A field outside it stays local (the provider owns it).
+        """
+        return frozenset()
 
     def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
         """The name of a verified inbound webhook's event (``customer.updated``), for the inbox."""

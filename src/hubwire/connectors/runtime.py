@@ -10,7 +10,9 @@ budget keyed by the integration id, body encoding, pagination. :class:`SpecProvi
 - ``streams(ctx, conn)``: the streams a sync pulls (default: every ``sync`` resource, in order);
 - ``resource_for(noun)`` / ``connection(ctx)``: what write-through writers use;
 - ``push_body(ctx, resource, fields)``: a local change as the body of a create/update (default:
-  the field map read backwards, see :meth:`SpecProvider.push`).
+  the field map read backwards, see :meth:`SpecProvider.push`);
+- ``pushable(resource)``: the fields an update may write whatever the Noun's direction (default:
+  every field mapped from a plain path, when the resource has an ``update`` endpoint).
 
 Where credentials go: an Integration's ``api_base_url`` passes the SSRF guard when it is connected
 (``check``: a 422 ``ssrf_blocked``) and every dial passes it again (the HTTP layer); an update
@@ -351,6 +353,15 @@ class SpecProvider(Provider):
                 return r
         raise KeyError(noun)
 
+    def pushable(self, resource: str) -> frozenset[str]:
+        try:
+            res = self.spec.resource(resource)
+        except KeyError:
+            return frozenset()
+        if res.update is None or res.mapping is None:
+            return frozenset()
+        return frozenset(f for f, src in res.mapping.fields.items() if isinstance(src, str))
+
     async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
         if ctx.integration.get("api_base_url"):  # the provider's own base URL is trusted; a given one is not
             await check_url(ctx.base_url, ctx.policy, field="api_base_url")
@@ -430,7 +441,8 @@ class SpecProvider(Provider):
                 continue
             src = mapping.fields.get(name)
             if isinstance(src, str):
-                _place(body, src, value)
+                # A form body drops None: the empty string is how form APIs (Stripe) unset a field.
+                _place(body, src, "" if value is None and self.spec.body == "form" else value)
         return body
 
     def incremental_value(self, resource: Resource, since: Any) -> Any:

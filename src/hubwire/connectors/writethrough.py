@@ -122,7 +122,8 @@ async def take_answer(call: VerbCall, integration_id: str, inc: Incoming, resour
     taken = {k: v for k, v in inc.fields.items() if v is not None or call.noun.fields[k].type != "relation"}
     call.proposed.update(call.noun.validate(taken, partial=True))
     clean = {k: v for k, v in inc.fields.items() if v is not None}
-    ref = Ref(resource, inc.remote_id, call.noun.name, call.id, fingerprint(clean), 0, inc.remote_updated)
+    # The provider's answer is the ref's base too: what a later field merge compares both sides with.
+    ref = Ref(resource, inc.remote_id, call.noun.name, call.id, fingerprint(clean), 0, inc.remote_updated, clean)
 
     async def link(tx: Tx, entity: Entity) -> None:
         ref.entity_version = entity.version

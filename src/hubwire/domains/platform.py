@@ -29,6 +29,7 @@ lists is deleted, within the deletion guard (:mod:`hubwire.sync.reconcile`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ from hubwire.store.events import iso
 from hubwire.store.transaction import Tx
 from hubwire.sync import schedules
 from hubwire.sync.frequency import MANUAL, Frequency, parse_frequency
+from hubwire.sync.merge import Policies
 from hubwire.sync.reconcile import DELETIONS_HELD, sweep
 from hubwire.sync.runs import finish_run, running, start_run
 from hubwire.vault.credentials import delete_credentials, load_credentials, save_credentials
@@ -196,6 +198,8 @@ class IntegrationNoun(Noun):
         if oauth:
             grant = await oauth_flow.obtain(hub, prov, code=code, state=state, scopes=scopes)
             creds, config = {**creds, **grant.credentials}, {**config, **grant.config}
+        if "conflicts" in config:
+            config["conflicts"] = _policies(config["conflicts"])
         if current is None:
             wanted = slug or prov.slug_for(config)
             if wanted:
@@ -407,12 +411,35 @@ def _takes_webhooks(prov: Provider) -> bool:
     return prov.syncs or prov.webhook_scheme is not None
 
 
+def _policies(given: Any, name: str = "conflicts") -> dict[str, str]:
+    """Conflict policies checked (a command line gives them as JSON text), as the config keeps them."""
+    if isinstance(given, str):
+        try:
+            given = json.loads(given)
+        except ValueError:
+            raise ValidationError.single(name, "invalid_json", f"{name} must be a JSON object") from None
+    return Policies.parse(given, name=name).to_dict()
+
+
 def sync_key(integration_id: str) -> str:
     """The key of an integration's queued sync job: at most one is queued or running at a time."""
     return f"sync:{integration_id}"
 
 
 Integration = IntegrationNoun()
+
+
+async def _policies_checked(proposed: Entity, ctx: Context) -> None:
+    """An update that changes ``config.conflicts`` gets the same check as a connect."""
+    config = proposed.get("config")
+    if not isinstance(config, dict) or "conflicts" not in config:
+        return
+    current = await Integration.get(proposed.id)
+    if config["conflicts"] != (current.get("config") or {}).get("conflicts"):
+        config["conflicts"] = _policies(config["conflicts"], "config.conflicts")
+
+
+Integration.before("update", _policies_checked)
 
 
 async def run_sync(

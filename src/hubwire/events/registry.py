@@ -9,7 +9,7 @@ Two kinds of entries, looked up together:
 - **Registered events**: what code declares with :func:`register` (``Order.Shipped``), and
   Hubwire's own events that are not a Noun's: ``webhook.test`` (registered by the webhooks
   package). A capability that emits events of its own registers them when it is imported; the
-  conflict capability will register ``Conflict.*`` so (category ``Conflict``).
+  conflict capability registers ``Conflict.*`` so (category ``Conflict``), when the built-ins load.
 
 Subscriptions are checked against it (:func:`unknown`): an exact name, ``Prefix.*`` or ``*`` that
 selects no event is refused with the nearest names. Process-wide, like the Noun registry.

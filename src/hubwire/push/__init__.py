@@ -9,11 +9,15 @@ a push job (:mod:`hubwire.push.outbox`), which sends it (:mod:`hubwire.push.job`
 backoff, superseded by a newer change, dead-lettered visibly (``hubwire jobs list --kind
 sync.push``) with a ``Push.Failed`` event, and its echo recognised by the next sync.
 
-Importing this package installs the outbox on every Hub and registers the job kind and event.
+A sync's field merge owes a push too (:func:`hubwire.push.outbox.owe`): local values the provider
+lacks, whatever the Noun's direction; it is the same row and the same job.
+
+Importing this package installs the outbox on every Hub; importing :mod:`hubwire.push.job` (a
+built-in) registers the job kind and event. The package does not import the job: the sync's
+page writer records owed pushes through :mod:`hubwire.push.outbox`, and the job runs syncs' code.
 """
 
-from hubwire.push import job, outbox
-from hubwire.push.job import PUSH_FAILED, run_push
-from hubwire.push.outbox import PUSH_JOB, PushStatus, push_status
+from hubwire.push import outbox
+from hubwire.push.outbox import PUSH_JOB, PushStatus, owe, push_status
 
-__all__ = ["PUSH_FAILED", "PUSH_JOB", "PushStatus", "job", "outbox", "push_status", "run_push"]
+__all__ = ["PUSH_JOB", "PushStatus", "outbox", "owe", "push_status"]

@@ -8,6 +8,12 @@ delete. Then, in one transaction, it records the ref (with the hash a sync will 
 the provider's record, so that the echo of this write is ``unchanged`` for the next sync) and
 releases the row only if no newer change arrived meanwhile; if one did, it pushes again.
 
+What the provider last had, for an update: the ref's base (what the last sync read, or the last
+push's answer) for the fields it holds, else what was last pushed. A row a sync's field merge
+owes (verb ``merge``, :func:`hubwire.push.outbox.owe`) is pushed even when the Integration does
+not push the Noun, but then only the fields the provider's update takes (``Provider.pushable``);
+no push ever sends a field parked in an open conflict (the resolution writes it).
+
 Idempotency keys are derived from the entity: ``...-create`` (stable however often the create is
 retried, so a create whose answer was lost is replayed, never duplicated), ``...-v{version}``
 for an update, ``...-delete``. Failures: a retryable provider error (5xx, timeouts, 429 with its
@@ -39,10 +45,11 @@ from hubwire.events import emit, register
 from hubwire.jobs.kinds import Backoff, Dead, Job, Retry, job_kind
 from hubwire.net.redact import redact_text
 from hubwire.nouns.entity import Entity
-from hubwire.push.outbox import ACTIVE, PUSH_JOB
+from hubwire.push.outbox import ACTIVE, MERGED, PUSH_JOB
 from hubwire.store.tables import push_outbox
-from hubwire.sync.state import Ref, delete_refs_of, ref_of, save_refs
-from hubwire.sync.upsert import fingerprint, resolve_links
+from hubwire.sync.conflicts import open_rows
+from hubwire.sync.state import DIVERGED, Ref, delete_refs_of, ref_of, save_refs
+from hubwire.sync.upsert import fingerprint, resolve_links, stored_base
 from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
@@ -108,7 +115,8 @@ async def run_push(hub: Hub, job: Job) -> str:
                 integration_id=iid,
             )
         config = dict(integ.get("config") or {})
-        if direction_of(prov.push_directions(), config, row.noun) not in PUSHING:
+        pushing = direction_of(prov.push_directions(), config, row.noun) in PUSHING
+        if not pushing and row.verb != MERGED:
             async with hub.transaction() as tx:  # no longer pushed: nothing is owed
                 await tx.conn.execute(push_outbox.update().where(_keys(iid, eid)).values(job_id=None))
             return "no longer pushed"
@@ -118,7 +126,12 @@ async def run_push(hub: Hub, job: Job) -> str:
         entity = await _entity(hub, noun, eid)
         async with hub.read() as conn:
             ref = await ref_of(conn, iid, eid)
-        call = _call(noun, iid, eid, entity, ref, row.pushed)
+            held = await open_rows(conn, iid, [eid])
+        # Never a field parked in an open conflict (its resolution writes it); a Noun the Integration
+        # does not push sends only what a merge owes: the fields the provider takes (Provider.pushable).
+        leave_out = set(held[eid].parked) if eid in held else set()
+        only = None if pushing or ref is None else prov.pushable(ref.resource)
+        call = _call(noun, iid, eid, entity, ref, row.pushed, leave_out=leave_out, only=only)
         ctx = ProviderContext(hub, prov, integ, await load_credentials(hub, iid), config)
         pushed = await prov.push(ctx, call) if call is not None else None
         if call is not None:
@@ -147,8 +160,13 @@ async def run_push(hub: Hub, job: Job) -> str:
                 await delete_refs_of(tx, iid, eid)
             elif pushed is not None and entity is not None:
                 rec = pushed.record
-                digest = fingerprint({k: v for k, v in rec.fields.items() if v is not None})
-                ref = Ref(pushed.resource, rec.remote_id, noun.name, eid, digest, entity.version, rec.remote_updated)
+                base = {k: v for k, v in rec.fields.items() if v is not None}
+                # While a conflict parks fields, the entity differs from the base on purpose.
+                version = DIVERGED if leave_out else entity.version
+                ref = Ref(
+                    pushed.resource, rec.remote_id, noun.name, eid, fingerprint(base), version, rec.remote_updated
+                )
+                ref.base = base
                 await save_refs(tx, iid, [ref])
         if done.rowcount:
             return outcome
@@ -156,9 +174,23 @@ async def run_push(hub: Hub, job: Job) -> str:
 
 
 def _call(
-    noun: Noun, iid: str, eid: str, entity: Entity | None, ref: Ref | None, pushed: dict[str, Any] | None
+    noun: Noun,
+    iid: str,
+    eid: str,
+    entity: Entity | None,
+    ref: Ref | None,
+    pushed: dict[str, Any] | None,
+    *,
+    leave_out: set[str] | frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
 ) -> PushCall | None:
-    """What to send, from the state: create, update of the changed fields, delete, or nothing."""
+    """What to send, from the state: create, update of the changed fields, delete, or nothing.
+
+    An update sends the fields that differ from what the provider last had: the ref's base (what
+    the last sync read or push answered) for the fields it holds, what the last push sent
+    (``pushed``) for the others; with neither, every set field. ``leave_out`` and ``only`` narrow
+    it (see :func:`run_push`).
+    """
     prefix = f"hubwire-{iid}-{eid}"
     if entity is None:
         if ref is None:
@@ -168,9 +200,12 @@ def _call(
     if ref is None:
         fields = {k: v for k, v in current.items() if v is not None}
         return PushCall(noun, "create", eid, entity, fields, None, f"{prefix}-create")
-    # Without a base (the entity came from a sync), every set field: the provider gets the whole state.
-    base = pushed or {}
-    changed = {k: v for k, v in current.items() if base.get(k) != v}
+    # Fields the ref's base holds: as the provider last had them (a sync or a push moved it since
+    # ``pushed``, which would resend stale values); the others as last pushed.
+    base = {**(pushed or {}), **(stored_base(noun, ref.base) if ref.base is not None else {})}
+    changed = {
+        k: v for k, v in current.items() if base.get(k) != v and k not in leave_out and (only is None or k in only)
+    }
     if not changed:
         return None
     return PushCall(noun, "update", eid, entity, changed, ref.remote_id, f"{prefix}-v{entity.version}")

@@ -36,9 +36,12 @@ if TYPE_CHECKING:
     from hubwire.store.events import EventRecord
     from hubwire.store.transaction import Tx
 
-__all__ = ["ACTIVE", "PUSH_JOB", "PushStatus", "Target", "push_status", "record"]
+__all__ = ["ACTIVE", "MERGED", "PUSH_JOB", "PushStatus", "Target", "owe", "push_status", "record"]
 
 PUSH_JOB = "sync.push"
+# The verb of a push a sync's field merge owes (:func:`owe`): an update of the fields the provider
+# can take (``Provider.pushable``) that changed only locally, whatever the Noun's direction.
+MERGED = "merge"
 ACTIVE = ("Connected", "Synced")  # the Integration statuses that push (those that sync)
 
 
@@ -121,15 +124,38 @@ def _payload(integration_id: str, ev: EventRecord, verb: str) -> dict[str, Any]:
 
 async def record(tx: Tx, integration_id: str, ev: EventRecord, verb: str) -> None:
     """Record ``ev``'s change of its entity as the latest to push to ``integration_id``, in ``tx``."""
+    await _hold(tx, _payload(integration_id, ev, verb), ev.seq)
+
+
+async def owe(tx: Tx, integration_id: str, noun: str, entity_id: str, version: int) -> None:
+    """Owe ``integration_id``'s provider the local values a sync's field merge kept (:data:`MERGED`), in ``tx``.
+
+    The merge found fields the provider can take (``Provider.pushable``) that changed only
+    locally: they are pushed whatever the Noun's direction, since the provider is behind the
+    entity it gave. No event asks for it (the merge's own changes come from the provider), so
+    the row keeps the seq of the last change it recorded (0 when new).
+    """
+    payload = {"integration_id": integration_id, "noun": noun, "entity_id": entity_id, "verb": MERGED}
+    await _hold(tx, payload | {"version": version}, None)
+
+
+async def _hold(tx: Tx, payload: dict[str, Any], event_seq: int | None) -> None:
+    """Make the outbox row of ``payload``'s entity say its latest change, and ONE job responsible for it."""
     now = tx.hub.clock()
-    payload = _payload(integration_id, ev, verb)
-    key = sa.and_(push_outbox.c.integration_id == integration_id, push_outbox.c.entity_id == ev.entity_id)
-    change = {"noun": ev.entity_type, "verb": verb, "version": payload["version"], "event_seq": ev.seq}
+    integration_id, entity_id = payload["integration_id"], payload["entity_id"]
+    key = sa.and_(push_outbox.c.integration_id == integration_id, push_outbox.c.entity_id == entity_id)
+    change: dict[str, Any] = {"noun": payload["noun"], "verb": payload["verb"], "version": payload["version"]}
+    if event_seq is not None:
+        change["event_seq"] = event_seq
     insert: Any = (postgresql.insert if tx.dialect == "postgresql" else sqlite.insert)(push_outbox)
     fresh = (
         await tx.conn.execute(
             insert.values(
-                integration_id=integration_id, entity_id=ev.entity_id, created_at=now, updated_at=now, **change
+                integration_id=integration_id,
+                entity_id=entity_id,
+                created_at=now,
+                updated_at=now,
+                **({"event_seq": 0} | change),
             )
             .on_conflict_do_nothing(index_elements=["integration_id", "entity_id"])
             .returning(push_outbox.c.entity_id)

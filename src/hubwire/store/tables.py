@@ -146,6 +146,9 @@ external_refs = sa.Table(
     sa.Column("entity_version", sa.Integer, nullable=False),
     sa.Column("remote_updated", sa.Double, nullable=True),
     sa.Column("synced_at", sa.Double, nullable=False),
+    # The mapped fields as last synced, unset ones as null (migration 0006_conflicts): the base of
+    # the three-way merge. Null for a ref saved before it.
+    sa.Column("base", JSONDoc, nullable=True),
     sa.Index("ix_external_refs_entity", "entity_id"),
 )
 
@@ -217,11 +220,20 @@ conflicts = sa.Table(
     sa.Column("entity_type", sa.String(64), nullable=False),
     sa.Column("entity_id", sa.String(64), nullable=False),
     sa.Column("policy", sa.String(32), nullable=False),
-    sa.Column("winner", sa.String(16), nullable=False),  # remote | local
+    sa.Column("winner", sa.String(16), nullable=False),  # remote | local | mixed (per field: ``fields``)
     sa.Column("local", JSONDoc, nullable=False),
     sa.Column("remote", JSONDoc, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    # The review queue (migration 0006_conflicts): open -> resolved, and the audit trail.
+    sa.Column("status", sa.String(16), nullable=False),
+    # {field: {"base", "local", "remote", "policy", "outcome": local | remote | value | null, "value"}}
+    sa.Column("fields", JSONDoc, nullable=True),
+    sa.Column("resolved_by", sa.String(200), nullable=True),  # an API key's name, or "system"
+    sa.Column("resolved_at", sa.Double, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
     sa.Index("ix_conflicts_integration", "integration_id", "created_at"),
+    sa.Index("ix_conflicts_status", "status", "created_at"),
+    sa.Index("ix_conflicts_entity", "entity_id", "status"),
 )
 
 # The push outbox (migration 0010_outbox): one row per (integration, entity) Hubwire pushes.

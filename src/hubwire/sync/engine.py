@@ -24,6 +24,7 @@ import structlog
 
 from hubwire.errors import VersionConflictError
 from hubwire.net.redact import redact_text
+from hubwire.sync.merge import Policies
 from hubwire.sync.runs import current_run
 from hubwire.sync.state import clear_cursors, load_cursor
 from hubwire.sync.upsert import Incoming, PagePlan, PageResult, plan_page, write_page
@@ -173,20 +174,24 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
         await clear_cursors(hub, integration_id)
     run = current_run()
     seen = 0
+    policies = Policies.parse(ctx.config.get("conflicts"))  # checked when the Integration took them
 
     async def plan(stream: Stream, batch: Batch) -> PagePlan:
         noun = batch.noun or stream.noun
         assert noun is not None, f"stream {stream.name} yielded a batch without a Noun"
+        resource = batch.resource or stream.name
         return await plan_page(
             hub,
             integration_id=integration_id,
-            resource=batch.resource or stream.name,
+            resource=resource,
             noun=noun,
             items=batch.items,
             source=ctx.provider.slug,
             cursor=batch.state,
             cursor_resource=stream.name,
             run=run,
+            policies=policies,
+            pushable=ctx.provider.pushable(resource),
         )
 
     async def write(stream: Stream, batch: Batch, page: PagePlan) -> PageResult:

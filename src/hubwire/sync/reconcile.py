@@ -115,7 +115,7 @@ async def sweep(hub: Hub, run: SyncRun, *, source: str, guard: float, confirm: b
         for resource, seen in run.seen.items():
             rows = (
                 await conn.execute(
-                    # Tombstones (objects already deleted, kept to order late webhooks) are not held.
+                    # Tombstones are objects already known deleted: neither gone again nor counted.
                     sa.select(r.remote_id, r.entity_type, r.synced_at).where(
                         r.integration_id == integration_id, r.resource == resource, r.hash != TOMBSTONE
                     )

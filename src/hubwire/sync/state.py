@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from hubwire.store.transaction import Tx
 
 __all__ = [
+    "DIVERGED",
     "TOMBSTONE",
     "Ref",
     "clear_cursors",
     "delete_refs",
     "delete_refs_of",
     "in_list",
+    "load_bases",
     "load_cursor",
     "load_refs",
     "lookup",
@@ -46,9 +48,22 @@ __all__ = [
 # recognised as older and does not bring the object back. Only the sync's plan reads tombstones.
 TOMBSTONE = "deleted"
 
+# A ref's entity_version when the local entity differs from the base on purpose (a local change
+# not yet pushed, or a conflict parked for review): the next remote change merges field by field.
+DIVERGED = 0
+
 
 @dataclass
 class Ref:
+    """An entity's link to a remote object, with what the last sync saw of it.
+
+    ``hash`` is the fingerprint of the mapped fields as last synced and ``base`` those fields
+    (the set ones; ``None`` when not loaded, or saved before bases were kept). A sync saves the
+    base as the JSON text it hashed (``base_doc``): no second encoding of every record.
+    ``entity_version`` is the entity's version when it last agreed with the base, or
+    :data:`DIVERGED`: while it matches, a remote change is taken whole, without a field merge.
+    """
+
     resource: str
     remote_id: str
     entity_type: str
@@ -56,6 +71,8 @@ class Ref:
     hash: str
     entity_version: int
     remote_updated: float | None = None
+    base: dict[str, Any] | None = None
+    base_doc: str | None = None  # ``base`` as JSON text, saved instead of ``base`` when set
 
 
 @functools.cache
@@ -73,6 +90,9 @@ def in_list(column: sa.ColumnElement[Any], values: list[Any], dialect: str) -> s
     return column.in_(values)
 
 
+_REF_WITHOUT_BASE = [c for c in external_refs.columns if c.name != "base"]
+
+
 async def load_refs(
     conn: AsyncConnection,
     integration_id: str,
@@ -85,7 +105,8 @@ async def load_refs(
     ids = list(set(remote_ids))
     if not ids:
         return {}
-    q = sa.select(external_refs).where(
+    # Without the base: most refs of a page are compared by hash only (see load_bases).
+    q = sa.select(*_REF_WITHOUT_BASE).where(
         external_refs.c.integration_id == integration_id,
         external_refs.c.resource == resource,
         in_list(external_refs.c.remote_id, ids, conn.dialect.name),
@@ -99,6 +120,23 @@ async def load_refs(
         )
         for r in rows
     }
+
+
+async def load_bases(
+    conn: AsyncConnection, integration_id: str, resource: str, remote_ids: Iterable[str]
+) -> dict[str, dict[str, Any] | None]:
+    """The bases of a few refs: those whose entity changed locally, the only ones a sync merges by field."""
+    ids = list(set(remote_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(external_refs.c.remote_id, external_refs.c.base).where(
+            external_refs.c.integration_id == integration_id,
+            external_refs.c.resource == resource,
+            in_list(external_refs.c.remote_id, ids, conn.dialect.name),
+        )
+    )
+    return {r.remote_id: r.base for r in rows}
 
 
 async def lookup(hub: Hub, integration_id: str, resource: str, remote_id: str) -> str | None:
@@ -123,7 +161,7 @@ async def remote_id_of(hub: Hub, integration_id: str, entity_id: str) -> str | N
 
 
 async def ref_of(conn: AsyncConnection, integration_id: str, entity_id: str) -> Ref | None:
-    """The ref linking ``entity_id`` to its remote object in ``integration_id``, if any."""
+    """The ref linking ``entity_id`` to its remote object in ``integration_id``, if any, with its base."""
     r = (
         await conn.execute(
             sa.select(external_refs).where(
@@ -135,7 +173,16 @@ async def ref_of(conn: AsyncConnection, integration_id: str, entity_id: str) -> 
     ).first()
     if r is None:
         return None
-    return Ref(r.resource, r.remote_id, r.entity_type, r.entity_id, r.hash, r.entity_version, r.remote_updated)
+    return Ref(
+        r.resource,
+        r.remote_id,
+        r.entity_type,
+        r.entity_id,
+        r.hash,
+        r.entity_version,
+        r.remote_updated,
+        r.base,
+    )
 
 
 async def delete_refs_of(tx: Tx, integration_id: str, entity_id: str) -> None:
@@ -153,18 +200,20 @@ _REF_CONFLICT = (
     "ON CONFLICT (integration_id, resource, remote_id) DO UPDATE SET entity_type = excluded.entity_type, "
     "entity_id = excluded.entity_id, hash = excluded.hash, entity_version = excluded.entity_version, "
     "remote_updated = COALESCE(excluded.remote_updated, external_refs.remote_updated), "
-    "synced_at = excluded.synced_at"
+    "synced_at = excluded.synced_at, base = excluded.base"
 )
 _REF_COLUMNS = (
     "INSERT INTO external_refs (integration_id, resource, remote_id, entity_type, entity_id, hash, "
-    "entity_version, remote_updated, synced_at) "
+    "entity_version, remote_updated, synced_at, base) "
 )
 # A page's refs in one statement, the page as one JSON parameter (Ref's fields are its keys).
 _SAVE_REFS = {
     "postgresql": sa.text(
         _REF_COLUMNS + "SELECT :integration_id, resource, remote_id, entity_type, entity_id, hash, entity_version, "
-        "remote_updated, :now FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, "
-        "entity_type text, entity_id text, hash text, entity_version int, remote_updated float8) " + _REF_CONFLICT
+        "remote_updated, :now, COALESCE(CAST(base_doc AS jsonb), CAST(base AS jsonb)) "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS r(resource text, remote_id text, "
+        "entity_type text, entity_id text, hash text, entity_version int, remote_updated float8, base json, "
+        "base_doc text) " + _REF_CONFLICT
     ),
     # WHERE true: without it SQLite would read ON CONFLICT as the join constraint of the FROM.
     "sqlite": sa.text(
@@ -174,7 +223,9 @@ _SAVE_REFS = {
             f"json_extract(value, '$.{c}')"
             for c in ("resource", "remote_id", "entity_type", "entity_id", "hash", "entity_version", "remote_updated")
         )
-        + ", :now FROM json_each(:rows) WHERE true "
+        # A JSON string's json_extract is its text: base_doc is stored as the JSON it holds.
+        + ", :now, COALESCE(json_extract(value, '$.base_doc'), json_extract(value, '$.base')) "
+        + "FROM json_each(:rows) WHERE true "
         + _REF_CONFLICT
     ),
 }
@@ -184,7 +235,7 @@ def refs_doc(refs: Sequence[Ref]) -> str:
     """``refs`` as :func:`save_refs` sends them (made ahead of the transaction by a sync's plan)."""
     # One statement may not touch a row twice (PostgreSQL): the last ref of a key wins, as row by row.
     last = {(r.resource, r.remote_id): r for r in refs}.values()
-    return json.dumps([r.__dict__ for r in last])
+    return json.dumps([r.__dict__ for r in last], default=str)
 
 
 async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref], *, doc: str | None = None) -> None:

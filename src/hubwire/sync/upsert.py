@@ -10,16 +10,20 @@ transaction; the page writes them all with statements of its own (one per kind o
 the after-hooks and subscribers run once it committed. Write-through writers do not run: the
 data comes from the provider, and so do its statuses (no state machine check).
 
-Conflict: the local entity changed since the last sync (its version moved) and the remote
-record changed too. Policy ``last_modified``: the newer side wins (remote when it has no
-updated-at); every conflict is recorded in the ``conflicts`` table.
-
 Order: a record older than the one last applied (its ``remote_updated`` before the ref's) is left
 alone, so a webhook delivered late never moves an entity back in time; a record without one keeps
 the ref's. A deleted remote object leaves a tombstone ref (:data:`~hubwire.sync.state.TOMBSTONE`)
 with the time of its deletion, so a change older than the deletion does not bring it back. A page
 that creates checks, under the event log's lock, that no other writer (a webhook, a sync) linked
 the same remote objects since the plan read them; if one did, ``VersionConflictError``: plan again.
+
+Both sides: a record whose entity changed locally since the last sync (its version moved away
+from the ref's) is merged field by field against the ref's base (:func:`hubwire.sync.merge.three_way`):
+remote-only changes are taken, local-only ones kept and owed to the provider through the push
+outbox (:func:`hubwire.push.outbox.owe`, for the fields it can take: :meth:`Provider.pushable`),
+and fields changed on both sides are decided by the Integration's policies; each such clash is a
+row of the review queue (:mod:`hubwire.sync.conflicts`) with its ``Conflict.*`` events, all in the
+page's transaction. Only those few records load their base: the others compare by hash and version.
 """
 
 from __future__ import annotations
@@ -39,12 +43,25 @@ from hubwire.nouns import verbs
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
+from hubwire.push import outbox
 from hubwire.store import events as event_log
 from hubwire.store.events import iso
 from hubwire.store.ids import new_ids
-from hubwire.store.tables import conflicts, entities
+from hubwire.store.tables import entities
+from hubwire.sync import conflicts as queue_rows
+from hubwire.sync.merge import Merge, Policies, three_way
 from hubwire.sync.runs import SyncRun, heartbeat
-from hubwire.sync.state import TOMBSTONE, Ref, in_list, load_refs, refs_doc, save_cursor, save_refs
+from hubwire.sync.state import (
+    DIVERGED,
+    TOMBSTONE,
+    Ref,
+    in_list,
+    load_bases,
+    load_refs,
+    refs_doc,
+    save_cursor,
+    save_refs,
+)
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -58,6 +75,7 @@ __all__ = [
     "fingerprint",
     "plan_page",
     "resolve_links",
+    "stored_base",
     "to_epoch",
     "write_page",
 ]
@@ -113,8 +131,13 @@ class PageResult:
 
 
 def fingerprint(fields: dict[str, Any]) -> str:
+    return _fingerprinted(fields)[1]
+
+
+def _fingerprinted(fields: dict[str, Any]) -> tuple[str, str]:
+    """``fields`` as canonical JSON, and its hash: the JSON is also the ref's base, saved as is."""
     blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return blob, hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 def to_epoch(value: Any) -> float | None:
@@ -171,7 +194,13 @@ class PagePlan:
     kept: list[Ref] = field(default_factory=list)
     # remote id -> (entity id, hash) of the ref the plan read, or None: what a create expects to find
     claimed: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    # Field merges: the ref each merged record leaves (by remote id; its entity_version is filled
+    # in when written), new review-queue rows, open rows added to, entities to push.
+    merged: dict[str, Ref] = field(default_factory=dict)
     conflict_rows: list[dict[str, Any]] = field(default_factory=list)
+    conflict_updates: list[queue_rows.Conflict] = field(default_factory=list)
+    pushes: list[tuple[str, int]] = field(default_factory=list)  # (entity id, version once written)
+    base_docs: dict[str, str] = field(default_factory=dict)  # remote id -> the record's base as JSON text
     # Made by the plan so the transaction has only statements to send (see _prepare).
     create_doc: str = ""
     update_params: list[dict[str, Any]] = field(default_factory=list)
@@ -196,7 +225,8 @@ async def apply_page(
     cursor: dict[str, Any] | None = None,
     cursor_resource: str | None = None,
     run: SyncRun | None = None,
-    policy: str = "last_modified",
+    policies: Policies | None = None,
+    pushable: frozenset[str] = frozenset(),
 ) -> PageResult:
     """Apply ``items`` and save ``cursor`` (for ``cursor_resource``, default ``resource``) in one transaction."""
     plan = await plan_page(
@@ -209,7 +239,8 @@ async def apply_page(
         cursor=cursor,
         cursor_resource=cursor_resource,
         run=run,
-        policy=policy,
+        policies=policies,
+        pushable=pushable,
     )
     return await write_page(hub, plan)
 
@@ -225,9 +256,13 @@ async def plan_page(
     cursor: dict[str, Any] | None = None,
     cursor_resource: str | None = None,
     run: SyncRun | None = None,
-    policy: str = "last_modified",
+    policies: Policies | None = None,
+    pushable: frozenset[str] = frozenset(),
 ) -> PagePlan:
     """Everything :func:`apply_page` does before its transaction: reads, mapping checks, before-hooks.
+
+    ``policies`` decide fields changed on both sides; ``pushable`` are the fields the provider can
+    take from Hubwire for this resource (local-only changes to them are queued for a push).
 
     Writes nothing. A plan is only valid until something it read changes: the sync engine makes
     the next page's plan while the current page is written, and makes it again if
@@ -246,6 +281,19 @@ async def plan_page(
         where = in_list(entities.c.id, ids, hub.dialect)
         rows = (await conn.execute(sa.select(entities).where(where))).all() if ids else []
     current = {r.id: noun.from_row(r) for r in rows if r.type == noun.name}
+    # Records whose entity changed locally since the last sync: merged field by field (rare, so only
+    # these load their base and open conflicts).
+    diverged = {
+        rid: ref
+        for rid, ref in refs.items()
+        if not latest[rid].deleted and ref.entity_id in current and current[ref.entity_id].version != ref.entity_version
+    }
+    bases: dict[str, dict[str, Any] | None] = {}
+    parked: dict[str, queue_rows.Conflict] = {}
+    if diverged:
+        async with hub.read() as conn:
+            bases = await load_bases(conn, integration_id, resource, diverged)
+            parked = await queue_rows.open_rows(conn, integration_id, [r.entity_id for r in diverged.values()])
     now = hub.clock()
     now_iso = iso(now)  # once per page, not twice per record
     keys = {(resource, rid) for rid in latest} | {key for it in items for key in it.links.values()}
@@ -264,7 +312,7 @@ async def plan_page(
         result=result,
     )
     creates, updates, removals, gone, kept = plan.creates, plan.updates, plan.removals, plan.gone, plan.kept
-    conflict_rows = plan.conflict_rows
+    base_docs = plan.base_docs
     ctx = Context(hub)
     fresh = iter(new_ids(noun.name, sum(1 for k, it in latest.items() if k not in refs and not it.deleted)))
     for n, it in enumerate(latest.values(), 1):
@@ -289,36 +337,25 @@ async def plan_page(
                 gone.append(Ref(resource, it.remote_id, noun.name, "", TOMBSTONE, 0, it.remote_updated))
             continue
         clean = {k: v for k, v in it.fields.items() if v is not None}
-        digest = fingerprint(clean)
+        blob, digest = _fingerprinted(clean)
+        base_docs[it.remote_id] = blob
         try:
             if ref is not None and entity is not None:
+                if ref.remote_id in diverged:
+                    ref.base = bases.get(ref.remote_id)
+                    merge = _merge(plan, it, ref, entity, digest, policies or Policies(), pushable, parked)
+                    if merge.take:
+                        proposal = verbs.propose(
+                            noun, _UPDATE, entity, merge.take, eid=entity.id, now_iso=now_iso, check_states=False
+                        )
+                        updates.append((it, entity, await verbs.check(proposal, ctx), digest))
+                    else:
+                        kept.append(plan.merged[it.remote_id])
+                        result.unchanged += 1
+                    continue
                 if ref.hash == digest:
                     result.unchanged += 1
                     continue
-                if entity.version != ref.entity_version:
-                    local_at = to_epoch(entity["updated_at"]) or 0.0
-                    remote_wins = it.remote_updated is None or it.remote_updated >= local_at
-                    conflict_rows.append(
-                        {
-                            "integration_id": integration_id,
-                            "run_id": run.id if run else None,
-                            "resource": resource,
-                            "remote_id": it.remote_id,
-                            "entity_type": noun.name,
-                            "entity_id": entity.id,
-                            "policy": policy,
-                            "winner": "remote" if remote_wins else "local",
-                            "local": entity.fields(),
-                            "remote": clean,
-                            "created_at": now,
-                        }
-                    )
-                    result.conflicts += 1
-                    if not remote_wins:
-                        ref.hash, ref.remote_updated = digest, it.remote_updated
-                        kept.append(ref)
-                        result.unchanged += 1
-                        continue
                 # Every mapped field, so a value cleared at the provider is cleared here too.
                 checked = noun.validate(it.fields, partial=True)
                 proposal = verbs.propose(
@@ -361,14 +398,33 @@ def _prepare(plan: PagePlan) -> None:
         )
     for (it, eid, _, digest), data in zip(plan.creates, stored_new, strict=True):
         changed.append(("create", noun.entity_of(eid, data, 1, now_iso, now_iso)))
-        refs.append(Ref(resource, it.remote_id, noun.name, eid, digest, 1, it.remote_updated))
+        refs.append(
+            Ref(
+                resource, it.remote_id, noun.name, eid, digest, 1, it.remote_updated, None, plan.base_docs[it.remote_id]
+            )
+        )
     for it, old, final, digest in plan.updates:
         data = _stored(final)
         plan.update_params.append(
             {"b_id": old.id, "b_version": old.version, "b_data": data, "b_next": old.version + 1, "b_now": now}
         )
         changed.append(("update", noun.entity_of(old.id, data, old.version + 1, old["created_at"], now_iso)))
-        refs.append(Ref(resource, it.remote_id, noun.name, old.id, digest, old.version + 1, it.remote_updated))
+        ref = plan.merged.get(it.remote_id)
+        if ref is None:
+            ref = Ref(
+                resource,
+                it.remote_id,
+                noun.name,
+                old.id,
+                digest,
+                old.version + 1,
+                it.remote_updated,
+                None,
+                plan.base_docs[it.remote_id],
+            )
+        elif ref.entity_version != DIVERGED:
+            ref.entity_version = old.version + 1
+        refs.append(ref)
     changed += [("delete", old) for _, old in plan.removals]
     types = {v: verbs.event_type(noun, v) for v in ("create", "update", "delete")}
     plan.events = event_log.prepare_many([(types[verb], noun.name, e.id, dict(e), plan.source) for verb, e in changed])
@@ -395,8 +451,12 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
         # One event per changed entity, appended in one statement.
         evs = await event_log.append_many(tx, plan.events)
         await save_refs(tx, integration_id, plan.refs, doc=plan.refs_doc)
-        if plan.conflict_rows:
-            await tx.conn.execute(conflicts.insert(), plan.conflict_rows)
+        for row in plan.conflict_rows:
+            await queue_rows.insert(tx, row)
+        for conflict in plan.conflict_updates:
+            await queue_rows.update_fields(tx, conflict)
+        for entity_id, version in plan.pushes:
+            await outbox.owe(tx, integration_id, noun.name, entity_id, version)
         if plan.cursor is not None:
             await save_cursor(tx, integration_id, plan.cursor_resource, plan.cursor)
         result.created, result.updated, result.deleted = len(plan.creates), len(plan.updates), len(plan.removals)
@@ -442,10 +502,99 @@ async def _moved(tx: Tx, olds: Sequence[Entity], now: float) -> str:
     return ids[0]
 
 
+def _merge(
+    plan: PagePlan,
+    it: Incoming,
+    ref: Ref,
+    entity: Entity,
+    digest: str,
+    policies: Policies,
+    pushable: frozenset[str],
+    parked: dict[str, queue_rows.Conflict],
+) -> Merge:
+    """Merge one record into its locally changed entity; record the ref, conflict and push it leaves."""
+    noun = plan.noun
+    # Compared as stored: the base and the record through the Noun's validation, as the entity was.
+    names = [n for n in it.fields if n in noun.fields]
+    remote = {n: None for n in names} | noun.validate(_stored(it.fields), partial=True)
+    base = stored_base(noun, ref.base) if ref.base is not None else None
+    local_at = to_epoch(entity["updated_at"]) or 0.0
+    remote_newer = it.remote_updated is None or it.remote_updated >= local_at
+    merge = three_way(noun.name, names, base, entity, remote, policies, remote_newer=remote_newer)
+    # The new base is the remote record, but for parked fields: they stay in conflict until resolved.
+    new_base = _stored(it.fields)
+    for f in merge.parked:
+        was = ref.base.get(f) if ref.base is not None else None
+        if was is None:
+            new_base.pop(f, None)
+        else:
+            new_base[f] = was
+    push = [f for f in merge.push if f in pushable]
+    agrees = not merge.push and not merge.parked
+    plan.merged[it.remote_id] = Ref(
+        plan.resource,
+        it.remote_id,
+        noun.name,
+        entity.id,
+        digest,
+        entity.version if agrees else DIVERGED,
+        it.remote_updated,
+        new_base,
+    )
+    if push:
+        plan.pushes.append((entity.id, entity.version + 1 if merge.take else entity.version))
+    if merge.clashes:
+        plan.result.conflicts += 1
+        _record(plan, it, entity, merge, parked.get(entity.id))
+    return merge
+
+
+def _record(plan: PagePlan, it: Incoming, entity: Entity, merge: Merge, open_row: queue_rows.Conflict | None) -> None:
+    """The clashes of ``merge`` as a review-queue row: added to the entity's open one, if it has one."""
+    fields = {f: c.to_dict() for f, c in merge.clashes.items()}
+    if open_row is not None:
+        open_row.fields.update(fields)
+        plan.conflict_updates.append(open_row)
+        return
+    outcomes = {c.outcome for c in merge.clashes.values()}
+    policies = {c.policy for c in merge.clashes.values()}
+    parked = None in outcomes
+    plan.conflict_rows.append(
+        {
+            "integration_id": plan.integration_id,
+            "run_id": plan.run.id if plan.run else None,
+            "resource": plan.resource,
+            "remote_id": it.remote_id,
+            "entity_type": plan.noun.name,
+            "entity_id": entity.id,
+            "policy": policies.pop() if len(policies) == 1 else "mixed",
+            "winner": "local" if outcomes <= {"local", None} else "remote" if outcomes == {"remote"} else "mixed",
+            "local": entity.fields(),
+            "remote": _stored(it.fields),
+            "created_at": plan.now,
+            "status": "open" if parked else "resolved",
+            "fields": fields,
+            "resolved_by": None if parked else "system",
+            "resolved_at": None if parked else plan.now,
+            "reason": None if parked else "decided by policy",
+        }
+    )
+
+
 def _count(run: SyncRun, noun: str, r: PageResult, seen: int) -> None:
     for kind in ("created", "updated", "unchanged", "deleted", "failed", "conflicts"):
         run.add(noun, kind, getattr(r, kind))
     run.records += seen
+
+
+def stored_base(noun: Noun, base: dict[str, Any]) -> dict[str, Any]:
+    """A ref's base (the provider's record as last synced) as the entity stores values, unset ones as None.
+
+    What the field merge compares the entity with, and what a push owed by a merge sends the
+    difference from (:mod:`hubwire.push.job`).
+    """
+    clean = {k: v for k, v in base.items() if v is not None and k in noun.fields}
+    return {n: None for n in base} | noun.validate(clean, partial=True)
 
 
 def _stored(fields: dict[str, Any]) -> dict[str, Any]:

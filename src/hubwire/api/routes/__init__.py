@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubwire.api.routes import event_types, events, hooks, integrations, jobs, keys, messages, meta, oauth
+from hubwire.api.routes import conflicts, event_types, events, hooks, integrations, jobs, keys, messages, meta, oauth
 from hubwire.api.routes import webhooks as webhook_routes
 
 __all__ = ["PUBLIC_ROUTERS", "ROUTERS"]
@@ -28,6 +28,7 @@ ROUTERS: list[APIRouter] = [
     oauth.apps_router,
     hooks.router,
     messages.router,
+    conflicts.router,
 ]
 
 PUBLIC_ROUTERS: list[APIRouter] = [

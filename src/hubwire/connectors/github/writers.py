@@ -77,7 +77,8 @@ def _link(integration_id: str, resource: str, remote_id: str, noun: str, record:
     async def save(tx: Tx, entity: Entity) -> None:
         mapped = {n: entity.get(n) for n in _mapped_fields(resource)}
         digest = fingerprint({k: v for k, v in mapped.items() if v is not None})
-        ref = Ref(resource, remote_id, noun, entity.id, digest, entity.version, to_epoch(record.get("updated_at")))
+        updated = to_epoch(record.get("updated_at"))
+        ref = Ref(resource, remote_id, noun, entity.id, digest, entity.version, updated, mapped)
         await save_refs(tx, integration_id, [ref])
 
     return save

@@ -11,7 +11,7 @@ from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import ProviderSpec, Resource
 from hubwire.connectors.stripe import webhooks
 from hubwire.connectors.stripe.feed import FEED, events_stream, newest_event
-from hubwire.connectors.stripe.spec import STRIPE
+from hubwire.connectors.stripe.spec import STRIPE, UPDATABLE
 from hubwire.domains.billing import Subscription
 from hubwire.sync import transitions
 from hubwire.sync.engine import Stream, pull
@@ -44,6 +44,16 @@ class StripeProvider(SpecProvider):
         if isinstance(body, dict):
             return {"livemode": bool(body.get("livemode"))}
         return None
+
+    def pushable(self, resource: str) -> frozenset[str]:
+        """What Stripe's update endpoints accept (the rest is Stripe's: a push of it would be refused)."""
+        try:
+            mapping = STRIPE.resource(resource).mapping
+        except KeyError:
+            return frozenset()
+        if mapping is None:
+            return frozenset()
+        return super().pushable(resource) & frozenset(UPDATABLE.get(mapping.noun, ()))
 
     def incremental_value(self, resource: Resource, since: Any) -> Any:
         return int(since)

@@ -22,8 +22,17 @@ from hubwire.connectors.spec import (
     dig,
 )
 
-__all__ = ["RESOURCE_OF_EVENT", "STRIPE", "STRIPE_STATUS", "first_item", "items_of"]
+__all__ = ["RESOURCE_OF_EVENT", "STRIPE", "STRIPE_STATUS", "UPDATABLE", "first_item", "items_of"]
 
+# What a Hubwire verb may change in Stripe, per Noun (what Stripe's update endpoints accept);
+# every other field is Stripe's: a sync sets it, so a local change would be silently overwritten.
+UPDATABLE: dict[str, tuple[str, ...]] = {
+    "Customer": ("name", "email", "phone", "description", "metadata"),
+    "Product": ("name", "description", "active", "metadata"),
+    "Price": ("nickname", "lookup_key", "active", "metadata"),
+    "Plan": ("nickname", "active", "metadata"),
+    "Subscription": ("metadata", "cancel_at_period_end"),
+}
 # Stripe's subscription statuses as the Subscription Noun spells them.
 STRIPE_STATUS = {
     "incomplete": "Incomplete",

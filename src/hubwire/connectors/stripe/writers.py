@@ -2,7 +2,7 @@
 
 While Stripe is connected, no billing verb writes only locally (a sync would overwrite it):
 ``create`` of a Customer, Product, Price, Plan or Subscription (with a price or plan, and a
-customer or a contact email), ``update`` of the fields Stripe lets change (``_UPDATABLE``) and
+customer or a contact email), ``update`` of the fields Stripe lets change (``UPDATABLE``) and
 ``Subscription.cancel`` each send one Stripe request with an ``Idempotency-Key`` derived from the
 entity and its version (a retried verb replays, never duplicates); Invoices and Payments (made by
 Stripe) and changes to fields Stripe owns are refused (``provider_owned``). The entity takes the
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hubwire.connectors.registry import ProviderContext
 from hubwire.connectors.runtime import Connection, to_incoming
 from hubwire.connectors.spec import Resource
-from hubwire.connectors.stripe.spec import STRIPE
+from hubwire.connectors.stripe.spec import STRIPE, UPDATABLE
 from hubwire.domains.billing import Customer, Invoice, Payment, Plan, Price, Product, Subscription
 from hubwire.domains.platform import Integration
 from hubwire.errors import FieldError, ValidationError
@@ -50,15 +50,6 @@ _RESOURCE = {
     "Subscription": "subscription",
     "Invoice": "invoice",
     "Payment": "payment_intent",
-}
-# What a Hubwire verb may change in Stripe, per Noun (what Stripe's update endpoints accept);
-# every other field is Stripe's: a sync sets it, so a local change would be silently overwritten.
-_UPDATABLE: dict[str, tuple[str, ...]] = {
-    "Customer": ("name", "email", "phone", "description", "metadata"),
-    "Product": ("name", "description", "active", "metadata"),
-    "Price": ("nickname", "lookup_key", "active", "metadata"),
-    "Plan": ("nickname", "active", "metadata"),
-    "Subscription": ("metadata", "cancel_at_period_end"),
 }
 # Nouns only Stripe creates.
 _MADE_BY_STRIPE = {
@@ -103,7 +94,16 @@ async def _store(call: VerbCall, conn: Connection, resource: Resource, obj: dict
             inc.fields[fname] = refs[rid].entity_id if rid in refs else call.proposed.get(fname)
     call.proposed.update(call.noun.validate(inc.fields, partial=True))
     clean = {k: v for k, v in inc.fields.items() if v is not None}
-    ref = Ref(resource.name, inc.remote_id, call.noun.name, call.id, fingerprint(clean), call.proposed.version)
+    ref = Ref(
+        resource.name,
+        inc.remote_id,
+        call.noun.name,
+        call.id,
+        fingerprint(clean),
+        call.proposed.version,
+        None,
+        inc.fields,
+    )
 
     async def link(tx: Tx, entity: Entity) -> None:
         ref.entity_version = entity.version
@@ -117,12 +117,12 @@ def _pick(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 
 
 async def _create_customer(call: VerbCall, conn: Connection) -> dict[str, Any]:
-    body = _pick(dict(call.proposed), _UPDATABLE["Customer"])
+    body = _pick(dict(call.proposed), UPDATABLE["Customer"])
     return await conn.call(STRIPE.resource("customer").create, body=body, idempotency_key=_key(call))  # type: ignore[arg-type]
 
 
 async def _create_product(call: VerbCall, conn: Connection) -> dict[str, Any]:
-    body = _pick(dict(call.proposed), _UPDATABLE["Product"])
+    body = _pick(dict(call.proposed), UPDATABLE["Product"])
     return await conn.call(STRIPE.resource("product").create, body=body, idempotency_key=_key(call))  # type: ignore[arg-type]
 
 
@@ -259,7 +259,7 @@ _CREATE: dict[str, Callable[[VerbCall, Connection], Awaitable[dict[str, Any]]]] 
 
 
 def _owned_by_stripe(noun: str, fields: list[str]) -> ValidationError:
-    allowed = ", ".join(_UPDATABLE.get(noun, ())) or "none"
+    allowed = ", ".join(UPDATABLE.get(noun, ())) or "none"
     errors = [
         FieldError(f, "provider_owned", f"{noun}.{f} is set by Stripe (a sync brings it), not by Hubwire")
         for f in fields
@@ -299,7 +299,7 @@ async def _write(call: VerbCall) -> None:
         changed = {k: v for k, v in call.changes.items() if current.get(k) != v}
         if rid is None or not changed:
             return  # a local entity Stripe does not know (no sync overwrites it), or nothing to change
-        refused = [k for k in changed if k not in _UPDATABLE.get(noun, ())]
+        refused = [k for k in changed if k not in UPDATABLE.get(noun, ())]
         if refused:
             raise _owned_by_stripe(noun, refused)
         # Stripe unsets a field given as an empty string.
