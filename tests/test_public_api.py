@@ -76,8 +76,15 @@ def test_importing_hubwire_registers_nothing() -> None:
         print(json.dumps(sorted(m for m in sys.modules if m.startswith(("hubwire.webhooks", "hubwire.connectors.")))))
         """
     )
-    # registration: how connect registers provider webhooks (a module of functions; it registers nothing).
-    assert loaded == ["hubwire.connectors.builtin", "hubwire.connectors.registration", "hubwire.connectors.registry"]
+    # registration (how connect registers provider webhooks), directions and spec (what the sync's merge
+    # asks of a provider's push directions) are modules of functions and dataclasses: they register nothing.
+    assert loaded == [
+        "hubwire.connectors.builtin",
+        "hubwire.connectors.directions",
+        "hubwire.connectors.registration",
+        "hubwire.connectors.registry",
+        "hubwire.connectors.spec",
+    ]
 
 
 def test_the_builtin_providers_are_there_for_every_hub(tmp_path: Path) -> None:
