@@ -20,6 +20,7 @@ BUILTINS = (
     "hubwire.connectors.salesforce",
     "hubwire.connectors.pipedrive",
     "hubwire.webhooks",
+    "hubwire.analytics",
 )
 _loaded = False
 

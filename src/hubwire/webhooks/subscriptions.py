@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.nouns.entity import Entity
 
-__all__ = ["WebhookProvider"]
+__all__ = ["WebhookProvider", "check_events"]
 
 _RESERVED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host")
 
@@ -70,7 +70,7 @@ def _number(text: str) -> Any:
             return text
 
 
-def _check_events(events: Any, field: str = "events") -> list[FieldError]:
+def check_events(events: Any, field: str = "events") -> list[FieldError]:
     """The form of the filters, then each against the registry (which must have an event it selects)."""
     if not isinstance(events, list | tuple) or not events or not all(isinstance(e, str) and e for e in events):
         return [FieldError(field, "invalid", "events must be a non-empty list like ['Deal.Closed', 'Deal.*', '*']")]
@@ -133,7 +133,7 @@ class WebhookProvider(Provider):
             except ValidationError as exc:
                 errors.extend(exc.errors)
         if "events" in config:
-            errors.extend(_check_events(config["events"]))
+            errors.extend(check_events(config["events"]))
         errors.extend(_check_headers(creds.get("headers")))
         try:
             parse_policy(config)
@@ -173,7 +173,7 @@ class WebhookProvider(Provider):
         # Only a change of the filters is checked: an endpoint subscribed to an event whose registration
         # this process lacks (its module not imported) can still have its other settings changed.
         if config.get("events") != (current.get("config") or {}).get("events"):
-            errors = _check_events(config.get("events"), "config.events")
+            errors = check_events(config.get("events"), "config.events")
             if errors:
                 raise ValidationError(
                     "cannot update webhook: " + "; ".join(e.message for e in errors), errors, provider=PROVIDER
