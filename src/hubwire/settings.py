@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     specs_dir: Path | None = Field(None, description="a directory of provider API descriptions")
     imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
     mcp_allowed_origins: CommaList = Field((), description="comma-separated origins such as https://app.example.com")
+    # POST /v1/collect: the web origins whose pages may send events (CORS; * for any), events per
+    # second per collect key in each process, events per request.
+    collect_allowed_origins: CommaList = Field(
+        (), description="comma-separated origins such as https://www.example.com"
+    )
+    collect_rate_limit: float = Field(200.0, gt=0, allow_inf_nan=False, description="events per second > 0")
+    collect_max_events: int = Field(500, ge=1, le=10000, description="a whole number of events in [1, 10000]")
     debug: bool = Field(False, description=_BOOLEAN)
 
     def __init__(self, **values: Any) -> None:
@@ -155,7 +162,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_networks", "imports", "mcp_allowed_origins", mode="before")
+    @field_validator("allowed_networks", "imports", "mcp_allowed_origins", "collect_allowed_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -41,7 +41,7 @@ DASHBOARD = "dashboard"
 DASHBOARD_ROUTES = declared_routes([dashboard_router])
 
 # Open routes: no key needed, so no scope either.
-OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/collect.js"}
 
 # Every route a router declares (the Noun routes are generated, below), with the scope it needs.
 DECLARED: dict[tuple[str, str], Scope] = {
@@ -72,6 +72,9 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/api-keys"): Scope.ADMIN,
     ("POST", "/v1/api-keys"): Scope.ADMIN,
     ("DELETE", "/v1/api-keys/{id}"): Scope.ADMIN,
+    ("GET", "/v1/analytics/deliveries"): Scope.READ,
+    # The publishable key's one route; admin may collect too, read and write may not.
+    ("POST", "/v1/collect"): Scope.COLLECT,
 }
 # Generated Noun routes need read to GET and write otherwise, except an Integration's configuration.
 NOUN_ADMIN = {
@@ -79,7 +82,7 @@ NOUN_ADMIN = {
     ("PATCH", "/v1/integrations/{id}"),
     ("DELETE", "/v1/integrations/{id}"),
 }
-SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN)
+SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN, Scope.COLLECT)
 
 
 def generated_routes() -> set[tuple[str, str]]:
@@ -110,6 +113,8 @@ def expected(method: str, path: str, generated: set[tuple[str, str]]) -> Scope |
 
 
 def granted(key: Scope, needed: Scope) -> bool:
+    if Scope.COLLECT in (key, needed):  # granted to itself and to admin, and grants nothing else
+        return key == needed or key == Scope.ADMIN
     order = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
     return order[key] >= order[needed]
 

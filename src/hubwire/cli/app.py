@@ -15,6 +15,7 @@ import structlog
 import typer
 
 from hubwire.cli import verbs
+from hubwire.cli.analytics import analytics_app
 from hubwire.cli.apikeys import apikey_app
 from hubwire.cli.events import events_app
 from hubwire.cli.jobs import jobs_app
@@ -92,6 +93,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(analytics_app, name="analytics")
 
 
 @app.command("nouns")
