@@ -90,7 +90,10 @@ def test_the_builtin_providers_are_there_for_every_hub(tmp_path: Path) -> None:
         print(json.dumps({{"slugs": slugs, "deliveries": deliveries}}))
         """
     )
-    assert found == {"slugs": ["github", "pipedrive", "salesforce", "stripe", "webhook"], "deliveries": 1}
+    assert found == {
+        "slugs": ["analytics", "github", "pipedrive", "salesforce", "stripe", "webhook"],
+        "deliveries": 1,
+    }
 
 
 def test_the_default_registry_loads_the_builtins_without_a_hub() -> None:
@@ -101,7 +104,7 @@ def test_the_default_registry_loads_the_builtins_without_a_hub() -> None:
         print(json.dumps("stripe" in default_registry and [p.slug for p in default_registry.all()]))
         """
     )
-    assert slugs == ["github", "pipedrive", "salesforce", "stripe", "webhook"]
+    assert slugs == ["analytics", "github", "pipedrive", "salesforce", "stripe", "webhook"]
 
 
 def test_core_names_are_exported() -> None:

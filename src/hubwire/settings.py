@@ -19,6 +19,9 @@
 | HUBWIRE_SPECS_DIR                | ../shared/specs next to a checkout       |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
 | HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
+| HUBWIRE_COLLECT_ALLOWED_ORIGINS  | none (page Origins /v1/collect accepts)  |
+| HUBWIRE_COLLECT_RATE_LIMIT       | 200 (collected events/s per key)         |
+| HUBWIRE_COLLECT_MAX_EVENTS       | 500 (events per /v1/collect request)     |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
 
 ``Settings()`` reads the environment (empty variables count as unset); keyword arguments win

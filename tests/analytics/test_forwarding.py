@@ -155,3 +155,16 @@ async def test_refused_batch_is_dead_with_the_reason(ahub: Hub, clock: FakeClock
         [batch] = await list_batches(ahub)
         assert batch.status == "dead" and batch.status_code == 401 and "phc_wrong" not in (batch.error or "")
         assert (await pending_counts(ahub))["posthog"] == {"pending": 0, "dead": 1}
+
+
+async def test_an_update_of_the_events_is_checked_against_the_registry(ahub: Hub) -> None:
+    async with PostHogSimulator() as ph:
+        got = await Integration.connect(
+            provider="analytics", destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}}
+        )
+        config = dict(got["config"])
+        with pytest.raises(ValidationError) as err:
+            await Integration.update(got["$id"], config={**config, "events": ["Deal.Closd"]})
+        assert err.value.errors[0].field == "config.events"
+        updated = await Integration.update(got["$id"], config={**config, "events": ["Deal.*"]})
+        assert updated["config"]["events"] == ["Deal.*"]

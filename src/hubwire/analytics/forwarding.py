@@ -25,6 +25,7 @@ number of destinations).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -279,12 +280,28 @@ async def _log(hub: Hub, row: dict[str, Any], outbox_ids: Sequence[int], status:
             await tx.conn.execute(analytics_outbox.update().where(target).values(**values))
 
 
+class _FlushLocks:
+    """One flush per destination at a time in this process (another process may still overlap:
+    at least once, the destinations dedupe)."""
+
+    def __init__(self) -> None:
+        self.locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def of(self, integration_id: str, destination: str) -> asyncio.Lock:
+        return self.locks.setdefault((integration_id, destination), asyncio.Lock())
+
+
 async def flush(hub: Hub, integration_id: str, destination: str, *, final: bool = False) -> int:
     """Send what is pending for one destination, in batches; how many events were sent.
 
     Raises :class:`Retry` when a batch failed in a way worth retrying (unless ``final``: then its
     events are dead, as for a refusal).
     """
+    async with hub.service(_FlushLocks, _FlushLocks).of(integration_id, destination):
+        return await _flush(hub, integration_id, destination, final=final)
+
+
+async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool) -> int:
     creds = (await load_credentials(hub, integration_id)).get("destinations") or {}
     conf = creds.get(destination)
     async with hub.read() as conn:

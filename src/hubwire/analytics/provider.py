@@ -18,7 +18,7 @@ reconnecting the same destinations updates that Integration.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubwire.analytics.destinations import DESTINATIONS
 from hubwire.analytics.forwarding import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, PROVIDER
@@ -26,6 +26,10 @@ from hubwire.connectors.registry import Provider, ProviderContext, provider
 from hubwire.errors import FieldError, ValidationError
 from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.webhooks.subscriptions import check_events
+
+if TYPE_CHECKING:
+    from hubwire.hub import Hub
+    from hubwire.nouns.entity import Entity
 
 __all__ = ["AnalyticsProvider"]
 
@@ -104,6 +108,18 @@ class AnalyticsProvider(Provider):
         creds["destinations"] = {k: dict(v) for k, v in creds["destinations"].items()}
         config["destinations"] = sorted(creds["destinations"])
         return creds, config
+
+    async def updating(self, hub: Hub, current: Entity, proposed: Entity) -> None:
+        """An update (PATCH) that changes ``config.events`` is checked against the registry, as at connect."""
+        await super().updating(hub, current, proposed)
+        config = proposed.get("config")
+        if not isinstance(config, Mapping) or config.get("events") == (current.get("config") or {}).get("events"):
+            return
+        errors = check_events(config.get("events"), "config.events")
+        if errors:
+            raise ValidationError(
+                "cannot update analytics: " + "; ".join(e.message for e in errors), errors, provider=PROVIDER
+            )
 
     async def check(self, ctx: ProviderContext) -> dict[str, Any] | None:
         """Every destination URL through the SSRF guard (what it resolves to): a refusal is a 422."""

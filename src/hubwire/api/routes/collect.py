@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+import pydantic
 from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,6 +50,47 @@ _ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
 
 router = APIRouter(tags=["Analytics"])
 public_router = APIRouter(tags=["Analytics"])
+
+
+class CollectedEvent(pydantic.BaseModel):
+    """One collected event, as documented (the route itself checks more: see :func:`parse_events`)."""
+
+    event: str = pydantic.Field(min_length=1, max_length=MAX_NAME)
+    distinct_id: str = pydantic.Field(min_length=1, max_length=200)
+    properties: dict[str, Any] | None = None
+    timestamp: str | None = pydantic.Field(None, description="ISO 8601; default: when received")
+    id: str | None = pydantic.Field(None, pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="dedupe id")
+
+
+class CollectedBatch(pydantic.BaseModel):
+    batch: list[CollectedEvent]
+
+
+_EVENT_SCHEMA = CollectedEvent.model_json_schema()
+_COLLECT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _EVENT_SCHEMA,
+                        {
+                            "type": "object",
+                            "properties": {"batch": {"type": "array", "items": _EVENT_SCHEMA}},
+                            "required": ["batch"],
+                        },
+                        {"type": "array", "items": _EVENT_SCHEMA},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+class JavaScript(Response):
+    media_type = "text/javascript"
 
 
 class _Bucket:
@@ -158,7 +200,12 @@ def parse_events(body: Any, *, now: float, max_events: int, default_id: str | No
     return out
 
 
-@router.post(PATH, status_code=202, summary="Collect browser or server events (a collect key: ?key= or Bearer)")
+@router.post(
+    PATH,
+    status_code=202,
+    summary="Collect browser or server events (a collect key: ?key= or Bearer)",
+    openapi_extra=_COLLECT_BODY,
+)
 async def collect(request: Request) -> dict[str, Any]:
     hub = hub_of(request)
     raw = await request.body()
@@ -174,12 +221,16 @@ async def collect(request: Request) -> dict[str, Any]:
     return {"accepted": await record_collected(hub, events)}
 
 
-@public_router.get(SCRIPT_PATH, summary="The browser script: page views and hubwire.track() with sendBeacon")
+@public_router.get(
+    SCRIPT_PATH,
+    summary="The browser script: page views and hubwire.track() with sendBeacon",
+    response_class=JavaScript,
+    responses={200: {"content": {"text/javascript": {"schema": {"type": "string"}}}}},
+)
 async def collect_js() -> Response:
     script = resources.files("hubwire.analytics").joinpath("collect.js").read_text()
-    return Response(
+    return JavaScript(
         script,
-        media_type="text/javascript; charset=utf-8",
         headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
     )
 
