@@ -15,6 +15,7 @@ import hubwire
 from hubwire import errors
 
 BUILTIN_SLUGS = [
+    "analytics",
     "github",
     "hubspot",
     "pipedrive",

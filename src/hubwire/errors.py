@@ -54,6 +54,7 @@ __all__ = [
     "ProviderNotFound",
     "ProviderRateLimited",
     "ProviderUnavailable",
+    "RateLimitedError",
     "SchemaError",
     "ValidationError",
     "VersionConflictError",
@@ -186,6 +187,15 @@ class InsufficientScopeError(HubwireError):
     code = "insufficient_scope"
     status = 403
     title = "Insufficient scope"
+
+
+class RateLimitedError(HubwireError):
+    """Too many requests to Hubwire itself (e.g. ``POST /v1/collect`` past its rate): retry after ``retry_after``."""
+
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+    retryable = True
 
 
 class CsrfError(HubwireError):

@@ -23,6 +23,9 @@
 | HUBWIRE_OAUTH_PROVIDERS          | none (JSON file of OAuth providers)      |
 | HUBWIRE_IMPORT                   | none (CLI: comma-separated modules)      |
 | HUBWIRE_MCP_ALLOWED_ORIGINS      | none (browser Origins /mcp also accepts) |
+| HUBWIRE_COLLECT_ALLOWED_ORIGINS  | none (page Origins /v1/collect accepts)  |
+| HUBWIRE_COLLECT_RATE_LIMIT       | 200 (collected events/s per key)         |
+| HUBWIRE_COLLECT_MAX_EVENTS       | 500 (events per /v1/collect request)     |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
 
 ``Settings()`` reads the environment (empty variables count as unset); keyword arguments win
@@ -106,6 +109,13 @@ class Settings(BaseSettings):
     oauth_providers: Path | None = Field(None, description="a JSON file listing OAuth provider declarations")
     imports: CommaList = Field((), validation_alias="HUBWIRE_IMPORT", description="comma-separated module names")
     mcp_allowed_origins: CommaList = Field((), description="comma-separated origins such as https://app.example.com")
+    # POST /v1/collect: the web origins whose pages may send events (CORS; * for any), events per
+    # second per collect key in each process, events per request.
+    collect_allowed_origins: CommaList = Field(
+        (), description="comma-separated origins such as https://www.example.com"
+    )
+    collect_rate_limit: float = Field(200.0, gt=0, allow_inf_nan=False, description="events per second > 0")
+    collect_max_events: int = Field(500, ge=1, le=10000, description="a whole number of events in [1, 10000]")
     debug: bool = Field(False, description=_BOOLEAN)
 
     def __init__(self, **values: Any) -> None:
@@ -167,7 +177,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("allowed_networks", "imports", "mcp_allowed_origins", mode="before")
+    @field_validator("allowed_networks", "imports", "mcp_allowed_origins", "collect_allowed_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -50,6 +50,7 @@ OPEN = {
     "/redoc",
     "/v1/oauth/callback",
     "/v1/hooks/{integration_id}",
+    "/v1/collect.js",
 }
 
 # Every route a router declares (the Noun routes are generated, below), with the scope it needs.
@@ -98,6 +99,9 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/conflicts"): Scope.READ,
     ("GET", "/v1/conflicts/{id:int}"): Scope.READ,
     ("POST", "/v1/conflicts/{id:int}/resolve"): Scope.WRITE,
+    ("GET", "/v1/analytics/deliveries"): Scope.READ,
+    # The publishable key's one route; admin may collect too, read and write may not.
+    ("POST", "/v1/collect"): Scope.COLLECT,
 }
 # Generated Noun routes need read to GET and write otherwise, except an Integration's configuration.
 NOUN_ADMIN = {
@@ -105,7 +109,7 @@ NOUN_ADMIN = {
     ("PATCH", "/v1/integrations/{id}"),
     ("DELETE", "/v1/integrations/{id}"),
 }
-SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN)
+SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN, Scope.COLLECT)
 
 
 def generated_routes() -> set[tuple[str, str]]:
@@ -136,6 +140,8 @@ def expected(method: str, path: str, generated: set[tuple[str, str]]) -> Scope |
 
 
 def granted(key: Scope, needed: Scope) -> bool:
+    if Scope.COLLECT in (key, needed):  # granted to itself and to admin, and grants nothing else
+        return key == needed or key == Scope.ADMIN
     order = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
     return order[key] >= order[needed]
 

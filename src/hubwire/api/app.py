@@ -22,11 +22,12 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hubwire
-from hubwire.api.auth import require_api_key
+from hubwire.api.auth import require_api_key, require_collect_key
 from hubwire.api.limits import RequestLimits
 from hubwire.api.openapi import document_problems
 from hubwire.api.problems import install_problem_handlers
-from hubwire.api.routes import PUBLIC_ROUTERS, ROUTERS
+from hubwire.api.routes import COLLECT_ROUTERS, PUBLIC_ROUTERS, ROUTERS
+from hubwire.api.routes.collect import CollectCors
 from hubwire.api.routes.hooks import HOOKS_PREFIX
 from hubwire.api.routes.nouns import noun_router
 from hubwire.dashboard import mount_dashboard
@@ -128,6 +129,7 @@ def create_app(
     app.state.event_streams = 0
     install_problem_handlers(app)
     app.add_middleware(HubMiddleware, hub=hub)
+    app.add_middleware(CollectCors, settings=hub.settings)
     # Outermost: a request too large is refused before anything else runs. Providers' webhooks have their own limit.
     app.add_middleware(RequestLimits, body_limits={HOOKS_PREFIX: hub.settings.inbound_max_body_bytes})
     for router in PUBLIC_ROUTERS:
@@ -135,6 +137,8 @@ def create_app(
     authenticated = [Depends(require_api_key)]
     for router in ROUTERS:
         app.include_router(router, dependencies=authenticated)
+    for router in COLLECT_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_collect_key)])
     app.state.nouns_served = set()
     mount_nouns(app)
     generate = app.openapi
@@ -158,7 +162,7 @@ def mount_nouns(app: FastAPI) -> None:
     new = sorted((n for n in Noun.registry.values() if n.name not in served), key=lambda n: n.name)
     if not new:
         return
-    taken = declared_routes([*PUBLIC_ROUTERS, *ROUTERS])
+    taken = declared_routes([*PUBLIC_ROUTERS, *ROUTERS, *COLLECT_ROUTERS])
     for noun in new:
         app.include_router(
             noun_router(noun, taken, base=noun_base(noun, taken)), dependencies=[Depends(require_api_key)]

@@ -18,7 +18,7 @@ from hubwire.api.scopes import Scope, allows, required_scope
 from hubwire.errors import AuthenticationError, InsufficientScopeError
 from hubwire.hub import Hub
 
-__all__ = ["bearer_scheme", "bearer_token", "hub_of", "require_api_key"]
+__all__ = ["bearer_scheme", "bearer_token", "hub_of", "require_api_key", "require_collect_key"]
 
 # Only documents the scheme in OpenAPI; the check itself is ours (so failures are problems).
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `hubwire apikey create`")
@@ -69,6 +69,24 @@ async def require_api_key(
         request.state.api_key = None
         return None
     key = await verify_api_key(hub, bearer_token(request.headers))
+    request.state.api_key = key
+    _check_scope(request, key)
+    return key
+
+
+async def require_collect_key(
+    request: Request,
+    _documented: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+) -> ApiKey | None:
+    """Dependency of the collect routes: like :func:`require_api_key`, but the key may also come as
+    ``?key=`` (``navigator.sendBeacon`` cannot set headers). Only a publishable collect key (or an
+    admin one) passes the scope check, so a key in a URL can never do more than collect.
+    """
+    hub = hub_of(request)
+    if not hub.settings.auth_required:
+        request.state.api_key = None
+        return None
+    key = await verify_api_key(hub, bearer_token(request.headers) or request.query_params.get("key"))
     request.state.api_key = key
     _check_scope(request, key)
     return key

@@ -80,7 +80,8 @@ async def create_api_key(hub: Hub, name: str = "default", scope: Scope | str = S
         raise ValidationError.single("name", "length", "a key name is 1 to 200 characters")
     granted = parse_scope(scope)
     prefix = _token(8)
-    key = f"hw_{prefix}_{_token(32)}"
+    # A collect key is publishable (it sits in web pages): ``pk_`` says so at a glance.
+    key = f"{'pk' if granted is Scope.COLLECT else 'hw'}_{prefix}_{_token(32)}"
     now = hub.clock()
     record = ApiKey(new_id("key"), name, prefix, granted, now, None, None)
     async with hub.transaction() as tx:

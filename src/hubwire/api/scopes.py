@@ -10,6 +10,8 @@
             starting an OAuth authorization), and the proxy (``POST /v1/integrations/{id}/proxy``):
             it sends any request the Integration's credentials allow, beyond the Nouns' verbs a
             write key is trusted with (reading every record, deleting at the provider)
+    collect only ``POST /v1/collect``: the publishable key a web page carries (``apikey create
+            --collect-only``); it is granted nothing else, and no other scope but admin grants it
 
 A route needs what its method says (GET and HEAD read, anything else write) unless it is an
 exception below. Routes are looked up by the path they declare (``/v1/integrations/{id}``), so
@@ -26,7 +28,16 @@ from enum import StrEnum
 
 from hubwire.errors import ValidationError
 
-__all__ = ["ADMIN_PREFIXES", "ADMIN_ROUTES", "GRANTS", "Scope", "allows", "parse_scope", "required_scope"]
+__all__ = [
+    "ADMIN_PREFIXES",
+    "ADMIN_ROUTES",
+    "COLLECT_ROUTES",
+    "GRANTS",
+    "Scope",
+    "allows",
+    "parse_scope",
+    "required_scope",
+]
 
 
 class Scope(StrEnum):
@@ -35,15 +46,19 @@ class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    COLLECT = "collect"
 
 
 # What a key of each scope is granted. A set rather than a rank: the publishable, collect-only key
-# to come will be granted a COLLECT of its own and nothing here, and admin will gain it too.
+# is granted COLLECT and nothing else; admin is granted everything, COLLECT too.
 GRANTS: Mapping[Scope, frozenset[Scope]] = {
     Scope.READ: frozenset({Scope.READ}),
     Scope.WRITE: frozenset({Scope.READ, Scope.WRITE}),
     Scope.ADMIN: frozenset(Scope),
+    Scope.COLLECT: frozenset({Scope.COLLECT}),
 }
+# Routes a collect key may call (and read and write keys may not).
+COLLECT_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/collect")})
 
 # Routes that need admin though their method says less. An Integration's credentials and
 # configuration decide where Hubwire sends those credentials, so changing them is the admin's.
@@ -71,6 +86,8 @@ _NAMES = tuple(s.value for s in Scope)
 def required_scope(method: str, path: str) -> Scope:
     """The scope a request needs, from its method and the path its route declares."""
     method = method.upper()
+    if (method, path) in COLLECT_ROUTES:
+        return Scope.COLLECT
     if (method, path) in ADMIN_ROUTES or any(path == p or path.startswith(p + "/") for p in ADMIN_PREFIXES):
         return Scope.ADMIN
     return Scope.READ if method in _READ_METHODS else Scope.WRITE

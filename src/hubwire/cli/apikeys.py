@@ -26,12 +26,21 @@ def create(
     scope: Scope = typer.Option(
         Scope.ADMIN,
         "--scope",
-        help="read: GET only; write: Nouns and their verbs; admin: everything, keys and credentials too.",
+        help="read: GET only; write: Nouns and their verbs; admin: everything, keys and credentials too; "
+        "collect: POST /v1/collect only.",
         case_sensitive=False,
+    ),
+    collect_only: bool = typer.Option(
+        False,
+        "--collect-only",
+        help="A publishable pk_ key for web pages and servers sending events: POST /v1/collect and nothing else.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create an API key and print it once."""
+
+    if collect_only:
+        scope = Scope.COLLECT
 
     async def go(hub: Hub) -> None:
         record, key = await create_api_key(hub, name, scope)
@@ -43,7 +52,11 @@ def create(
         say(
             f"API key {record.id} ({record.name}, scope {record.scope.value}). It will not be shown again: "
             "store it now. "
-            "Send it as `Authorization: Bearer <key>`.",
+            + (
+                'Use it in pages as <script src=".../v1/collect.js" data-key="<key>">, or POST /v1/collect?key=<key>.'
+                if record.scope is Scope.COLLECT
+                else "Send it as `Authorization: Bearer <key>`."
+            ),
             err=True,
         )
 

@@ -15,6 +15,7 @@ import structlog
 import typer
 
 from hubwire.cli import verbs
+from hubwire.cli.analytics import analytics_app
 from hubwire.cli.apikeys import apikey_app
 from hubwire.cli.conflicts import conflicts_app
 from hubwire.cli.events import events_app
@@ -100,6 +101,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(oauth_apps_app, name="oauth-apps")
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(conflicts_app, name="conflicts")
+app.add_typer(analytics_app, name="analytics")
 
 
 @app.command("nouns")

@@ -29,6 +29,7 @@ BUILTINS = (
     "hubwire.push.job",
     "hubwire.conflicts",
     "hubwire.oauth.custom",
+    "hubwire.analytics",
 )
 _loaded = False
 

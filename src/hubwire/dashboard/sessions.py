@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from hubwire.api.keys import ApiKey, verify_api_key
 from hubwire.api.scopes import Scope, allows, required_scope
-from hubwire.errors import InsufficientScopeError
+from hubwire.errors import AuthenticationError, InsufficientScopeError
 from hubwire.hub import Hub
 from hubwire.store.tables import api_keys, dashboard_sessions
 
@@ -66,6 +66,9 @@ def _digest(token: str) -> str:
 async def open_session(hub: Hub, api_key: str | None) -> tuple[str, Session]:
     """Check ``api_key`` (AuthenticationError if wrong) and open a session: (cookie token, session)."""
     key = await verify_api_key(hub, api_key) if hub.settings.auth_required else None
+    if key is not None and key.scope is Scope.COLLECT:
+        # A publishable key sits in web pages: it opens nothing but POST /v1/collect.
+        raise AuthenticationError("a collect key cannot sign in to the dashboard; use a read, write or admin key")
     token = secrets.token_urlsafe(32)
     now = hub.clock()
     session = Session(_digest(token), key, secrets.token_urlsafe(32), now + SESSION_SECONDS)

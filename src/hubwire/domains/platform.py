@@ -227,8 +227,10 @@ class IntegrationNoun(Noun):
             base.update(changes)
             if slug is not None:
                 base["slug"] = slug
-            elif prov.slug_for(config) is None:
+            elif (own_slug := prov.slug_for(config)) is None:
                 base.pop("slug", None)
+            else:
+                base["slug"] = own_slug  # the slug it was looked up by (the catalogue's by default)
             changes = {k: v for k, v in base.items() if k in self.fields}
         # What the provider checks against: the Integration this connect would leave (not yet its id
         # when new); an illegal move is refused here, before the provider is asked anything.

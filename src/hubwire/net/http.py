@@ -197,6 +197,7 @@ class HttpClient:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         data: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         idempotency_header: str = "Idempotency-Key",
@@ -228,7 +229,9 @@ class HttpClient:
                 await window.acquire()
             try:
                 self.sent += 1
-                resp = await self.client.request(method, url, params=params, data=data, json=json, headers=hdrs)
+                resp = await self.client.request(
+                    method, url, params=params, data=data, json=json, content=content, headers=hdrs
+                )
                 await resp.aread()
             except BlockedAddress as exc:
                 raise ValidationError.single("api_base_url", "ssrf_blocked", str(exc), **where) from None

@@ -12,6 +12,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "JSONDoc",
+    "analytics_batches",
+    "analytics_outbox",
     "api_keys",
     "conflicts",
     "credentials",
@@ -389,4 +391,41 @@ inbound_counts = sa.Table(
     sa.Column("outcome", sa.String(64), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+# Analytics forwarding (migration 0013_analytics) ----------------------------------------------
+
+# The outbox: one row per (event, analytics destination) still to forward, inserted in the
+# transaction that committed the event (or accepted the collected one), deleted once sent.
+# ``status``: pending (to send; ``attempts`` failed so far) or dead (refused by the destination,
+# or its attempts spent), kept with ``last_error`` for the operator.
+analytics_outbox = sa.Table(
+    "analytics_outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("destination", sa.String(16), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # the normalised event, JSON
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_analytics_outbox_pending", "integration_id", "destination", "status", "id"),
+)
+
+# The delivery log: one row per request batch sent to a destination (succeeded, failed, dead).
+analytics_batches = sa.Table(
+    "analytics_batches",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("destination", sa.String(16), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("latency_ms", sa.Double, nullable=True),
+    sa.Index("ix_analytics_batches_integration", "integration_id", "destination", "started_at"),
 )

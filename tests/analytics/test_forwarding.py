@@ -1,0 +1,170 @@
+"""Forwarding to the simulated destinations, each in its own format, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hubwire import Integration, ValidationError, Worker
+from hubwire.analytics import list_batches, pending_counts
+from hubwire.hub import Hub
+from hubwire.simulators.ga4 import DEFAULT_API_SECRET, DEFAULT_MEASUREMENT_ID, GA4Simulator
+from hubwire.simulators.mixpanel import MixpanelSimulator
+from hubwire.simulators.posthog import PostHogSimulator
+from hubwire.simulators.posthog.server import DEFAULT_PROJECT_KEY
+from hubwire.simulators.segment import SegmentSimulator
+from hubwire.simulators.segment.server import DEFAULT_WRITE_KEY
+from hubwire.simulators.sentry import SentrySimulator
+from hubwire.store.tables import analytics_outbox
+from hubwire.vault.credentials import load_credentials
+from tests.fakes import FakeClock, deal_noun
+
+
+async def drain(hub: Hub, clock: FakeClock, seconds: float = 5.0) -> None:
+    """Let the flush window pass, then run every ready job."""
+    clock.advance(seconds)
+    await Worker(hub, concurrency=8).drain()
+
+
+async def test_connect_stores_destinations_encrypted_and_checks_events(ahub: Hub) -> None:
+    async with PostHogSimulator() as ph:
+        got = await Integration.connect(
+            provider="analytics",
+            destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}},
+            events=["Deal.Closed"],
+        )
+        assert got["status"] == "Connected" and got["slug"] == "analytics-posthog"
+        assert got["config"]["destinations"] == ["posthog"] and DEFAULT_PROJECT_KEY not in json.dumps(dict(got))
+        creds = await load_credentials(ahub, got["$id"])
+        assert creds["destinations"]["posthog"]["api_key"] == DEFAULT_PROJECT_KEY
+        with pytest.raises(ValidationError) as err:
+            await Integration.connect(
+                provider="analytics", destinations={"posthog": {"api_key": "k", "host": ph.url}}, events=["Deal.Closd"]
+            )
+        assert "did you mean Deal.Closed" in err.value.message
+    with pytest.raises(ValidationError) as err:
+        await Integration.connect(provider="analytics", destinations={"ga": {"measurement_id": "G-1"}, "nope": {}})
+    fields = {e.field for e in err.value.errors}
+    assert {"destinations.ga.api_secret", "destinations.nope"} <= fields
+    with pytest.raises(ValidationError) as err:
+        await Integration.connect(provider="analytics", destinations={"sentry": {"dsn": "not a dsn"}})
+    assert err.value.errors[0].field == "destinations.sentry.dsn"
+
+
+async def test_ssrf_guard_checks_every_destination(hub: Hub) -> None:
+    with pytest.raises(ValidationError) as err:
+        await Integration.connect(
+            provider="analytics", destinations={"posthog": {"api_key": "k", "host": "http://127.0.0.1:9/"}}
+        )
+    assert err.value.code in ("ssrf_blocked", "validation_error") and "destinations.posthog" in json.dumps(
+        err.value.to_dict()
+    )
+
+
+async def test_each_destination_gets_its_own_format(ahub: Hub, clock: FakeClock) -> None:
+    async with (
+        GA4Simulator() as ga,
+        PostHogSimulator() as ph,
+        SentrySimulator() as sentry,
+        MixpanelSimulator() as mp,
+        SegmentSimulator() as seg,
+    ):
+        from hubwire.simulators.mixpanel.server import DEFAULT_API_SECRET as MP_SECRET
+
+        await Integration.connect(
+            provider="analytics",
+            destinations={
+                "ga": {"measurement_id": DEFAULT_MEASUREMENT_ID, "api_secret": DEFAULT_API_SECRET, "host": ga.url},
+                "posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url},
+                "sentry": {"dsn": sentry.dsn()},
+                "mixpanel": {"api_secret": MP_SECRET, "host": mp.url},
+                "segment": {"write_key": DEFAULT_WRITE_KEY, "host": seg.url},
+            },
+            events=["Deal.*", "Integration.Errored"],
+        )
+        Deal = deal_noun()
+        deal = await Deal.create(name="Acme", value=500, stage="Open")
+        await Deal.close(deal.id)
+        await drain(ahub, clock)
+        assert sorted(e.event for e in ph.events) == ["Deal.Closed", "Deal.Created"]
+        assert {e.distinct_id for e in ph.events} == {deal.id}
+        assert sorted(e.name for e in ga.events) == ["Deal_Closed", "Deal_Created"] and not ga.dropped
+        assert {e.client_id for e in ga.events} == {deal.id}
+        assert sorted(e.event for e in mp.events) == ["Deal.Closed", "Deal.Created"]
+        assert sorted(m.event or "" for m in seg.messages) == ["Deal.Closed", "Deal.Created"]
+        assert sentry.events() == []  # not error events
+        batches = await list_batches(ahub)
+        assert {b.destination for b in batches} == {"ga", "posthog", "mixpanel", "segment"}
+        assert {b.status for b in batches} == {"succeeded"} and sum(b.events for b in batches) == 8
+        assert await pending_counts(ahub) == {}
+
+
+async def test_sentry_gets_error_events_as_envelopes(ahub: Hub, clock: FakeClock) -> None:
+    from hubwire.events import emit, register
+
+    register("Payment.Failed", schema={"type": "object", "properties": {"message": {"type": "string"}}})
+    async with SentrySimulator() as sentry:
+        await Integration.connect(
+            provider="analytics", destinations={"sentry": {"dsn": sentry.dsn()}}, events=["Payment.*"]
+        )
+        await emit("Payment.Failed", {"message": "card declined"})
+        await drain(ahub, clock)
+        events = sentry.events()
+        assert len(events) == 1 and events[0]["message"]["formatted"] == "card declined"
+        assert events[0]["level"] == "error" and events[0]["tags"]["event"] == "Payment.Failed"
+
+
+async def test_batches_by_size_and_retries_failures_without_loss(ahub: Hub, clock: FakeClock) -> None:
+    async with PostHogSimulator() as ph:
+        await Integration.connect(
+            provider="analytics",
+            destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}},
+            events=["Deal.Created"],
+            batch_size=10,
+        )
+        Deal = deal_noun()
+        for i in range(25):
+            await Deal.create(name=f"d{i}", value=i, stage="Open")
+        ph.fail_next(status=503)
+        await drain(ahub, clock)
+        assert len(ph.events) < 25  # the first request failed: retried later
+        batches = await list_batches(ahub)
+        assert any(b.status == "failed" and b.status_code == 503 for b in batches)
+        assert (await pending_counts(ahub))["posthog"]["pending"] > 0
+        for _ in range(6):
+            await drain(ahub, clock, 700.0)
+        assert sorted(e.properties["name"] for e in ph.events) == sorted(f"d{i}" for i in range(25))
+        ok = [b for b in await list_batches(ahub) if b.status == "succeeded"]
+        assert all(b.events <= 10 for b in ok) and sum(b.events for b in ok) == 25
+        async with ahub.read() as conn:
+            left = (await conn.execute(analytics_outbox.select())).all()
+        assert left == []
+
+
+async def test_refused_batch_is_dead_with_the_reason(ahub: Hub, clock: FakeClock) -> None:
+    async with PostHogSimulator() as ph:
+        await Integration.connect(
+            provider="analytics",
+            destinations={"posthog": {"api_key": "phc_wrong", "host": ph.url}},
+            events=["Deal.Created"],
+        )
+        Deal = deal_noun()
+        await Deal.create(name="x", value=1, stage="Open")
+        await drain(ahub, clock)
+        [batch] = await list_batches(ahub)
+        assert batch.status == "dead" and batch.status_code == 401 and "phc_wrong" not in (batch.error or "")
+        assert (await pending_counts(ahub))["posthog"] == {"pending": 0, "dead": 1}
+
+
+async def test_an_update_of_the_events_is_checked_against_the_registry(ahub: Hub) -> None:
+    async with PostHogSimulator() as ph:
+        got = await Integration.connect(
+            provider="analytics", destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}}
+        )
+        config = dict(got["config"])
+        with pytest.raises(ValidationError) as err:
+            await Integration.update(got["$id"], config={**config, "events": ["Deal.Closd"]})
+        assert err.value.errors[0].field == "config.events"
+        updated = await Integration.update(got["$id"], config={**config, "events": ["Deal.*"]})
+        assert updated["config"]["events"] == ["Deal.*"]
