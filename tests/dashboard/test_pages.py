@@ -17,6 +17,7 @@ from tests.dashboard.conftest import browser, sign_in
 
 PAGES = [
     "/inbound",
+    "/conflicts",
     "/",
     "/integrations",
     "/catalogue",

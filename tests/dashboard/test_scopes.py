@@ -22,6 +22,7 @@ FORMS = {
     "/webhooks/deliveries/{id}/resend": Scope.WRITE,
     "/jobs/{id}/retry": Scope.WRITE,
     "/inbound/{id}/replay": Scope.WRITE,
+    "/conflicts/{id:int}/resolve": Scope.WRITE,
     "/api-keys": Scope.ADMIN,
     "/api-keys/{id}/revoke": Scope.ADMIN,
 }

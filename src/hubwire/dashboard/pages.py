@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from hubwire.api.keys import create_api_key, list_api_keys, revoke_api_key
 from hubwire.api.scopes import parse_scope
+from hubwire.conflicts import get_conflict, list_conflicts, resolve_conflict
 from hubwire.connectors.registry import default_registry
 from hubwire.dashboard import charts
 from hubwire.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, close_session, load_session, open_session
@@ -63,6 +64,7 @@ NAV = [
     ("/events", "Events"),
     ("/webhooks", "Webhooks"),
     ("/inbound", "Inbound"),
+    ("/conflicts", "Conflicts"),
     ("/jobs", "Jobs"),
     ("/api-keys", "API keys"),
 ]
@@ -434,6 +436,67 @@ async def received_page(request: Request, id: str) -> Response:
 async def received_replay(request: Request, id: str) -> Response:
     hub = _hub(request)
     return await _act(request, "POST", "/v1/hooks/received/{id}/replay", lambda form: replay(hub, id), f"/inbound/{id}")
+
+
+@router.get("/conflicts", response_class=HTMLResponse)
+async def conflicts_page(request: Request, status: str = "open", integration: str = "", noun: str = "") -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        rows = await list_conflicts(
+            integration_id=integration or None,
+            noun=noun or None,
+            status=status or None,
+            limit=PAGE_SIZE,
+            hub=_hub(request),
+        )
+    except HubwireError as exc:
+        return _failed(request, got, exc)
+    filters: dict[str, Any] = {"status_filter": status, "integration": integration, "noun": noun}
+    return render(request, got, "conflicts.html", conflicts=rows, **filters)
+
+
+@router.get("/conflicts/{id:int}", response_class=HTMLResponse)
+async def conflict_page(request: Request, id: int) -> Response:
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        conflict = await get_conflict(id, hub=_hub(request))
+    except NotFoundError as exc:
+        return _failed(request, got, exc)
+    return render(request, got, "conflict.html", conflict=conflict)
+
+
+@router.post("/conflicts/{id:int}/resolve")
+async def conflict_resolve(request: Request, id: int) -> Response:
+    hub = _hub(request)
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+
+    async def run(form: dict[str, str]) -> Any:
+        # Each parked field: keep the local value, take the remote one, or a value typed in (JSON when
+        # it parses, as the CLI reads it). One decision per field, sent as values.
+        conflict = await get_conflict(id, hub=hub)
+        values: dict[str, Any] = {}
+        for name in conflict.parked:
+            choice = form.get(f"take_{name}", "")
+            if choice in ("local", "remote"):
+                values[name] = conflict.fields[name][choice]
+            elif choice == "value":
+                values[name] = _typed(form.get(f"value_{name}", ""))
+        return await resolve_conflict(id, values=values, reason=form.get("reason") or None, by=got.who, hub=hub)
+
+    return await _act(request, "POST", "/v1/conflicts/{id:int}/resolve", run, f"/conflicts/{id}")
+
+
+def _typed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 @router.get("/jobs", response_class=HTMLResponse)
