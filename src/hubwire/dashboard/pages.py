@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -221,20 +222,13 @@ async def _integration_context(request: Request, id: str) -> dict[str, Any]:
 
 @router.get("/integrations/{id}", response_class=HTMLResponse)
 async def integration_page(request: Request, id: str) -> Response:
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
-    try:
-        context = await _integration_context(request, id)
-    except NotFoundError as exc:
-        return _failed(request, got, exc)
-    return render(request, got, "integration.html", **context)
+    return await _show(request, "integration.html", lambda: _integration_context(request, id))
 
 
 @router.post("/integrations/{id}/sync")
 async def integration_sync(request: Request, id: str) -> Response:
     return await _act(
-        request, "POST", "/v1/integrations/{id}/sync", lambda form: Integration.sync(id), f"/integrations/{id}"
+        request, "POST", "/v1/integrations/{id}/sync", lambda form, _: Integration.sync(id), f"/integrations/{id}"
     )
 
 
@@ -244,7 +238,7 @@ async def integration_disconnect(request: Request, id: str) -> Response:
         request,
         "POST",
         "/v1/integrations/{id}/disconnect",
-        lambda form: Integration.disconnect(id),
+        lambda form, _: Integration.disconnect(id),
         f"/integrations/{id}",
     )
 
@@ -268,7 +262,7 @@ async def catalogue(request: Request, reconnect: str | None = None) -> Response:
 
 @router.post("/catalogue/{provider}/connect")
 async def connect(request: Request, provider: str) -> Response:
-    async def run(form: dict[str, str]) -> Any:
+    async def run(form: dict[str, str], _: Session) -> Any:
         params = {k: v for k, v in form.items() if v.strip()}
         target = params.pop("integration_id", None)
         if target:
@@ -341,37 +335,24 @@ async def events_page(request: Request, type: str = "") -> Response:
 
 @router.get("/webhooks", response_class=HTMLResponse)
 async def webhooks_page(request: Request, status: str | None = None) -> Response:
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
-    hub = _hub(request)
-    endpoints = await Integration.find({"provider": "webhook"}, limit=1000)
-    try:
-        deliveries = await list_deliveries(hub, status=status or None, limit=PAGE_SIZE)
-    except HubwireError as exc:
-        return _failed(request, got, exc)
-    names = [t.name for t in event_registry.event_types()]
-    context: dict[str, Any] = {
-        "endpoints": endpoints,
-        "deliveries": deliveries,
-        "status_filter": status,
-        "event_names": names,
-    }
-    return render(request, got, "webhooks.html", **context)
+    async def load() -> dict[str, Any]:
+        return {
+            "deliveries": await list_deliveries(_hub(request), status=status or None, limit=PAGE_SIZE),
+            "endpoints": await Integration.find({"provider": "webhook"}, limit=1000),
+            "status_filter": status,
+            "event_names": [t.name for t in event_registry.event_types()],
+        }
+
+    return await _show(request, "webhooks.html", load)
 
 
 @router.get("/webhooks/deliveries/{id}", response_class=HTMLResponse)
 async def delivery_page(request: Request, id: str) -> Response:
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
-    hub = _hub(request)
-    try:
-        delivery = await get_delivery(hub, id)
-        attempts = await list_attempts(hub, id)
-    except NotFoundError as exc:
-        return _failed(request, got, exc)
-    return render(request, got, "delivery.html", delivery=delivery, attempts=attempts)
+    async def load() -> dict[str, Any]:
+        hub = _hub(request)
+        return {"delivery": await get_delivery(hub, id), "attempts": await list_attempts(hub, id)}
+
+    return await _show(request, "delivery.html", load)
 
 
 @router.post("/webhooks/deliveries/{id}/resend")
@@ -381,7 +362,7 @@ async def delivery_resend(request: Request, id: str) -> Response:
         request,
         "POST",
         "/v1/webhooks/deliveries/{id}/resend",
-        lambda form: resend(hub, id),
+        lambda form, _: resend(hub, id),
         f"/webhooks/deliveries/{id}",
     )
 
@@ -389,12 +370,14 @@ async def delivery_resend(request: Request, id: str) -> Response:
 @router.post("/webhooks/endpoints/{id}/test")
 async def endpoint_test(request: Request, id: str) -> Response:
     hub = _hub(request)
-    return await _act(request, "POST", "/v1/webhooks/endpoints/{id}/test", lambda form: send_test(hub, id), "/webhooks")
+    return await _act(
+        request, "POST", "/v1/webhooks/endpoints/{id}/test", lambda form, _: send_test(hub, id), "/webhooks"
+    )
 
 
 @router.post("/webhooks/endpoints")
 async def endpoint_create(request: Request) -> Response:
-    async def run(form: dict[str, str]) -> Any:
+    async def run(form: dict[str, str], _: Session) -> Any:
         events = [e for e in (await request.form()).getlist("events") if isinstance(e, str)]
         return await Integration.connect(provider="webhook", url=form.get("url", ""), events=events)
 
@@ -403,47 +386,38 @@ async def endpoint_create(request: Request) -> Response:
 
 @router.get("/inbound", response_class=HTMLResponse)
 async def inbound_page(request: Request, status: str = "", integration: str = "", event_type: str = "") -> Response:
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
-    try:
-        rows = await list_received(
+    async def load() -> dict[str, Any]:
+        hooks = await list_received(
             _hub(request),
             integration_id=integration or None,
             status=status or None,
             event_type=event_type or None,
             limit=PAGE_SIZE,
         )
-    except HubwireError as exc:
-        return _failed(request, got, exc)
-    filters: dict[str, Any] = {"status_filter": status, "integration": integration, "event_type": event_type}
-    return render(request, got, "inbound.html", hooks=rows, **filters)
+        return {"hooks": hooks, "status_filter": status, "integration": integration, "event_type": event_type}
+
+    return await _show(request, "inbound.html", load)
 
 
 @router.get("/inbound/{id}", response_class=HTMLResponse)
 async def received_page(request: Request, id: str) -> Response:
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
-    try:
-        row = await get_received(_hub(request), id)
-    except NotFoundError as exc:
-        return _failed(request, got, exc)
-    return render(request, got, "received.html", hook=row.to_dict())
+    async def load() -> dict[str, Any]:
+        return {"hook": (await get_received(_hub(request), id)).to_dict()}
+
+    return await _show(request, "received.html", load)
 
 
 @router.post("/inbound/{id}/replay")
 async def received_replay(request: Request, id: str) -> Response:
     hub = _hub(request)
-    return await _act(request, "POST", "/v1/hooks/received/{id}/replay", lambda form: replay(hub, id), f"/inbound/{id}")
+    return await _act(
+        request, "POST", "/v1/hooks/received/{id}/replay", lambda form, _: replay(hub, id), f"/inbound/{id}"
+    )
 
 
 @router.get("/conflicts", response_class=HTMLResponse)
 async def conflicts_page(request: Request, status: str = "open", integration: str = "", noun: str = "") -> Response:
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
-    try:
+    async def load() -> dict[str, Any]:
         rows = await list_conflicts(
             integration_id=integration or None,
             noun=noun or None,
@@ -451,32 +425,24 @@ async def conflicts_page(request: Request, status: str = "open", integration: st
             limit=PAGE_SIZE,
             hub=_hub(request),
         )
-    except HubwireError as exc:
-        return _failed(request, got, exc)
-    filters: dict[str, Any] = {"status_filter": status, "integration": integration, "noun": noun}
-    return render(request, got, "conflicts.html", conflicts=rows, **filters)
+        return {"conflicts": rows, "status_filter": status, "integration": integration, "noun": noun}
+
+    return await _show(request, "conflicts.html", load)
 
 
 @router.get("/conflicts/{id:int}", response_class=HTMLResponse)
 async def conflict_page(request: Request, id: int) -> Response:
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
-    try:
-        conflict = await get_conflict(id, hub=_hub(request))
-    except NotFoundError as exc:
-        return _failed(request, got, exc)
-    return render(request, got, "conflict.html", conflict=conflict)
+    async def load() -> dict[str, Any]:
+        return {"conflict": await get_conflict(id, hub=_hub(request))}
+
+    return await _show(request, "conflict.html", load)
 
 
 @router.post("/conflicts/{id:int}/resolve")
 async def conflict_resolve(request: Request, id: int) -> Response:
     hub = _hub(request)
-    got = await _session(request)
-    if isinstance(got, Response):
-        return got
 
-    async def run(form: dict[str, str]) -> Any:
+    async def run(form: dict[str, str], session: Session) -> Any:
         # Each parked field: keep the local value, take the remote one, or a value typed in (JSON when
         # it parses, as the CLI reads it). One decision per field, sent as values.
         conflict = await get_conflict(id, hub=hub)
@@ -487,7 +453,7 @@ async def conflict_resolve(request: Request, id: int) -> Response:
                 values[name] = conflict.fields[name][choice]
             elif choice == "value":
                 values[name] = _typed(form.get(f"value_{name}", ""))
-        return await resolve_conflict(id, values=values, reason=form.get("reason") or None, by=got.who, hub=hub)
+        return await resolve_conflict(id, values=values, reason=form.get("reason") or None, by=session.who, hub=hub)
 
     return await _act(request, "POST", "/v1/conflicts/{id:int}/resolve", run, f"/conflicts/{id}")
 
@@ -513,7 +479,7 @@ async def jobs_page(request: Request, status: str | None = None) -> Response:
 @router.post("/jobs/{id}/retry")
 async def job_retry(request: Request, id: int) -> Response:
     hub = _hub(request)
-    return await _act(request, "POST", "/v1/jobs/{id:int}/retry", lambda form: queue.retry_job(hub, id), "/jobs")
+    return await _act(request, "POST", "/v1/jobs/{id:int}/retry", lambda form, _: queue.retry_job(hub, id), "/jobs")
 
 
 @router.get("/api-keys", response_class=HTMLResponse)
@@ -553,21 +519,35 @@ async def key_create(request: Request) -> Response:
 @router.post("/api-keys/{id}/revoke")
 async def key_revoke(request: Request, id: str) -> Response:
     hub = _hub(request)
-    return await _act(request, "DELETE", "/v1/api-keys/{id}", lambda form: revoke_api_key(hub, id), "/api-keys")
+    return await _act(request, "DELETE", "/v1/api-keys/{id}", lambda form, _: revoke_api_key(hub, id), "/api-keys")
 
 
 # -- actions ------------------------------------------------------------------------------------
 
 
+async def _show(request: Request, template: str, load: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
+    """Render a page: the session, then ``load()`` its context; a HubwireError (an unknown id, a filter
+    the list refuses) is the readable error page with its 4xx."""
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    try:
+        context = await load()
+    except HubwireError as exc:
+        return _failed(request, got, exc)
+    return render(request, got, template, **context)
+
+
 async def _act(request: Request, method: str, rest_path: str, run: Any, then: Any) -> Response:
-    """Run a form's action: session, CSRF, the scope of its REST twin, then ``run(form)``; 303 to ``then``."""
+    """Run a form's action: session, CSRF, the scope of its REST twin, then ``run(form, session)``;
+    303 to ``then``."""
     got = await _session(request)
     if isinstance(got, Response):
         return got
     try:
         form = await _form(request, got)
         got.require(method, rest_path)
-        result = await run(form)
+        result = await run(form, got)
     except HubwireError as exc:
         return _failed(request, got, exc)
     target = then(result) if callable(then) else then
