@@ -11,10 +11,11 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["READY_TIMEOUT", "ChildProcess", "say_ready", "start"]
+__all__ = ["READY_TIMEOUT", "ChildProcess", "say_ready", "start", "wait_until"]
 
 ROOT = Path(__file__).parents[1]
 # Starting Python and importing hubwire takes about a second idle; tens of seconds on a loaded machine.
@@ -66,3 +67,13 @@ def say_ready(fd: int) -> None:
     """In the child: tell the parent it is ready."""
     with os.fdopen(fd, "wb") as pipe:
         pipe.write(b"ready\n")
+
+
+async def wait_until(check: object, timeout: float, what: str) -> None:
+    """Until ``check()`` is true, what another process does (a bounded wait, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from hubwire.events import register
 from hubwire.hub import Hub
 from hubwire.store.events import append
 from hubwire.store.tables import analytics_outbox
-from tests.processes import ChildProcess, start
+from tests.processes import ChildProcess, start, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -51,15 +50,6 @@ async def slow_posthog() -> AsyncIterator[tuple[str, Counter[str]]]:
     await site.start()
     yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
     await runner.cleanup()
-
-
-async def wait_until(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_kill_9_mid_burst_loses_nothing(

@@ -7,7 +7,6 @@ duplicates are no more than the deliveries that were in flight (leased) when the
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from hubwire.events import register
 from hubwire.hub import Hub
 from hubwire.store.events import append
 from hubwire.store.tables import jobs
-from tests.processes import ChildProcess, start
+from tests.processes import ChildProcess, start, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # the ready waits are bounded, generously
 
@@ -51,15 +50,6 @@ async def counting_receiver() -> AsyncIterator[tuple[str, Counter[str]]]:
 
 def start_worker(url: str, data_dir: Path) -> ChildProcess:
     return start(SCRIPT, url, str(data_dir))
-
-
-async def wait_until(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_kill_9_mid_burst_loses_nothing(
