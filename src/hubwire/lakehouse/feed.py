@@ -119,7 +119,7 @@ def _row(text: str, recorded_at: float) -> iceberg.Row:
     return iceberg.Row(
         id=e.id,
         event=e.name,
-        at=e.timestamp,
+        timestamp=e.timestamp,
         source=SOURCES.get(e.source, e.source),
         distinct_id=e.distinct_id or None,
         properties=jsonfast.dumps(e.properties, default=str) if e.properties else None,

@@ -43,7 +43,7 @@ __all__ = ["QueryResult", "check_sql", "export", "query"]
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")
 EMPTY_VIEW = (
-    "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS event, NULL::TIMESTAMPTZ AS at, NULL::VARCHAR AS source, "
+    "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS event, NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS source, "
     "NULL::VARCHAR AS distinct_id, NULL::VARCHAR AS properties, NULL::TIMESTAMPTZ AS recorded_at WHERE false"
 )
 
@@ -212,7 +212,7 @@ async def export(
     first, last = _day(since), _day(until)
     where = iceberg.day_filter(first, last)
     data: pa.Table = await in_thread(hub, iceberg.read, where)
-    data = data.sort_by([("at", "ascending"), ("id", "ascending")])
+    data = data.sort_by([("timestamp", "ascending"), ("id", "ascending")])
     path = Path(out)
 
     def write() -> None:

@@ -3,7 +3,7 @@
 The catalog is pyiceberg's SQL catalog on the Hubwire database itself (its ``iceberg_tables`` and
 ``iceberg_namespace_properties`` tables, created by pyiceberg beside Hubwire's), so every worker
 on every machine sees the same table and a database backup holds its pointer. Data files are
-Parquet, partitioned by the day of ``at``, under the warehouse: a directory
+Parquet, partitioned by the day of ``timestamp``, under the warehouse: a directory
 (``HUBWIRE_LAKEHOUSE_WAREHOUSE``, default ``<data dir>/lakehouse``) or ``s3://bucket/prefix`` with
 the ``HUBWIRE_LAKEHOUSE_S3_*`` settings.
 
@@ -65,13 +65,13 @@ SQLITE_TIMEOUT_S = 30
 SCHEMA = Schema(
     NestedField(1, "id", StringType(), required=True),
     NestedField(2, "event", StringType(), required=True),
-    NestedField(3, "at", TimestamptzType(), required=True),
+    NestedField(3, "timestamp", TimestamptzType(), required=True),
     NestedField(4, "source", StringType(), required=True),
     NestedField(5, "distinct_id", StringType(), required=False),
     NestedField(6, "properties", StringType(), required=False),
     NestedField(7, "recorded_at", TimestamptzType(), required=True),
 )
-SPEC = PartitionSpec(PartitionField(source_id=3, field_id=1000, transform=DayTransform(), name="at_day"))
+SPEC = PartitionSpec(PartitionField(source_id=3, field_id=1000, transform=DayTransform(), name="day"))
 PROPERTIES = {"commit.retry.num-retries": "0", "write.parquet.compression-codec": "zstd"}
 
 
@@ -81,7 +81,7 @@ class Row:
 
     id: str
     event: str
-    at: float  # epoch seconds
+    timestamp: float  # epoch seconds
     source: str
     distinct_id: str | None
     properties: str | None
@@ -129,7 +129,7 @@ def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
         [
             pa.array([r.id for r in rows], pa.string()),
             pa.array([r.event for r in rows], pa.string()),
-            _ts(r.at for r in rows),
+            _ts(r.timestamp for r in rows),
             pa.array([r.source for r in rows], pa.string()),
             pa.array([r.distinct_id for r in rows], pa.string()),
             pa.array([r.properties for r in rows], pa.string()),
@@ -166,9 +166,9 @@ def day_filter(since: dt.date | None, until: dt.date | None) -> BooleanExpressio
     """Rows of the days from ``since`` up to, not including, ``until`` (either open)."""
     terms = []
     if since is not None:
-        terms.append(f"at >= '{_iso(since)}'")
+        terms.append(f"timestamp >= '{_iso(since)}'")
     if until is not None:
-        terms.append(f"at < '{_iso(until)}'")
+        terms.append(f"timestamp < '{_iso(until)}'")
     return parse(" AND ".join(terms)) if terms else AlwaysTrue()
 
 
@@ -184,7 +184,7 @@ def files_per_day(table: Table) -> dict[dt.date, int]:
         return {}
     out: dict[dt.date, int] = {}
     for p in table.inspect.partitions().to_pylist():
-        out[_day(p["partition"]["at_day"])] = int(p["file_count"])
+        out[_day(p["partition"]["day"])] = int(p["file_count"])
     return out
 
 
@@ -215,7 +215,7 @@ def drop_before(table: Table, day: dt.date) -> int:
 
 
 def _records_per_day(table: Table) -> dict[dt.date, int]:
-    return {_day(p["partition"]["at_day"]): int(p["record_count"]) for p in table.inspect.partitions().to_pylist()}
+    return {_day(p["partition"]["day"]): int(p["record_count"]) for p in table.inspect.partitions().to_pylist()}
 
 
 def _all_files(table: Table) -> set[str]:
