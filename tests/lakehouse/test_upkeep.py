@@ -43,6 +43,7 @@ async def test_compaction_rewrites_each_day_into_one_file_and_keeps_every_row(lh
     assert after["files"] == 3 and after["rows"] == 120 and set(after["days"].values()) == {1}
     assert await totals(lhub) == rows
     assert await lakehouse.compact(lhub) == {}  # nothing left to rewrite
+    assert (tmp_path / "lakehouse").stat().st_mode & 0o777 == 0o700  # the users' events: the owner's only
     # The replaced files stay while a snapshot refers to them; expiring the old snapshots deletes them.
     assert len(parquet_files(tmp_path / "lakehouse")) == 15
     assert await lakehouse.expire_snapshots(lhub, keep=0) == 12

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import structlog
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
 from hubwire import jsonfast
@@ -71,19 +72,26 @@ SOURCES = {"hubwire": "noun", "collect": "collect"}
 
 
 class Lakehouse:
-    """A hub's table, loaded once and refreshed before each use; one writer at a time in this process."""
+    """A hub's catalog, made once (closed with the hub); one writer at a time in this process."""
 
     def __init__(self) -> None:
-        self.table: Table | None = None
+        self.catalog: SqlCatalog | None = None
         self.lock = asyncio.Lock()
 
     def fresh(self, hub: Hub) -> Table:
-        """The table as committed now (blocking: call in a thread)."""
-        if self.table is None:
-            self.table = iceberg.open_table(hub.settings)
-        else:
-            self.table.refresh()
-        return self.table
+        """The table as committed now, a Table of the caller's own (blocking: call in a thread).
+
+        Never a shared one: pyiceberg's ``refresh`` changes a Table in place, under another
+        thread's feet (a query's, an append's).
+        """
+        if self.catalog is None:
+            self.catalog = iceberg.catalog(hub.settings)
+        return self.catalog.load_table(iceberg.TABLE)
+
+    def close(self) -> None:
+        if self.catalog is not None:
+            self.catalog.engine.dispose()
+            self.catalog = None
 
 
 def lakehouse(hub: Hub) -> Lakehouse:

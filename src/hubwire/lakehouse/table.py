@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
@@ -45,8 +46,10 @@ __all__ = [
     "CommitFailedException",
     "Row",
     "append",
+    "catalog",
     "committed_batches",
     "compact",
+    "counts",
     "data_files",
     "day_filter",
     "drop_before",
@@ -54,6 +57,7 @@ __all__ = [
     "files_per_day",
     "open_table",
     "read",
+    "to_arrow",
     "warehouse_of",
 ]
 
@@ -97,6 +101,21 @@ def warehouse_of(settings: Settings) -> str:
     return path.resolve().as_uri()
 
 
+def catalog(settings: Settings) -> SqlCatalog:
+    """The SQL catalog on the Hubwire database, with the namespace and the table created if missing.
+
+    A directory warehouse is made its owner's only (0700), as the data directory: the events in
+    it are the users' data.
+    """
+    where = urlsplit(warehouse_of(settings))
+    if where.scheme == "file":
+        Path(unquote(where.path)).mkdir(mode=0o700, parents=True, exist_ok=True)
+    made = _catalog(settings)
+    made.create_namespace_if_not_exists(NAMESPACE)
+    made.create_table_if_not_exists(TABLE, schema=SCHEMA, partition_spec=SPEC, properties=PROPERTIES)
+    return made
+
+
 def _catalog(settings: Settings) -> SqlCatalog:
     uri = sync_url(settings.database_url)
     if uri.startswith("sqlite"):
@@ -115,9 +134,7 @@ def _catalog(settings: Settings) -> SqlCatalog:
 
 def open_table(settings: Settings) -> Table:
     """The table, created (with its namespace) on first use."""
-    catalog = _catalog(settings)
-    catalog.create_namespace_if_not_exists(NAMESPACE)
-    return catalog.create_table_if_not_exists(TABLE, schema=SCHEMA, partition_spec=SPEC, properties=PROPERTIES)
+    return catalog(settings).load_table(TABLE)
 
 
 def _ts(seconds: Iterable[float]) -> pa.Array:
