@@ -205,7 +205,7 @@ async def _append_batch(hub: Hub, name: str) -> int:
     # Crash here: the rows stay claimed, and the next appender finds the batch's name and deletes them.
     async with hub.transaction() as tx:
         await tx.conn.execute(lakehouse_outbox.delete().where(lakehouse_outbox.c.batch == name))
-    log.info("lakehouse.appended", batch=name, events=len(rows), again=not appended)
+    log.info("lakehouse.appended", batch=name, events=len(rows), already_in_table=not appended)
     return len(rows) if appended else 0
 
 
