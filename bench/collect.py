@@ -264,7 +264,7 @@ class Server:
         import aiohttp
 
         async with aiohttp.ClientSession() as s:
-            for _ in range(300):
+            for _ in range(1200):  # two minutes: a loaded machine takes its time to import the app
                 try:
                     async with s.get(f"http://127.0.0.1:{self.port}/healthz") as r:
                         if r.status == 200:

@@ -261,15 +261,78 @@ async def forward_event(tx: Tx, ev: EventRecord) -> None:
 
 
 async def record_collected(hub: Hub, events: Sequence[AnalyticsEvent]) -> int:
-    """Accept collected events (one transaction): queued for every Integration that collects. Returns how many."""
-    async with hub.transaction() as tx:
-        pending = _pending(tx)
-        targets = [fw for fw in await pending.targets() if fw.collect]
-        for event in events:
-            for fw in targets:
-                pending.add(fw, event)
-        pending.hooked.extend(events)
-    return len(events)
+    """Accept collected events: queued for every Integration that collects, committed when this returns.
+
+    Returns how many. Group commit (:class:`_CollectWriter`): the calls that arrive while a
+    transaction commits go together in the next one.
+    """
+    if not events:
+        return 0
+    return await hub.service(_CollectWriter, lambda: _CollectWriter(hub)).record(events)
+
+
+_GROUP_EVENTS = 2000  # collected events per transaction at most
+
+
+@dataclass
+class _Collected:
+    events: Sequence[AnalyticsEvent]
+    done: asyncio.Future[int]
+
+
+class _CollectWriter:
+    """Group commit of collected events, one per hub (as the inbox writer of provider webhooks).
+
+    :meth:`record` returns once its events and their flush jobs committed. While a transaction
+    commits, the calls that arrive wait and go together in the next one: under load a transaction
+    carries many requests' events (SQLite has one writer: one transaction per request would queue
+    them all behind each other); alone, a call waits for nothing but its own commit. Should the
+    transaction fail, every call in it hears the error, and nothing of it was written.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._pending: list[_Collected] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, events: Sequence[AnalyticsEvent]) -> int:
+        pending = _Collected(events, asyncio.get_running_loop().create_future())
+        self._pending.append(pending)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="hubwire-collect-writer")
+        # Shielded: a client that hangs up does not cancel the commit other requests wait for.
+        return await asyncio.shield(pending.done)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            n, size = 0, 0
+            while n < len(self._pending) and (n == 0 or size + len(self._pending[n].events) <= _GROUP_EVENTS):
+                size += len(self._pending[n].events)
+                n += 1
+            batch, self._pending = self._pending[:n], self._pending[n:]
+            try:
+                await self._write([e for p in batch for e in p.events])
+            except Exception as exc:  # the database refused: every call of the group hears it
+                for p in batch:
+                    if not p.done.done():
+                        p.done.set_exception(exc)
+                continue
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_result(len(p.events))
+
+    async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
+        async with self.hub.transaction() as tx:
+            pending = _pending(tx)
+            targets = [fw for fw in await pending.targets() if fw.collect]
+            for event in events:
+                for fw in targets:
+                    pending.add(fw, event)
+            pending.hooked.extend(events)
 
 
 # The flush job ----------------------------------------------------------------------------
