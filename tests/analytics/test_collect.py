@@ -164,3 +164,19 @@ async def test_collect_js_is_served(client_of: Callable[..., httpx.AsyncClient])
         r = await c.get("/v1/collect.js")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     assert "sendBeacon" in r.text and "hubwire" in r.text
+
+
+async def test_connect_analytics_over_rest(chub: Hub, client_of: Callable[..., httpx.AsyncClient]) -> None:
+    _, admin = await create_api_key(chub, "ops", Scope.ADMIN)
+    async with PostHogSimulator() as ph, client_of(Authorization=f"Bearer {admin}") as c:
+        body = {"provider": "analytics", "destinations": {"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}}}
+        typo = await c.post("/v1/integrations/connect", json={**body, "events": ["Integration.Conected"]})
+        assert typo.status_code == 422 and "did you mean Integration.Connected?" in typo.json()["detail"]
+        unknown = await c.post("/v1/integrations/connect", json={**body, "destinations": {"amplitude": {}}})
+        assert unknown.status_code == 422
+        assert unknown.json()["errors"][0]["field"] == "destinations.amplitude"
+        made = await c.post("/v1/integrations/connect", json={**body, "batchSize": 50, "events": ["Integration.*"]})
+        assert made.status_code == 201, made.text
+        got = made.json()
+        assert got["status"] == "Connected" and got["config"]["batch_size"] == 50
+        assert got["config"]["destinations"] == ["posthog"] and DEFAULT_PROJECT_KEY not in made.text

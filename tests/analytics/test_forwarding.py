@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from hubwire import Integration, ValidationError, Worker
-from hubwire.analytics import list_batches, pending_counts
+from hubwire.analytics import AnalyticsEvent, forwarding, list_batches, on_forward, pending_counts, record_collected
+from hubwire.analytics.forwarding import ForwardHook
 from hubwire.hub import Hub
 from hubwire.simulators.ga4 import DEFAULT_API_SECRET, DEFAULT_MEASUREMENT_ID, GA4Simulator
 from hubwire.simulators.mixpanel import MixpanelSimulator
@@ -17,6 +20,7 @@ from hubwire.simulators.segment import SegmentSimulator
 from hubwire.simulators.segment.server import DEFAULT_WRITE_KEY
 from hubwire.simulators.sentry import SentrySimulator
 from hubwire.store.tables import analytics_outbox
+from hubwire.store.transaction import Tx
 from hubwire.vault.credentials import load_credentials
 from tests.fakes import FakeClock, deal_noun
 
@@ -168,3 +172,44 @@ async def test_an_update_of_the_events_is_checked_against_the_registry(ahub: Hub
         assert err.value.errors[0].field == "config.events"
         updated = await Integration.update(got["$id"], config={**config, "events": ["Deal.*"]})
         assert updated["config"]["events"] == ["Deal.*"]
+
+
+@pytest.fixture
+def forward_hooks() -> Iterator[list[ForwardHook]]:
+    """Hooks registered with on_forward by a test, unregistered after it."""
+    before = list(forwarding._hooks)
+    added: list[ForwardHook] = []
+    yield added
+    forwarding._hooks[:] = before
+
+
+def collected(n: int, start: int = 0, name: str = "page_view") -> list[AnalyticsEvent]:
+    return [AnalyticsEvent(f"col_{start + i}", name, "visitor", 1_765_000_000.0, {}, "collect") for i in range(n)]
+
+
+async def test_concurrent_collects_commit_together_and_a_failure_reaches_each(
+    ahub: Hub, forward_hooks: list[ForwardHook]
+) -> None:
+    committed: list[int] = []
+
+    @on_forward
+    async def count(tx: Tx, events: Sequence[AnalyticsEvent]) -> None:
+        if any(e.name == "poison" for e in events):
+            raise RuntimeError("the lakehouse refused")
+        committed.append(len(events))
+
+    forward_hooks.append(count)
+    async with PostHogSimulator() as ph:
+        await Integration.connect(
+            provider="analytics", destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}}
+        )
+        # Three requests at once: one transaction holds all their events; each hears its own count.
+        got = await asyncio.gather(*(record_collected(ahub, collected(20, 20 * i)) for i in range(3)))
+        assert got == [20, 20, 20] and committed == [60]
+        assert (await pending_counts(ahub))["posthog"]["pending"] == 60
+        # One bad request in a group: every request of it hears the error, and none of it is written.
+        calls = [record_collected(ahub, collected(5, 100)), record_collected(ahub, collected(1, 200, "poison"))]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert [type(r) for r in results] == [RuntimeError, RuntimeError]
+        assert (await pending_counts(ahub))["posthog"]["pending"] == 60
+        assert await record_collected(ahub, collected(5, 300)) == 5 and committed == [60, 5]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from hubwire import lakehouse
 from hubwire.hub import Hub
@@ -58,3 +59,27 @@ def test_lakehouse_query_export_and_compact(cli: Cli, tmp_path: Path) -> None:
     assert compacted.code == 0 and "1 days compacted (2 files into 1)" in compacted.err
     after = json.loads(cli("analytics", "lakehouse", "--json").out)
     assert after["files"] == 1 and after["rows"] == 20
+
+
+def test_connect_analytics_from_the_command_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBWIRE_ALLOW_PRIVATE_NETWORKS", "1")  # the destination is on loopback
+    destinations = json.dumps({"posthog": {"api_key": "phc_cli_key", "host": "http://127.0.0.1:12120"}})
+    r = cli(
+        "Integration.connect", "--provider", "analytics", "--destinations", destinations, "--events", "Integration.*",
+        "--batch-size", "50", "--flush-interval", "0.5", "--collect", "false", "--json",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    got = json.loads(r.out)
+    assert got["slug"] == "analytics-posthog" and got["status"] == "Connected"
+    assert {k: got["config"][k] for k in ("destinations", "events", "batch_size", "flush_interval", "collect")} == {
+        "destinations": ["posthog"],
+        "events": ["Integration.*"],
+        "batch_size": 50,
+        "flush_interval": 0.5,
+        "collect": False,
+    }
+    assert "phc_cli_key" not in r.out
+    bad = cli("Integration.connect", "--provider", "analytics", "--destinations", "{not json")
+    assert bad.code != 0 and "destinations must be a JSON object" in bad.err and "Traceback" not in bad.err
+    wrong = cli("Integration.connect", "--provider", "analytics", "--destinations", destinations, "--batch-size", "x")
+    assert wrong.code != 0 and "batch_size must be an integer in [1, 1000]" in wrong.err

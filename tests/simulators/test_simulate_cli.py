@@ -5,6 +5,7 @@ and makes real requests with them on loopback."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 import pkgutil
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 import hubwire.simulators
+from hubwire.analytics import DESTINATIONS, AnalyticsEvent
 from hubwire.simulators import specs
 from hubwire.simulators.github import DEFAULT_TOKEN
 from hubwire.simulators.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
@@ -123,6 +125,69 @@ async def pipedrive_answers(c: httpx.AsyncClient, text: str) -> None:
     assert (await c.get("/v1/persons", params={"api_token": "wrong"})).status_code == 401
 
 
+def printed_destinations(text: str) -> dict[str, dict[str, str]]:
+    """The ``destinations`` of the printed ``Integration.connect(provider="analytics", ...)``."""
+    found = re.search(r'Integration\.connect\(provider="analytics", destinations=(\{.*\})\)$', text, re.MULTILINE)
+    assert found, text
+    destinations: dict[str, dict[str, str]] = ast.literal_eval(found.group(1))
+    return destinations
+
+
+async def forwarded(c: httpx.AsyncClient, text: str, name: str, **wrong: str) -> list[httpx.Response]:
+    """Send two events as Hubwire's forwarding would with the printed settings (each answered), then with
+    ``wrong`` settings (the answers returned)."""
+    conf = printed_destinations(text)[name]
+    events = [
+        AnalyticsEvent("col_1", "signup", "u_1", 1_765_000_000.0, {"plan": "pro"}, "collect"),
+        AnalyticsEvent("col_2", "error", "u_1", 1_765_000_001.0, {"message": "boom"}, "collect"),
+    ]
+
+    async def send(settings: dict[str, str]) -> list[httpx.Response]:
+        return [
+            await c.post(r.url, params=r.params, headers=r.headers, json=r.json, content=r.content)
+            for r in DESTINATIONS[name].build(settings, events)
+        ]
+
+    for answer in await send(conf):
+        assert answer.status_code in (200, 204), answer.text
+    return await send({**conf, **wrong})
+
+
+async def posthog_answers(c: httpx.AsyncClient, text: str) -> None:
+    assert printed(text, "project api key") == printed_destinations(text)["posthog"]["api_key"]
+    assert [r.status_code for r in await forwarded(c, text, "posthog", api_key="phc_wrong")] == [401]
+
+
+async def mixpanel_answers(c: httpx.AsyncClient, text: str) -> None:
+    assert printed(text, "api secret") == printed_destinations(text)["mixpanel"]["api_secret"]
+    assert [r.status_code for r in await forwarded(c, text, "mixpanel", api_secret="wrong")] == [401]
+
+
+async def segment_answers(c: httpx.AsyncClient, text: str) -> None:
+    assert printed(text, "write key") == printed_destinations(text)["segment"]["write_key"]
+    assert [r.status_code for r in await forwarded(c, text, "segment", write_key="wrong")] == [401]
+
+
+async def ga4_answers(c: httpx.AsyncClient, text: str) -> None:
+    conf = printed_destinations(text)["ga"]
+    assert printed(text, "measurement id") == conf["measurement_id"]
+    await forwarded(c, text, "ga")
+    # Google answers 204 whatever it drops; its validation endpoint says whether the body was good.
+    body = {"client_id": "u_1", "events": [{"name": "signup", "params": {"plan": "pro"}}]}
+    params = {"measurement_id": conf["measurement_id"], "api_secret": conf["api_secret"]}
+    checked = await c.post("/debug/mp/collect", params=params, json=body)
+    assert checked.status_code == 200 and checked.json() == {"validationMessages": []}
+    wrong = await c.post("/debug/mp/collect", params={**params, "api_secret": "wrong"}, json=body)
+    assert wrong.json()["validationMessages"], wrong.text
+
+
+async def sentry_answers(c: httpx.AsyncClient, text: str) -> None:
+    dsn = printed_destinations(text)["sentry"]["dsn"]
+    assert printed(text, "dsn") == dsn and f'sentry_sdk.init(dsn="{dsn}")' in text
+    other = dsn.replace("//", "//0000", 1)  # another public key for the same project
+    assert [r.status_code for r in await forwarded(c, text, "sentry", dsn=other)] == [403, 403]
+
+
 Answers = Callable[[httpx.AsyncClient, str], Awaitable[None]]
 CONNECTORS = {
     "stripe": 'api_key="sk_test_hubwire"',
@@ -138,8 +203,10 @@ MESSAGING = {
     "sendgrid": 'provider="sendgrid", api_key=',
     "twilio": 'provider="twilio", account_sid=',
 }
+# The analytics destinations: one connect line, the analytics provider's, naming the simulator's URL.
+ANALYTICS = {"posthog", "mixpanel", "segment", "ga4", "sentry"}
 # Providers that publish no machine-readable description (the simulators follow their API reference).
-UNDESCRIBED = {"hubspot", "pipedrive"}
+UNDESCRIBED = {"hubspot", "pipedrive", "posthog", "segment", "ga4", "sentry"}
 
 
 @pytest.mark.parametrize(
@@ -155,6 +222,11 @@ UNDESCRIBED = {"hubspot", "pipedrive"}
         (["salesforce", "--contacts", "2"], salesforce_answers),
         (["salesforce", "--contacts", "2", "--tls"], salesforce_answers),
         (["pipedrive", "--persons", "2"], pipedrive_answers),
+        (["posthog"], posthog_answers),
+        (["mixpanel"], mixpanel_answers),
+        (["segment"], segment_answers),
+        (["ga4"], ga4_answers),
+        (["sentry"], sentry_answers),
     ],
     ids=[
         "stripe",
@@ -167,6 +239,11 @@ UNDESCRIBED = {"hubspot", "pipedrive"}
         "salesforce",
         "salesforce-tls",
         "pipedrive",
+        "posthog",
+        "mixpanel",
+        "segment",
+        "ga4",
+        "sentry",
     ],
 )
 async def test_simulate_command_serves_until_sigterm(args: list[str], answers: Answers) -> None:
@@ -189,6 +266,9 @@ async def test_simulate_command_serves_until_sigterm(args: list[str], answers: A
         provider = args[0]
         if provider in CONNECTORS:
             assert f'api_base_url="{url.group(1)}"' in text and CONNECTORS[provider] in text
+        elif provider in ANALYTICS:
+            assert "HUBWIRE_ALLOW_PRIVATE_NETWORKS=1" in text and "api_base_url" not in text
+            assert url.group(1).split("//")[1] in str(printed_destinations(text))
         elif provider in MESSAGING:
             assert "Integration.connect(" in text and MESSAGING[provider] in text
         else:  # no connector yet: no connect line that would fail

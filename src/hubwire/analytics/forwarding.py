@@ -26,6 +26,7 @@ number of destinations).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import structlog
 
+from hubwire import jsonfast
 from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent
 from hubwire.errors import HubwireError, ProviderError, ProviderRateLimited, ProviderUnavailable
 from hubwire.events.registry import matches
@@ -129,7 +131,8 @@ class _Pending:
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
         self.forwarders: list[Forwarder] | None = None
-        self.rows: list[dict[str, Any]] = []
+        # An event and the (integration, destination) pairs it goes to: one entry per event, however many.
+        self.rows: list[tuple[AnalyticsEvent, list[tuple[str, str]]]] = []
         self.counts: dict[tuple[str, str], int] = {}
         self.intervals: dict[str, tuple[float, int]] = {}
         self.hooked: list[AnalyticsEvent] = []
@@ -144,17 +147,9 @@ class _Pending:
         for dest in fw.destinations:
             if not DESTINATIONS[dest].accepts(event):
                 continue
-            self.rows.append(
-                {
-                    "integration_id": fw.id,
-                    "destination": dest,
-                    "event_id": event.id,
-                    "event": event.to_json(),
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": self.tx.hub.clock(),
-                }
-            )
+            if not self.rows or self.rows[-1][0] is not event:
+                self.rows.append((event, []))
+            self.rows[-1][1].append((fw.id, dest))
             self.counts[(fw.id, dest)] = self.counts.get((fw.id, dest), 0) + 1
             self.intervals[fw.id] = (fw.flush_interval, fw.batch_size)
             added = True
@@ -169,20 +164,21 @@ class _Pending:
                 await hook(self.tx, hooked)
         if not rows:
             return
-        await self.tx.conn.execute(analytics_outbox.insert(), rows)
+        # One statement for all the rows: one JSON document with each event once and where it goes.
+        doc = jsonfast.dumps([{"id": e.id, "event": e.to_json(), "to": to} for e, to in rows])
         now = self.tx.hub.clock()
+        await self.tx.conn.execute(_INSERT_OUTBOX[self.tx.dialect], {"rows": doc, "now": now})
+        scheduled = self.tx.hub.service(_Scheduled)
         for (iid, dest), n in self.counts.items():
             interval, size = self.intervals[iid]
             window = int(now // interval)
             payload = {"integration": iid, "destination": dest}
-            await queue.enqueue(
-                self.tx,
-                FLUSH_JOB,
-                payload,
-                run_at=(window + 1) * interval,
-                key=f"{FLUSH_JOB}:{iid}:{dest}:{window}",
-                max_attempts=MAX_ATTEMPTS,
-            )
+            key = f"{FLUSH_JOB}:{iid}:{dest}:{window}"
+            if key not in scheduled:
+                await queue.enqueue(
+                    self.tx, FLUSH_JOB, payload, run_at=(window + 1) * interval, key=key, max_attempts=MAX_ATTEMPTS
+                )
+                self.tx.after_commit(functools.partial(scheduled.add, key, (window + 1) * interval, now))
             if n >= size:  # a full batch already: no reason to wait for the window to end
                 await queue.enqueue(
                     self.tx,
@@ -192,6 +188,46 @@ class _Pending:
                     max_attempts=MAX_ATTEMPTS,
                 )
         self.counts.clear()
+
+
+_OUTBOX_COLUMNS = "integration_id, destination, event_id, event, status, attempts, created_at"
+_INSERT_OUTBOX = {
+    "postgresql": sa.text(
+        f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) "
+        "SELECT t.value->>0, t.value->>1, e.value->>'id', e.value->>'event', 'pending', 0, :now "
+        "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(value, i) "
+        "CROSS JOIN LATERAL json_array_elements(e.value->'to') WITH ORDINALITY AS t(value, j) ORDER BY e.i, t.j"
+    ),
+    "sqlite": sa.text(
+        f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) "
+        "SELECT json_extract(t.value, '$[0]'), json_extract(t.value, '$[1]'), json_extract(e.value, '$.id'), "
+        "json_extract(e.value, '$.event'), 'pending', 0, :now "
+        "FROM json_each(:rows) AS e, json_each(e.value, '$.to') AS t ORDER BY e.key, t.key"
+    ),
+}
+
+
+class _Scheduled:
+    """The window flush jobs this process committed and whose window is still open (a hub service).
+
+    A transaction that finds its window's job here enqueues nothing: the job (queued, its run_at
+    the window's end) takes every row of the window when it runs. Only jobs this process saw
+    commit are remembered, and only until their window ends; should a job still run early (a
+    worker whose clock is ahead), the rows it missed are flushed by the next window's job or by
+    the upkeep, never lost.
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._until
+
+    def add(self, key: str, until: float, now: float) -> None:
+        if len(self._until) >= 1000:  # forget the windows that ended (all of them, should none have)
+            kept = {k: t for k, t in self._until.items() if t > now}
+            self._until = kept if len(kept) < 1000 else {}
+        self._until[key] = until
 
 
 def _pending(tx: Tx) -> _Pending:
@@ -225,15 +261,78 @@ async def forward_event(tx: Tx, ev: EventRecord) -> None:
 
 
 async def record_collected(hub: Hub, events: Sequence[AnalyticsEvent]) -> int:
-    """Accept collected events (one transaction): queued for every Integration that collects. Returns how many."""
-    async with hub.transaction() as tx:
-        pending = _pending(tx)
-        targets = [fw for fw in await pending.targets() if fw.collect]
-        for event in events:
-            for fw in targets:
-                pending.add(fw, event)
-        pending.hooked.extend(events)
-    return len(events)
+    """Accept collected events: queued for every Integration that collects, committed when this returns.
+
+    Returns how many. Group commit (:class:`_CollectWriter`): the calls that arrive while a
+    transaction commits go together in the next one.
+    """
+    if not events:
+        return 0
+    return await hub.service(_CollectWriter, lambda: _CollectWriter(hub)).record(events)
+
+
+_GROUP_EVENTS = 2000  # collected events per transaction at most
+
+
+@dataclass
+class _Collected:
+    events: Sequence[AnalyticsEvent]
+    done: asyncio.Future[int]
+
+
+class _CollectWriter:
+    """Group commit of collected events, one per hub (as the inbox writer of provider webhooks).
+
+    :meth:`record` returns once its events and their flush jobs committed. While a transaction
+    commits, the calls that arrive wait and go together in the next one: under load a transaction
+    carries many requests' events (SQLite has one writer: one transaction per request would queue
+    them all behind each other); alone, a call waits for nothing but its own commit. Should the
+    transaction fail, every call in it hears the error, and nothing of it was written.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._pending: list[_Collected] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, events: Sequence[AnalyticsEvent]) -> int:
+        pending = _Collected(events, asyncio.get_running_loop().create_future())
+        self._pending.append(pending)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="hubwire-collect-writer")
+        # Shielded: a client that hangs up does not cancel the commit other requests wait for.
+        return await asyncio.shield(pending.done)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            n, size = 0, 0
+            while n < len(self._pending) and (n == 0 or size + len(self._pending[n].events) <= _GROUP_EVENTS):
+                size += len(self._pending[n].events)
+                n += 1
+            batch, self._pending = self._pending[:n], self._pending[n:]
+            try:
+                await self._write([e for p in batch for e in p.events])
+            except Exception as exc:  # the database refused: every call of the group hears it
+                for p in batch:
+                    if not p.done.done():
+                        p.done.set_exception(exc)
+                continue
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_result(len(p.events))
+
+    async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
+        async with self.hub.transaction() as tx:
+            pending = _pending(tx)
+            targets = [fw for fw in await pending.targets() if fw.collect]
+            for event in events:
+                for fw in targets:
+                    pending.add(fw, event)
+            pending.hooked.extend(events)
 
 
 # The flush job ----------------------------------------------------------------------------

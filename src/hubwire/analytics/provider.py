@@ -17,6 +17,8 @@ reconnecting the same destinations updates that Integration.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -69,6 +71,17 @@ def _check_destinations(value: Any) -> list[FieldError]:
     return errors
 
 
+def _from_text(config: dict[str, Any]) -> None:
+    """The numbers and the switch a command line gives as text, read as what they say (else left for the checks)."""
+    for name, kind in (("batch_size", int), ("flush_interval", float)):
+        if isinstance(config.get(name), str):
+            with contextlib.suppress(ValueError):
+                config[name] = kind(config[name])
+    collect = config.get("collect")
+    if isinstance(collect, str) and collect.lower() in ("true", "false", "1", "0", "yes", "no"):
+        config["collect"] = collect.lower() in ("true", "1", "yes")
+
+
 @provider
 class AnalyticsProvider(Provider):
     slug = PROVIDER
@@ -85,7 +98,15 @@ class AnalyticsProvider(Provider):
 
     def prepare(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         creds, config = super().prepare(params)
+        if isinstance(creds.get("destinations"), str):  # a command line gives them as JSON text
+            try:
+                creds["destinations"] = json.loads(creds["destinations"])
+            except ValueError:
+                raise ValidationError.single(
+                    "destinations", "invalid_json", "destinations must be a JSON object", provider=PROVIDER
+                ) from None
         errors = _check_destinations(creds.get("destinations"))
+        _from_text(config)
         if "events" in config:
             events = config["events"]
             if isinstance(events, str):

@@ -19,11 +19,16 @@ from rich.markup import escape
 from hubwire.cli.output import say
 
 __all__ = [
+    "run_ga4",
     "run_github",
     "run_hubspot",
+    "run_mixpanel",
     "run_pipedrive",
+    "run_posthog",
     "run_salesforce",
+    "run_segment",
     "run_sendgrid",
+    "run_sentry",
     "run_slack",
     "run_stripe",
     "run_teams",
@@ -350,3 +355,109 @@ async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event)
         _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, connect)
         await stop.wait()
         _report_mismatches("Pipedrive", sim.mismatches)
+
+
+# Analytics destinations: one ``analytics`` Integration forwards to any of them (issue 13). Each
+# simulator is on loopback, so the connect line needs HUBWIRE_ALLOW_PRIVATE_NETWORKS=1.
+PRIVATE = "(the simulator is on loopback: run Hubwire with HUBWIRE_ALLOW_PRIVATE_NETWORKS=1)"
+
+
+def _analytics(destination: str, conf: str) -> str:
+    return f'provider="analytics", destinations={{"{destination}": {{{conf}}}}}'
+
+
+@simulate_app.command("posthog")
+def posthog(port: int = _port(12120), host: str = HOST) -> None:
+    """A PostHog capture simulator: /batch/, /capture/ and /i/v0/e/ with PostHog's errors."""
+    asyncio.run(_until_signal(lambda stop: run_posthog(host, port, stop)))
+
+
+async def run_posthog(host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve a PostHog simulator until ``stop`` is set (events are kept in memory)."""
+    from hubwire.simulators.posthog import DEFAULT_PROJECT_KEY, PostHogSimulator
+
+    async with PostHogSimulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+        _announce(
+            "PostHog", sim.url, f"project api key: {DEFAULT_PROJECT_KEY}", None,
+            "nothing (captured events are kept in memory)",
+            _analytics("posthog", f'"api_key": "{DEFAULT_PROJECT_KEY}", "host": "{sim.url}"'), PRIVATE, base=None,
+        )  # fmt: skip
+        await stop.wait()
+
+
+@simulate_app.command("mixpanel")
+def mixpanel(port: int = _port(12121), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+    """A Mixpanel ingestion simulator: /import (secret or service account) and /track."""
+    asyncio.run(_until_signal(lambda stop: run_mixpanel(host, port, check_spec, stop)))
+
+
+async def run_mixpanel(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+    """Serve a Mixpanel simulator until ``stop`` is set (events are kept in memory)."""
+    from hubwire.simulators.mixpanel import DEFAULT_API_SECRET, DEFAULT_PROJECT_ID, DEFAULT_TOKEN, MixpanelSimulator
+
+    async with MixpanelSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+        _announce(
+            "Mixpanel", sim.url, f"api secret: {DEFAULT_API_SECRET} · project token: {DEFAULT_TOKEN}",
+            sim.spec is not None, f"project {DEFAULT_PROJECT_ID} (imported events are kept in memory)",
+            _analytics("mixpanel", f'"api_secret": "{DEFAULT_API_SECRET}", "host": "{sim.url}"'), PRIVATE,
+            base=None,
+        )  # fmt: skip
+        await stop.wait()
+        _report_mismatches("Mixpanel", sim.mismatches)
+
+
+@simulate_app.command("segment")
+def segment(port: int = _port(12122), host: str = HOST) -> None:
+    """A Segment tracking API simulator: /v1/batch, /v1/track and /v1/identify with the write key."""
+    asyncio.run(_until_signal(lambda stop: run_segment(host, port, stop)))
+
+
+async def run_segment(host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve a Segment simulator until ``stop`` is set (messages are kept in memory)."""
+    from hubwire.simulators.segment import DEFAULT_WRITE_KEY, SegmentSimulator
+
+    async with SegmentSimulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+        _announce(
+            "Segment", sim.url, f"write key: {DEFAULT_WRITE_KEY}", None, "nothing (messages are kept in memory)",
+            _analytics("segment", f'"write_key": "{DEFAULT_WRITE_KEY}", "host": "{sim.url}"'), PRIVATE, base=None,
+        )  # fmt: skip
+        await stop.wait()
+
+
+@simulate_app.command("ga4")
+def ga4(port: int = _port(12123), host: str = HOST) -> None:
+    """A Google Analytics 4 Measurement Protocol simulator: /mp/collect and /debug/mp/collect."""
+    asyncio.run(_until_signal(lambda stop: run_ga4(host, port, stop)))
+
+
+async def run_ga4(host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve a GA4 simulator until ``stop`` is set (events are kept in memory)."""
+    from hubwire.simulators.ga4 import DEFAULT_API_SECRET, DEFAULT_MEASUREMENT_ID, GA4Simulator
+
+    async with GA4Simulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+        ids = f'"measurement_id": "{DEFAULT_MEASUREMENT_ID}", "api_secret": "{DEFAULT_API_SECRET}"'
+        conf = f'{ids}, "host": "{sim.url}"'
+        _announce(
+            "GA4", sim.url, f"measurement id: {DEFAULT_MEASUREMENT_ID} · api secret: {DEFAULT_API_SECRET}", None,
+            "nothing (collected events are kept in memory)", _analytics("ga", conf), PRIVATE, base=None,
+        )  # fmt: skip
+        await stop.wait()
+
+
+@simulate_app.command("sentry")
+def sentry(port: int = _port(12124), host: str = HOST) -> None:
+    """A Sentry ingestion simulator: envelopes and the legacy store endpoint at the printed DSN."""
+    asyncio.run(_until_signal(lambda stop: run_sentry(host, port, stop)))
+
+
+async def run_sentry(host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve a Sentry simulator until ``stop`` is set (events are kept in memory)."""
+    from hubwire.simulators.sentry import DEFAULT_PROJECT, SentrySimulator
+
+    async with SentrySimulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+        dsn = sim.dsn()
+        _announce(
+            "Sentry", sim.url, f"dsn: {dsn}", None, f"project {DEFAULT_PROJECT} (events are kept in memory)",
+            _analytics("sentry", f'"dsn": "{dsn}"'), PRIVATE, f'or: sentry_sdk.init(dsn="{dsn}")', base=None,
+        )  # fmt: skip
+        await stop.wait()

@@ -143,8 +143,14 @@ def _timestamp(value: Any, where: str, now: float, errors: list[FieldError]) -> 
     return dt.timestamp()
 
 
-def parse_events(body: Any, *, now: float, max_events: int, default_id: str | None = None) -> list[AnalyticsEvent]:
-    """The events of a collect body (one, ``{"batch": [...]}`` or a list); ValidationError naming each bad field."""
+def parse_events(
+    body: Any, *, now: float, max_events: int, default_id: str | None = None, size: int | None = None
+) -> list[AnalyticsEvent]:
+    """The events of a collect body (one, ``{"batch": [...]}`` or a list); ValidationError naming each bad field.
+
+    ``size``: the body's length in bytes, when known (no event in a body that small can be too large).
+    """
+    check_size = size is None or size > MAX_EVENT_BYTES
     if isinstance(body, Mapping) and "batch" in body:
         raw, prefix = body["batch"], "batch"
     elif isinstance(body, list):
@@ -178,7 +184,7 @@ def parse_events(body: Any, *, now: float, max_events: int, default_id: str | No
         eid = item.get("id")
         if eid is not None and (not isinstance(eid, str) or not _ID.match(eid)):
             errors.append(FieldError(f"{at}id", "invalid", "id must be 1 to 64 letters, digits, _ or -"))
-        if len(jsonfast.dumps(item, default=str)) > MAX_EVENT_BYTES:
+        if check_size and len(jsonfast.dumps(item, default=str)) > MAX_EVENT_BYTES:
             errors.append(
                 FieldError(at.rstrip(".") or "body", "too_large", f"an event is at most {MAX_EVENT_BYTES} bytes")
             )
@@ -214,7 +220,7 @@ async def collect(request: Request) -> dict[str, Any]:
     except ValueError:
         raise ValidationError.single("body", "invalid_json", "the body must be JSON") from None
     settings = hub.settings
-    events = parse_events(body, now=hub.clock(), max_events=settings.collect_max_events)
+    events = parse_events(body, now=hub.clock(), max_events=settings.collect_max_events, size=len(raw))
     key = getattr(request.state, "api_key", None)
     limiter = hub.service(CollectLimiter, lambda: CollectLimiter(settings))
     limiter.take(key.id if key is not None else "anonymous", len(events))
