@@ -26,6 +26,17 @@
 | HUBWIRE_COLLECT_ALLOWED_ORIGINS  | none (page Origins /v1/collect accepts)  |
 | HUBWIRE_COLLECT_RATE_LIMIT       | 200 (collected events/s per key)         |
 | HUBWIRE_COLLECT_MAX_EVENTS       | 500 (events per /v1/collect request)     |
+| HUBWIRE_LAKEHOUSE                | 1 (copy analytics events to the lakehouse)|
+| HUBWIRE_LAKEHOUSE_WAREHOUSE      | <data dir>/lakehouse (or s3://bucket/path)|
+| HUBWIRE_LAKEHOUSE_S3_ENDPOINT    | none (an S3-compatible endpoint URL)     |
+| HUBWIRE_LAKEHOUSE_S3_ACCESS_KEY_ID | none (with the secret: S3 credentials) |
+| HUBWIRE_LAKEHOUSE_S3_SECRET_ACCESS_KEY | none (never shown)                 |
+| HUBWIRE_LAKEHOUSE_S3_REGION      | none (e.g. us-east-1)                    |
+| HUBWIRE_LAKEHOUSE_BATCH_SIZE     | 10000 (events per appended batch)        |
+| HUBWIRE_LAKEHOUSE_FLUSH_INTERVAL | 10 (seconds an event waits for its batch)|
+| HUBWIRE_LAKEHOUSE_RETENTION_DAYS | 0 (days of events kept; 0 keeps them)    |
+| HUBWIRE_LAKEHOUSE_QUERY_TIMEOUT  | 10 (seconds a query may run)             |
+| HUBWIRE_LAKEHOUSE_QUERY_MAX_ROWS | 10000 (rows a query returns)             |
 | HUBWIRE_DEBUG                    | 0 (CLI: print tracebacks)                |
 
 ``Settings()`` reads the environment (empty variables count as unset); keyword arguments win
@@ -116,6 +127,21 @@ class Settings(BaseSettings):
     )
     collect_rate_limit: float = Field(200.0, gt=0, allow_inf_nan=False, description="events per second > 0")
     collect_max_events: int = Field(500, ge=1, le=10000, description="a whole number of events in [1, 10000]")
+    # The lakehouse (hubwire.lakehouse): every collected and forwarded event appended to an Iceberg
+    # table, in batches of at most ``batch_size`` events an event waits at most ``flush_interval``
+    # seconds for; the warehouse a directory or s3://bucket/prefix (with the S3 settings);
+    # events older than ``retention_days`` days are deleted (0 keeps them).
+    lakehouse: bool = Field(True, description=_BOOLEAN)
+    lakehouse_warehouse: str | None = Field(None, description="a directory or an s3://bucket/prefix URL")
+    lakehouse_s3_endpoint: str | None = Field(None, description="an http:// or https:// URL")
+    lakehouse_s3_access_key_id: str | None = Field(None, repr=False, description="any string")
+    lakehouse_s3_secret_access_key: str | None = Field(None, repr=False, description="any string")
+    lakehouse_s3_region: str | None = Field(None, description="a region name such as us-east-1")
+    lakehouse_batch_size: int = Field(10000, ge=1, le=1_000_000, description="a whole number of events in [1, 1000000]")
+    lakehouse_flush_interval: float = Field(10.0, gt=0, allow_inf_nan=False, description="a number of seconds > 0")
+    lakehouse_retention_days: float = Field(0.0, ge=0, allow_inf_nan=False, description="a number of days >= 0")
+    lakehouse_query_timeout: float = Field(10.0, gt=0, allow_inf_nan=False, description="a number of seconds > 0")
+    lakehouse_query_max_rows: int = Field(10000, ge=1, description="a whole number of rows >= 1")
     debug: bool = Field(False, description=_BOOLEAN)
 
     def __init__(self, **values: Any) -> None:
@@ -193,6 +219,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ValueError("not a base URL")
         return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+
+    @field_validator("lakehouse_warehouse")
+    @classmethod
+    def _warehouse(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith(("s3://", "s3a://", "file://")):
+            raise ValueError("not a warehouse")
+        return value
 
     @field_validator("allowed_networks")
     @classmethod

@@ -100,6 +100,7 @@ DECLARED: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/conflicts/{id:int}"): Scope.READ,
     ("POST", "/v1/conflicts/{id:int}/resolve"): Scope.WRITE,
     ("GET", "/v1/analytics/deliveries"): Scope.READ,
+    ("GET", "/v1/analytics/query"): Scope.READ,
     # The publishable key's one route; admin may collect too, read and write may not.
     ("POST", "/v1/collect"): Scope.COLLECT,
 }

@@ -30,6 +30,7 @@ BUILTINS = (
     "hubwire.conflicts",
     "hubwire.oauth.custom",
     "hubwire.analytics",
+    "hubwire.lakehouse",
 )
 _loaded = False
 

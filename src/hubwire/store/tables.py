@@ -24,6 +24,7 @@ __all__ = [
     "inbound_counts",
     "inbound_hooks",
     "jobs",
+    "lakehouse_outbox",
     "metadata",
     "oauth_apps",
     "oauth_states",
@@ -428,4 +429,19 @@ analytics_batches = sa.Table(
     sa.Column("started_at", sa.Double, nullable=False),
     sa.Column("latency_ms", sa.Double, nullable=True),
     sa.Index("ix_analytics_batches_integration", "integration_id", "destination", "started_at"),
+)
+
+# The lakehouse feed: every collected and forwarded event, written in the transaction that commits
+# it, until an append job has committed it to the Iceberg table. ``batch`` names the append that
+# claimed it (null: not claimed yet), ``claimed_at`` when (a claim older than a lease is taken over).
+lakehouse_outbox = sa.Table(
+    "lakehouse_outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # the normalised AnalyticsEvent, JSON
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("batch", sa.String(32), nullable=True),
+    sa.Column("claimed_at", sa.Double, nullable=True),
+    sa.Index("ix_lakehouse_outbox_batch", "batch", "id"),
 )

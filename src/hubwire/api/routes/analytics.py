@@ -1,4 +1,4 @@
-"""Analytics forwarding over HTTP: the delivery log per destination and what is still pending.
+"""Analytics over HTTP: the forwarding log per destination, what is still pending, and lakehouse queries.
 
 Destinations themselves are an Integration (``POST /v1/integrations/connect`` with ``provider:
 analytics``); events come in at ``POST /v1/collect`` (:mod:`hubwire.api.routes.collect`).
@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from hubwire import analytics
+from hubwire import analytics, lakehouse
 from hubwire.api.auth import hub_of
 
 __all__ = ["router"]
@@ -31,3 +31,21 @@ async def list_deliveries(
         "data": [r.to_dict() for r in rows],
         "outbox": await analytics.pending_counts(hub, integration),
     }
+
+
+@router.get(
+    "/v1/analytics/query",
+    summary="A read-only SQL query (one SELECT, DuckDB) over the lakehouse's view `events`",
+)
+async def run_query(
+    request: Request,
+    sql: str = Query(
+        ..., min_length=1, max_length=20000, description='e.g. "select event, count(*) from events group by 1"'
+    ),
+    max_rows: int | None = Query(None, ge=1, le=100000, description="rows at most (default: the setting)"),
+) -> dict[str, Any]:
+    """422 ``query_refused`` for anything but one SELECT reading the events, ``query_timeout`` when
+    it ran longer than ``HUBWIRE_LAKEHOUSE_QUERY_TIMEOUT``."""
+    hub = hub_of(request)
+    limit = min(max_rows or hub.settings.lakehouse_query_max_rows, hub.settings.lakehouse_query_max_rows)
+    return (await lakehouse.query(hub, sql, max_rows=limit)).to_dict()
