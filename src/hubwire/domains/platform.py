@@ -261,7 +261,7 @@ class IntegrationNoun(Noun):
                 await save_credentials(tx, entity.id, creds)
             if isinstance(config.get("field_mappings"), dict):  # given at connect: a version of its mappings
                 # Imported here: hubwire.mappings' SDK imports this module.
-                from hubwire.mappings.versions import record_version
+                from hubwire.mappings.history import record_version
 
                 await record_version(tx, entity.id, config["field_mappings"], None)
             if prov.syncs:

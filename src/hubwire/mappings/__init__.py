@@ -13,15 +13,15 @@ The SDK (the REST routes ``/v1/integrations/{id}/remote-fields`` and ``.../mappi
     await hubwire.mappings.versions("integration_XXXXXXXX")   # [MappingVersion], newest first
 
 What a mapping is and how it is checked: :mod:`hubwire.mappings.model`; how connectors apply
-it: :mod:`hubwire.connectors.mappings`; the versions: :mod:`hubwire.mappings.versions`.
+it: :mod:`hubwire.connectors.mappings`; the versions: :mod:`hubwire.mappings.history`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hubwire.mappings.history import MappingVersion
 from hubwire.mappings.model import FieldMapping, Option, RemoteField, Transform
-from hubwire.mappings.versions import MappingVersion
 
 # The SDK loads on first use: connectors import the model from here, and the SDK imports them.
 _SDK = {

@@ -4,9 +4,10 @@ Saving (:func:`set_mappings`) checks the Noun's new mappings against the provide
 metadata, asked live (:meth:`Provider.remote_fields`), and the Noun
 (:func:`hubwire.mappings.model.validate`): a refused save raises one ``ValidationError`` listing
 every problem, and nothing is stored. Accepted, ONE transaction updates the Integration's config
-``field_mappings`` (``Integration.Updated``; the next sync and every write read it from there)
-and appends the version (:mod:`hubwire.mappings.versions`). An empty list removes the Noun's
-mappings (its fields come from the defaults again).
+``field_mappings`` (``Integration.Updated``; the next sync and every write read it from there),
+appends the version (:mod:`hubwire.mappings.history`) and forgets the Integration's sync cursors:
+the next sync reads every record again (not only those changed since), so each is mapped anew.
+An empty list removes the Noun's mappings (its fields come from the defaults again).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from hubwire.connectors.registry import Provider, ProviderContext
 from hubwire.domains.platform import Integration
 from hubwire.errors import ValidationError
 from hubwire.hub import current_hub
+from hubwire.mappings.history import MappingVersion, list_versions, record_version
 from hubwire.mappings.model import RemoteField, parse_mappings, validate
-from hubwire.mappings.versions import MappingVersion, list_versions, record_version
 from hubwire.nouns import verbs
 from hubwire.nouns.noun import Noun
+from hubwire.sync.state import reset_cursors
 from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
@@ -95,6 +97,8 @@ async def set_mappings(
 
     async def record(tx: Tx, _: Entity) -> None:
         saved.append(await record_version(tx, integration.id, current, by))
+        # Records unchanged since the last sync are read again too, so that every one is mapped anew.
+        await reset_cursors(tx, integration.id)
 
     await verbs.run(
         Integration, ["update"], integration.id, {"config": {**config, FIELD_MAPPINGS: current}}, in_tx=[record]
