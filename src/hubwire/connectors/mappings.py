@@ -143,8 +143,17 @@ def apply_mappings(
 
 
 def written(config: Mapping[str, Any], noun: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``{remote field: value}``: the Noun values the mappings write back, through the inverse transforms."""
-    return {m.remote: m.write(values[m.field]) for m in user_mappings(config, noun) if m.pushes and m.field in values}
+    """``{remote field: value}``: the Noun values the mappings write back, through the inverse transforms.
+
+    A value without an inverse (a Noun value no enum map gives) is not written: the remote keeps its own.
+    """
+    out: dict[str, Any] = {}
+    for m in user_mappings(config, noun):
+        if m.pushes and m.field in values:
+            value = m.write(values[m.field])
+            if value is not None or values[m.field] is None:
+                out[m.remote] = value
+    return out
 
 
 def remote_data(custom: Mapping[str, Any] | None, used: Iterable[str]) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ custom ones no mapping uses are the Noun's ``remote_data``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -66,10 +66,12 @@ async def list_properties(conn: HubSpotConnection, resource: str) -> list[Remote
     return [to_remote_field(p) for p in results or [] if isinstance(p, dict) and p.get("name")]
 
 
-async def wanted_properties(conn: HubSpotConnection) -> dict[str, tuple[str, ...]]:
-    """Per resource, the properties a sync asks for beyond the defaults: the mapped and the custom ones."""
+async def wanted_properties(conn: HubSpotConnection, resources: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """Per resource, the properties reads ask for beyond the defaults: the mapped and the custom ones."""
     out: dict[str, tuple[str, ...]] = {}
     for noun, name in RESOURCE_OF_NOUN.items():
+        if name not in resources:
+            continue
         customs = [f.name for f in await list_properties(conn, name) if f.custom]
         extra = dict.fromkeys([*sorted(mapped_remotes(conn.ctx.config, noun)), *customs])
         out[name] = tuple(p for p in extra if p not in PROPERTIES[name])

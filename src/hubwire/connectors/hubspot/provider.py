@@ -27,7 +27,7 @@ ids).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -118,10 +118,11 @@ class HubSpot(SpecProvider):
     def connection(self, ctx: ProviderContext) -> HubSpotConnection:
         return HubSpotConnection(ctx, self.spec)
 
-    async def reading(self, ctx: ProviderContext) -> HubSpotConnection:
-        """A connection whose reads ask for the mapped and custom properties too (see ``hubspot.fields``)."""
+    async def reading(self, ctx: ProviderContext, resources: Collection[str] = _ORDER) -> HubSpotConnection:
+        """A connection whose reads of ``resources`` ask for the mapped and custom properties too (one
+        metadata call each, see ``hubspot.fields``)."""
         conn = self.connection(ctx)
-        conn.extra = await fields.wanted_properties(conn)
+        conn.extra = await fields.wanted_properties(conn, resources)
         return conn
 
     def mapped_noun(self, noun: str) -> Noun | None:
@@ -315,7 +316,7 @@ class HubSpot(SpecProvider):
                 fetch[name].append(ident)
         if not any(fetch.values()) and not any(gone.values()):
             return "ignored"
-        conn = await self.reading(ctx)
+        conn = await self.reading(ctx, [name for name in _ORDER if fetch[name]])
         for name in _ORDER:
             removed = set(gone[name])
             items = [Incoming(i, {}, deleted=True) for i in dict.fromkeys(gone[name])]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from hubwire.connectors.hubspot.connection import HubSpotConnection
 from hubwire.connectors.hubspot.provider import HubSpot
 from hubwire.connectors.hubspot.spec import HUBSPOT, LOST_STAGES, OBJECT_TYPE, WON_STAGES
-from hubwire.connectors.mappings import user_mappings, written
+from hubwire.connectors.mappings import REMOTE_DATA, user_mappings, written
 from hubwire.connectors.writethrough import changed_fields, target
 from hubwire.domains.crm import Contact, Deal, Organization
 from hubwire.errors import ConflictError, ProviderInvalidRequest, ValidationError
@@ -244,7 +244,7 @@ def _link(integration_id: str, resource: str, remote_id: str, noun: Noun, obj: d
 def _mapped(noun: Noun) -> list[str]:
     mapping = HUBSPOT.resource(_RESOURCE[noun.name]).mapping
     assert mapping is not None
-    return [*mapping.fields, *mapping.relations]
+    return [*mapping.fields, *mapping.relations, REMOTE_DATA]  # as a sync maps it (hubspot.fields)
 
 
 def install_writers() -> None:
