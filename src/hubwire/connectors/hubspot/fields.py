@@ -99,8 +99,26 @@ def _custom(used: set[str], resource: str) -> FieldSource:
     return get
 
 
+# The mapped resources of the last configs seen: a sync maps every record with the same config object
+# (held here, so its id cannot be reused while cached).
+_RECENT: dict[tuple[str, int], tuple[Mapping[str, Any], Resource]] = {}
+_RECENT_MAX = 32
+
+
 def mapped_resource(resource: Resource, config: Mapping[str, Any]) -> Resource:
     """The resource with the Integration's mappings applied and ``remote_data`` filled."""
+    key = (resource.name, id(config))
+    hit = _RECENT.get(key)
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.clear()
+    made = _mapped(resource, config)
+    _RECENT[key] = (config, made)
+    return made
+
+
+def _mapped(resource: Resource, config: Mapping[str, Any]) -> Resource:
     assert resource.mapping is not None
     noun = resource.mapping.noun
     mapping = apply_mappings(resource.mapping, user_mappings(config, noun), _property)
