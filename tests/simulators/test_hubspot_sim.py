@@ -240,10 +240,15 @@ def test_sdk_properties_include_custom_ones(hubspot_served: HubSpotSimulator) ->
             group_name="contactinformation",
         ),
     )
-    hubspot_served.add_property("contacts", "tier", "enumeration", "select")
+    hubspot_served.add_property("contacts", "tier", "enumeration", "select", options=["gold", "silver"])
     names = {p.name: p for p in client.crm.properties.core_api.get_all("contacts").results}
     assert {"email", "lastmodifieddate", "favourite_colour", "tier"} <= set(names)
     assert names["favourite_colour"].hubspot_defined is False and names["email"].hubspot_defined is True
+    assert [(o.value, o.label) for o in names["tier"].options] == [("gold", "Gold"), ("silver", "Silver")]
+    assert names["lastmodifieddate"].modification_metadata.read_only_value is True
+    with pytest.raises(ApiException) as err:  # an enumeration takes only its options
+        client.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"tier": "platinum"}))
+    assert err.value.status == 400 and "INVALID_OPTION" in str(err.value.body)
     made = client.crm.contacts.basic_api.create(
         SimplePublicObjectInputForCreate(properties={"email": "c@example.com", "favourite_colour": "teal"})
     )

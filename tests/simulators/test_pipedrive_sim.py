@@ -81,6 +81,13 @@ async def test_v1_persons_crud_with_custom_fields_and_start_paging(
         (tier, "Tier", ["Gold", "Silver"])
     ]
     assert {"name", "email", "org_id"} <= {f["key"] for f in fields if not f["edit_flag"]}
+    types = {f["key"]: f["field_type"] for f in (await http.get("/api/v1/dealFields")).json()["data"]}
+    assert (types["value"], types["expected_close_date"], types["org_id"], types["title"]) == (
+        "monetary",
+        "date",
+        "org",
+        "varchar",
+    )
 
 
 async def test_v2_cursor_paging_with_updated_since() -> None:

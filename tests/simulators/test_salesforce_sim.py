@@ -54,7 +54,7 @@ def sdk(salesforce_served: SalesforceSimulator, loopback_tls: LoopbackTLS) -> It
 def test_sdk_contact_create_get_update_delete_and_describe(
     salesforce_served: SalesforceSimulator, sdk: Salesforce
 ) -> None:
-    salesforce_served.add_field("Contact", "Tier__c", "picklist")
+    salesforce_served.add_field("Contact", "Tier__c", "picklist", values=("Gold", "Silver"))
     made = sdk.Contact.create({"LastName": "Lovelace", "Email": "ada@example.com", "Tier__c": "Gold"})
     assert made["success"] is True and made["id"].startswith("003") and len(made["id"]) == 18
     got = sdk.Contact.get(made["id"])
@@ -65,6 +65,11 @@ def test_sdk_contact_create_get_update_delete_and_describe(
 
     fields = {f["name"]: f for f in sdk.Contact.describe()["fields"]}
     assert fields["Tier__c"]["custom"] is True and fields["LastName"]["nillable"] is False
+    assert [(v["value"], v["active"]) for v in fields["Tier__c"]["picklistValues"]] == [
+        ("Gold", True),
+        ("Silver", True),
+    ]
+    assert fields["Tier__c"]["updateable"] is True and fields["Id"]["updateable"] is False
     assert fields["SystemModstamp"]["type"] == "datetime" and fields["AccountId"]["referenceTo"] == ["Account"]
     assert {s["name"] for s in sdk.describe()["sobjects"]} == {"Account", "Contact", "Opportunity", "Lead"}
 

@@ -21,6 +21,7 @@ from hubwire.cli.conflicts import conflicts_app
 from hubwire.cli.events import events_app
 from hubwire.cli.hooks import hooks_app
 from hubwire.cli.jobs import jobs_app
+from hubwire.cli.mappings import mappings_app
 from hubwire.cli.mcp import mcp
 from hubwire.cli.migrate import migrate
 from hubwire.cli.oauth import oauth_apps_app
@@ -102,6 +103,7 @@ app.add_typer(oauth_apps_app, name="oauth-apps")
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(mappings_app, name="mappings")
 
 
 @app.command("nouns")

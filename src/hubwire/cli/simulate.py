@@ -12,6 +12,7 @@ import signal
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -35,6 +36,9 @@ __all__ = [
     "run_twilio",
     "simulate_app",
 ]
+
+# The values of the custom field the CRM simulators seed, for field mappings to map.
+TIERS = ("gold", "silver", "bronze")
 
 simulate_app = typer.Typer(
     help="Run a local provider simulator (no provider account needed).", no_args_is_help=True
@@ -283,9 +287,20 @@ async def run_hubspot(host: str, port: int, contacts: int, stop: asyncio.Event) 
 
     async with HubSpotSimulator(host=host, port=port) as sim:
         company = sim.seed("companies", {"name": "Acme", "domain": "acme.example"})
+        # Custom properties, for field mappings (hubwire mappings fields ID --noun Contact).
+        sim.add_property("contacts", "tier", "enumeration", "select", options=list(TIERS))
+        sim.add_property("contacts", "renewal_date", "date", "date")
         for i in range(contacts):
-            sim.seed("contacts", {"email": f"contact{i + 1}@acme.example", "firstname": f"Contact {i + 1}"})
-        seeded = f"{contacts} contacts and company {company['id']}"
+            sim.seed(
+                "contacts",
+                {
+                    "email": f"contact{i + 1}@acme.example",
+                    "firstname": f"Contact {i + 1}",
+                    "tier": TIERS[i % len(TIERS)],
+                    "renewal_date": f"2027-{i % 12 + 1:02d}-01",
+                },
+            )
+        seeded = f"{contacts} contacts (custom properties tier, renewal_date) and company {company['id']}"
         connect = f'provider="hubspot", access_token="{DEFAULT_TOKEN}"'
         _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, connect)
         await stop.wait()
@@ -316,8 +331,16 @@ async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_s
         ssl = None if cert is None else cert.server
         async with SalesforceSimulator(host=host, port=port, ssl=ssl, check_spec=check_spec) as sim:
             account = sim.seed("Account", Name="Acme")
+            sim.add_field("Contact", "Tier__c", "picklist", values=tuple(t.title() for t in TIERS))
+            sim.add_field("Contact", "Renewal__c", "date")
             for i in range(contacts):
-                sim.seed("Contact", LastName=f"Contact {i + 1}", AccountId=account["Id"])
+                sim.seed(
+                    "Contact",
+                    LastName=f"Contact {i + 1}",
+                    AccountId=account["Id"],
+                    Tier__c=TIERS[i % len(TIERS)].title(),
+                    Renewal__c=f"2027-{i % 12 + 1:02d}-01",
+                )
             transport = (
                 "plain HTTP (simple-salesforce needs HTTPS: use --tls)"
                 if cert is None
@@ -326,7 +349,8 @@ async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_s
             connect = f'provider="salesforce", access_token="{DEFAULT_SESSION}", instance_url="{sim.url}"'
             _announce(
                 "Salesforce", sim.url, f"session id: {DEFAULT_SESSION}", sim.routes is not None,
-                f"account {account['Id']} with {contacts} contacts", connect, f"transport: {transport}",
+                f"account {account['Id']} with {contacts} contacts (custom fields Tier__c, Renewal__c)", connect,
+                f"transport: {transport}",
             )  # fmt: skip
             await stop.wait()
             _report_mismatches("Salesforce", sim.mismatches)
@@ -348,9 +372,12 @@ async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event)
 
     async with PipedriveSimulator(host=host, port=port) as sim:
         org = sim.seed("organizations", name="Acme")
+        tier = sim.add_field("persons", "Tier", "enum", options=[t.title() for t in TIERS])
+        renewal = sim.add_field("persons", "Renewal", "date")
         for i in range(persons):
-            sim.seed("persons", name=f"Person {i + 1}", org_id=org.id)
-        seeded = f"{persons} persons in organization {org.id}"
+            custom: dict[str, Any] = {tier: i % len(TIERS) + 1, renewal: f"2027-{i % 12 + 1:02d}-01"}  # option ids
+            sim.seed("persons", name=f"Person {i + 1}", org_id=org.id, **custom)
+        seeded = f"{persons} persons in organization {org.id} (custom fields Tier {tier}, Renewal {renewal})"
         connect = f'provider="pipedrive", api_token="{DEFAULT_API_TOKEN}"'
         _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, connect)
         await stop.wait()

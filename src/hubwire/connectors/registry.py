@@ -6,7 +6,8 @@ behaviours: ``prepare`` (split connect parameters into credentials and config, v
 ``push`` (send one local change: of a Noun it pushes, ``push_directions``, of local values a
 sync's field merge kept, ``pushable``, or of a conflict resolution), ``updating`` (refuse or
 normalise an update of the Integration) and ``disconnect``. Everything but ``slug`` and ``name``
-has a default.
+has a default. A provider that takes user field mappings (:mod:`hubwire.mappings`) also lists its
+fields (``remote_fields``) and says which Nouns it maps (``mapped_noun``).
 
 A syncing provider takes one more config key, ``conflicts``: the Integration's conflict policies
 (:class:`hubwire.sync.merge.Policies`), checked by the Integration's connect and update.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from hubwire.connectors.spec import Direction
     from hubwire.hub import Hub
     from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.mappings.model import RemoteField
     from hubwire.nouns.entity import Entity
     from hubwire.nouns.noun import Noun
     from hubwire.oauth.spec import OAuthSpec
@@ -233,6 +235,17 @@ class Provider:
         resolution writes only these. A field outside it stays local (the provider owns it).
         """
         return frozenset()
+
+    def mapped_noun(self, noun: str) -> Noun | None:
+        """The Noun of that name this provider fills and takes user field mappings for (none by default)."""
+        return None
+
+    async def remote_fields(self, ctx: ProviderContext, noun: str) -> list[RemoteField]:
+        """The provider's fields (custom ones included) of the object type that fills ``noun``, from its
+        field metadata (:mod:`hubwire.mappings`); a provider without field mappings has none to list."""
+        raise ValidationError.single(
+            "noun", "no_field_mappings", f"{self.slug} takes no field mappings (it lists no fields of {noun})"
+        )
 
     def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
         """The name of a verified inbound webhook's event (``customer.updated``), for the inbox."""

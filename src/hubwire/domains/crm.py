@@ -12,8 +12,10 @@ pipeline stage, free text, since every CRM names its stages. A Lead is ``qualify
 Salesforce's ``Name``). Emails and phones are lists: every CRM keeps several; the first is the primary.
 
 These Nouns are filled by the CRM connectors (``hubwire.connectors.hubspot``, ``.salesforce``,
-``.pipedrive``); a provider-specific field the model does not name stays in the connector's field
-mappings.
+``.pipedrive``); a provider-specific field the model does not name is mapped to one of these by
+the Integration's field mappings (:mod:`hubwire.mappings`), and the provider's custom fields no
+mapping uses are kept, as the provider names them, in ``remoteData`` (filled by syncs, never
+written to the provider).
 
 Schema.org input: a Contact accepts ``{"$type": "Person", "name", "email", "telephone", "jobTitle"}``
 and an Organization ``{"$type": "Organization", "name", "url", "industry"}``, mapped by the one
@@ -45,6 +47,7 @@ Organization = Noun(
         "country": "string",
         "owner": "string",
         "description": "text",
+        "remoteData": "json",
     },
     description="A company or account in a CRM.",
 )
@@ -61,6 +64,7 @@ Contact = Noun(
         "organization": "-> Organization",
         "owner": "string",
         "lifecycleStage": "string",
+        "remoteData": "json",
     },
     description="A person in a CRM; ``email`` is the primary of ``emails``.",
 )
@@ -78,6 +82,7 @@ Deal = Noun(
         "organization": "-> Organization",
         "contact": "-> Contact",
         "owner": "string",
+        "remoteData": "json",
         "win": "Won",
         "lose": "Lost",
         "reopen": "Reopened",
@@ -103,6 +108,7 @@ Lead = Noun(
         "organization": "-> Organization",
         "contact": "-> Contact",
         "owner": "string",
+        "remoteData": "json",
         "qualify": "Qualified",
         "disqualify": "Disqualified",
     },

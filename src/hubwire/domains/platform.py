@@ -259,6 +259,11 @@ class IntegrationNoun(Noun):
         async def store_and_enqueue(tx: Tx, entity: Entity) -> None:
             if creds:
                 await save_credentials(tx, entity.id, creds)
+            if isinstance(config.get("field_mappings"), dict):  # given at connect: a version of its mappings
+                # Imported here: hubwire.mappings' SDK imports this module.
+                from hubwire.mappings.history import record_version
+
+                await record_version(tx, entity.id, config["field_mappings"], None)
             if prov.syncs:
                 await queue.enqueue(
                     tx, SYNC_JOB, {"integration_id": entity.id, "initial": True}, key=sync_key(entity.id)

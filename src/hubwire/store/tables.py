@@ -21,6 +21,7 @@ __all__ = [
     "entities",
     "events",
     "external_refs",
+    "field_mapping_versions",
     "inbound_counts",
     "inbound_hooks",
     "jobs",
@@ -444,4 +445,16 @@ lakehouse_outbox = sa.Table(
     sa.Column("batch", sa.String(32), nullable=True),
     sa.Column("claimed_at", sa.Double, nullable=True),
     sa.Index("ix_lakehouse_outbox_batch", "batch", "id"),
+)
+
+# Field mappings (migration 0014_field_mappings): every saved version of an Integration's mappings,
+# all its Nouns' in each; the newest is also in the Integration's config (what syncs read).
+field_mapping_versions = sa.Table(
+    "field_mapping_versions",
+    metadata,
+    sa.Column("integration_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("mappings", JSONDoc, nullable=False),  # {noun: [{remote, field, transform?, direction}]}
+    sa.Column("saved_at", sa.Double, nullable=False),
+    sa.Column("saved_by", sa.String(200), nullable=True),  # an API key's name; None: the connect (version 1)
 )

@@ -38,6 +38,7 @@ __all__ = [
     "ref_of",
     "refs_doc",
     "remote_id_of",
+    "reset_cursors",
     "save_cursor",
     "save_refs",
 ]
@@ -276,4 +277,9 @@ async def save_cursor(tx: Tx, integration_id: str, resource: str, state: dict[st
 
 async def clear_cursors(hub: Hub, integration_id: str) -> None:
     async with hub.transaction() as tx:
-        await tx.conn.execute(sync_cursors.delete().where(sync_cursors.c.integration_id == integration_id))
+        await reset_cursors(tx, integration_id)
+
+
+async def reset_cursors(tx: Tx, integration_id: str) -> None:
+    """Forget every cursor of the Integration in ``tx``: its next sync reads everything again."""
+    await tx.conn.execute(sync_cursors.delete().where(sync_cursors.c.integration_id == integration_id))

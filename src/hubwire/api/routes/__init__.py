@@ -21,6 +21,7 @@ from hubwire.api.routes import (
     integrations,
     jobs,
     keys,
+    mappings,
     messages,
     meta,
     oauth,
@@ -44,6 +45,7 @@ ROUTERS: list[APIRouter] = [
     messages.router,
     conflicts.router,
     analytics.router,
+    mappings.router,
 ]
 
 COLLECT_ROUTERS: list[APIRouter] = [

@@ -70,6 +70,13 @@ class DailyQuota:
 class HubSpotConnection(Connection):
     """A :class:`Connection` that authenticates through :meth:`bearer_token` and keeps HubSpot's daily quota."""
 
+    # Per resource, properties to read beyond the defaults (mapped and custom ones: hubspot.fields).
+    extra: dict[str, tuple[str, ...]] | None = None
+
+    def properties(self, resource: str) -> list[str]:
+        """The properties reads of ``resource`` ask for."""
+        return [*PROPERTIES[resource], *(self.extra or {}).get(resource, ())]
+
     @property
     def quota(self) -> DailyQuota:
         hub: Hub = self.ctx.hub
@@ -131,7 +138,7 @@ class HubSpotConnection(Connection):
         body: dict[str, Any] = {
             "filterGroups": [{"filters": [{"propertyName": modified, "operator": "GTE", "value": str(since_ms)}]}],
             "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
-            "properties": list(PROPERTIES[resource]),
+            "properties": self.properties(resource),
             "limit": 100,
         }
         if after:
@@ -147,7 +154,7 @@ class HubSpotConnection(Connection):
         out: list[dict[str, Any]] = []
         for start in range(0, len(wanted), BATCH):
             inputs = [{"id": i} for i in wanted[start : start + BATCH]]
-            resp = await self.send("POST", path, body={"inputs": inputs, "properties": list(PROPERTIES[resource])})
+            resp = await self.send("POST", path, body={"inputs": inputs, "properties": self.properties(resource)})
             out += [r for r in (self.json(resp, "POST", path) or {}).get("results") or [] if isinstance(r, dict)]
         return out
 

@@ -26,11 +26,13 @@ ids).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import re
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any, ClassVar
 
 import httpx
 
+from hubwire.connectors.hubspot import fields
 from hubwire.connectors.hubspot.connection import SEARCH_CAP, HubSpotConnection
 from hubwire.connectors.hubspot.spec import (
     ASSOCIATED,
@@ -41,12 +43,14 @@ from hubwire.connectors.hubspot.spec import (
     deal_status,
     with_links,
 )
+from hubwire.connectors.mappings import FIELD_MAPPINGS, parse_field_mappings
 from hubwire.connectors.registry import ProviderContext, SyncProgress
 from hubwire.connectors.runtime import SpecProvider, to_incoming
 from hubwire.connectors.spec import ProviderSpec, Resource, dig
 from hubwire.domains import crm  # noqa: F401  (the Nouns this provider fills)
 from hubwire.errors import FieldError, ProviderInvalidRequest, ValidationError
 from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+from hubwire.mappings.model import RemoteField
 from hubwire.nouns.noun import Noun
 from hubwire.sync import transitions
 from hubwire.sync.engine import Batch, Stream, pull
@@ -59,6 +63,8 @@ _CLOCK_MARGIN_MS = 60_000
 # Webhook subscription type prefixes -> resource.
 _RESOURCE_OF = {"company": "company", "contact": "contact", "deal": "deal"}
 _ORDER = ("company", "contact", "deal")
+# A HubSpot property's internal name (what field_mappings name).
+_PROPERTY_NAME = re.compile(r"[a-z0-9_]{1,100}")
 
 
 def deal_verb(old: str | None, new: str | None) -> str | None:
@@ -86,7 +92,7 @@ class HubSpot(SpecProvider):
     # webhook_secret: the HubSpot app's client secret, which signs its webhooks (v3).
     credential_fields = ("access_token", "webhook_secret")
     required_credentials = ("access_token",)
-    config_fields = ("rate_limit", "write_creates", "won_stages", "lost_stages", "open_stage")
+    config_fields = ("rate_limit", "write_creates", "won_stages", "lost_stages", "open_stage", FIELD_MAPPINGS)
     syncs = True
     spec: ClassVar[ProviderSpec] = HUBSPOT
 
@@ -104,10 +110,27 @@ class HubSpot(SpecProvider):
                 )
             if value is not None:
                 config[key] = value
+        if FIELD_MAPPINGS in config:
+            nouns = {n: self.noun(self.spec.resource(r)) for n, r in fields.RESOURCE_OF_NOUN.items()}
+            config[FIELD_MAPPINGS] = parse_field_mappings(self.slug, config[FIELD_MAPPINGS], nouns, _PROPERTY_NAME)
         return creds, config
 
     def connection(self, ctx: ProviderContext) -> HubSpotConnection:
         return HubSpotConnection(ctx, self.spec)
+
+    async def reading(self, ctx: ProviderContext, resources: Collection[str] = _ORDER) -> HubSpotConnection:
+        """A connection whose reads of ``resources`` ask for the mapped and custom properties too (one
+        metadata call each, see ``hubspot.fields``)."""
+        conn = self.connection(ctx)
+        conn.extra = await fields.wanted_properties(conn, resources)
+        return conn
+
+    def mapped_noun(self, noun: str) -> Noun | None:
+        name = fields.RESOURCE_OF_NOUN.get(noun)
+        return self.noun(self.spec.resource(name)) if name else None
+
+    async def remote_fields(self, ctx: ProviderContext, noun: str) -> list[RemoteField]:
+        return await fields.list_properties(self.connection(ctx), fields.RESOURCE_OF_NOUN[noun])
 
     def deal_noun(self) -> Noun:
         return self.noun(self.spec.resource("deal"))
@@ -124,7 +147,7 @@ class HubSpot(SpecProvider):
             lost = ctx.config.get("lost_stages") or LOST_STAGES
             rec["_status"] = deal_status(dig(raw, "properties.dealstage"), won, lost)
         rec["deleted"] = bool(raw.get("archived"))
-        return to_incoming(self.spec.resource(resource), rec)
+        return to_incoming(fields.mapped_resource(self.spec.resource(resource), ctx.config), rec)
 
     async def _linked(
         self, ctx: ProviderContext, conn: HubSpotConnection, resource: str, raws: list[dict[str, Any]]
@@ -146,7 +169,7 @@ class HubSpot(SpecProvider):
     # -- sync -----------------------------------------------------------------------------------
 
     async def sync(self, ctx: ProviderContext, progress: SyncProgress) -> int:
-        conn = self.connection(ctx)
+        conn = await self.reading(ctx)
         moves: list[tuple[list[Incoming], dict[str, tuple[str, str]]]] = []
         seen = await pull(ctx, progress, self.streams_for(ctx, conn, moves))
         # After the pull, not in the page generator: the engine fetches a page ahead of storing the last.
@@ -233,6 +256,7 @@ class HubSpot(SpecProvider):
             params["after"] = after
         if archived:
             params["archived"] = "true"
+        params["properties"] = ",".join(conn.properties(resource.name))
         resp = await conn.send("GET", resource.list.path, params=params)
         body = conn.json(resp, "GET", resource.list.path)
         return body if isinstance(body, dict) else {}, resp
@@ -292,7 +316,7 @@ class HubSpot(SpecProvider):
                 fetch[name].append(ident)
         if not any(fetch.values()) and not any(gone.values()):
             return "ignored"
-        conn = self.connection(ctx)
+        conn = await self.reading(ctx, [name for name in _ORDER if fetch[name]])
         for name in _ORDER:
             removed = set(gone[name])
             items = [Incoming(i, {}, deleted=True) for i in dict.fromkeys(gone[name])]

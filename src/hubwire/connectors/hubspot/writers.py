@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from hubwire.connectors.hubspot.connection import HubSpotConnection
 from hubwire.connectors.hubspot.provider import HubSpot
 from hubwire.connectors.hubspot.spec import HUBSPOT, LOST_STAGES, OBJECT_TYPE, WON_STAGES
+from hubwire.connectors.mappings import REMOTE_DATA, user_mappings, written
 from hubwire.connectors.writethrough import changed_fields, target
 from hubwire.domains.crm import Contact, Deal, Organization
 from hubwire.errors import ConflictError, ProviderInvalidRequest, ValidationError
@@ -167,7 +168,10 @@ async def _write(call: VerbCall) -> None:
             return
     if noun == "Deal" and "status" in changed and "stage" not in changed:
         changed["stage"] = _stage_for(conn, changed["status"])
-    props = properties_of(noun, changed)
+    # A field the user mapped goes to its mapped property (through the inverse transform), not the default one.
+    user = {m.field for m in user_mappings(conn.ctx.config, noun)}
+    props = properties_of(noun, {k: v for k, v in changed.items() if k not in user})
+    props.update({p: "" if v is None else v for p, v in written(conn.ctx.config, noun, changed).items()})
     kind = OBJECT_TYPE[resource]
     obj: dict[str, Any]
     try:
@@ -215,8 +219,10 @@ def _take(call: VerbCall, conn: HubSpotConnection, resource: str, obj: dict[str,
     inc = prov.prepared(conn.ctx, resource, obj)
     if inc is None:
         return
-    table = _PROPERTY[call.noun.name]
-    fields = [f for f, p in table.items() if p in written and p in (obj.get("properties") or {})]
+    answered = obj.get("properties") or {}
+    user = {m.field: m.remote for m in user_mappings(conn.ctx.config, call.noun.name) if m.pulls}
+    table = {f: p for f, p in _PROPERTY[call.noun.name].items() if f not in user}
+    fields = [f for f, p in {**table, **user}.items() if p in written and p in answered]
     # Fields HubSpot derives from what was written, as a sync maps them.
     fields += [f for f, props in _DERIVED[call.noun.name].items() if any(p in written for p in props)]
     taken = {f: inc.fields.get(f) for f in fields}
@@ -238,7 +244,7 @@ def _link(integration_id: str, resource: str, remote_id: str, noun: Noun, obj: d
 def _mapped(noun: Noun) -> list[str]:
     mapping = HUBSPOT.resource(_RESOURCE[noun.name]).mapping
     assert mapping is not None
-    return [*mapping.fields, *mapping.relations]
+    return [*mapping.fields, *mapping.relations, REMOTE_DATA]  # as a sync maps it (hubspot.fields)
 
 
 def install_writers() -> None:

@@ -19,14 +19,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hubwire.connectors.mappings import FIELD_MAPPINGS, apply_mappings, mappings_for, parse_field_mappings
-from hubwire.connectors.pipedrive.spec import PIPEDRIVE, REMOTE_FIELD, custom_value
+from hubwire.connectors.mappings import FIELD_MAPPINGS, parse_field_mappings
+from hubwire.connectors.pipedrive import fields
+from hubwire.connectors.pipedrive.spec import PIPEDRIVE, REMOTE_FIELD
 from hubwire.connectors.pipedrive.webhooks import SCHEME, apply_webhook, event_type
 from hubwire.connectors.registry import ProviderContext
 from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import Auth, ProviderSpec, Resource
 from hubwire.domains import crm
 from hubwire.errors import ValidationError
+from hubwire.mappings.model import RemoteField
 from hubwire.nouns.noun import Noun
 from hubwire.sync.engine import Stream
 
@@ -86,10 +88,14 @@ class Pipedrive(SpecProvider):
         return _NOUNS[resource.mapping.noun]
 
     def mapped(self, config: Mapping[str, Any], resource: Resource) -> Resource:
-        """The resource with the Integration's field mappings applied."""
-        assert resource.mapping is not None
-        user = mappings_for(config, resource.mapping.noun)
-        return replace(resource, mapping=apply_mappings(resource.mapping, user, custom_value))
+        """The resource with the Integration's field mappings applied (and ``remote_data``)."""
+        return fields.mapped_resource(resource, config)
+
+    def mapped_noun(self, noun: str) -> Noun | None:
+        return _NOUNS.get(noun)
+
+    async def remote_fields(self, ctx: ProviderContext, noun: str) -> list[RemoteField]:
+        return await fields.list_fields(self.connection(ctx), noun)
 
     def account(self, body: Any) -> dict[str, Any] | None:
         return None

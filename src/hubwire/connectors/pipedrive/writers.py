@@ -13,10 +13,11 @@ unarchived.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hubwire.connectors.mappings import mappings_for
+from hubwire.connectors.mappings import user_mappings, written
 from hubwire.connectors.pipedrive.provider import Pipedrive
 from hubwire.connectors.pipedrive.spec import DEALS, LEADS, ORGANIZATIONS, PERSONS
 from hubwire.connectors.runtime import Connection, to_incoming
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from hubwire.nouns.verbs import VerbCall
 
 __all__ = ["install_writers", "write"]
+
+CUSTOM_KEY = re.compile(r"[0-9a-f]{40}")  # a custom field's key; a standard one is a word
 
 SLUG = Pipedrive.slug
 RESOURCE_OF: dict[str, Resource] = {"Organization": ORGANIZATIONS, "Contact": PERSONS, "Deal": DEALS, "Lead": LEADS}
@@ -68,7 +71,9 @@ async def to_record(
 ) -> dict[str, Any]:
     """Noun field values (those to write, of ``entity`` as it will be) as a Pipedrive body: relations as
     the linked records' ids, custom fields by hash."""
-    writes = WRITES[noun.name]
+    # A field the user mapped goes to its mapped field (through the inverse transform), not the default one.
+    user = {m.field for m in user_mappings(conn.ctx.config, noun.name)}
+    writes = {f: k for f, k in WRITES[noun.name].items() if f not in user}
     relations = [f for f in writes if f in values and noun.fields[f].type == "relation" and values[f]]
     linked = await remote_ids(conn.ctx.hub, str(conn.ctx.integration.id), [values[f] for f in relations])
     body: dict[str, Any] = {}
@@ -100,7 +105,9 @@ async def to_record(
             body["stage_id"] = int(values["stage"])
     if noun is crm.Lead and "status" in values:
         body["is_archived"] = values["status"] == "Disqualified"
-    custom = {key: values[f] for f, key in mappings_for(conn.ctx.config, noun.name).items() if f in values}
+    mapped = written(conn.ctx.config, noun.name, values)
+    custom = {k: v for k, v in mapped.items() if CUSTOM_KEY.fullmatch(k)}
+    body.update({k: v for k, v in mapped.items() if k not in custom})  # a standard key the user mapped
     if custom:
         if noun is crm.Lead:
             body.update(custom)

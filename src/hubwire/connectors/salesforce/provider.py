@@ -33,13 +33,15 @@ from typing import Any, ClassVar
 
 import httpx
 
-from hubwire.connectors.mappings import FIELD_MAPPINGS, apply_mappings, mappings_for, parse_field_mappings
+from hubwire.connectors.mappings import FIELD_MAPPINGS, mappings_for, parse_field_mappings
 from hubwire.connectors.registry import ProviderContext, SyncProgress
 from hubwire.connectors.runtime import Connection, SpecProvider, to_incoming
+from hubwire.connectors.salesforce import fields
 from hubwire.connectors.salesforce.spec import API_VERSION, REMOTE_FIELD, SALESFORCE, SOBJECTS, SObject
 from hubwire.connectors.spec import Endpoint, Pagination, ProviderSpec, Resource
 from hubwire.domains import crm
 from hubwire.errors import FieldError, ProviderAuthError, ProviderRateLimited, ValidationError
+from hubwire.mappings.model import RemoteField
 from hubwire.net.ssrf import check_url
 from hubwire.nouns.noun import Noun
 from hubwire.sync.engine import Batch, Stream, pull
@@ -180,6 +182,17 @@ class Salesforce(SpecProvider):
         assert resource.mapping is not None
         return _NOUNS[resource.mapping.noun]
 
+    def mapped_noun(self, noun: str) -> Noun | None:
+        return _NOUNS.get(noun)
+
+    async def remote_fields(self, ctx: ProviderContext, noun: str) -> list[RemoteField]:
+        """The describe of the sObject that fills ``noun`` (custom fields included)."""
+        sobject = next(s for s in SOBJECTS if s.resource.mapping and s.resource.mapping.noun == noun)
+        conn = await self.connect_to(ctx)
+        described = await conn.request("GET", f"/sobjects/{sobject.name}/describe")
+        found = (described or {}).get("fields") or []
+        return [fields.to_remote_field(f) for f in found if isinstance(f, dict) and f.get("name")]
+
     async def connect_to(self, ctx: ProviderContext) -> SalesforceConnection:
         return SalesforceConnection(ctx, await session_of(ctx))
 
@@ -220,9 +233,7 @@ class Salesforce(SpecProvider):
 
     def sobject_resource(self, config: Mapping[str, Any], sobject: SObject) -> Resource:
         """The sObject's resource with the Integration's field mappings applied."""
-        mapping = sobject.resource.mapping
-        assert mapping is not None
-        return replace(sobject.resource, mapping=apply_mappings(mapping, mappings_for(config, mapping.noun), str))
+        return fields.mapped_resource(sobject.resource, config)
 
     async def select(self, conn: SalesforceConnection, sobject: SObject) -> list[str]:
         """The fields to ask for: the wanted ones the org has, and the mapped ones (which must exist)."""
@@ -237,7 +248,9 @@ class Salesforce(SpecProvider):
                 f"field_mappings names {', '.join(missing)}, which {sobject.name} does not have in this org",
                 provider=self.slug,
             )
-        return [f for f in sobject.fields if f in have] + sorted(set(mapped.values()) - set(sobject.fields))
+        # The custom fields too: those no mapping uses are kept in remote_data.
+        extra = (set(mapped.values()) | {f for f in have if fields.is_custom(f)}) - set(sobject.fields)
+        return [f for f in sobject.fields if f in have] + sorted(extra)
 
     def _pages(self, conn: SalesforceConnection, sobject: SObject) -> Any:
         resource = self.sobject_resource(conn.ctx.config, sobject)

@@ -7,7 +7,8 @@
 
 Each sObject has the fields it is asked for (``fields``): a sync selects those the org's describe
 lists (an org without ``ContactId`` on Opportunity, or without ``LeadSource``, is still synced),
-plus the custom fields of the Integration's ``field_mappings``. ``WRITES`` is the other way: the
+plus the org's custom fields (the mapped ones fill Noun fields, the others ``remote_data``: see
+:mod:`hubwire.connectors.salesforce.fields`). ``WRITES`` is the other way: the
 sObject field each Noun field is written to. The base URL is the org's ``instance_url``; every
 path is under ``/services/data/v{api_version}`` (:class:`~hubwire.connectors.salesforce.provider.SalesforceConnection`
 builds them: ``nextRecordsUrl`` is a path from the host). Describes only: no I/O.

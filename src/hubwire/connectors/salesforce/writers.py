@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hubwire.connectors.mappings import mappings_for
+from hubwire.connectors.mappings import user_mappings, written
 from hubwire.connectors.runtime import to_incoming
 from hubwire.connectors.salesforce.provider import Salesforce, SalesforceConnection
 from hubwire.connectors.salesforce.spec import SOBJECTS, SObject
@@ -60,7 +60,9 @@ async def to_sobject(
 ) -> dict[str, Any]:
     """Noun field values as the sObject's fields: relations as the linked records' ids, status as a stage."""
     config = conn.ctx.config
-    writes = {**sobject.writes, **mappings_for(config, noun.name)}
+    # A field the user mapped goes to its mapped field (through the inverse transform), not the default one.
+    user = {m.field for m in user_mappings(config, noun.name)}
+    writes = {f: r for f, r in sobject.writes.items() if f not in user}
     relations = [f for f in writes if f in values and noun.fields[f].type == "relation" and values[f]]
     linked = await remote_ids(conn.ctx.hub, str(conn.ctx.integration.id), [values[f] for f in relations])
     body: dict[str, Any] = {}
@@ -75,6 +77,7 @@ async def to_sobject(
                 body[remote] = linked[values[fname]]
         else:
             body[remote] = value
+    body.update(written(config, noun.name, values))
     if noun is crm.Deal and "status" in values and "stage" not in values:
         key, default = _STAGE_OF[str(values["status"] or "Open")]
         body["StageName"] = config.get(key) or default

@@ -79,14 +79,22 @@ class HubSpotSimulator(LoopbackSimulator):
     def associate(self, kind: str, ident: str, to_kind: str, to_ident: str) -> None:
         self.state.associate(self.state.object_type(kind), ident, self.state.object_type(to_kind), to_ident)
 
-    def add_property(self, kind: str, name: str, ptype: str = "string", field_type: str = "text") -> dict[str, Any]:
-        spec = {
+    def add_property(
+        self, kind: str, name: str, ptype: str = "string", field_type: str = "text", options: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A custom property, as made in HubSpot's settings; ``options`` (an enumeration's) by value, labelled."""
+        spec: dict[str, Any] = {
             "name": name,
             "label": name.replace("_", " ").title(),
             "type": ptype,
             "fieldType": field_type,
             "groupName": "custom",
         }
+        if options:
+            spec["options"] = [
+                {"label": o.replace("_", " ").title(), "value": o, "displayOrder": i, "hidden": False}
+                for i, o in enumerate(options)
+            ]
         return self.state.define_property(self.state.object_type(kind), spec)
 
     # -- HTTP -----------------------------------------------------------------------------------

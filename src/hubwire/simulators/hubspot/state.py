@@ -316,6 +316,18 @@ class HubSpotState:
                         "localizedErrorMessage": "",
                     }
                 )
+            elif prop["type"] == "enumeration" and prop["options"] and properties[name] not in (None, ""):
+                allowed = {str(o["value"]) for o in prop["options"]}
+                if str(properties[name]) not in allowed:
+                    errors.append(
+                        {
+                            "isValid": False,
+                            "message": f"{properties[name]} was not one of the allowed options: {sorted(allowed)}",
+                            "error": "INVALID_OPTION",
+                            "name": name,
+                            "localizedErrorMessage": "",
+                        }
+                    )
         if errors:
             raise HubSpotError(400, f"Property values were not valid: {json.dumps(errors)}", "VALIDATION_ERROR")
         return {k: (None if v is None else str(v)) for k, v in properties.items()}

@@ -58,6 +58,25 @@ _STANDARD: dict[str, tuple[str, ...]] = {
         "is_archived",
     ),
 }
+# The field_type of a standard field in the fields metadata (varchar when not named here).
+_STANDARD_TYPES = {
+    "owner_id": "user",
+    "org_id": "org",
+    "person_id": "people",
+    "email": "varchar",
+    "phone": "phone",
+    "visible_to": "visible_to",
+    "label": "enum",
+    "address": "address",
+    "value": "monetary",
+    "currency": "varchar_options",
+    "stage_id": "stage",
+    "pipeline_id": "double",
+    "status": "status",
+    "expected_close_date": "date",
+    "probability": "double",
+    "lost_reason": "varchar_options",
+}
 _V2_RENAMES = {"email": "emails", "phone": "phones", "label": "label_ids"}
 _RELATED = {"org_id": "organizations", "person_id": "persons", "organization_id": "organizations"}
 OWNER = {"id": 1, "name": "Simulated Owner", "email": "owner@hubwire.invalid", "value": 1}
@@ -112,7 +131,8 @@ class PipedriveState:
             meta = ENTITIES[entity][0]
             self.fields.setdefault(meta, {})
             for name in _STANDARD[entity]:
-                self._field(meta, name, name.replace("_", " ").capitalize(), "varchar", custom=False)
+                ftype = _STANDARD_TYPES.get(name, "varchar")
+                self._field(meta, name, name.replace("_", " ").capitalize(), ftype, custom=False)
 
     # -- fields ---------------------------------------------------------------------------------
 

@@ -81,8 +81,11 @@ class SalesforceSimulator(LoopbackSimulator):
         """Store a record as if made in Salesforce's UI (``at``: its create time); returns it (live)."""
         return self.state.create(sobject, values, at=at)
 
-    def add_field(self, sobject: str, name: str, ftype: str = "string", *, unique: bool = False) -> None:
-        self.state.add_field(sobject, name, ftype, unique=unique)
+    def add_field(
+        self, sobject: str, name: str, ftype: str = "string", *, unique: bool = False, values: tuple[str, ...] = ()
+    ) -> None:
+        """A custom field (``Tier__c``) as made in Setup; ``values``: a picklist's, listed by describe."""
+        self.state.add_field(sobject, name, ftype, unique=unique, values=values)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

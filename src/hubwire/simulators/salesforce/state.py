@@ -61,6 +61,7 @@ class SObjectField:
     custom: bool = False
     reference_to: tuple[str, ...] = ()
     writable: bool = True
+    picklist: tuple[str, ...] = ()  # a picklist's values (their labels are the values)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -79,7 +80,9 @@ class SObjectField:
             "defaultedOnCreate": self.name in _SYSTEM,
             "filterable": True,
             "sortable": True,
-            "picklistValues": [],
+            "picklistValues": [
+                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v} for v in self.picklist
+            ],
             "soapType": f"xsd:{'string' if self.type != 'boolean' else 'boolean'}",
         }
 
@@ -177,11 +180,13 @@ class SalesforceState:
             raise SalesforceError(404, "NOT_FOUND", f"The requested resource does not exist (sObject type '{name}')")
         return found
 
-    def add_field(self, sobject: str, name: str, ftype: str = "string", *, unique: bool = False) -> SObjectField:
-        """A custom field (its name ends in ``__c``), as made in Setup."""
+    def add_field(
+        self, sobject: str, name: str, ftype: str = "string", *, unique: bool = False, values: tuple[str, ...] = ()
+    ) -> SObjectField:
+        """A custom field (its name ends in ``__c``), as made in Setup; ``values``: a picklist's."""
         if not name.endswith("__c"):
             raise ValueError("custom field names end in __c")
-        made = SObjectField(name, ftype, name[:-3].replace("_", " "), unique=unique, custom=True)
+        made = SObjectField(name, ftype, name[:-3].replace("_", " "), unique=unique, custom=True, picklist=values)
         self.sobject(sobject).fields[name] = made
         return made
 
