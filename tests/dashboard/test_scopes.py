@@ -19,6 +19,8 @@ FORMS = {
     "/catalogue/{provider}/connect": Scope.ADMIN,
     "/webhooks/endpoints": Scope.ADMIN,
     "/webhooks/endpoints/{id}/test": Scope.WRITE,
+    "/webhooks/endpoints/{id}/recover": Scope.WRITE,
+    "/webhooks/endpoints/{id}/rotate-secret": Scope.ADMIN,
     "/webhooks/deliveries/{id}/resend": Scope.WRITE,
     "/jobs/{id}/retry": Scope.WRITE,
     "/inbound/{id}/replay": Scope.WRITE,
