@@ -27,7 +27,6 @@ from fastapi.templating import Jinja2Templates
 from hubwire.api.keys import create_api_key, list_api_keys, revoke_api_key
 from hubwire.api.scopes import parse_scope
 from hubwire.conflicts import get_conflict, list_conflicts, resolve_conflict
-from hubwire.connectors.registry import default_registry
 from hubwire.dashboard import charts
 from hubwire.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, close_session, load_session, open_session
 from hubwire.domains.platform import Integration, sync_key
@@ -250,7 +249,7 @@ async def catalogue(request: Request, reconnect: str | None = None) -> Response:
     if isinstance(got, Response):
         return got
     by_category: dict[str, list[Any]] = {}
-    for p in default_registry.all():
+    for p in _hub(request).providers.all():  # the hub's providers, those the SDK connects
         by_category.setdefault(p.category, []).append(p)
     target = None
     if reconnect:
@@ -271,6 +270,37 @@ async def connect(request: Request, provider: str) -> Response:
         return await Integration.connect(provider=provider, **params)
 
     return await _act(request, "POST", "/v1/integrations/connect", run, lambda e: f"/integrations/{e.id}")
+
+
+@router.post("/catalogue/{provider}/authorize")
+async def authorize(request: Request, provider: str) -> Response:
+    """The OAuth button: off to the provider (303), which sends the user back through the hub's
+    callback (``/v1/oauth/callback``) to :func:`authorized`."""
+
+    async def run(form: dict[str, str], session: Session) -> str:
+        return await Integration.authorize(
+            form.get("integration_id") or None,
+            provider=provider,
+            redirect_uri=str(request.url_for("oauth_callback")),
+            return_to=str(request.url_for("dashboard_authorized")),
+            api_key_id=session.key.id if session.key else None,
+        )
+
+    return await _act(request, "GET", "/v1/oauth/{provider}/authorize", run, lambda url: url)
+
+
+@router.get("/oauth/done", name="dashboard_authorized", response_class=HTMLResponse)
+async def authorized(
+    request: Request, integration_id: str = "", error: str = "", error_description: str = ""
+) -> Response:
+    """Where the OAuth callback sends the user: the connected Integration, or what went wrong."""
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    if integration_id and not error:
+        return RedirectResponse(f"/integrations/{quote(integration_id)}", status_code=303)
+    why = ValidationError.single("code", error or "invalid_request", error_description or "the provider sent no code")
+    return _failed(request, got, why)
 
 
 @router.get("/entities", response_class=HTMLResponse)
