@@ -12,7 +12,6 @@ function parse(html) {
 
 function follow(container) {
   const source = new EventSource(container.dataset.live);
-  container.setAttribute("aria-busy", "true");
   source.addEventListener("swap", (message) => {
     for (const fresh of Array.from(parse(message.data).children)) {
       const old = fresh.id && document.getElementById(fresh.id);
@@ -31,7 +30,6 @@ function follow(container) {
   });
   source.addEventListener("end", () => {
     source.close();
-    container.removeAttribute("aria-busy");
     container.dataset.liveEnded = "true";
   });
 }
