@@ -73,7 +73,11 @@ async def integration_live(request: Request, id: str) -> Response:
             if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(poll)
-            context = await _integration_context(request, id)
+            try:
+                context = await _integration_context(request, id)
+            except HubwireError:  # deleted meanwhile: nothing more to follow
+                yield END
+                return
 
     return _response(stream())
 
