@@ -43,12 +43,16 @@ PAGES = [
     "/events",
     "/events?type=Widget.",
     "/webhooks",
+    "/inbound",
+    "/conflicts",
     "/jobs",
     "/api-keys",
+    "/integrations/{endpoint}",  # an integration's page (the first endpoint's), with its runs
 ]
 
 
-async def seed(hub: object, entities: int) -> None:
+async def seed(hub: object, entities: int) -> str:
+    """Write the bench's data; returns the first webhook endpoint's id."""
     from hubwire import Integration
     from hubwire.nouns.noun import Noun
     from hubwire.store.tables import webhook_deliveries
@@ -90,6 +94,7 @@ async def seed(hub: object, entities: int) -> None:
     ]
     async with hub.transaction() as tx:  # type: ignore[attr-defined]
         await tx.conn.execute(webhook_deliveries.insert(), rows)
+    return endpoints[0].id
 
 
 async def measure(url: str, entities: int, repeat: int) -> dict[str, tuple[float, float]]:
@@ -102,7 +107,7 @@ async def measure(url: str, entities: int, repeat: int) -> dict[str, tuple[float
         token = hub.activate()
         try:
             started = time.perf_counter()
-            await seed(hub, entities)
+            endpoint = await seed(hub, entities)
             print(f"  seeded {entities:,} entities in {time.perf_counter() - started:.1f} s", flush=True)
             app = create_app(hub)
             _, key = await create_api_key(hub, "bench", "admin")
@@ -114,9 +119,10 @@ async def measure(url: str, entities: int, repeat: int) -> dict[str, tuple[float
                     out: dict[str, tuple[float, float]] = {}
                     for page in PAGES:
                         times = []
+                        url = page.format(endpoint=endpoint) if page.startswith("/integrations/") else page
                         for _ in range(repeat + 1):
                             t0 = time.perf_counter()
-                            r = await client.get(page)
+                            r = await client.get(url)
                             times.append(time.perf_counter() - t0)
                             assert r.status_code == 200, (page, r.status_code, r.text[:300])
                         times = times[1:]  # the first asks warm caches (templates, Noun indexes)

@@ -1,9 +1,11 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, against ``hubwire serve``'s
 app under uvicorn on loopback with a worker, the Stripe simulator and a webhook receiver.
 
-A person signs in, connects Stripe from the catalogue, watches the initial sync finish (the runs
-table refreshes itself), opens a webhook delivery the sync caused and resends it. Screenshots of
-each page at desktop and phone width go to ``HUBWIRE_SCREENSHOTS`` when it names a folder (the
+A person signs in, connects Stripe from the catalogue, watches the initial sync's progress until it
+finished (over Server-Sent Events, without a reload), opens a webhook delivery the sync caused and
+resends it, replays a received Stripe webhook, resolves a conflict (the same field changed here and
+at Stripe under a ``manual`` policy) and sees new events arrive on the event stream. Screenshots of
+every page at desktop and phone width go to ``HUBWIRE_SCREENSHOTS`` when it names a folder (the
 README's and the closing note's come from there).
 
 Chromium is found at ``/usr/bin/chromium`` (``apt-get install chromium``; ``.ci/run`` installs it);
@@ -14,6 +16,7 @@ it fails).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +29,7 @@ import hubwire
 from hubwire import Integration
 from hubwire.api.app import create_app
 from hubwire.api.keys import create_api_key
+from hubwire.domains.billing import Customer
 from hubwire.simulators.stripe import StripeSimulator
 from tests.api.conftest import serve
 from tests.simulators.required_specs import IN_CI
@@ -63,7 +67,7 @@ async def receiver() -> AsyncIterator[tuple[str, list[bytes]]]:
     await runner.cleanup()
 
 
-async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
+async def test_connect_watch_a_sync_resend_a_delivery_and_resolve_a_conflict_in_chromium(
     hub: hubwire.Hub, receiver: tuple[str, list[bytes]], tmp_path: Path
 ) -> None:
     from playwright.async_api import async_playwright, expect
@@ -76,13 +80,18 @@ async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
     _, key = await create_api_key(hub, "browser", "admin")
     async with StripeSimulator() as stripe, serve(create_app(hub, workers=1)) as base, async_playwright() as pw:
         hub.settings = hub.settings.replace(public_url=base)  # Stripe posts its webhooks to this server
-        customers = stripe.seed_many("customer", 3)
+        customers = stripe.seed_many("customer", 2)
+        ada = stripe.seed("customer", email="ada@example.com", name="Ada")
         browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
         page = await browser.new_page(viewport=DESKTOP)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         try:
             # Sign in: the key becomes a session cookie.
             await page.goto(f"{base}/")
             await expect(page).to_have_url(f"{base}/signin?next=/")
+            await shot(page, shots, "signin")
             await page.get_by_label("API key").fill(key)
             await page.get_by_role("button", name="Sign in").click()
             await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
@@ -94,12 +103,22 @@ async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
             await card.locator("summary").click()
             await card.get_by_label("API base URL").fill(stripe.url)
             await shot(page, shots, "catalogue")
+            # Stripe answers slowly for a while: the sync runs long enough to be watched.
+            stripe.fail_next(12, status=None, delay=0.3)
             await card.get_by_role("button", name="Connect Stripe").click()
 
-            # The detail page refreshes its runs table until the initial sync finished.
+            # The detail page follows the initial sync over SSE (no reload) until it finished.
             await expect(page.locator("h1")).to_contain_text("Stripe")
+            await page.evaluate("window.hubwireStayed = true")
+            live = page.locator("[data-live]")
+            await expect(live).to_have_attribute("data-live", re.compile(r"^/integrations/integration_\w+/live$"))
+            await expect(page.locator("#runs .progress")).to_contain_text("Syncing:", timeout=30_000)
             await expect(page.locator("#runs tr.run-succeeded")).to_have_count(1, timeout=30_000)
+            await expect(live).to_have_attribute("data-live-ended", "true")  # the stream said "end"
+            await expect(page.locator("#runs .progress")).to_contain_text("Last run succeeded: 3 records in")
+            assert await page.evaluate("window.hubwireStayed === true"), "the page reloaded instead of following"
             assert "running" not in await page.locator("#runs").inner_text()
+            integration_id = page.url.rsplit("/", 1)[1]
             await shot(page, shots, "integration")
 
             # The sync's Customer.Created events were delivered; open one and resend it.
@@ -134,10 +153,41 @@ async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
             await expect(page.locator("pre.body")).to_contain_text("Renamed at Stripe")
             await page.get_by_role("button", name="Replay").click()
             await expect(page.locator("h1 .badge")).to_have_text("applied", timeout=30_000)
+            await shot(page, shots, "received")
+
+            # A conflict: Ada's email changed here (while Stripe was disconnected) and at Stripe, under a
+            # manual policy; the next sync parks it for review.
+            await Integration.disconnect(integration_id)
+            (local,) = await Customer.find({"email": "ada@example.com"})
+            await Customer.update(local.id, email="ada@home.example")
+            stripe.state.update("customer", ada["id"], {"email": "ada@work.example"})
+            await Integration.connect(integration_id, api_key=STRIPE_KEY, conflicts={"Customer.email": "manual"})
+            await Integration.sync(integration_id)
+            await page.get_by_role("link", name="Conflicts").click()
+            parked = page.locator("tbody tr", has_text=local.id)
+            for _ in range(100):  # the sync runs in the server's worker
+                if await parked.count():
+                    break
+                await page.wait_for_timeout(100)
+                await page.reload()
+            await shot(page, shots, "conflicts")
+            await parked.locator("a").first.click()
+            await expect(page.locator("h1")).to_contain_text("Conflict")
+            for value in ("ada@example.com", "ada@home.example", "ada@work.example"):  # base, local, remote
+                await expect(page.locator("main table")).to_contain_text(value)
+            await shot(page, shots, "conflict")
+            await page.get_by_label("remote").check()
+            await page.get_by_label("Reason").fill("Ada changed it at Stripe")
+            await page.get_by_role("button", name="Resolve on both sides").click()
+            await expect(page.locator("h1 .badge")).to_have_text("resolved")
+            await expect(page.locator("main dl")).to_contain_text("by browser: Ada changed it at Stripe")
+            assert (await Customer.get(local.id))["email"] == "ada@work.example"
+            assert stripe.store["customer"][ada["id"]]["email"] == "ada@work.example"
 
             # The other pages, for the record (and that each renders in the browser without errors).
             for path, name in [
                 ("/", "overview"),
+                ("/entities", "nouns"),
                 ("/entities/Customer", "entities"),
                 ("/events", "events"),
                 ("/jobs", "jobs"),
@@ -149,9 +199,17 @@ async def test_connect_watch_a_sync_and_resend_a_delivery_in_chromium(
                 await shot(page, shots, name)
                 if name == "entities":
                     await expect(page.locator("main tbody tr")).to_have_count(3)
+
+            # The event stream puts new events on top as they happen.
+            await page.goto(f"{base}/events?type=Customer.")
+            await expect(page.locator("#event-rows tr").first).to_contain_text("Customer.")
+            await Customer.update(local.id, name="Ada Lovelace")
+            await expect(page.locator("#event-rows tr").first).to_contain_text(local.id, timeout=30_000)
+            await expect(page.locator("#event-rows tr").first).to_contain_text("Customer.Updated")
+            assert errors == [], errors  # no script error, nothing the CSP refused
         finally:
             await browser.close()
-    assert len(list(shots.glob("*.png"))) == 2 * 11
+    assert len(list(shots.glob("*.png"))) == 2 * 16
 
 
 async def shot(page: object, folder: Path, name: str) -> None:

@@ -154,3 +154,19 @@ async def test_bad_input_is_a_readable_4xx_page(admin: tuple[httpx.AsyncClient, 
         "/catalogue/webhook/connect", data={"csrf": csrf, "url": "http://127.0.0.1:9/", "events": "Deal.Closd"}
     )
     assert r.status_code == 422 and "did you mean Deal.Closed?" in r.text
+
+
+async def test_an_integrations_error_shows_with_its_cause(
+    hub: hubwire.Hub, admin: tuple[httpx.AsyncClient, str]
+) -> None:
+    from hubwire.sync.runs import finish_run, start_run
+
+    c, _ = admin
+    integ = await Integration.create(name="Broken", provider="webhook", status="Disconnected", error="the sync failed")
+    run = await start_run(hub, integ.id)
+    await finish_run(hub, run, error="401 from the provider: the API key was revoked")
+    page = await c.get(f"/integrations/{integ.id}")
+    assert page.status_code == 200 and 'role="alert"' in page.text
+    assert "the sync failed" in page.text and f"(run <code>{run.id}</code>)" in page.text
+    assert "401 from the provider: the API key was revoked" in page.text
+    assert f'href="/catalogue?reconnect={integ.id}#webhook"' in page.text

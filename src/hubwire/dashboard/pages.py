@@ -1,7 +1,9 @@
 """The dashboard's pages and the forms they post, served by ``hubwire serve`` at ``/``.
 
 Every page is rendered on the server (Jinja2, autoescaped) and works without JavaScript; htmx
-only refreshes the parts that move (a running sync, the event stream) and posts forms in place.
+refreshes a few parts in place (a delivery being sent, received hooks being applied), and the
+parts that move fast (a running sync, the event stream) follow Server-Sent Events
+(:mod:`hubwire.dashboard.live`).
 Every request needs a live session (:mod:`hubwire.dashboard.sessions`); every form carries the
 session's CSRF token, checked before anything runs; and every action asks the session's key for
 the scope its REST twin needs (``session.require("POST", "/v1/integrations/connect")``), so the
@@ -25,7 +27,6 @@ from fastapi.templating import Jinja2Templates
 from hubwire.api.keys import create_api_key, list_api_keys, revoke_api_key
 from hubwire.api.scopes import parse_scope
 from hubwire.conflicts import get_conflict, list_conflicts, resolve_conflict
-from hubwire.connectors.registry import default_registry
 from hubwire.dashboard import charts
 from hubwire.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, close_session, load_session, open_session
 from hubwire.domains.platform import Integration, sync_key
@@ -37,7 +38,6 @@ from hubwire.jobs import queue
 from hubwire.nouns.noun import Noun
 from hubwire.store.events import latest
 from hubwire.sync.runs import list_runs
-from hubwire.webhooks import get_delivery, list_attempts, list_deliveries, resend, send_test
 
 __all__ = ["router"]
 
@@ -215,7 +215,7 @@ async def _integration_context(request: Request, id: str) -> dict[str, Any]:
     hub = _hub(request)
     integration = await Integration.get(id)
     runs = await list_runs(hub, id, limit=20)
-    # The runs table refreshes itself while a sync is due or running (connect and "Sync now" queue one).
+    # The page follows a sync over SSE while one is due or running (connect and "Sync now" queue one).
     due = any(r.status == "running" for r in runs) or await queue.is_live(hub, sync_key(id))
     return {"integration": integration, "runs": runs, "running": due}
 
@@ -249,7 +249,7 @@ async def catalogue(request: Request, reconnect: str | None = None) -> Response:
     if isinstance(got, Response):
         return got
     by_category: dict[str, list[Any]] = {}
-    for p in default_registry.all():
+    for p in _hub(request).providers.all():  # the hub's providers, those the SDK connects
         by_category.setdefault(p.category, []).append(p)
     target = None
     if reconnect:
@@ -270,6 +270,37 @@ async def connect(request: Request, provider: str) -> Response:
         return await Integration.connect(provider=provider, **params)
 
     return await _act(request, "POST", "/v1/integrations/connect", run, lambda e: f"/integrations/{e.id}")
+
+
+@router.post("/catalogue/{provider}/authorize")
+async def authorize(request: Request, provider: str) -> Response:
+    """The OAuth button: off to the provider (303), which sends the user back through the hub's
+    callback (``/v1/oauth/callback``) to :func:`authorized`."""
+
+    async def run(form: dict[str, str], session: Session) -> str:
+        return await Integration.authorize(
+            form.get("integration_id") or None,
+            provider=provider,
+            redirect_uri=str(request.url_for("oauth_callback")),
+            return_to=str(request.url_for("dashboard_authorized")),
+            api_key_id=session.key.id if session.key else None,
+        )
+
+    return await _act(request, "GET", "/v1/oauth/{provider}/authorize", run, lambda url: url)
+
+
+@router.get("/oauth/done", name="dashboard_authorized", response_class=HTMLResponse)
+async def authorized(
+    request: Request, integration_id: str = "", error: str = "", error_description: str = ""
+) -> Response:
+    """Where the OAuth callback sends the user: the connected Integration, or what went wrong."""
+    got = await _session(request)
+    if isinstance(got, Response):
+        return got
+    if integration_id and not error:
+        return RedirectResponse(f"/integrations/{quote(integration_id)}", status_code=303)
+    why = ValidationError.single("code", error or "invalid_request", error_description or "the provider sent no code")
+    return _failed(request, got, why)
 
 
 @router.get("/entities", response_class=HTMLResponse)
@@ -329,59 +360,8 @@ async def events_page(request: Request, type: str = "") -> Response:
     names = [n for n in event_registry.names() if n.startswith(type)] if type else []
     async with _hub(request).read() as conn:
         found = await latest(conn, limit=PAGE_SIZE, types=names, type_prefix=type if type and not names else None)
-    template = "events_rows.html" if request.headers.get("hx-request") else "events.html"
-    return render(request, got, template, events=found, type=type)
-
-
-@router.get("/webhooks", response_class=HTMLResponse)
-async def webhooks_page(request: Request, status: str | None = None) -> Response:
-    async def load() -> dict[str, Any]:
-        return {
-            "deliveries": await list_deliveries(_hub(request), status=status or None, limit=PAGE_SIZE),
-            "endpoints": await Integration.find({"provider": "webhook"}, limit=1000),
-            "status_filter": status,
-            "event_names": [t.name for t in event_registry.event_types()],
-        }
-
-    return await _show(request, "webhooks.html", load)
-
-
-@router.get("/webhooks/deliveries/{id}", response_class=HTMLResponse)
-async def delivery_page(request: Request, id: str) -> Response:
-    async def load() -> dict[str, Any]:
-        hub = _hub(request)
-        return {"delivery": await get_delivery(hub, id), "attempts": await list_attempts(hub, id)}
-
-    return await _show(request, "delivery.html", load)
-
-
-@router.post("/webhooks/deliveries/{id}/resend")
-async def delivery_resend(request: Request, id: str) -> Response:
-    hub = _hub(request)
-    return await _act(
-        request,
-        "POST",
-        "/v1/webhooks/deliveries/{id}/resend",
-        lambda form, _: resend(hub, id),
-        f"/webhooks/deliveries/{id}",
-    )
-
-
-@router.post("/webhooks/endpoints/{id}/test")
-async def endpoint_test(request: Request, id: str) -> Response:
-    hub = _hub(request)
-    return await _act(
-        request, "POST", "/v1/webhooks/endpoints/{id}/test", lambda form, _: send_test(hub, id), "/webhooks"
-    )
-
-
-@router.post("/webhooks/endpoints")
-async def endpoint_create(request: Request) -> Response:
-    async def run(form: dict[str, str], _: Session) -> Any:
-        events = [e for e in (await request.form()).getlist("events") if isinstance(e, str)]
-        return await Integration.connect(provider="webhook", url=form.get("url", ""), events=events)
-
-    return await _act(request, "POST", "/v1/integrations/connect", run, lambda e: f"/integrations/{e.id}")
+    # New ones come over SSE (hubwire.dashboard.live: /events/live), on top, keeping PAGE_SIZE rows.
+    return render(request, got, "events.html", events=found, type=type, keep=PAGE_SIZE)
 
 
 @router.get("/inbound", response_class=HTMLResponse)

@@ -175,6 +175,8 @@ sync_runs = sa.Table(
     sa.Column("full", sa.Boolean, nullable=False),
     sa.Column("counts", JSONDoc, nullable=False),
     sa.Column("records", sa.Integer, nullable=False, server_default="0"),
+    # The provider's pages stored so far (migration 0018_dashboard_live): a run's live progress.
+    sa.Column("pages", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("started_at", sa.Double, nullable=False),
     sa.Column("heartbeat_at", sa.Double, nullable=False),

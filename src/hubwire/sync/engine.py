@@ -79,6 +79,7 @@ class Batch:
     state: dict[str, Any]
     noun: Noun | None = None  # when a stream carries several Nouns (an events feed)
     resource: str | None = None  # the resource the items' refs belong to, when not the stream's
+    pages: int = 1  # the provider's pages it holds (_grouped joins several)
 
 
 @dataclass
@@ -145,7 +146,9 @@ async def _grouped(batches: AsyncIterator[Batch], limit: int, noun: Noun | None)
     try:
         async for batch in batches:
             if group is not None and _joinable(group, batch, limit, noun):
-                group = Batch(group.items + batch.items, batch.state, batch.noun, batch.resource)
+                group = Batch(
+                    group.items + batch.items, batch.state, batch.noun, batch.resource, group.pages + batch.pages
+                )
                 continue
             if group is not None:
                 yield group
@@ -197,6 +200,8 @@ async def pull(ctx: ProviderContext, progress: SyncProgress, streams: Sequence[S
     async def write(stream: Stream, batch: Batch, page: PagePlan) -> PageResult:
         # Another writer (a webhook's apply) changed or linked a record of the page after its plan
         # was made: plan it again from what is stored now, a few times.
+        if run is not None:
+            run.pages += batch.pages  # saved with the counts, in the page's transaction (heartbeat)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return await write_page(hub, page)

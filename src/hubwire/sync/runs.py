@@ -59,6 +59,7 @@ class SyncRun:
     duration: float | None = None
     tick: float | None = None  # the scheduled tick this run serves; None when asked for by hand
     summary: str | None = None
+    pages: int = 0  # the provider's pages stored so far
     # A full run's listing, in memory only: the remote ids seen per resource listed (reconcile.py).
     seen: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
@@ -81,6 +82,7 @@ class SyncRun:
             "full": self.full,
             "counts": self.counts,
             "records": self.records,
+            "pages": self.pages,
             "error": self.error,
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at) if self.finished_at is not None else None,
@@ -104,6 +106,7 @@ class SyncRun:
             row.duration,
             row.tick,
             row.summary,
+            pages=row.pages,
         )
 
 
@@ -172,7 +175,7 @@ async def heartbeat(tx: Tx, run: SyncRun) -> None:
     await tx.conn.execute(
         sync_runs.update()
         .where(sync_runs.c.id == run.id)
-        .values(counts=run.counts, records=run.records, heartbeat_at=tx.hub.clock())
+        .values(counts=run.counts, records=run.records, pages=run.pages, heartbeat_at=tx.hub.clock())
     )
 
 
@@ -198,6 +201,7 @@ async def finish_run(
                 summary=run.summary,
                 counts=run.counts,
                 records=run.records,
+                pages=run.pages,
                 finished_at=now,
                 heartbeat_at=now,
                 duration=run.duration,

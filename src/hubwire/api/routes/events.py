@@ -21,7 +21,14 @@ from hubwire.errors import ValidationError
 from hubwire.nouns.values import INT_MAX
 from hubwire.store.events import EventRecord, read_after
 
-__all__ = ["STREAM_BATCH", "format_sse", "router"]
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_STREAM_SECONDS",
+    "STREAM_BATCH",
+    "format_sse",
+    "resume_point",
+    "router",
+]
 
 router = APIRouter(tags=["Event"])
 STREAM_BATCH = 200
@@ -54,7 +61,8 @@ def format_sse(event: EventRecord) -> str:
     return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
 
-def _resume_point(after: int, last_event_id: str | None) -> int:
+def resume_point(after: int, last_event_id: str | None) -> int:
+    """Where a stream starts: after ``Last-Event-ID`` when the client resumes, else after ``after``."""
     if last_event_id is None or not last_event_id.strip():
         return after
     text = last_event_id.strip()
@@ -83,7 +91,7 @@ async def stream_events(
 ) -> StreamingResponse:
     hub = hub_of(request)
     wanted = _types(types)
-    start = _resume_point(after, last_event_id)
+    start = resume_point(after, last_event_id)
     state = request.app.state
     poll = float(getattr(state, "sse_poll_interval", DEFAULT_POLL_INTERVAL))
 

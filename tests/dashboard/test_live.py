@@ -1,0 +1,202 @@
+"""The dashboard's live parts over real HTTP (uvicorn on loopback): a sync run's progress streamed
+until the run ends, the event stream as table rows resuming from ``Last-Event-ID``, the session and
+scope they need, and a server that stops at once with a stream open."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+import hubwire
+from hubwire.api.app import create_app
+from hubwire.api.keys import create_api_key
+from hubwire.domains.platform import Integration
+from hubwire.jobs.worker import Worker
+from hubwire.simulators.stripe import StripeSimulator
+from hubwire.sync.runs import list_runs
+from tests.api.conftest import serve
+from tests.fakes import deal_noun
+
+KEY = "sk_test_hubwire"
+
+
+@dataclass
+class Message:
+    event: str
+    data: str
+    id: str | None
+
+
+async def messages(response: httpx.Response) -> AsyncIterator[Message]:
+    """The Server-Sent Events of a streamed response, as the EventSource of a browser reads them."""
+    event, data, ident = "message", [], None
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield Message(event, "\n".join(data), ident)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+            elif name == "id":
+                ident = value
+
+
+@contextlib.asynccontextmanager
+async def signed_in(base: str, hub: hubwire.Hub) -> AsyncIterator[httpx.AsyncClient]:
+    """A client over real HTTP with a read key's session cookie."""
+    _, key = await create_api_key(hub, "read-live", "read")
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        r = await client.post("/signin", data={"api_key": key, "next": "/"})
+        assert r.status_code == 303, r.text
+        yield client
+
+
+@pytest.fixture
+async def served(hub: hubwire.Hub) -> AsyncIterator[tuple[FastAPI, str]]:
+    app = create_app(hub, workers=0)  # the tests run the jobs themselves, when they choose
+    app.state.sse_poll_interval = 0.02
+    async with serve(app) as base:
+        yield app, base
+
+
+async def test_a_syncs_progress_streams_until_the_run_ends(
+    hub: hubwire.Hub, served: tuple[FastAPI, str], stripe_sim: StripeSimulator
+) -> None:
+    _, base = served
+    stripe_sim.seed_many("customer", 250)  # three pages of 100
+    integ = await Integration.connect(provider="stripe", api_key=KEY, api_base_url=stripe_sim.url)
+    async with signed_in(base, hub) as client:
+        page = await client.get(f"/integrations/{integ.id}")
+        assert f'data-live="/integrations/{integ.id}/live"' in page.text  # the initial sync is due
+
+        swaps: list[str] = []
+        async with client.stream("GET", f"/integrations/{integ.id}/live") as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            got = messages(stream)
+            first = await anext(got)
+            # Nothing ran yet: the page says a sync is queued (the state it was loaded in).
+            assert first.event == "swap" and "A sync is queued." in first.data
+            assert 'id="summary"' in first.data and 'id="runs"' in first.data
+
+            # Each page at Stripe takes a while: the stream shows the run while it is running.
+            stripe_sim.fail_next(40, status=None, delay=0.05)
+            worker = asyncio.create_task(Worker(hub, name="live").drain())
+            async for message in got:
+                if message.event == "end":
+                    break
+                assert message.event == "swap"
+                swaps.append(message.data)
+            rest = [m async for m in got]  # the server closes the stream after "end"
+        await worker
+    assert rest == []
+    (run,) = await list_runs(hub, integ.id)
+    assert run.status == "succeeded" and run.records >= 250 and run.pages >= 3
+    assert any("Syncing:" in s and "run-running" in s for s in swaps), "the running run was never shown"
+    final = swaps[-1]
+    assert 'class="run-succeeded"' in final
+    assert f"Last run succeeded: {run.records} records in {run.pages} pages." in final
+    # Counts only grow while a run goes on.
+    shown = [int(n) for s in swaps for n in re.findall(r"Syncing: (\d+) record", s)]
+    assert shown == sorted(shown)
+
+
+async def test_a_stream_of_an_idle_integration_sends_its_state_and_ends(
+    hub: hubwire.Hub, served: tuple[FastAPI, str]
+) -> None:
+    _, base = served
+    integ = await Integration.create(name="Quiet", provider="webhook", status="Disconnected")
+    async with signed_in(base, hub) as client:
+        page = await client.get(f"/integrations/{integ.id}")
+        assert page.status_code == 200 and "data-live" not in page.text  # nothing to follow
+        async with client.stream("GET", f"/integrations/{integ.id}/live") as stream:
+            got = [m async for m in messages(stream)]
+    assert [m.event for m in got] == ["swap", "end"] and "No sync yet." in got[0].data
+
+
+async def test_the_event_stream_sends_new_events_as_rows_and_resumes(
+    hub: hubwire.Hub, served: tuple[FastAPI, str]
+) -> None:
+    _, base = served
+    Deal = deal_noun()
+    await Deal.create(name="Before", value=1)
+    async with signed_in(base, hub) as client:
+        page = await client.get("/events?type=Deal.")
+        found = re.search(r'data-live="/events/live\?after=(\d+)&amp;type=Deal\."', page.text)
+        assert found, page.text
+        after = int(found.group(1))
+        assert "Before" not in page.text and after > 0
+        async with client.stream("GET", f"/events/live?after={after}&type=Deal.") as stream:
+            got = messages(stream)
+            await Integration.create(name="Not a deal", provider="webhook")  # filtered out
+            made = await Deal.create(name="Live", value=2)
+            message = await anext(got)
+        assert message.event == "prepend" and message.data.startswith('<tbody id="event-rows">')
+        assert made.id in message.data and "Deal.Created" in message.data and "Integration" not in message.data
+        seq = int(message.id or 0)
+        assert seq > after
+
+        # EventSource reconnects with Last-Event-ID: only what came after it.
+        later = await Deal.create(name="Later", value=3)
+        async with client.stream("GET", "/events/live?after=0&type=Deal.", headers={"Last-Event-ID": str(seq)}) as s:
+            resumed = await anext(messages(s))
+        assert later.id in resumed.data and made.id not in resumed.data
+
+        bad = await client.get("/events/live", headers={"Last-Event-ID": "nope"})
+        assert bad.status_code == 422 and "Last-Event-ID" in bad.text
+
+
+async def test_the_streams_need_a_session(hub: hubwire.Hub, served: tuple[FastAPI, str]) -> None:
+    _, base = served
+    _, key = await create_api_key(hub, "bearer-only", "admin")
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+        for path in ("/events/live", "/integrations/integration_x/live"):
+            r = await client.get(path)
+            assert r.status_code == 303 and r.headers["location"].startswith("/signin?next=")
+    async with signed_in(base, hub) as client:
+        r = await client.get("/integrations/integration_nope/live")
+        assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+
+
+async def test_the_server_stops_at_once_with_a_stream_open(hub: hubwire.Hub) -> None:
+    app = create_app(hub, workers=0)
+    app.state.sse_poll_interval = 0.02
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done()
+        await asyncio.sleep(0.01)
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    opened = asyncio.Event()
+    async with signed_in(base, hub) as client:
+
+        async def listen() -> list[Message]:
+            seen = []
+            async with client.stream("GET", "/events/live") as stream:
+                async for message in messages(stream):
+                    seen.append(message)
+                    opened.set()
+            return seen
+
+        listener = asyncio.create_task(listen())
+        await deal_noun().create(name="Seen", value=1)
+        await asyncio.wait_for(opened.wait(), 10)
+        server.should_exit = True  # what SIGTERM or Ctrl-C does
+        # uvicorn stops though the stream had minutes left of its own, and the browser's side ends cleanly.
+        await asyncio.wait_for(serving, 10)
+        assert [m.event for m in await asyncio.wait_for(listener, 5)] == ["prepend"]
