@@ -1,6 +1,6 @@
-"""The HubSpot provider: checks the token, syncs companies, contacts and deals, applies webhooks.
+"""The HubSpot provider: checks the token, syncs companies, contacts, deals and leads, applies webhooks.
 
-Sync, per resource (companies, then contacts, then deals, so relations resolve), each with its
+Sync, per resource (companies, then contacts, deals and leads, so relations resolve), each with its
 own cursor:
 
 - the first pass lists every object (``GET /crm/v3/objects/{type}``, ``after`` paging, the
@@ -57,8 +57,8 @@ __all__ = ["HubSpot", "deal_verb"]
 # Some seconds of margin between HubSpot's Date header and the clocks that stamp its records.
 _CLOCK_MARGIN_MS = 60_000
 # Webhook subscription type prefixes -> resource.
-_RESOURCE_OF = {"company": "company", "contact": "contact", "deal": "deal"}
-_ORDER = ("company", "contact", "deal")
+_RESOURCE_OF = {"company": "company", "contact": "contact", "deal": "deal", "lead": "lead"}
+_ORDER = ("company", "contact", "deal", "lead")
 
 
 def deal_verb(old: str | None, new: str | None) -> str | None:
@@ -78,7 +78,7 @@ class HubSpot(SpecProvider):
     name = "HubSpot"
     category = "CRM"
     auth_type = "ApiKey"
-    description = "Contacts, companies and deals as Contacts, Organizations and Deals, both ways."
+    description = "Contacts, companies, deals and leads as Contacts, Organizations, Deals and Leads, both ways."
     provider_url = "https://www.hubspot.com"
     api_base_url = HUBSPOT.base_url
     webhook_support = True
