@@ -17,6 +17,7 @@ FORMS = {
     "/integrations/{id}/sync": Scope.WRITE,
     "/integrations/{id}/disconnect": Scope.ADMIN,
     "/catalogue/{provider}/connect": Scope.ADMIN,
+    "/catalogue/{provider}/authorize": Scope.ADMIN,
     "/webhooks/endpoints": Scope.ADMIN,
     "/webhooks/endpoints/{id}/test": Scope.WRITE,
     "/webhooks/deliveries/{id}/resend": Scope.WRITE,

@@ -272,6 +272,23 @@ async def connect(request: Request, provider: str) -> Response:
     return await _act(request, "POST", "/v1/integrations/connect", run, lambda e: f"/integrations/{e.id}")
 
 
+@router.post("/catalogue/{provider}/authorize")
+async def authorize(request: Request, provider: str) -> Response:
+    """The OAuth button: off to the provider, which comes back to the REST callback, which connects
+    (or reconnects the Integration named) and sends the browser on to the Integrations page."""
+
+    async def run(form: dict[str, str], session: Session) -> Any:
+        return await Integration.authorize(
+            form.get("integration_id") or None,
+            provider=provider,
+            redirect_uri=str(request.url_for("oauth_callback")),
+            return_to=str(request.url_for("integrations_page")),
+            api_key_id=session.key.id if session.key is not None else None,
+        )
+
+    return await _act(request, "GET", "/v1/oauth/{provider}/authorize", run, lambda url: url)
+
+
 @router.get("/entities", response_class=HTMLResponse)
 async def nouns_page(request: Request) -> Response:
     got = await _session(request)
