@@ -10,6 +10,11 @@ the ``x-api-token`` header (never in the URL, where logs would keep it); an OAut
 (authorized through :mod:`hubwire.oauth`, refreshed by it) is sent as a Bearer token instead. An
 OAuth connection's base URL is the token response's ``api_domain`` (the company's own domain, kept
 in the config), not the Integration's ``api_base_url``.
+Limits: Pipedrive charges each request tokens from a per-company budget, per 2-second window
+(a 429 with ``Retry-After``: waited out, and the connection's own budget keeps bursts under the
+smallest plan's window) and per day. A 429 with ``x-daily-requests-left: 0`` is the daily budget
+spent: no wait within a sync helps, so it is raised at once (``ProviderRateLimited``, retry in an
+hour: Pipedrive does not say when the company's day ends) instead of retried.
 Records deleted in Pipedrive leave its lists, so a sync cannot see them; they are removed locally
 by its webhooks (``delete`` actions), when registered (:mod:`hubwire.connectors.pipedrive.webhooks`).
 """
@@ -20,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx
+
 from hubwire.connectors.mappings import FIELD_MAPPINGS, apply_mappings, mappings_for, parse_field_mappings
 from hubwire.connectors.pipedrive.spec import PIPEDRIVE, REMOTE_FIELD, custom_value
 from hubwire.connectors.pipedrive.webhooks import SCHEME, apply_webhook, event_type
@@ -28,6 +35,7 @@ from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import Auth, ProviderSpec, Resource
 from hubwire.domains import crm
 from hubwire.errors import ValidationError
+from hubwire.net.http import rate_limit_wait
 from hubwire.nouns.noun import Noun
 from hubwire.oauth.spec import OAuthSpec
 from hubwire.sync.engine import Stream
@@ -35,9 +43,21 @@ from hubwire.sync.engine import Stream
 if TYPE_CHECKING:
     from hubwire.inbound.received import ApplyOutcome, ReceivedHook
 
-__all__ = ["Pipedrive", "credentials_of"]
+__all__ = ["DAILY_RETRY_AFTER", "Pipedrive", "PipedriveConnection", "credentials_of"]
 
 _NOUNS: dict[str, Noun] = {n.name: n for n in (crm.Organization, crm.Contact, crm.Deal, crm.Lead)}
+DAILY_LEFT = "x-daily-requests-left"
+DAILY_RETRY_AFTER = 3600.0
+
+
+class PipedriveConnection(Connection):
+    """A :class:`Connection` that tells Pipedrive's spent daily budget from its 2-second window."""
+
+    def rate_limit_wait(self, resp: httpx.Response) -> float | None:
+        if resp.status_code == 429 and resp.headers.get(DAILY_LEFT) == "0":
+            # Longer than any retry waits: the HTTP layer raises ProviderRateLimited with it, unretried.
+            return DAILY_RETRY_AFTER
+        return rate_limit_wait(resp)
 
 
 def credentials_of(ctx: ProviderContext) -> tuple[Auth, dict[str, Any]]:
@@ -86,12 +106,12 @@ class Pipedrive(SpecProvider):
             config[FIELD_MAPPINGS] = parse_field_mappings(self.slug, config[FIELD_MAPPINGS], _NOUNS, REMOTE_FIELD)
         return creds, config
 
-    def connection(self, ctx: ProviderContext) -> Connection:
+    def connection(self, ctx: ProviderContext) -> PipedriveConnection:
         auth, creds = credentials_of(ctx)
         authed = replace(ctx, credentials=creds)
         # An OAuth token is for its company's domain, which the token response named.
         domain = ctx.config.get("api_domain") if creds.get("access_token") else None
-        return Connection(authed, replace(PIPEDRIVE, auth=auth), base_url=domain or None)
+        return PipedriveConnection(authed, replace(PIPEDRIVE, auth=auth), base_url=domain or None)
 
     def noun(self, resource: Resource) -> Noun:
         # The CRM Nouns themselves, not whatever a program later declared under the same name.

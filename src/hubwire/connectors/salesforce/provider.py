@@ -95,15 +95,20 @@ class SalesforceConnection(Connection):
         self.data = f"/services/data/v{ctx.config.get('api_version') or API_VERSION}"
         self.usage: ApiUsage | None = None
 
-    async def request(
-        self, method: str, path: str, *, params: Any = None, body: Mapping[str, Any] | None = None
-    ) -> Any:
-        """One API call (``path`` under the data path unless it is one already); its JSON, None for a 204."""
-        full = path if path.startswith("/services/") else f"{self.data}{path}"
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """Every call of the org (sync, writes, direct ``Integration.use`` calls): its usage read, and
+        a spent daily allowance (403 ``REQUEST_LIMIT_EXCEEDED``) a rate limit, not a refused token."""
         try:
-            resp = await self.send(method, full, params=params, body=body)
+            resp = await super().send(method, path, params=params, body=body, idempotency_key=idempotency_key)
         except ProviderAuthError as exc:
-            # Salesforce answers a spent daily allowance with 403 REQUEST_LIMIT_EXCEEDED: a limit, not a refusal.
             if exc.code != "REQUEST_LIMIT_EXCEEDED":
                 raise
             raise ProviderRateLimited(
@@ -114,6 +119,14 @@ class SalesforceConnection(Connection):
                 retry_after=LIMIT_RETRY_AFTER,
             ) from None
         self.usage = ApiUsage.of(resp) or self.usage
+        return resp
+
+    async def request(
+        self, method: str, path: str, *, params: Any = None, body: Mapping[str, Any] | None = None
+    ) -> Any:
+        """One API call (``path`` under the data path unless it is one already); its JSON, None for a 204."""
+        full = path if path.startswith("/services/") else f"{self.data}{path}"
+        resp = await self.send(method, full, params=params, body=body)
         if resp.status_code == 204 or not resp.content:
             return None
         return self.json(resp, method, full)
