@@ -12,6 +12,7 @@ import signal
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -81,6 +82,17 @@ def _line(text: str) -> None:
     # Plain, unwrapped and unmarked-up (not ``say``): URLs and credentials must be copyable whole, and the
     # console would wrap a long webhook URL at the terminal's width.
     typer.echo(text)
+
+
+def _oauth_app(sim: Any, provider: str, authorize: str, token: str) -> str:
+    """Register the simulator's OAuth app; the line that sets it in Hubwire (then ``--oauth`` connects)."""
+    from hubwire.simulators.oauth import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET
+
+    sim.oauth.register(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET)
+    return (
+        f"OAuth app: hubwire oauth-apps set {provider} --client-id {SIMULATOR_CLIENT_ID} "
+        f"--client-secret {SIMULATOR_CLIENT_SECRET} --authorize-url {sim.url}{authorize} --token-url {sim.url}{token}"
+    )
 
 
 def _announce(
@@ -282,7 +294,8 @@ async def run_hubspot(host: str, port: int, contacts: int, stop: asyncio.Event) 
             sim.seed("contacts", {"email": f"contact{i + 1}@acme.example", "firstname": f"Contact {i + 1}"})
         seeded = f"{contacts} contacts and company {company['id']}"
         connect = f'provider="hubspot", access_token="{DEFAULT_TOKEN}"'
-        _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, connect)
+        oauth = _oauth_app(sim, "hubspot", "/oauth/authorize", "/oauth/v1/token")
+        _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, connect, oauth)
         await stop.wait()
         _report_mismatches("HubSpot", sim.mismatches)
 
@@ -322,6 +335,7 @@ async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_s
             _announce(
                 "Salesforce", sim.url, f"session id: {DEFAULT_SESSION}", sim.routes is not None,
                 f"account {account['Id']} with {contacts} contacts", connect, f"transport: {transport}",
+                _oauth_app(sim, "salesforce", "/services/oauth2/authorize", "/services/oauth2/token"),
             )  # fmt: skip
             await stop.wait()
             _report_mismatches("Salesforce", sim.mismatches)
@@ -347,6 +361,7 @@ async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event)
             sim.seed("persons", name=f"Person {i + 1}", org_id=org.id)
         seeded = f"{persons} persons in organization {org.id}"
         connect = f'provider="pipedrive", api_token="{DEFAULT_API_TOKEN}"'
-        _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, connect)
+        oauth = _oauth_app(sim, "pipedrive", "/oauth/authorize", "/oauth/token")
+        _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, connect, oauth)
         await stop.wait()
         _report_mismatches("Pipedrive", sim.mismatches)
