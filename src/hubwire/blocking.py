@@ -3,6 +3,8 @@
     from hubwire.blocking import Integration, Noun
     stripe = Integration.connect(provider="stripe", api_key="sk_test_...")
     Integration.find({"status": "Active"})
+    crm = Integration.use("salesforce")          # direct provider calls, blocking too
+    crm.create("Lead", {"LastName": "Lovelace", "Company": "Acme"})
 
 Calls run on one background event loop owned by this module (its own default Hub). Hook
 registration (``Integration.connected(fn)``) is passed straight through.
@@ -21,7 +23,7 @@ from hubwire.domains import Integration as _Integration
 from hubwire.domains import Metric as _Metric
 from hubwire.nouns.noun import Noun as _AsyncNoun
 
-__all__ = ["Event", "Integration", "Metric", "Noun", "SyncNoun", "run", "wrap"]
+__all__ = ["Event", "Integration", "Metric", "Noun", "SyncClient", "SyncIntegration", "SyncNoun", "run", "wrap"]
 
 T = TypeVar("T")
 _loop: asyncio.AbstractEventLoop | None = None
@@ -68,6 +70,36 @@ class SyncNoun:
         return attr
 
 
+class SyncClient:
+    """A direct provider client (``Integration.use``) whose calls block: ``request``, ``create``,
+    ``get``, ``update``, ``list``, with the same arguments, answers and typed errors."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"SyncClient({self._client!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return run(attr(*args, **kwargs))
+
+        call.__name__ = name
+        return call
+
+
+class SyncIntegration(SyncNoun):
+    """The Integration Noun's sync face, with ``use`` giving a :class:`SyncClient`."""
+
+    def use(self, integration: str) -> SyncClient:
+        """Direct provider calls through one Integration (its id, or a provider slug), blocking."""
+        return SyncClient(run(self._noun.use(integration)))
+
+
 def wrap(noun: _AsyncNoun) -> SyncNoun:
     return SyncNoun(noun)
 
@@ -77,6 +109,6 @@ def Noun(name: str, schema: dict[str, str], **kwargs: Any) -> SyncNoun:
     return SyncNoun(_AsyncNoun(name, schema, **kwargs))
 
 
-Integration = SyncNoun(_Integration)
+Integration = SyncIntegration(_Integration)
 Event = SyncNoun(_Event)
 Metric = SyncNoun(_Metric)

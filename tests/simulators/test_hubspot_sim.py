@@ -450,3 +450,74 @@ async def test_oauth_pkce_s256_is_verified() -> None:
         info = await http.get(f"/oauth/v1/access-tokens/{right.json()['access_token']}")
     assert without.json()["error"] == wrong.json()["error"] == "invalid_grant"
     assert right.status_code == 200 and info.json()["scopes"] == ["crm.objects.contacts.read"]
+
+
+def test_sdk_leads_through_the_generic_objects_api(hubspot_served: HubSpotSimulator) -> None:
+    """The Leads API (``/crm/v3/objects/leads``) through the SDK's generic ``crm.objects``: a lead is made
+    with its primary contact, reads the contact's name and email, moves through the lead pipeline."""
+    from hubspot.crm.objects import PublicObjectSearchRequest as ObjectSearch
+    from hubspot.crm.objects import SimplePublicObjectInput as ObjectInput
+    from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectCreate
+    from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
+
+    client = _client(hubspot_served)
+    company = client.crm.companies.basic_api.create(SimplePublicObjectInputForCreate(properties={"name": "Acme"}))
+    contact = client.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": "ada@acme.example", "firstname": "Ada"})
+    )
+    objects = client.crm.objects
+    with pytest.raises(ObjectsApiException) as orphan:
+        objects.basic_api.create("leads", ObjectCreate(properties={"hs_lead_name": "Nobody's lead"}))
+    assert orphan.value.status == 400 and "contact" in orphan.value.body
+    assert hubspot_served.state.live("leads") == []
+
+    def to(ident: str, type_id: int) -> dict[str, object]:
+        return {
+            "to": {"id": ident},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+        }
+
+    lead = objects.basic_api.create(
+        "leads",
+        ObjectCreate(
+            properties={"hs_lead_name": "Ada at Acme"}, associations=[to(contact.id, 578), to(company.id, 610)]
+        ),
+    )
+    assert lead.properties["hs_pipeline_stage"] == "new-stage-id"
+    read = objects.basic_api.get_by_id(
+        "leads",
+        lead.id,
+        properties=["hs_lead_name", "hs_associated_contact_email", "hs_associated_contact_firstname"],
+        associations=["contacts", "companies"],
+    )
+    assert read.properties["hs_associated_contact_email"] == "ada@acme.example"
+    assert read.properties["hs_associated_contact_firstname"] == "Ada"
+    assert read.associations["contacts"].results[0].id == contact.id
+    assert read.associations["companies"].results[0].type == "lead_to_company"
+
+    moved = objects.basic_api.update(
+        "leads", lead.id, ObjectInput(properties={"hs_pipeline_stage": "qualified-stage-id"})
+    )
+    assert moved.properties["hs_pipeline_stage"] == "qualified-stage-id"
+    with pytest.raises(ObjectsApiException) as bad:
+        objects.basic_api.update("leads", lead.id, ObjectInput(properties={"hs_pipeline_stage": "won"}))
+    assert bad.value.status == 400 and "INVALID_OPTION" in bad.value.body
+    with pytest.raises(ObjectsApiException) as calculated:
+        objects.basic_api.update("leads", lead.id, ObjectInput(properties={"hs_associated_contact_email": "x@y.z"}))
+    assert calculated.value.status == 400 and "READ_ONLY_VALUE" in calculated.value.body
+
+    found = objects.search_api.do_search(
+        "leads",
+        ObjectSearch(
+            filter_groups=[{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "0"}]}],
+            sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            properties=["hs_lead_name", "hs_pipeline_stage"],
+            limit=10,
+        ),
+    )
+    assert [(r.id, r.properties["hs_pipeline_stage"]) for r in found.results] == [(lead.id, "qualified-stage-id")]
+    client.crm.contacts.basic_api.update(contact.id, SimplePublicObjectInput(properties={"firstname": "Augusta"}))
+    again = objects.basic_api.get_by_id("leads", lead.id, properties=["hs_associated_contact_firstname"])
+    assert again.properties["hs_associated_contact_firstname"] == "Augusta"
+    objects.basic_api.archive("leads", lead.id)
+    assert objects.basic_api.get_page("leads", archived=True).results[0].id == lead.id

@@ -109,6 +109,13 @@ async def hubspot_answers(c: httpx.AsyncClient, text: str) -> None:
     contacts = await c.get("/crm/v3/objects/contacts", headers=bearer)
     assert contacts.status_code == 200 and len(contacts.json()["results"]) == 2
     assert (await c.get("/crm/v3/objects/contacts")).status_code == 401
+    # The OAuth app it printed is registered: its authorize page approves at once, an unknown client is refused.
+    app = re.search(r"--client-id (\S+) --client-secret (\S+) --authorize-url (\S+)", text)
+    assert app, text
+    query = {"client_id": app.group(1), "redirect_uri": "http://127.0.0.1:9/callback", "state": "s"}
+    approved = await c.get(app.group(3), params=query)
+    assert approved.status_code == 302 and "code=" in approved.headers["location"]
+    assert (await c.get(app.group(3), params={**query, "client_id": "nope"})).status_code == 400
 
 
 async def salesforce_answers(c: httpx.AsyncClient, text: str) -> None:

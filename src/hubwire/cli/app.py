@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import structlog
 import typer
 
-from hubwire.cli import verbs
+from hubwire.cli import use, verbs
 from hubwire.cli.analytics import analytics_app
 from hubwire.cli.apikeys import apikey_app
 from hubwire.cli.conflicts import conflicts_app
@@ -176,6 +176,8 @@ def _main(args: list[str]) -> int:
         leading, args = _take_imports(args, anywhere=False)
         import_modules([*settings.imports, *leading])
         load_builtins()
+        if args and args[0] == "Integration.use":  # a verb with actions of its own (hubwire.cli.use)
+            return use.main(args[1:])
         if args and verbs.is_verb_call(args[0]):
             return _run_verb(args[0], args[1:])
         if args and args[0] in Noun.registry and args[1:] in ([], ["-h"], ["--help"]):

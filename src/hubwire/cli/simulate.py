@@ -92,6 +92,17 @@ def _line(text: str) -> None:
     typer.echo(text)
 
 
+def _oauth_app(sim: Any, provider: str, authorize: str, token: str) -> str:
+    """Register the simulator's OAuth app; the line that sets it in Hubwire (then ``--oauth`` connects)."""
+    from hubwire.simulators.oauth import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET
+
+    sim.oauth.register(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET)
+    return (
+        f"OAuth app: hubwire oauth-apps set {provider} --client-id {SIMULATOR_CLIENT_ID} "
+        f"--client-secret {SIMULATOR_CLIENT_SECRET} --authorize-url {sim.url}{authorize} --token-url {sim.url}{token}"
+    )
+
+
 def _announce(
     name: str,
     url: str,
@@ -302,7 +313,8 @@ async def run_hubspot(host: str, port: int, contacts: int, stop: asyncio.Event) 
             )
         seeded = f"{contacts} contacts (custom properties tier, renewal_date) and company {company['id']}"
         connect = f'provider="hubspot", access_token="{DEFAULT_TOKEN}"'
-        _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, connect)
+        oauth = _oauth_app(sim, "hubspot", "/oauth/authorize", "/oauth/v1/token")
+        _announce("HubSpot", sim.url, f"token: {DEFAULT_TOKEN}", None, seeded, connect, oauth)
         await stop.wait()
         _report_mismatches("HubSpot", sim.mismatches)
 
@@ -351,6 +363,7 @@ async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_s
                 "Salesforce", sim.url, f"session id: {DEFAULT_SESSION}", sim.routes is not None,
                 f"account {account['Id']} with {contacts} contacts (custom fields Tier__c, Renewal__c)", connect,
                 f"transport: {transport}",
+                _oauth_app(sim, "salesforce", "/services/oauth2/authorize", "/services/oauth2/token"),
             )  # fmt: skip
             await stop.wait()
             _report_mismatches("Salesforce", sim.mismatches)
@@ -379,7 +392,8 @@ async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event)
             sim.seed("persons", name=f"Person {i + 1}", org_id=org.id, **custom)
         seeded = f"{persons} persons in organization {org.id} (custom fields Tier {tier}, Renewal {renewal})"
         connect = f'provider="pipedrive", api_token="{DEFAULT_API_TOKEN}"'
-        _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, connect)
+        oauth = _oauth_app(sim, "pipedrive", "/oauth/authorize", "/oauth/token")
+        _announce("Pipedrive", sim.url, f"api token: {DEFAULT_API_TOKEN}", None, seeded, connect, oauth)
         await stop.wait()
         _report_mismatches("Pipedrive", sim.mismatches)
 

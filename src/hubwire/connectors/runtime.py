@@ -19,9 +19,11 @@ Where credentials go: an Integration's ``api_base_url`` passes the SSRF guard wh
 cannot change it (``Provider.updating``, run for every Integration update by the hook below):
 changing it is a reconnect, with the credentials.
 
-OAuth 2.0 (a provider with ``oauth``): the ``Authorization`` header carries a token that
-:func:`hubwire.oauth.access_token` hands out per request (refreshed before it expires); a 401 makes
-it refresh the refused token once and the request is sent again, once.
+OAuth 2.0 (a provider with ``oauth``, credentials a token endpoint issued or the client-credentials
+grant): the ``Authorization`` header carries a token that :func:`hubwire.oauth.access_token` hands
+out per request (refreshed before it expires); a 401 makes it refresh the refused token once and the
+request is sent again, once. A token pasted in at connect (``oauth.tokens.issued`` is false) is sent
+as it is.
 
 Cursor state of a resource stream (saved with each page): ``since`` (the watermark of the last
 finished pass, for ``incremental_param``), and while a pass runs ``page`` (the position to resume
@@ -49,7 +51,7 @@ from hubwire.net.ssrf import check_url, normalize_url
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.hooks import Context
 from hubwire.nouns.noun import Noun
-from hubwire.oauth.tokens import access_token
+from hubwire.oauth.tokens import access_token, issued
 from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.state import remote_id_of
 from hubwire.sync.upsert import Incoming, to_epoch
@@ -119,18 +121,27 @@ def _place(body: dict[str, Any], path: str, value: Any) -> None:
 class Connection:
     """One Integration's authenticated, rate-budgeted access to its provider's API."""
 
-    def __init__(self, ctx: ProviderContext, spec: ProviderSpec) -> None:
+    def __init__(self, ctx: ProviderContext, spec: ProviderSpec, *, base_url: str | None = None) -> None:
         self.ctx = ctx
         self.spec = spec
         # Normalised as the guard reads it (ssrf.normalize_url): what is dialled is what the guard checked.
-        self.base_url = normalize_url(ctx.base_url or spec.base_url).rstrip("/")
+        self.base_url = normalize_url(base_url or ctx.base_url or spec.base_url).rstrip("/")
         self.http = http_client(ctx.hub)
         # The provider counts per credential (an account's key), so the budget does too: the connect
         # check, syncs and write-through of one Integration share it.
         self.headers, self.auth_params, self.secrets = self._auth()
+        oauth = ctx.provider.oauth
+        # Tokens from hubwire.oauth (refreshed), not the credentials in hand (none in hand: it reads
+        # the stored ones); never for a connect's check, nor for a token pasted in at connect.
+        self.oauth = (
+            oauth is not None
+            and not ctx.checking
+            and bool(ctx.integration.get("$id"))
+            and (oauth.grant == "client_credentials" or not ctx.credentials or issued(ctx.credentials))
+        )
         digest = hashlib.sha256("\0".join(sorted(self.secrets)).encode()).hexdigest()[:16]
         key = f"{ctx.provider.slug}:{digest}"
-        if ctx.provider.oauth is not None and ctx.integration.get("$id"):
+        if self.oauth:
             key = f"{ctx.provider.slug}:{ctx.integration['$id']}"  # its tokens change; the account does not
         rl = spec.rate_limit
         # An Integration may lower (or, for a raised account limit, raise) the provider's default.
@@ -179,7 +190,7 @@ class Connection:
             else:
                 json = dict(body)
         integration_id = self.ctx.integration.get("$id") or ""
-        if self.ctx.provider.oauth is None or self.ctx.checking or not integration_id:
+        if not self.oauth:
             # Not OAuth, or a connect's check: the credentials in hand are the ones being checked.
             return await self._send(method, path, query, data, json, self.headers, idempotency_key)
         token = await access_token(self.ctx.hub, integration_id, provider=self.ctx.provider)

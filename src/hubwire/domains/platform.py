@@ -194,10 +194,15 @@ class IntegrationNoun(Noun):
         _check_schedule_fields(scheduling, prov)  # before the provider is asked anything
         scopes = params.pop("scopes", None) if prov.oauth is not None else None
         oauth = state is not None or oauth_flow.wants_oauth(prov, params)
-        creds, config = prov.prepare(params)
         if oauth:
+            # The token endpoint's answer is the credentials: the provider's prepare checks those it
+            # declares (HubSpot's access_token, Salesforce's instance_url) as if they had been given.
             grant = await oauth_flow.obtain(hub, prov, code=code, state=state, scopes=scopes)
+            issued = {**grant.config, **grant.credentials}
+            creds, config = prov.prepare({**params, **{k: issued[k] for k in prov.credential_fields if k in issued}})
             creds, config = {**creds, **grant.credentials}, {**config, **grant.config}
+        else:
+            creds, config = prov.prepare(params)
         if "conflicts" in config:
             config["conflicts"] = _policies(config["conflicts"])
         if current is None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from hubwire.connectors.registry import Provider
     from hubwire.hub import Hub
 
-__all__ = ["REAUTH_REQUIRED", "RefreshLocks", "access_token", "refresh_count"]
+__all__ = ["REAUTH_REQUIRED", "RefreshLocks", "access_token", "issued", "refresh_count"]
 
 log = structlog.get_logger("hubwire.oauth")
 REAUTH_REQUIRED = "reauth_required"
@@ -72,6 +72,13 @@ class RefreshLocks:
 def refresh_count(hub: Hub) -> int:
     """How many token refreshes this hub has made (all Integrations)."""
     return hub.service(RefreshLocks).refreshes
+
+
+def issued(creds: Mapping[str, Any]) -> bool:
+    """Were these credentials handed out by a token endpoint (a refresh token, an expiry), so that
+    :func:`access_token` keeps them fresh? A token pasted in at connect (a HubSpot private app's, a
+    Pipedrive API token) is not: it is sent as it is, and a 401 is the provider's refusal of it."""
+    return any(creds.get(k) for k in ("refresh_token", "expires_at", REAUTH_REQUIRED))
 
 
 def _usable(creds: Mapping[str, Any], now: float, rejected: str | None) -> str | None:

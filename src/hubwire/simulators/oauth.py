@@ -18,7 +18,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-__all__ = ["AccessToken", "OAuthClient", "OAuthError", "OAuthServer", "TokenGrant", "redirect_with"]
+__all__ = [
+    "SIMULATOR_CLIENT_ID",
+    "SIMULATOR_CLIENT_SECRET",
+    "AccessToken",
+    "OAuthClient",
+    "OAuthError",
+    "OAuthServer",
+    "TokenGrant",
+    "redirect_with",
+]
+
+# The OAuth app ``hubwire simulate`` registers with a CRM simulator (printed as an oauth-apps line).
+SIMULATOR_CLIENT_ID = "hubwire-simulator"
+SIMULATOR_CLIENT_SECRET = "hubwire-simulator-client-secret"
 
 
 class OAuthError(Exception):

@@ -1,12 +1,12 @@
-"""HubSpot: contacts, companies and deals as Contacts, Organizations and Deals, both ways.
+"""HubSpot: contacts, companies, deals and leads as Contacts, Organizations, Deals and Leads, both ways.
 
 Importing this package registers the ``hubspot`` provider in the default registry (with the CRM
-Nouns, :mod:`hubwire.domains.crm`) and the write-through writers on Contact, Organization and Deal.
+Nouns, :mod:`hubwire.domains.crm`) and the write-through writers on Contact, Organization, Deal and Lead.
 """
 
 from hubwire.connectors.hubspot.connection import DailyQuota, HubSpotConnection
 from hubwire.connectors.hubspot.provider import HubSpot, deal_verb
-from hubwire.connectors.hubspot.spec import HUBSPOT, deal_status
+from hubwire.connectors.hubspot.spec import HUBSPOT, deal_status, lead_status
 from hubwire.connectors.hubspot.writers import install_writers, properties_of
 from hubwire.connectors.registry import default_registry
 
@@ -18,6 +18,7 @@ __all__ = [
     "deal_status",
     "deal_verb",
     "install_writers",
+    "lead_status",
     "properties_of",
 ]
 

@@ -1,8 +1,8 @@
 """One HubSpot Integration's access to HubSpot's API: its bearer token, its daily quota, search and batch reads.
 
-The bearer token comes from one place, :meth:`HubSpotConnection.bearer_token`: a private app's
-``access_token`` credential today; an OAuth 2.0 install reads it from :mod:`hubwire.oauth` there
-(refreshed before expiry) and nothing else changes.
+The bearer token is a private app's ``access_token`` credential, sent as it is, or an OAuth 2.0
+install's, which :class:`~hubwire.connectors.runtime.Connection` takes from :mod:`hubwire.oauth`
+for every request (refreshed before expiry, and once on a 401).
 
 Rate limits: the burst limit (10 requests per second) is the connection's proactive budget
 (:class:`~hubwire.connectors.spec.RateLimit`, shared by syncs, webhooks and writes of one
@@ -68,7 +68,7 @@ class DailyQuota:
 
 
 class HubSpotConnection(Connection):
-    """A :class:`Connection` that authenticates through :meth:`bearer_token` and keeps HubSpot's daily quota."""
+    """A :class:`Connection` that keeps HubSpot's daily quota."""
 
     # Per resource, properties to read beyond the defaults (mapped and custom ones: hubspot.fields).
     extra: dict[str, tuple[str, ...]] | None = None
@@ -85,14 +85,6 @@ class HubSpotConnection(Connection):
     @property
     def quota_key(self) -> str:
         return self.budget.key if self.budget is not None else self.ctx.provider.slug
-
-    async def bearer_token(self) -> str:
-        """The token every request carries: the private app's ``access_token``.
-
-        The one place a credential source is chosen: an OAuth 2.0 install (``auth_type = "OAuth2"``)
-        returns the token :mod:`hubwire.oauth` holds for the Integration, refreshed when due.
-        """
-        return str(self.ctx.credentials.get("access_token") or "")
 
     async def send(
         self,
@@ -113,7 +105,6 @@ class HubSpotConnection(Connection):
                 integration_id=self.ctx.integration.get("$id") or None,
                 daily_limit=True,
             )
-        self.headers["Authorization"] = f"Bearer {await self.bearer_token()}"
         resp = await super().send(method, path, params=params, body=body, idempotency_key=idempotency_key)
         if resp.headers.get(DAILY_REMAINING) == "0":
             self.quota.mark(self.quota_key)  # this answer was the last one of the day

@@ -1,6 +1,6 @@
-"""The HubSpot provider: checks the token, syncs companies, contacts and deals, applies webhooks.
+"""The HubSpot provider: checks the token, syncs companies, contacts, deals and leads, applies webhooks.
 
-Sync, per resource (companies, then contacts, then deals, so relations resolve), each with its
+Sync, per resource (companies, then contacts, deals and leads, so relations resolve), each with its
 own cursor:
 
 - the first pass lists every object (``GET /crm/v3/objects/{type}``, ``after`` paging, the
@@ -52,6 +52,7 @@ from hubwire.errors import FieldError, ProviderInvalidRequest, ValidationError
 from hubwire.inbound.received import ApplyOutcome, ReceivedHook
 from hubwire.mappings.model import RemoteField
 from hubwire.nouns.noun import Noun
+from hubwire.oauth.spec import OAuthSpec
 from hubwire.sync import transitions
 from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.upsert import Incoming, apply_page, to_epoch
@@ -61,8 +62,13 @@ __all__ = ["HubSpot", "deal_verb"]
 # Some seconds of margin between HubSpot's Date header and the clocks that stamp its records.
 _CLOCK_MARGIN_MS = 60_000
 # Webhook subscription type prefixes -> resource.
-_RESOURCE_OF = {"company": "company", "contact": "contact", "deal": "deal"}
-_ORDER = ("company", "contact", "deal")
+_RESOURCE_OF = {"company": "company", "contact": "contact", "deal": "deal", "lead": "lead"}
+_ORDER = ("company", "contact", "deal", "lead")
+# What an OAuth install asks for: read and write of the objects synced ("oauth" every app must ask).
+OAUTH_SCOPES = (
+    "oauth",
+    *(f"crm.objects.{kind}.{how}" for kind in ("contacts", "companies", "deals", "leads") for how in ("read", "write")),
+)
 # A HubSpot property's internal name (what field_mappings name).
 _PROPERTY_NAME = re.compile(r"[a-z0-9_]{1,100}")
 
@@ -83,12 +89,21 @@ class HubSpot(SpecProvider):
     slug = "hubspot"
     name = "HubSpot"
     category = "CRM"
-    auth_type = "ApiKey"
-    description = "Contacts, companies and deals as Contacts, Organizations and Deals, both ways."
+    auth_type = "OAuth2"
+    description = "Contacts, companies, deals and leads as Contacts, Organizations, Deals and Leads, both ways."
     provider_url = "https://www.hubspot.com"
     api_base_url = HUBSPOT.base_url
     webhook_support = True
     webhook_scheme = "hubspot"
+    # An OAuth install (the public app's authorization code; HubSpot's tokens last 30 minutes and
+    # its refresh token does not rotate), or a private app's access_token given at connect.
+    oauth = OAuthSpec(
+        authorize_url="https://app.hubspot.com/oauth/authorize",
+        token_url="https://api.hubapi.com/oauth/v1/token",
+        scopes=OAUTH_SCOPES,
+        client_auth="client_secret_post",
+    )
+    oauth_scopes = " ".join(OAUTH_SCOPES)
     # webhook_secret: the HubSpot app's client secret, which signs its webhooks (v3).
     credential_fields = ("access_token", "webhook_secret")
     required_credentials = ("access_token",)

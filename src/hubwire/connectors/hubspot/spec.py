@@ -1,4 +1,4 @@
-"""HubSpot as data: CRM v3 objects (companies, contacts, deals) mapped to the CRM Nouns.
+"""HubSpot as data: CRM v3 objects (companies, contacts, deals, leads) mapped to the CRM Nouns.
 
 Built from HubSpot's public API reference (its OpenAPI files are proprietary: nothing is copied).
 Every property value HubSpot returns is a string (numbers and dates too); the maps below turn
@@ -10,6 +10,10 @@ pulls them: a resource comes after those its relations point to.
 HubSpot's deal stages are per pipeline; the two closed stages of the default pipeline are
 ``closedwon`` and ``closedlost`` (a custom pipeline's closed stages may be named in the
 Integration's config: ``won_stages`` / ``lost_stages``, see :func:`deal_status`).
+
+Leads (the Leads API's ``leads`` object) live in HubSpot's one lead pipeline; its stage is the
+Lead's status (:func:`lead_status`). A lead's name, email and company are HubSpot's calculated
+copies of its primary contact's and company's (``hs_associated_contact_*``): read, never written.
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ __all__ = [
     "CONTACT",
     "DEAL",
     "HUBSPOT",
+    "LEAD",
+    "LEAD_STAGE",
     "LOST_STAGES",
     "MODIFIED",
     "OBJECT_TYPE",
     "PROPERTIES",
     "WON_STAGES",
     "deal_status",
+    "lead_status",
     "with_links",
 ]
 
@@ -48,9 +55,14 @@ WON_STAGES = frozenset({"closedwon"})
 LOST_STAGES = frozenset({"closedlost"})
 
 # Resource -> HubSpot's object type in paths, the property its search filters on, what it requests.
-OBJECT_TYPE = {"company": "companies", "contact": "contacts", "deal": "deals"}
+OBJECT_TYPE = {"company": "companies", "contact": "contacts", "deal": "deals", "lead": "leads"}
 # Contacts keep their modification time in ``lastmodifieddate``, companies and deals in ``hs_lastmodifieddate``.
-MODIFIED = {"company": "hs_lastmodifieddate", "contact": "lastmodifieddate", "deal": "hs_lastmodifieddate"}
+MODIFIED = {
+    "company": "hs_lastmodifieddate",
+    "contact": "lastmodifieddate",
+    "deal": "hs_lastmodifieddate",
+    "lead": "hs_lastmodifieddate",
+}
 PROPERTIES: dict[str, tuple[str, ...]] = {
     "company": (
         "name",
@@ -88,13 +100,26 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
         "hubspot_owner_id",
         "hs_lastmodifieddate",
     ),
+    "lead": (
+        "hs_lead_name",
+        "hs_pipeline_stage",
+        "hs_associated_contact_firstname",
+        "hs_associated_contact_lastname",
+        "hs_associated_contact_email",
+        "hs_associated_company_name",
+        "hubspot_owner_id",
+        "hs_lastmodifieddate",
+    ),
 }
 # The associations a resource's relations come from: resource -> (its link field, object type).
 ASSOCIATED: dict[str, tuple[tuple[str, str], ...]] = {
     "company": (),
     "contact": (("_company", "companies"),),
     "deal": (("_company", "companies"), ("_contact", "contacts")),
+    "lead": (("_company", "companies"), ("_contact", "contacts")),
 }
+# Lead.status -> the lead pipeline stage it is written as; a stage not here (attempting, connected) is New.
+LEAD_STAGE = {"New": "new-stage-id", "Qualified": "qualified-stage-id", "Disqualified": "unqualified-stage-id"}
 
 
 def deal_status(stage: Any, won: Collection[str] = WON_STAGES, lost: Collection[str] = LOST_STAGES) -> str:
@@ -104,6 +129,11 @@ def deal_status(stage: Any, won: Collection[str] = WON_STAGES, lost: Collection[
     if stage in lost:
         return "Lost"
     return "Open"
+
+
+def lead_status(stage: Any) -> str:
+    """A lead pipeline stage as ``Lead.status``: qualified -> Qualified, unqualified -> Disqualified, else New."""
+    return next((status for status, s in LEAD_STAGE.items() if s == stage and status != "New"), "New")
 
 
 def with_links(record: dict[str, Any], resource: str, associated: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -203,6 +233,20 @@ DEAL_MAP = FieldMap(
     {"organization": Relation("_company", "company"), "contact": Relation("_contact", "contact")},
 )
 
+LEAD_MAP = FieldMap(
+    "Lead",
+    {
+        "name": _text("hs_lead_name"),
+        "first_name": _text("hs_associated_contact_firstname"),
+        "last_name": _text("hs_associated_contact_lastname"),
+        "email": _text("hs_associated_contact_email"),
+        "company": _text("hs_associated_company_name"),
+        "status": lambda r: lead_status(_props(r).get("hs_pipeline_stage")),
+        "owner": _text("hubspot_owner_id"),
+    },
+    {"organization": Relation("_company", "company"), "contact": Relation("_contact", "contact")},
+)
+
 
 def _resource(name: str, mapping: FieldMap) -> Resource:
     path = f"/crm/v3/objects/{OBJECT_TYPE[name]}"
@@ -226,6 +270,7 @@ def _resource(name: str, mapping: FieldMap) -> Resource:
 COMPANY = _resource("company", COMPANY_MAP)
 CONTACT = _resource("contact", CONTACT_MAP)
 DEAL = _resource("deal", DEAL_MAP)
+LEAD = _resource("lead", LEAD_MAP)
 
 HUBSPOT = ProviderSpec(
     base_url="https://api.hubapi.com",
@@ -236,8 +281,8 @@ HUBSPOT = ProviderSpec(
     # HubSpot's burst limit for a private app or an OAuth install is 100 or 190 requests per 10 s
     # depending on the portal's tier; 10 per second is within every tier (an Integration may raise it).
     rate_limit=RateLimit(10),
-    resources=(COMPANY, CONTACT, DEAL),
-    truth_for=("Organization", "Contact", "Deal"),
+    resources=(COMPANY, CONTACT, DEAL, LEAD),
+    truth_for=("Organization", "Contact", "Deal", "Lead"),
     idempotency_header=None,  # HubSpot has no idempotency keys: a create is never retried blindly
     body="json",
 )

@@ -1,12 +1,14 @@
-"""Write-through: Contact, Organization and Deal verbs call HubSpot first, then commit what HubSpot answered.
+"""Write-through: Contact, Organization, Deal and Lead verbs call HubSpot first, then commit what HubSpot answered.
 
-While a HubSpot integration is connected, ``create`` of a Contact, Organization or Deal creates
-the HubSpot object (with its associations: a Contact's organization, a Deal's organization and
-contact, which must be synced with HubSpot), and a verb that changes a linked entity (``update``,
-``Deal.win`` / ``lose`` / ``reopen``) PATCHes the properties that changed and moves associations
-whose relation changed. A Deal's status is its stage: ``win`` writes the first won stage
-(``closedwon``), ``lose`` the first lost one, ``reopen`` the config's ``open_stage``
-(default ``appointmentscheduled``), unless the verb names a stage itself.
+While a HubSpot integration is connected, ``create`` of a Contact, Organization, Deal or Lead
+creates the HubSpot object (with its associations: a Contact's organization, a Deal's or a Lead's
+organization and contact, which must be synced with HubSpot; HubSpot makes a lead only with its
+contact), and a verb that changes a linked entity (``update``, ``Deal.win`` / ``lose`` /
+``reopen``, ``Lead.qualify`` / ``disqualify``) PATCHes the properties that changed and moves
+associations whose relation changed. A Deal's status is its stage: ``win`` writes the first won
+stage (``closedwon``), ``lose`` the first lost one, ``reopen`` the config's ``open_stage``
+(default ``appointmentscheduled``), unless the verb names a stage itself. A Lead's status is its
+lead pipeline stage (``qualified-stage-id``, ``unqualified-stage-id``, ``new-stage-id``).
 
 The entity takes the values HubSpot stored for what was written (``"5000"`` comes back as the
 number 5000.0) and its external ref is saved in the verb's transaction with the hash a sync would
@@ -33,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from hubwire.connectors.hubspot.connection import HubSpotConnection
 from hubwire.connectors.hubspot.provider import HubSpot
-from hubwire.connectors.hubspot.spec import HUBSPOT, LOST_STAGES, OBJECT_TYPE, WON_STAGES
+from hubwire.connectors.hubspot.spec import HUBSPOT, LEAD_STAGE, LOST_STAGES, OBJECT_TYPE, WON_STAGES
 from hubwire.connectors.mappings import REMOTE_DATA, user_mappings, written
 from hubwire.connectors.writethrough import changed_fields, target
-from hubwire.domains.crm import Contact, Deal, Organization
+from hubwire.domains.crm import Contact, Deal, Lead, Organization
 from hubwire.errors import ConflictError, ProviderInvalidRequest, ValidationError
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.noun import Noun
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["install_writers", "properties_of"]
 
-_RESOURCE = {"Organization": "company", "Contact": "contact", "Deal": "deal"}
+_RESOURCE = {"Organization": "company", "Contact": "contact", "Deal": "deal", "Lead": "lead"}
 # Noun field -> the HubSpot property it is written to (fields not here are HubSpot's: read only).
 _PROPERTY: dict[str, dict[str, str]] = {
     "Organization": {
@@ -80,18 +82,21 @@ _PROPERTY: dict[str, dict[str, str]] = {
         "close_date": "closedate",
         "owner": "hubspot_owner_id",
     },
+    "Lead": {"name": "hs_lead_name", "owner": "hubspot_owner_id"},
 }
 # Relation field -> (HubSpot object type, HUBSPOT_DEFINED association type id from this object to it).
 _ASSOCIATION: dict[str, dict[str, tuple[str, str, int]]] = {
     "Organization": {},
     "Contact": {"organization": ("company", "companies", 279)},
     "Deal": {"organization": ("company", "companies", 341), "contact": ("contact", "contacts", 3)},
+    "Lead": {"organization": ("company", "companies", 610), "contact": ("contact", "contacts", 578)},
 }
 # Noun fields a sync derives from several properties (or another one): taken back after a write of any.
 _DERIVED: dict[str, dict[str, tuple[str, ...]]] = {
     "Organization": {},
     "Contact": {"emails": ("email",), "phones": ("phone", "mobilephone")},
     "Deal": {"status": ("dealstage",)},
+    "Lead": {"status": ("hs_pipeline_stage",)},
 }
 _EXISTING = re.compile(r"Existing ID:\s*(\d+)")
 
@@ -105,6 +110,8 @@ def properties_of(noun: str, values: Mapping[str, Any]) -> dict[str, Any]:
             out[table[name]] = "" if value is None else value  # HubSpot clears a property set to ""
         elif noun == "Contact" and name == "emails" and values.get("email") is None:
             out["email"] = (value or [""])[0]
+        elif noun == "Lead" and name == "status" and value in LEAD_STAGE:
+            out["hs_pipeline_stage"] = LEAD_STAGE[value]
         elif noun == "Contact" and name == "phones":
             phones = list(value or [])
             out["phone"] = phones[0] if phones else ""
@@ -248,7 +255,7 @@ def _mapped(noun: Noun) -> list[str]:
 
 
 def install_writers() -> None:
-    """Register the writer on Contact, Organization and Deal (idempotent: never added twice)."""
-    for noun in (Organization, Contact, Deal):
+    """Register the writer on Contact, Organization, Deal and Lead (idempotent: never added twice)."""
+    for noun in (Organization, Contact, Deal, Lead):
         if _write not in noun.writers:
             noun.add_writer(_write)

@@ -7,8 +7,14 @@ layer), and the connection's own budget keeps bursts under Pipedrive's window.
 
 Where the credential comes from is :func:`credentials_of`, the one place: an ``api_token`` sent as
 the ``x-api-token`` header (never in the URL, where logs would keep it); an OAuth ``access_token``
-(``hubwire.oauth``, when it lands) is sent as a Bearer token instead. (An OAuth connection's base URL
-is the token response's ``api_domain``: whoever stores the token sets it as the ``api_base_url``.)
+(authorized through :mod:`hubwire.oauth`, refreshed by it) is sent as a Bearer token instead. An
+OAuth connection's base URL is the token response's ``api_domain`` (the company's own domain, kept
+in the config), not the Integration's ``api_base_url``.
+Limits: Pipedrive charges each request tokens from a per-company budget, per 2-second window
+(a 429 with ``Retry-After``: waited out, and the connection's own budget keeps bursts under the
+smallest plan's window) and per day. A 429 with ``x-daily-requests-left: 0`` is the daily budget
+spent: no wait within a sync helps, so it is raised at once (``ProviderRateLimited``, retry in an
+hour: Pipedrive does not say when the company's day ends) instead of retried.
 Records deleted in Pipedrive leave its lists, so a sync cannot see them; they are removed locally
 by its webhooks (``delete`` actions), when registered (:mod:`hubwire.connectors.pipedrive.webhooks`).
 """
@@ -18,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
 
 from hubwire.connectors.mappings import FIELD_MAPPINGS, parse_field_mappings
 from hubwire.connectors.pipedrive import fields
@@ -29,22 +37,38 @@ from hubwire.connectors.spec import Auth, ProviderSpec, Resource
 from hubwire.domains import crm
 from hubwire.errors import ValidationError
 from hubwire.mappings.model import RemoteField
+from hubwire.net.http import rate_limit_wait
 from hubwire.nouns.noun import Noun
+from hubwire.oauth.spec import OAuthSpec
 from hubwire.sync.engine import Stream
 
 if TYPE_CHECKING:
     from hubwire.inbound.received import ApplyOutcome, ReceivedHook
 
-__all__ = ["Pipedrive", "credentials_of"]
+__all__ = ["DAILY_RETRY_AFTER", "Pipedrive", "PipedriveConnection", "credentials_of"]
 
 _NOUNS: dict[str, Noun] = {n.name: n for n in (crm.Organization, crm.Contact, crm.Deal, crm.Lead)}
+DAILY_LEFT = "x-daily-requests-left"
+DAILY_RETRY_AFTER = 3600.0
+
+
+class PipedriveConnection(Connection):
+    """A :class:`Connection` that tells Pipedrive's spent daily budget from its 2-second window."""
+
+    def rate_limit_wait(self, resp: httpx.Response) -> float | None:
+        if resp.status_code == 429 and resp.headers.get(DAILY_LEFT) == "0":
+            # Longer than any retry waits: the HTTP layer raises ProviderRateLimited with it, unretried.
+            return DAILY_RETRY_AFTER
+        return rate_limit_wait(resp)
 
 
 def credentials_of(ctx: ProviderContext) -> tuple[Auth, dict[str, Any]]:
     """How requests authenticate, and with what: the one place the credential source is decided."""
     creds = ctx.credentials
     if creds.get("access_token"):
-        return Auth("bearer", credential="access_token"), {"access_token": creds["access_token"]}
+        # The OAuth keys too: they say the token is hubwire.oauth's to refresh (oauth.tokens.issued).
+        kept = ("access_token", "refresh_token", "expires_at", "refresh_at")
+        return Auth("bearer", credential="access_token"), {k: creds[k] for k in kept if k in creds}
     return PIPEDRIVE.auth, {"api_token": creds.get("api_token")}
 
 
@@ -52,13 +76,20 @@ class Pipedrive(SpecProvider):
     slug = "pipedrive"
     name = "Pipedrive"
     category = "CRM"
-    auth_type = "ApiKey"
+    auth_type = "OAuth2"
     description = "Persons, organizations, deals and leads as Contacts, Organizations, Deals and Leads, both ways."
     provider_url = "https://www.pipedrive.com"
     api_base_url = PIPEDRIVE.base_url
     webhook_support = True
     webhook_scheme = SCHEME  # HTTP Basic, the password a webhook secret (see connectors.pipedrive.webhooks)
-    # An API token, or an OAuth access token (its connection's api_base_url the token answer's api_domain).
+    # An OAuth app's authorization (Pipedrive authenticates the client with HTTP Basic; the scopes
+    # are the app's, chosen in Pipedrive's Developer Hub, so none is asked for here), or an API token.
+    oauth = OAuthSpec(
+        authorize_url="https://oauth.pipedrive.com/oauth/authorize",
+        token_url="https://oauth.pipedrive.com/oauth/token",
+        client_auth="client_secret_basic",
+        token_config=("api_domain",),
+    )
     credential_fields = ("api_token", "access_token", "webhook_secret")
     config_fields = (FIELD_MAPPINGS, "rate_limit", "write_creates")
     syncs = True
@@ -77,10 +108,12 @@ class Pipedrive(SpecProvider):
             config[FIELD_MAPPINGS] = parse_field_mappings(self.slug, config[FIELD_MAPPINGS], _NOUNS, REMOTE_FIELD)
         return creds, config
 
-    def connection(self, ctx: ProviderContext) -> Connection:
+    def connection(self, ctx: ProviderContext) -> PipedriveConnection:
         auth, creds = credentials_of(ctx)
-        authed = ProviderContext(ctx.hub, ctx.provider, ctx.integration, creds, ctx.config)
-        return Connection(authed, replace(PIPEDRIVE, auth=auth))
+        authed = replace(ctx, credentials=creds)
+        # An OAuth token is for its company's domain, which the token response named.
+        domain = ctx.config.get("api_domain") if creds.get("access_token") else None
+        return PipedriveConnection(authed, replace(PIPEDRIVE, auth=auth), base_url=domain or None)
 
     def noun(self, resource: Resource) -> Noun:
         # The CRM Nouns themselves, not whatever a program later declared under the same name.

@@ -17,8 +17,11 @@ Every answer's ``Sforce-Limit-Info: api-usage=n/N`` is read; when ``n`` reaches 
 ``ProviderRateLimited`` (retry in an hour): the rest of the day's calls stay the org's. A
 ``403 REQUEST_LIMIT_EXCEEDED`` (the allowance spent by others) is that same error, not a refused token.
 
-Where the token comes from is :func:`session_of`, the one place: the ``access_token`` and
-``instance_url`` credentials today; the OAuth client (``hubwire.oauth``) will hand both out there.
+Where the token goes is :func:`session_of`, the one place: the org's ``instance_url`` (the token
+response's, kept with the credentials and in the config). The token is the ``access_token`` given
+at connect, or, for a connection authorized with OAuth 2.0 (:mod:`hubwire.oauth`: a connected app,
+web server flow with PKCE, or the client-credentials grant set on the OAuth app), the one
+``hubwire.oauth`` hands out: Salesforce says no expiry, so it is refreshed when the org answers 401.
 Salesforce has no webhooks for this: changes are polled (``webhook_support`` is False).
 """
 
@@ -44,6 +47,7 @@ from hubwire.errors import FieldError, ProviderAuthError, ProviderRateLimited, V
 from hubwire.mappings.model import RemoteField
 from hubwire.net.ssrf import check_url
 from hubwire.nouns.noun import Noun
+from hubwire.oauth.spec import OAuthSpec
 from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.upsert import Incoming
 
@@ -66,7 +70,8 @@ class Session:
 async def session_of(ctx: ProviderContext) -> Session:
     """The token and the org's URL a connection uses: the one place the token source is decided."""
     creds = ctx.credentials
-    return Session(str(creds.get("access_token") or ""), str(creds.get("instance_url") or "").rstrip("/"))
+    url = creds.get("instance_url") or ctx.config.get("instance_url") or ""
+    return Session(str(creds.get("access_token") or ""), str(url).rstrip("/"))
 
 
 @dataclass(frozen=True)
@@ -86,22 +91,26 @@ class SalesforceConnection(Connection):
     """A connection to one org: paths under ``/services/data/v{api_version}``, usage read from every answer."""
 
     def __init__(self, ctx: ProviderContext, session: Session) -> None:
-        authed = ProviderContext(
-            ctx.hub, ctx.provider, ctx.integration, {"access_token": session.access_token}, ctx.config
-        )
+        # The instance URL is where requests go, not a secret to mask in messages.
+        authed = replace(ctx, credentials={k: v for k, v in ctx.credentials.items() if k != "instance_url"})
         super().__init__(authed, replace(SALESFORCE, base_url=session.instance_url or SALESFORCE.base_url))
         self.data = f"/services/data/v{ctx.config.get('api_version') or API_VERSION}"
         self.usage: ApiUsage | None = None
 
-    async def request(
-        self, method: str, path: str, *, params: Any = None, body: Mapping[str, Any] | None = None
-    ) -> Any:
-        """One API call (``path`` under the data path unless it is one already); its JSON, None for a 204."""
-        full = path if path.startswith("/services/") else f"{self.data}{path}"
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """Every call of the org (sync, writes, direct ``Integration.use`` calls): its usage read, and
+        a spent daily allowance (403 ``REQUEST_LIMIT_EXCEEDED``) a rate limit, not a refused token."""
         try:
-            resp = await self.send(method, full, params=params, body=body)
+            resp = await super().send(method, path, params=params, body=body, idempotency_key=idempotency_key)
         except ProviderAuthError as exc:
-            # Salesforce answers a spent daily allowance with 403 REQUEST_LIMIT_EXCEEDED: a limit, not a refusal.
             if exc.code != "REQUEST_LIMIT_EXCEEDED":
                 raise
             raise ProviderRateLimited(
@@ -112,6 +121,14 @@ class SalesforceConnection(Connection):
                 retry_after=LIMIT_RETRY_AFTER,
             ) from None
         self.usage = ApiUsage.of(resp) or self.usage
+        return resp
+
+    async def request(
+        self, method: str, path: str, *, params: Any = None, body: Mapping[str, Any] | None = None
+    ) -> Any:
+        """One API call (``path`` under the data path unless it is one already); its JSON, None for a 204."""
+        full = path if path.startswith("/services/") else f"{self.data}{path}"
+        resp = await self.send(method, full, params=params, body=body)
         if resp.status_code == 204 or not resp.content:
             return None
         return self.json(resp, method, full)
@@ -139,6 +156,17 @@ class Salesforce(SpecProvider):
     description = "Accounts, contacts, opportunities and leads as Organizations, Contacts, Deals and Leads, both ways."
     provider_url = "https://www.salesforce.com"
     webhook_support = False  # no webhooks for record changes: Salesforce is polled (SystemModstamp)
+    # A connected app's web server flow (login.salesforce.com; a sandbox or My Domain login is the
+    # OAuth app's authorize_url / token_url): PKCE, the secret in the form, the org's instance_url
+    # from the token response. ``refresh_token`` is the scope that makes Salesforce issue one.
+    oauth = OAuthSpec(
+        authorize_url="https://login.salesforce.com/services/oauth2/authorize",
+        token_url="https://login.salesforce.com/services/oauth2/token",
+        scopes=("api", "refresh_token"),
+        client_auth="client_secret_post",
+        token_config=("instance_url",),
+    )
+    oauth_scopes = "api refresh_token"
     credential_fields = ("access_token", "instance_url")
     required_credentials = ("access_token", "instance_url")
     config_fields = (

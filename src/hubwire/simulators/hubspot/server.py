@@ -1,7 +1,7 @@
 """A local HubSpot API server on loopback, built from HubSpot's public API reference.
 
 Owns the HTTP face of the simulated portal (:class:`HubSpotSimulator`): CRM v3 objects (contacts,
-companies, deals: list with ``after`` paging, get, create, update, archive, batch read/create/
+companies, deals, leads: list with ``after`` paging, get, create, update, archive, batch read/create/
 update/archive, search with its 10,000-result cap), associations v4, properties metadata, private-
 app and OAuth Bearer auth, the OAuth 2.0 endpoints (``/oauth/authorize``, ``/oauth/v1/token``),
 the 10-per-second limit with HubSpot's ``X-HubSpot-RateLimit-*`` headers and 429 body, and
@@ -292,6 +292,13 @@ class HubSpotSimulator(LoopbackSimulator):
         # Association targets are resolved before the object is made: a bad one writes nothing.
         targets = [self._kind_of(str(link["to"]["id"])) for link in body.get("associations") or []]
         links = [(t, str(link["to"]["id"])) for t, link in zip(targets, body.get("associations") or [], strict=True)]
+        if kind == "leads" and "contacts" not in targets:
+            # HubSpot's Leads API: a lead is made with its primary contact (association type 578).
+            raise HubSpotError(
+                400,
+                "A lead must be created with an association to a contact (its primary contact).",
+                "VALIDATION_ERROR",
+            )
         obj = self.state.create(kind, body.get("properties") or {})
         for to_kind, to_id in links:
             self.state.associate(kind, obj.id, to_kind, to_id)
@@ -389,8 +396,13 @@ class HubSpotSimulator(LoopbackSimulator):
                 self.state.checked(kind, item.get("properties") or {}, creating=action == "create")
                 if action == "update":
                     self.state.get(kind, str(item.get("id")))
-                for link in item.get("associations") or []:
-                    self._kind_of(str(link["to"]["id"]))
+                kinds = [self._kind_of(str(link["to"]["id"])) for link in item.get("associations") or []]
+                if kind == "leads" and action == "create" and "contacts" not in kinds:
+                    raise HubSpotError(
+                        400,
+                        "A lead must be created with an association to a contact (its primary contact).",
+                        "VALIDATION_ERROR",
+                    )
             for item in inputs:
                 if action == "create":
                     results.append(self._create(kind, item))

@@ -1,6 +1,6 @@
 """The simulated HubSpot portal's data: CRM objects, their properties metadata, associations, search.
 
-Owns contacts, companies and deals as HubSpot stores them (numeric string ids, every property
+Owns contacts, companies, deals and leads as HubSpot stores them (numeric string ids, every property
 value a string, ``createdate`` / ``lastmodifieddate`` / ``hs_lastmodifieddate`` kept by the
 portal, archiving instead of deleting), the properties metadata including custom properties,
 the association pairs with HubSpot's type ids, and the search API's filters and sorts. Raises
@@ -19,10 +19,10 @@ from typing import Any
 
 __all__ = ["OBJECT_TYPES", "HubSpotError", "HubSpotState", "iso", "parse_time"]
 
-# Path names and HubSpot's object type ids ("0-1" contacts, "0-2" companies, "0-3" deals).
-OBJECT_TYPES = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
+# Path names and HubSpot's object type ids ("0-1" contacts, "0-2" companies, "0-3" deals, "0-136" leads).
+OBJECT_TYPES = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "leads": "0-136"}
 _BY_TYPE_ID = {v: k for k, v in OBJECT_TYPES.items()}
-_SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
+_SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "leads": "lead"}
 # HUBSPOT_DEFINED association type ids per direction (unlabeled; HubSpot's "primary" ids are not modelled).
 ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 279,
@@ -31,8 +31,34 @@ ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "deals"): 4,
     ("deals", "companies"): 341,
     ("companies", "deals"): 342,
+    # A lead's primary contact and its company (HubSpot's Leads API: 578 and 610).
+    ("leads", "contacts"): 578,
+    ("contacts", "leads"): 579,
+    ("leads", "companies"): 610,
+    ("companies", "leads"): 611,
 }
-_MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
+_MODIFIED = {
+    "contacts": "lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+    "leads": "hs_lastmodifieddate",
+}
+# A new lead lands in the one lead pipeline's first stage; HubSpot's lead stages are these ids.
+LEAD_PIPELINE = "lead-pipeline-id"
+LEAD_STAGES = (
+    "new-stage-id",
+    "attempting-stage-id",
+    "connected-stage-id",
+    "qualified-stage-id",
+    "unqualified-stage-id",
+)
+# A lead's calculated properties: read-only copies of its primary contact's and company's.
+_LEAD_FROM = {
+    "hs_associated_contact_firstname": ("contacts", "firstname"),
+    "hs_associated_contact_lastname": ("contacts", "lastname"),
+    "hs_associated_contact_email": ("contacts", "email"),
+    "hs_associated_company_name": ("companies", "name"),
+}
 _DEFAULT_PROPERTIES = {
     "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
@@ -46,6 +72,7 @@ _DEFAULT_PROPERTIES = {
         "hs_object_id",
         "pipeline",
     ),
+    "leads": ("createdate", "hs_lastmodifieddate", "hs_lead_name", "hs_object_id", "hs_pipeline", "hs_pipeline_stage"),
 }
 # name: (type, fieldType) of HubSpot-defined properties.
 _BUILTIN: dict[str, dict[str, tuple[str, str]]] = {
@@ -86,9 +113,19 @@ _BUILTIN: dict[str, dict[str, tuple[str, str]]] = {
         "hubspot_owner_id": ("enumeration", "select"),
         "hs_lastmodifieddate": ("datetime", "date"),
     },
+    "leads": {
+        "hs_lead_name": ("string", "text"),
+        "hs_lead_type": ("enumeration", "select"),
+        "hs_lead_label": ("enumeration", "select"),
+        "hs_pipeline": ("enumeration", "select"),
+        "hs_pipeline_stage": ("enumeration", "select"),
+        "hubspot_owner_id": ("enumeration", "select"),
+        "hs_lastmodifieddate": ("datetime", "date"),
+        **{name: ("string", "text") for name in _LEAD_FROM},
+    },
 }
 _COMMON = {"createdate": ("datetime", "date"), "hs_object_id": ("number", "number")}
-_READ_ONLY = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_object_id"})
+_READ_ONLY = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_object_id", *_LEAD_FROM})
 SEARCH_CAP = 10_000
 
 
@@ -242,6 +279,8 @@ class HubSpotState:
         stamp = self.now() if at is None else at
         ident = str(next(self._ids))
         obj = HubSpotObject(ident, kind, {}, stamp, stamp)
+        if kind == "leads":
+            obj.properties.update(hs_pipeline=LEAD_PIPELINE, hs_pipeline_stage=LEAD_STAGES[0])
         obj.properties.update(values)
         obj.properties["hs_object_id"] = ident
         obj.properties["createdate"] = iso(stamp)
@@ -258,6 +297,7 @@ class HubSpotState:
         obj.properties.update(values)
         self._index_email(obj, previous)
         self._touch(obj, self.now())
+        self._recalculate(obj)
         return obj
 
     def archive(self, kind: str, ident: str) -> None:
@@ -328,6 +368,17 @@ class HubSpotState:
                             "localizedErrorMessage": "",
                         }
                     )
+        stage = properties.get("hs_pipeline_stage")
+        if kind == "leads" and stage is not None and stage not in LEAD_STAGES:
+            errors.append(
+                {
+                    "isValid": False,
+                    "message": f"{stage} was not one of the allowed options: {', '.join(LEAD_STAGES)}",
+                    "error": "INVALID_OPTION",
+                    "name": "hs_pipeline_stage",
+                    "localizedErrorMessage": "",
+                }
+            )
         if errors:
             raise HubSpotError(400, f"Property values were not valid: {json.dumps(errors)}", "VALIDATION_ERROR")
         return {k: (None if v is None else str(v)) for k, v in properties.items()}
@@ -358,11 +409,28 @@ class HubSpotState:
         self.get(to_kind, to_ident)
         self.associations.setdefault((kind, ident, to_kind), {})[to_ident] = type_id
         self.associations.setdefault((to_kind, to_ident, kind), {})[ident] = ASSOCIATION_TYPES[(to_kind, kind)]
+        self._recalculate(self.objects[kind][ident])
         return type_id
 
     def dissociate(self, kind: str, ident: str, to_kind: str, to_ident: str) -> None:
         self.associations.get((kind, ident, to_kind), {}).pop(to_ident, None)
         self.associations.get((to_kind, to_ident, kind), {}).pop(ident, None)
+        if kind in self.objects and ident in self.objects[kind]:
+            self._recalculate(self.objects[kind][ident])
+
+    def _recalculate(self, obj: HubSpotObject) -> None:
+        """Refresh the calculated properties of the leads ``obj`` is (or is associated with): the
+        primary contact's names and email, the company's name (HubSpot recalculates them on change)."""
+        if obj.type == "leads":
+            leads = [obj]
+        elif obj.type in ("contacts", "companies"):
+            leads = [self.objects["leads"][i] for i, _ in self.associated(obj.type, obj.id, "leads")]
+        else:
+            return
+        for lead in leads:
+            for name, (kind, source) in _LEAD_FROM.items():
+                found = self.associated("leads", lead.id, kind)
+                lead.properties[name] = self.objects[kind][found[0][0]].properties.get(source) if found else None
 
     def associated(self, kind: str, ident: str, to_kind: str) -> list[tuple[str, int]]:
         """(id, type id) of the live objects of ``to_kind`` associated with one object, in id order."""
