@@ -55,7 +55,8 @@ def declare() -> Any:
     """The bench's provider (Stripe's scheme) and the Noun its webhooks write; returns the Noun."""
     import hubwire
     from hubwire.connectors.registry import Provider, ProviderContext
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ReceivedHook, WebhookRecord
+    from hubwire.sync.upsert import Incoming
 
     customer = hubwire.Noun("BenchCustomer", {"name": "string!", "ref": "string##"})
 
@@ -68,10 +69,11 @@ def declare() -> Any:
         def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
             return payload.get("type") if isinstance(payload, dict) else None
 
-        async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+        async def webhook_records(self, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
             obj = hook.payload["data"]["object"]
-            await customer.create(name=obj["name"], ref=hook.event_id)
-            return "applied"
+            fields = {"name": obj["name"], "ref": hook.event_id}
+            item = Incoming(obj["id"], fields, remote_updated=hook.payload["created"])
+            return [WebhookRecord("customer", customer, item)]
 
     hubwire.provider(BenchStripe)
     return customer
