@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import structlog
+
 from hubwire.connectors.runtime import SpecProvider
 from hubwire.errors import HubwireError, ProviderInvalidRequest, VersionConflictError
 from hubwire.net.redact import redact_text
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PAGE", "Outcome", "Recorder", "apply_alone", "apply_hooks"]
 
+log = structlog.get_logger("hubwire.inbound")
 PAGE = 500  # records per page (and transaction) at most
 _ERROR_LIMIT = 2000
 
@@ -228,8 +231,6 @@ class _Batch:
                             raise
                         continue  # another writer (a sync) changed what the plan read: plan again
                     break
-                if first.verb_for is not None:
-                    await transitions.announce(hub, first.noun, items, before, provider.slug, first.verb_for)
         except Exception as exc:
             hooks = list(dict.fromkeys(e.hook.id for e in page))
             if len(hooks) > 1:  # isolate the bad one: each webhook's records of this page on their own
@@ -242,3 +243,9 @@ class _Batch:
             self.outcomes.setdefault(hook_id, Outcome("applied"))
         if self.record is not None:
             self.written |= finishing
+        if first.verb_for is not None:  # the page is stored: its status moves are announced as verbs
+            try:
+                with acting_as(provider.slug):
+                    await transitions.announce(hub, first.noun, items, before, provider.slug, first.verb_for)
+            except Exception as exc:  # the changes are committed; a failed announcement must not hide that
+                log.error("inbound.announce_failed", integration=iid, resource=first.resource, error=str(exc)[:300])

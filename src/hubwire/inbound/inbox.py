@@ -229,7 +229,8 @@ class InboxWriter:
                 for r in dupes:
                     out[r["id"]] = Stored(existing[r["integration_id"], r["event_id"]], True)
             # One live apply job per Integration takes all its waiting hooks (hubwire.inbound.apply).
-            for integration_id in dict.fromkeys(r["integration_id"] for r in rows if r["id"] in inserted):
+            # Sorted: the live jobs are locked in one order by every writer (no deadlock on PostgreSQL).
+            for integration_id in sorted({r["integration_id"] for r in rows if r["id"] in inserted}):
                 await queue.enqueue(
                     tx, APPLY_JOB, {"integration": integration_id}, key=apply_key(integration_id), touch=True
                 )
