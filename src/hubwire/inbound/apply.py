@@ -9,7 +9,8 @@ An ``inbound.apply`` job has one of two payloads:
   on until none is left; then it gives its key up (:func:`~hubwire.jobs.queue.release_key`: a
   webhook stored meanwhile is either seen, or makes a new job). However many webhooks arrive while
   it runs, they cost no further job. After :data:`HANDOVER` webhooks it hands the rest over to a
-  new job (a steady stream does not keep one job past its timeout);
+  new job (a steady stream does not keep one job past its timeout). It reads the Integration and
+  its credentials again every :data:`CONTEXT_TTL` seconds (a disconnect is seen that late at most);
 - ``{"hook": id}``: one webhook tried before: a replay, or a retry after a retryable failure.
 
 Each webhook is applied as the provider of its Integration (``acting_as``: the verbs have the
@@ -32,6 +33,7 @@ before-hooks that give an Integration of a provider taking webhooks its ``hook_u
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,11 +60,12 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.store.transaction import Tx
 
-__all__ = ["BATCH", "HANDOVER", "apply_hook", "apply_rows"]
+__all__ = ["BATCH", "CONTEXT_TTL", "HANDOVER", "apply_hook", "apply_rows", "provider_context"]
 
 log = structlog.get_logger("hubwire.inbound")
 BATCH = 500  # webhooks applied together at most
 HANDOVER = 10_000  # webhooks one job applies before it hands the rest over to a new one
+CONTEXT_TTL = 5.0  # seconds a running job applies with the Integration (and credentials) it read
 
 
 async def apply_hook(hub: Hub, hook_id: str, *, last_attempt: bool = True) -> str:
@@ -75,28 +78,39 @@ async def apply_hook(hub: Hub, hook_id: str, *, last_attempt: bool = True) -> st
     return (await apply_rows(hub, [row], last_attempt=last_attempt, retry_here=True))[hook_id]
 
 
+async def provider_context(hub: Hub, integration_id: str, provider: str) -> ProviderContext:
+    """What applying the webhooks of ``integration_id`` takes; raises if it is no longer connected."""
+    entity = await Integration.load(hub, integration_id)
+    if entity.get("status") not in ACTIVE:
+        raise HubwireError(f"{integration_id} is {entity.get('status')}: reconnect it, then replay")
+    credentials = await load_credentials(hub, integration_id)
+    return ProviderContext(hub, hub.providers.get(provider), entity, credentials, dict(entity.get("config") or {}))
+
+
 async def apply_rows(
-    hub: Hub, rows: Sequence[HookRow], *, last_attempt: bool = True, retry_here: bool = False
+    hub: Hub,
+    rows: Sequence[HookRow],
+    *,
+    last_attempt: bool = True,
+    retry_here: bool = False,
+    ctx: ProviderContext | None = None,
 ) -> dict[str, str]:
     """Apply ``rows`` (received webhooks of one Integration, in the order received) together and
     record their outcomes; their new statuses by id. A retryable failure is retried later by a job
-    of its own, or (``retry_here``, one row) raised for the running job to retry."""
+    of its own, or (``retry_here``, one row) raised for the running job to retry. ``ctx``: the
+    Integration's :func:`provider_context`, if the caller has it at hand (else it is read)."""
     if not rows:
         return {}
     integration_id = rows[0].integration_id
     assert all(r.integration_id == integration_id for r in rows), "one Integration's webhooks"
     hooks = [_received(r) for r in rows]
     try:
-        entity = await Integration.load(hub, integration_id)
-        if entity.get("status") not in ACTIVE:
-            raise HubwireError(f"{integration_id} is {entity.get('status')}: reconnect it, then replay")
-        provider = hub.providers.get(rows[0].provider)
-        credentials = await load_credentials(hub, integration_id)
+        if ctx is None:
+            ctx = await provider_context(hub, integration_id, rows[0].provider)
     except Exception as exc:
         failed = Outcome.failure(exc)
         outcomes, written = {h.id: failed for h in hooks}, set[str]()
     else:
-        ctx = ProviderContext(hub, provider, entity, credentials, dict(entity.get("config") or {}))
 
         async def record(tx: Tx, done: dict[str, Outcome]) -> None:
             await _write(tx, {h: _status(o, last_attempt=True) for h, o in done.items()}, done)
@@ -182,13 +196,21 @@ async def _apply_waiting(hub: Hub, job: Job, integration_id: str) -> None:
     """The job of an Integration's waiting webhooks (see the module)."""
     last = job.attempts >= job.max_attempts
     done = 0
+    ctx: ProviderContext | None = None
+    read_at = 0.0
     while True:
         rows = await inbox.waiting(hub, integration_id, BATCH)
         if not rows:
             if await queue.release_key(hub, job, unless=lambda tx: inbox.any_waiting(tx, integration_id)):
                 return
             continue  # stored while it looked: apply them too
-        await apply_rows(hub, rows, last_attempt=last)
+        if ctx is None or time.monotonic() - read_at > CONTEXT_TTL:
+            read_at = time.monotonic()
+            try:
+                ctx = await provider_context(hub, integration_id, rows[0].provider)
+            except Exception:
+                ctx = None  # apply_rows reads it again, and records why it cannot apply them
+        await apply_rows(hub, rows, last_attempt=last, ctx=ctx)
         done += len(rows)
         if done >= HANDOVER:
 
