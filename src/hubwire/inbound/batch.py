@@ -39,6 +39,7 @@ from hubwire.errors import HubwireError, ProviderInvalidRequest, VersionConflict
 from hubwire.net.redact import redact_text
 from hubwire.nouns.verbs import acting_as
 from hubwire.sync import transitions
+from hubwire.sync.merge import Policies
 from hubwire.sync.record import ATTEMPTS
 from hubwire.sync.upsert import plan_page, write_page
 
@@ -133,6 +134,8 @@ class _Batch:
         self.record = record
         self.outcomes: dict[str, Outcome] = {}
         self.written: set[str] = set()
+        # As the sync merges: the Integration's conflict policies (checked when it took them).
+        self.policies = Policies.parse(ctx.config.get("conflicts"))
 
     async def alone(self, hook: ReceivedHook) -> None:
         provider = self.ctx.provider
@@ -212,6 +215,8 @@ class _Batch:
                         noun=first.noun,
                         items=items,
                         source=provider.slug,
+                        policies=self.policies,
+                        pushable=provider.pushable(first.resource),
                     )
                     for rid, message in plan.result.failures.items():
                         hook = by_remote[rid]
