@@ -177,7 +177,7 @@ async def test_a_batch_killed_half_way_is_run_again_and_applies_each_webhook_onc
 
 
 async def test_changes_of_one_object_within_a_batch_apply_in_order_and_never_move_back(
-    ihub: Hub, served: httpx.AsyncClient, batchy: Entity, ticket: hubwire.Noun
+    ihub: Hub, served: httpx.AsyncClient, batchy: Entity, ticket: hubwire.Noun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await send(
         served,
@@ -192,7 +192,10 @@ async def test_changes_of_one_object_within_a_batch_apply_in_order_and_never_mov
             {"id": "B", "title": "b4", "at": 4},  # older than the deletion: does not bring it back
         ],
     )
+    pages = Counting(monkeypatch)
     await Worker(ihub).drain()
+    # The n-th change of each object in the n-th page: (a1, b1), (a3, B deleted), (a2, b4), (a4).
+    assert pages.calls == 4
     [a] = await ticket.find({})
     assert a.title == "a4"
     made = await events(ihub)

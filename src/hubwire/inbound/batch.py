@@ -8,9 +8,10 @@ webhook of an Integration waiting in the inbox (up to a bound, in the order rece
    :meth:`Provider.on_webhook` apply it alone, in its place in the order);
 2. makes pages of the records, as the sync does: one resource per page, the provider's resources in
    the order its sync pulls them (parents first, so the relations of a page resolve to what the
-   pages before it stored), each resource's records in the order received, and a new page where a
-   record's object is already in the page: a page never holds one object twice, so every webhook's
-   change is its own entity event, in order, and the order rules of
+   pages before it stored); within a resource, the first change of each object in the first pages,
+   its second change in the pages after them, and so on, each layer in the order received: a page
+   never holds one object twice, so every webhook's change is its own entity event, in order, and
+   the order rules of
    :func:`~hubwire.sync.upsert.apply_page` (an older record never moves an entity back, tombstones,
    the field merge and its conflicts, echoes of Hubwire's own pushes) hold between them as between
    any two pages;
@@ -160,29 +161,20 @@ class _Batch:
             await self.write(page, {h for h, at in last.items() if at == n})
 
     def pages(self, mapped: Sequence[tuple[ReceivedHook, list[WebhookRecord]]]) -> list[list[_Entry]]:
-        """The records in pages (see the module): by resource, in the sync's order, then as received."""
-        entries = [_Entry(hook, rec) for hook, records in mapped for rec in records]
+        """The records in pages (see the module): by resource, in the sync's order; within a resource,
+        the n-th change of each object in the n-th layer of pages, as received within a layer."""
         provider = self.ctx.provider
         order = {r.name: n for n, r in enumerate(provider.spec.resources)} if isinstance(provider, SpecProvider) else {}
-        for entry in entries:  # resources the spec does not name: in the order they came
-            order.setdefault(entry.record.resource, len(order))
-        entries.sort(key=lambda e: order[e.record.resource])  # stable: as received within a resource
-        pages: list[list[_Entry]] = []
-        held: set[str] = set()
-        for entry in entries:
-            page = pages[-1] if pages else None
-            if (
-                page is None
-                or page[0].record.resource != entry.record.resource
-                or entry.record.item.remote_id in held
-                or len(page) >= PAGE
-            ):
-                pages.append([entry])
-                held = {entry.record.item.remote_id}
-            else:
-                page.append(entry)
-                held.add(entry.record.item.remote_id)
-        return pages
+        layers: dict[tuple[int, int], list[_Entry]] = {}  # (resource rank, layer) -> its records, as received
+        seen: dict[tuple[str, str], int] = {}  # (resource, remote id) -> changes of it so far
+        for hook, records in mapped:
+            for rec in records:
+                rank = order.setdefault(rec.resource, len(order))  # resources the spec does not name: as they came
+                key = (rec.resource, rec.item.remote_id)
+                layer = seen.get(key, 0)
+                seen[key] = layer + 1
+                layers.setdefault((rank, layer), []).append(_Entry(hook, rec))
+        return [entries[i : i + PAGE] for _, entries in sorted(layers.items()) for i in range(0, len(entries), PAGE)]
 
     def recording(self, done: dict[str, Outcome]) -> Callable[[Tx], Awaitable[None]] | None:
         """What writes ``done`` in a page's transaction (nothing when there is nothing to write)."""
