@@ -8,16 +8,19 @@ an outage of the connection.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 import hubwire.conflicts
+from hubwire.connectors.registry import ProviderContext
 from hubwire.domains.billing import Customer
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import ConflictError, HubwireError, ValidationError
 from hubwire.hub import Hub
+from hubwire.inbound.received import ReceivedHook
 from hubwire.jobs import Worker
 from hubwire.jobs.queue import list_jobs
 from hubwire.net.http import HttpClient, use_http_client
@@ -25,6 +28,7 @@ from hubwire.push.outbox import MERGED, PUSH_JOB
 from hubwire.simulators.stripe import StripeSimulator
 from hubwire.store.events import EventRecord, read_after
 from hubwire.sync.runs import list_runs
+from hubwire.vault.credentials import load_credentials
 from tests.api.conftest import rest_client
 from tests.connectors.loopback import LOOPBACK
 
@@ -199,3 +203,25 @@ async def test_rest_lists_shows_and_resolves(hub: Hub, stripe_sim: StripeSimulat
         assert again.status_code == 409 and again.json()["code"] == "conflict_resolved"
     assert stripe_sim.store["customer"][sid]["email"] == "ada@home.example"
     assert isinstance(client, httpx.AsyncClient)
+
+
+async def test_a_webhook_is_merged_by_the_integrations_policies_as_a_sync_is(
+    hub: Hub, stripe_sim: StripeSimulator
+) -> None:
+    """A remote change that arrives by webhook meets a local edit: the field merge follows the
+    Integration's policies (the email parked for review), and the local-only name is owed to Stripe."""
+    iid, eid, sid = await linked(hub, stripe_sim, {"default": "last_modified_wins", "Customer.email": "manual"})
+    await offline_edit(iid, eid, email="ada@home.example", name="Ada L.")
+    obj = stripe_sim.state.update("customer", sid, {"email": "ada@work.example"})
+    event = {"id": "evt_merge", "type": "customer.updated", "created": int(time.time()), "data": {"object": obj}}
+    integ = await Integration.get(iid)
+    provider = hub.providers.get("stripe")
+    ctx = ProviderContext(hub, provider, integ, await load_credentials(hub, iid), dict(integ.get("config") or {}))
+    hook = ReceivedHook("hook_merge", iid, "stripe", "evt_merge", "customer.updated", event, {}, time.time())
+    assert await provider.on_webhook(ctx, hook) == "applied"
+    local = await Customer.get(eid)
+    assert (local["email"], local["name"]) == ("ada@home.example", "Ada L.")  # parked: the entity keeps its value
+    [conflict] = await hubwire.conflicts.list(status="open", noun="Customer", integration_id=iid)
+    assert conflict.parked == ["email"] and conflict.fields["email"]["remote"] == "ada@work.example"
+    [owed] = await list_jobs(hub, kind=PUSH_JOB)
+    assert (owed.payload["verb"], owed.payload["entity_id"]) == (MERGED, eid)

@@ -26,7 +26,7 @@ from hubwire.net.ssrf import AddressPolicy
 if TYPE_CHECKING:
     from hubwire.connectors.spec import Direction
     from hubwire.hub import Hub
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ApplyOutcome, ReceivedHook, WebhookRecord
     from hubwire.mappings.model import RemoteField
     from hubwire.nouns.entity import Entity
     from hubwire.nouns.noun import Noun
@@ -251,9 +251,20 @@ class Provider:
         """The name of a verified inbound webhook's event (``customer.updated``), for the inbox."""
         return None
 
+    async def webhook_records(self, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord] | None:
+        """The records a verified inbound webhook changes, mapped as the sync maps them (empty: none,
+        the hook is ``ignored``), for the inbox to apply with those of other webhooks, a page per
+        transaction; ``None`` (the default): :meth:`on_webhook` applies it (see hubwire.inbound.received)."""
+        return None
+
     async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
-        """Apply a verified inbound webhook to the local Nouns (see hubwire.inbound.received)."""
-        return "ignored"
+        """Apply a verified inbound webhook to the local Nouns (see hubwire.inbound.received).
+
+        By default, its :meth:`webhook_records` applied as a batch of one; ``ignored`` without any.
+        """
+        from hubwire.inbound.batch import apply_alone
+
+        return await apply_alone(ctx, hook)
 
     async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration | None:
         """Register ``url`` (Hubwire's hook URL of this Integration) at the provider, for the events

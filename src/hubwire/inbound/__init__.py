@@ -5,7 +5,8 @@ Shopify, Twilio, Standard Webhooks, and an HMAC verifier configured as data for 
 providers), and the registry that maps a provider's ``webhook_scheme`` name to its verifier; then
 what is built on them: receiving (:mod:`~hubwire.inbound.ingest`: find the Integration, verify,
 store), the inbox (:mod:`~hubwire.inbound.inbox`: deduplicated rows committed with their apply job,
-read, replayed, pruned) and the ``inbound.apply`` job (:mod:`~hubwire.inbound.apply`). The functions
+read, replayed, pruned) and the ``inbound.apply`` job (:mod:`~hubwire.inbound.apply`), which applies
+the waiting webhooks in batches (:mod:`~hubwire.inbound.batch`). The functions
 re-exported here are its SDK: ``POST /v1/hooks/{integration_id}``, ``/v1/hooks/received...`` and
 ``hubwire hooks ...`` call them.
 
@@ -22,7 +23,7 @@ It never logs a secret or a signature, and never puts one in an error, a ``repr`
 from hubwire.inbound.generic import HmacVerifier
 from hubwire.inbound.inbox import APPLY_JOB, STATUSES, HookRow, Stored, get_received, list_received, prune, replay
 from hubwire.inbound.ingest import HOOK_PATH, receive, stats
-from hubwire.inbound.received import ReceivedHook, webhook_secrets
+from hubwire.inbound.received import ReceivedHook, WebhookRecord, webhook_secrets
 from hubwire.inbound.registry import register_scheme, scheme_names, verifier_for
 from hubwire.inbound.schemes import (
     GITHUB,
@@ -53,6 +54,7 @@ __all__ = [
     "StripeVerifier",
     "TwilioVerifier",
     "Verifier",
+    "WebhookRecord",
     "WebhookRequest",
     "get_received",
     "list_received",

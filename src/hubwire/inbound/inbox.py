@@ -1,11 +1,13 @@
 """The inbox of verified provider webhooks: storing them (deduplicated, with their apply job), reading,
 replaying and pruning them.
 
-A row is written only for a request whose signature was verified, together with its
-``inbound.apply`` job, in one transaction, before the request is answered: once a provider has its
-2xx, the webhook is durable and will be applied. Concurrent requests are written in batches (group
-commit, :class:`InboxWriter`): one transaction for all the requests that arrived while the
-previous one committed, which is what lets one SQLite writer keep up with a flood of webhooks.
+A row is written only for a request whose signature was verified, together with the
+``inbound.apply`` job of its Integration (one live job per Integration takes all its waiting
+webhooks: a new one is made only when none is queued or running), in one transaction, before the
+request is answered: once a provider has its 2xx, the webhook is durable and will be applied.
+Concurrent requests are written in batches (group commit, :class:`InboxWriter`): one transaction
+for all the requests that arrived while the previous one committed, which is what lets one SQLite
+writer keep up with a flood of webhooks.
 
 Deduplication: ``(integration_id, event_id)`` is unique; a request whose provider event id is
 already stored gets the stored row's id, and no second row or job. A scheme that carries no event
@@ -37,6 +39,7 @@ from hubwire.store.tables import inbound_hooks, jobs
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
 
 __all__ = [
     "APPLY_JOB",
@@ -44,11 +47,14 @@ __all__ = [
     "HookRow",
     "InboxWriter",
     "Stored",
+    "any_waiting",
+    "apply_key",
     "get_received",
     "list_received",
     "prune",
     "replay",
     "stored_headers",
+    "waiting",
 ]
 
 APPLY_JOB = "inbound.apply"
@@ -222,9 +228,36 @@ class InboxWriter:
                 existing = {(r.integration_id, r.event_id): r.id for r in (await tx.conn.execute(q)).all()}
                 for r in dupes:
                     out[r["id"]] = Stored(existing[r["integration_id"], r["event_id"]], True)
-            # In arrival order: the jobs of one integration are claimed in the order its hooks came.
-            await queue.enqueue_many(tx, APPLY_JOB, [{"hook": r["id"]} for r in rows if r["id"] in inserted])
+            # One live apply job per Integration takes all its waiting hooks (hubwire.inbound.apply).
+            # Sorted: the live jobs are locked in one order by every writer (no deadlock on PostgreSQL).
+            for integration_id in sorted({r["integration_id"] for r in rows if r["id"] in inserted}):
+                await queue.enqueue(
+                    tx, APPLY_JOB, {"integration": integration_id}, key=apply_key(integration_id), touch=True
+                )
         return out
+
+
+def apply_key(integration_id: str) -> str:
+    """The key of the one live job that applies an Integration's waiting webhooks."""
+    return f"{APPLY_JOB}:{integration_id}"
+
+
+def _waiting(integration_id: str) -> sa.ColumnElement[bool]:
+    # Received and never tried: the batch's. A hook tried before (a retry, a replay) has its own job.
+    h = inbound_hooks.c
+    return sa.and_(h.status == "received", h.integration_id == integration_id, h.attempts == 0)
+
+
+async def waiting(hub: Hub, integration_id: str, limit: int) -> list[HookRow]:
+    """Up to ``limit`` webhooks of ``integration_id`` waiting for their first apply, in the order received."""
+    q = sa.select(inbound_hooks).where(_waiting(integration_id)).order_by(inbound_hooks.c.id).limit(limit)
+    async with hub.read() as conn:
+        return [_hook(r) for r in (await conn.execute(q)).all()]
+
+
+async def any_waiting(tx: Tx, integration_id: str) -> bool:
+    q = sa.select(inbound_hooks.c.id).where(_waiting(integration_id)).limit(1)
+    return (await tx.conn.execute(q)).first() is not None
 
 
 # reading ---------------------------------------------------------------------------------
@@ -269,15 +302,16 @@ async def get_received(hub: Hub, hook_id: str) -> HookRow:
 async def replay(hub: Hub, hook_id: str) -> HookRow:
     """Apply a received webhook again: its status back to ``received`` and a new apply job.
 
-    Refused (``ConflictError``) while its apply job is still queued or running.
+    Refused (``ConflictError``) while a job that would apply it is still queued or running.
     """
-    await get_received(hub, hook_id)
+    row = await get_received(hub, hook_id)
     j = jobs.c
-    live = sa.exists().where(
-        j.kind == APPLY_JOB, j.status.in_(("queued", "running")), j.payload["hook"].as_string() == hook_id
-    )
+    live = j.status.in_(("queued", "running"))
+    mine = sa.and_(j.kind == APPLY_JOB, live, j.payload["hook"].as_string() == hook_id)
+    if row.status == "received" and row.attempts == 0:  # waiting for its Integration's batch
+        mine = sa.or_(mine, sa.and_(j.key == apply_key(row.integration_id), live))
     async with hub.transaction() as tx:
-        if (await tx.conn.execute(sa.select(live))).scalar():
+        if (await tx.conn.execute(sa.select(sa.exists().where(mine)))).scalar():
             raise ConflictError(f"{hook_id} is being applied already", code="apply_pending", hook_id=hook_id)
         await tx.conn.execute(
             inbound_hooks.update()

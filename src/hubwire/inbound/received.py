@@ -9,18 +9,28 @@ The contract between the ingest (route, inbox, the ``inbound.apply`` job) and th
   while a rotation settles); whoever registers the webhook at the provider stores them;
 - :meth:`Provider.webhook_event_type` names a verified request's event (``customer.updated``,
   ``issues.opened``) for the inbox and its filters;
-- the ``inbound.apply`` job calls :meth:`Provider.on_webhook` with a :class:`ReceivedHook`; it
-  returns ``"applied"`` or ``"ignored"`` (an event it has nothing to do with), and raises to fail
-  (a retryable error is retried by the job, another one marks the hook ``failed``).
+- the ``inbound.apply`` job applies webhooks in batches (:mod:`hubwire.inbound.batch`). A provider
+  whose events are records (the objects its sync maps) says which in
+  :meth:`Provider.webhook_records`: a list of :class:`WebhookRecord` (empty: nothing to do with
+  it, ``ignored``), which the job applies together with those of the other webhooks waiting, a page
+  per transaction, through the sync's :func:`~hubwire.sync.upsert.apply_page` path. Otherwise
+  (``None``, the default) it calls :meth:`Provider.on_webhook` with the :class:`ReceivedHook`, which
+  returns ``"applied"`` or ``"ignored"``. Either raises to fail (a retryable error is retried by
+  the job, another one marks the hook ``failed``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["ApplyOutcome", "ReceivedHook", "webhook_secrets"]
+if TYPE_CHECKING:
+    from hubwire.nouns.noun import Noun
+    from hubwire.sync.transitions import VerbFor
+    from hubwire.sync.upsert import Incoming
+
+__all__ = ["ApplyOutcome", "ReceivedHook", "WebhookRecord", "webhook_secrets"]
 
 ApplyOutcome = Literal["applied", "ignored"]
 
@@ -37,6 +47,20 @@ class ReceivedHook:
     payload: Any  # the body parsed: JSON, or a form as a dict (Twilio, Slack commands)
     headers: Mapping[str, str]  # lower-case names; signature headers removed
     received_at: float
+
+
+@dataclass
+class WebhookRecord:
+    """One record a webhook changes: a ``resource``'s object mapped to ``noun`` as the sync maps it.
+
+    ``verb_for``: the status moves of this resource that are verbs (``Subscription.Cancelled``),
+    announced once the record is stored (:mod:`hubwire.sync.transitions`).
+    """
+
+    resource: str
+    noun: Noun
+    item: Incoming
+    verb_for: VerbFor | None = None
 
 
 def webhook_secrets(credentials: Mapping[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "prune",
     "reap",
     "release",
+    "release_key",
     "retry_dead",
     "retry_job",
     "wake_workers",
@@ -145,8 +146,15 @@ async def enqueue(
     priority: int = 0,
     max_attempts: int | None = None,
     key: str | None = None,
+    touch: bool = False,
 ) -> int | None:
-    """Enqueue one job in ``tx``. With a ``key``, a live job with the same key makes this a no-op (None)."""
+    """Enqueue one job in ``tx``. With a ``key``, a live job with the same key makes this a no-op (None).
+
+    ``touch``: that live job is instead locked (its ``updated_at`` touched) until ``tx`` ends, and
+    its id returned, so that a running job giving its key up (:func:`release_key`) either sees what
+    ``tx`` wrote or lets this enqueue make a new job: coalescing work into one live job per key
+    loses nothing.
+    """
     now = tx.hub.clock()
     if delay is not None:
         run_at = now + delay
@@ -155,13 +163,45 @@ async def enqueue(
         stmt: Any = jobs.insert().values(**values).returning(jobs.c.id)
     else:
         ins = (postgresql.insert if tx.dialect == "postgresql" else sqlite.insert)(jobs).values(**values)
-        stmt = ins.on_conflict_do_nothing(
-            index_elements=["key"], index_where=sa.text("key IS NOT NULL AND status IN ('queued', 'running')")
-        ).returning(jobs.c.id)
+        live = sa.text("key IS NOT NULL AND status IN ('queued', 'running')")
+        if touch:
+            upsert = ins.on_conflict_do_update(index_elements=["key"], index_where=live, set_={"updated_at": now})
+            stmt = upsert.returning(jobs.c.id)
+            job_id = (await tx.conn.execute(stmt)).scalar_one()
+            wake_workers(tx)  # (when it only touched a live job, a wake finds nothing new: harmless)
+            return int(job_id)
+        stmt = ins.on_conflict_do_nothing(index_elements=["key"], index_where=live).returning(jobs.c.id)
     job_id = (await tx.conn.execute(stmt)).scalar_one_or_none()
     if job_id is not None:
         wake_workers(tx)
     return job_id
+
+
+async def release_key(
+    hub: Hub,
+    job: Job,
+    *,
+    unless: Callable[[Tx], Awaitable[bool]] | None = None,
+    then: Callable[[Tx], Awaitable[Any]] | None = None,
+) -> bool:
+    """Give up the key of ``job`` (running), so that the next enqueue with it makes a new job, unless
+    ``unless(tx)``, read in the same transaction once the job's row is locked; ``then(tx)`` runs
+    in that transaction once the key is free. Whether it gave the key up.
+
+    For a job that takes all the work of its key (the waiting webhooks of an Integration): it gives
+    its key up only when ``unless`` finds no work left. An enqueue with ``touch`` that committed
+    before is seen by ``unless``; one after finds the key free and makes a new job.
+    """
+    async with hub.transaction() as tx:
+        # First the lock (PostgreSQL: an enqueue holding it finishes first, and unless() sees it).
+        mine = sa.and_(jobs.c.id == job.id, jobs.c.attempts == job.attempts, jobs.c.status == "running")
+        await tx.conn.execute(jobs.update().where(mine).values(updated_at=hub.clock()))
+        if unless is not None and await unless(tx):
+            return False
+        await tx.conn.execute(jobs.update().where(mine).values(key=None))
+        if then is not None:
+            await then(tx)
+    return True
 
 
 async def enqueue_many(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -128,6 +128,7 @@ class PageResult:
     failed: int = 0
     conflicts: int = 0
     errors: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # remote id -> why its record failed
 
 
 def fingerprint(fields: dict[str, Any]) -> str:
@@ -372,6 +373,7 @@ async def plan_page(
         except HubwireError as exc:
             result.failed += 1
             result.errors.append(f"{resource} {it.remote_id}: {exc.message}")
+            result.failures[it.remote_id] = exc.message
     _prepare(plan)
     return plan
 
@@ -431,8 +433,12 @@ def _prepare(plan: PagePlan) -> None:
     plan.refs_doc = refs_doc(refs) if refs else ""
 
 
-async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
-    """The page's ONE transaction (entities, events, refs, conflicts, cursor, run counts), then after-hooks."""
+async def write_page(hub: Hub, plan: PagePlan, *, also: Callable[[Tx], Awaitable[None]] | None = None) -> PageResult:
+    """The page's ONE transaction (entities, events, refs, conflicts, cursor, run counts), then after-hooks.
+
+    ``also`` writes the caller's bookkeeping in that transaction, last (the inbox: the status of
+    the webhooks the page applied, so that they are applied once).
+    """
     noun, integration_id, run, result = plan.noun, plan.integration_id, plan.run, plan.result
     assert plan.events is not None
     async with hub.transaction() as tx:
@@ -463,6 +469,8 @@ async def write_page(hub: Hub, plan: PagePlan) -> PageResult:
         if run is not None:
             _count(run, noun.name, result, plan.seen)
             await heartbeat(tx, run)
+        if also is not None:
+            await also(tx)
     # After-hooks and subscribers, looked up once per page: most pages have none to call.
     listening = {v for v in ("create", "update", "delete") if verbs.listening(noun, v)}
     for (verb, entity), ev in zip(plan.changed, evs, strict=True):

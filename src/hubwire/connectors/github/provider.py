@@ -46,7 +46,7 @@ from hubwire.sync.engine import Batch, Stream, pull
 from hubwire.sync.upsert import Incoming
 
 if TYPE_CHECKING:
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ReceivedHook, WebhookRecord
 
 __all__ = ["GITHUB", "GitHub", "GitHubConnection", "issue_key", "issue_status", "parse_issue_key"]
 
@@ -285,10 +285,10 @@ class GitHub(SpecProvider):
 
         return webhooks.event_type(headers, payload)
 
-    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+    async def webhook_records(self, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
         from hubwire.connectors.github import webhooks
 
-        return await webhooks.apply_event(self, ctx, hook)
+        return await webhooks.records(self, ctx, hook)
 
     async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration:
         from hubwire.connectors.github import webhooks

@@ -6,7 +6,9 @@ here and creates it in the new repository when that one is followed too), ``issu
 (created, edited, deleted; the issue it carries is applied first), ``pull_request`` (any action:
 the pull request is an Issue, ``is_pull_request``, ``merged``) and ``repository`` (edited,
 renamed, archived...; ``deleted`` deletes the Project). Each object is mapped as the sync maps it
-and applied by :func:`~hubwire.sync.record.apply_record` with ``github`` as the source; its
+into the delivery's records (:meth:`Provider.webhook_records`), which the inbox applies with those
+of the other deliveries waiting, a page per transaction, through the sync's
+:func:`~hubwire.sync.upsert.apply_page` with ``github`` as the source (:mod:`hubwire.inbound.batch`); its
 ``updated_at`` orders it (an older delivery never moves an entity back). Status moves are
 announced as the verbs (``Issue.Completed``...) as a sync announces them. ``ping`` and the events
 Hubwire does not follow are ``ignored``.
@@ -22,20 +24,19 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from hubwire.connectors.github.provider import COMMENT, ISSUE, REPO
-from hubwire.connectors.github.transitions import announce, statuses_before
+from hubwire.connectors.github.transitions import verb_for
 from hubwire.connectors.registry import ProviderContext, WebhookRegistration
 from hubwire.connectors.spec import Resource
 from hubwire.errors import HubwireError, ProviderInvalidRequest
-from hubwire.nouns.verbs import acting_as
-from hubwire.sync.record import apply_record
+from hubwire.inbound.received import WebhookRecord
 from hubwire.sync.state import lookup
 from hubwire.sync.upsert import Incoming
 
 if TYPE_CHECKING:
     from hubwire.connectors.github.provider import GitHub
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ReceivedHook
 
-__all__ = ["EVENTS", "apply_event", "event_type", "register", "unregister"]
+__all__ = ["EVENTS", "event_type", "records", "register", "unregister"]
 
 EVENTS = ("issues", "issue_comment", "pull_request", "repository")
 
@@ -107,7 +108,8 @@ def _pull_as_issue(pull: dict[str, Any], repo: dict[str, Any]) -> dict[str, Any]
     }
 
 
-async def apply_event(provider: GitHub, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+async def records(provider: GitHub, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
+    """The records a delivery changes, in the order they are applied (an issue before its comment)."""
     payload = hook.payload if isinstance(hook.payload, dict) else {}
     event = hook.headers.get("x-github-event")
     action = payload.get("action")
@@ -144,25 +146,7 @@ async def apply_event(provider: GitHub, ctx: ProviderContext, hook: ReceivedHook
         if item is not None:
             item.deleted = action == "deleted"
             changes.append((REPO, item))
-    if not changes:
-        return "ignored"
-    for resource, item in changes:
-        await _apply(provider, ctx, hook, resource, item)
-    return "applied"
-
-
-async def _apply(
-    provider: GitHub, ctx: ProviderContext, hook: ReceivedHook, resource: Resource, item: Incoming
-) -> None:
-    hub, iid = ctx.hub, ctx.integration.id
-    before = await statuses_before(hub, iid, [item]) if resource is ISSUE else {}
-    with acting_as(provider.slug):
-        result = await apply_record(
-            hub, integration_id=iid, resource=resource.name, noun=provider.noun(resource), item=item, source="github"
-        )
-        if result.failed:
-            raise ProviderInvalidRequest(
-                f"GitHub delivery {hook.event_id} could not be applied: {'; '.join(result.errors)}", provider="github"
-            )
-        if before:
-            await announce(hub, [item], before, provider.slug)
+    return [
+        WebhookRecord(resource.name, provider.noun(resource), item, verb_for if resource is ISSUE else None)
+        for resource, item in changes
+    ]

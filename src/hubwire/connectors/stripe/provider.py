@@ -18,7 +18,7 @@ from hubwire.sync.engine import Stream, pull
 from hubwire.sync.state import clear_cursors, load_cursor, save_cursor
 
 if TYPE_CHECKING:
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ReceivedHook, WebhookRecord
 
 __all__ = ["StripeProvider"]
 
@@ -84,8 +84,8 @@ class StripeProvider(SpecProvider):
         kind = payload.get("type") if isinstance(payload, dict) else None
         return kind if isinstance(kind, str) and kind else None
 
-    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
-        return await webhooks.apply_event(self, ctx, hook)
+    async def webhook_records(self, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
+        return await webhooks.records(self, ctx, hook)
 
     async def register_webhook(self, ctx: ProviderContext, url: str) -> WebhookRegistration:
         return await webhooks.register(self, ctx, url)

@@ -1,10 +1,12 @@
 """Stripe webhooks: the events Hubwire applies, their registration as a webhook endpoint, their apply.
 
-An event's ``data.object`` goes through the mapping the sync uses (:mod:`~hubwire.connectors.stripe.spec`)
-and :func:`~hubwire.sync.record.apply_record`, with ``stripe`` as the source, so events, hooks and
-outbound webhooks follow as in a sync. Order: Stripe does not promise to deliver events in order, so
-the event's ``created`` is the record's time and an older event never moves an entity back
-(:mod:`hubwire.sync.upsert`); a ``*.created`` event counts as the start of its second, so that an
+An event's ``data.object`` goes through the mapping the sync uses (:mod:`~hubwire.connectors.stripe.spec`):
+it is the event's record (:meth:`Provider.webhook_records`), applied by the inbox with those of the
+other events waiting, a page per transaction, through the sync's
+:func:`~hubwire.sync.upsert.apply_page` with ``stripe`` as the source (:mod:`hubwire.inbound.batch`),
+so events, hooks and outbound webhooks follow as in a sync. Order: Stripe does not promise to
+deliver events in order, so the event's ``created`` is the record's time and an older event never
+moves an entity back (:mod:`hubwire.sync.upsert`); a ``*.created`` event counts as the start of its second, so that an
 update made in the same second and delivered first is not undone by it. Two updates of one object
 within one second are applied in the order they arrive (Stripe's times have no finer grain).
 
@@ -27,19 +29,18 @@ from hubwire.connectors.runtime import to_incoming
 from hubwire.connectors.spec import Endpoint
 from hubwire.connectors.stripe.feed import resource_of
 from hubwire.connectors.stripe.spec import STRIPE
-from hubwire.domains.billing import Subscription
 from hubwire.errors import ProviderInvalidRequest, ProviderNotFound
+from hubwire.inbound.received import WebhookRecord
 from hubwire.nouns.verbs import acting_as
-from hubwire.sync import transitions
 from hubwire.sync.record import apply_record
 from hubwire.sync.state import lookup
 from hubwire.sync.upsert import Incoming
 
 if TYPE_CHECKING:
     from hubwire.connectors.runtime import SpecProvider
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ReceivedHook
 
-__all__ = ["ENABLED_EVENTS", "apply_event", "register", "subscription_verb", "unregister"]
+__all__ = ["ENABLED_EVENTS", "records", "register", "subscription_verb", "unregister"]
 
 ENABLED_EVENTS = (
     *(
@@ -89,15 +90,17 @@ async def unregister(provider: SpecProvider, ctx: ProviderContext) -> None:
         await provider.connection(ctx).call(_ENDPOINT, remote_id=str(endpoint))
 
 
-async def apply_event(provider: SpecProvider, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+async def records(provider: SpecProvider, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
+    """The record an event changes (none: an event Hubwire does not follow), its relations not
+    linked here yet read from Stripe and applied first (see the module)."""
     event: Any = hook.payload
     etype = str(event.get("type") or "") if isinstance(event, dict) else ""
     obj = (event.get("data") or {}).get("object") if etype else None
     if etype not in ENABLED_EVENTS or not isinstance(obj, dict):
-        return "ignored"
+        return []
     if etype == "charge.refunded":
         if not obj.get("payment_intent"):
-            return "ignored"  # a charge made without a PaymentIntent: no Payment holds it
+            return []  # a charge made without a PaymentIntent: no Payment holds it
         spec = STRIPE.resource("payment_intent")
         assert spec.get is not None
         obj = await provider.connection(ctx).call(spec.get, remote_id=str(obj["payment_intent"]))
@@ -112,22 +115,10 @@ async def apply_event(provider: SpecProvider, ctx: ProviderContext, hook: Receiv
     if isinstance(created, int | float) and not isinstance(created, bool):
         item.remote_updated = float(created) - (0.5 if etype.endswith(".created") else 0.0)
     item.deleted = etype.endswith(".deleted") and resource != "subscription"
-    hub, iid = ctx.hub, ctx.integration.id
     if not item.deleted:
         await _dependencies(provider, ctx, item, depth=2)
-    noun = provider.noun(spec)
-    before = await transitions.statuses_before(hub, iid, resource, [item]) if resource == "subscription" else {}
-    with acting_as(provider.slug):
-        result = await apply_record(hub, integration_id=iid, resource=resource, noun=noun, item=item, source="stripe")
-        if result.failed:
-            raise ProviderInvalidRequest(
-                f"Stripe event {hook.event_id} ({etype}) could not be applied: {'; '.join(result.errors)}",
-                provider="stripe",
-                retryable=False,
-            )
-        if before:
-            await transitions.announce(hub, Subscription, [item], before, provider.slug, subscription_verb)
-    return "applied"
+    verb_for = subscription_verb if resource == "subscription" else None
+    return [WebhookRecord(resource, provider.noun(spec), item, verb_for)]
 
 
 async def _dependencies(provider: SpecProvider, ctx: ProviderContext, item: Incoming, depth: int) -> None:
