@@ -94,7 +94,12 @@ async def rest_client(hub: hubwire.Hub) -> AsyncIterator[httpx.AsyncClient]:
 @contextlib.asynccontextmanager
 async def serve(application: FastAPI) -> AsyncIterator[str]:
     """Run ``application`` under uvicorn on 127.0.0.1 (ephemeral port); yields its base URL."""
-    config = uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    # Keep-alive well above uvicorn's 5 s: on a loaded machine a pooled connection can sit idle that
+    # long, and a request sent as the server closes it fails with a ReadError (a race of HTTP/1.1
+    # keep-alive, not of Hubwire; providers retry such a request).
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_keep_alive=60
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

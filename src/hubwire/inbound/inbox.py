@@ -21,7 +21,6 @@ Never stores a signature or authorization header, and never returns a secret.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.jobs import queue
 from hubwire.net.redact import is_secret_key
 from hubwire.store.events import iso
+from hubwire.store.group import GroupCommit
 from hubwire.store.ids import new_ordered_ids
 from hubwire.store.tables import inbound_hooks, jobs
 
@@ -144,24 +144,18 @@ class Stored:
     duplicate: bool
 
 
-@dataclass
-class _Pending:
-    row: dict[str, Any]
-    done: asyncio.Future[Stored]
-
-
 class InboxWriter:
     """Group commit of received webhooks, one per hub (``hub.service(InboxWriter, ...)``).
 
-    :meth:`store` returns once the row and its job committed. While a batch commits, the requests
-    that arrive wait and go together in the next one: under load a transaction carries many rows;
-    alone, a request waits for nothing but its own commit.
+    :meth:`store` returns once the row and its job committed; concurrent requests share
+    transactions (:class:`~hubwire.store.group.GroupCommit`).
     """
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._pending: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._group: GroupCommit[dict[str, Any], Stored] = GroupCommit(
+            self._write, limit=_BATCH, name="hubwire-inbox-writer"
+        )
 
     async def store(
         self,
@@ -187,32 +181,12 @@ class InboxWriter:
             "received_at": self.hub.clock(),
             "applied_at": None,
         }
-        pending = _Pending(row, asyncio.get_running_loop().create_future())
-        self._pending.append(pending)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="hubwire-inbox-writer")
-        # Shielded: a client that hangs up does not cancel the commit other requests wait for.
-        return await asyncio.shield(pending.done)
+        return await self._group.submit(row)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._group.close()
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
-            try:
-                results = await self._write([p.row for p in batch])
-            except Exception as exc:  # the database refused: every request of the batch hears it
-                for p in batch:
-                    if not p.done.done():
-                        p.done.set_exception(exc)
-                continue
-            for p in batch:
-                if not p.done.done():
-                    p.done.set_result(results[p.row["id"]])
-
-    async def _write(self, rows: list[dict[str, Any]]) -> dict[str, Stored]:
+    async def _write(self, rows: list[dict[str, Any]]) -> list[Stored]:
         h = inbound_hooks.c
         insert = (postgresql.insert if self.hub.dialect == "postgresql" else sqlite.insert)(inbound_hooks)
         stmt = insert.values(rows).on_conflict_do_nothing(index_elements=["integration_id", "event_id"]).returning(h.id)
@@ -234,7 +208,7 @@ class InboxWriter:
                 await queue.enqueue(
                     tx, APPLY_JOB, {"integration": integration_id}, key=apply_key(integration_id), touch=True
                 )
-        return out
+        return [out[r["id"]] for r in rows]
 
 
 def apply_key(integration_id: str) -> str:
