@@ -22,7 +22,8 @@ def test_refresh_time_is_the_margin_before_expiry_but_not_before_half_the_life()
 
 def test_only_tokens_and_times_are_kept() -> None:
     creds = credentials_from({"access_token": "a", "token_type": "Bearer", "scope": "profile"}, now=0, margin=0)
-    assert creds == {"access_token": "a"}  # every stored string is masked in logs: "Bearer" must not be one
+    # Every stored string is masked in logs: "Bearer" must not be one (issued_at is a number).
+    assert creds == {"access_token": "a", "issued_at": 0}
 
 
 def test_oauth_errors_are_typed() -> None:
