@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubwire.oauth.client import credentials_from, token_error
+from hubwire.oauth.tokens import issued
 
 
 def test_a_new_refresh_token_replaces_the_old_and_a_missing_one_keeps_it() -> None:
@@ -24,6 +25,8 @@ def test_only_tokens_and_times_are_kept() -> None:
     creds = credentials_from({"access_token": "a", "token_type": "Bearer", "scope": "profile"}, now=0, margin=0)
     # Every stored string is masked in logs: "Bearer" must not be one (issued_at is a number).
     assert creds == {"access_token": "a", "issued_at": 0}
+    # Issued by a token endpoint, though it says no expiry and has no refresh token; a pasted one is not.
+    assert issued(creds) and not issued({"access_token": "a"})
 
 
 def test_oauth_errors_are_typed() -> None:

@@ -79,7 +79,7 @@ def issued(creds: Mapping[str, Any]) -> bool:
     :func:`~hubwire.oauth.client.credentials_from` sets; a refresh token, an expiry), so that
     :func:`access_token` keeps them fresh? A token pasted in at connect (a HubSpot private app's, a
     Pipedrive API token) is not: it is sent as it is, and a 401 is the provider's refusal of it."""
-    return any(creds.get(k) for k in ("issued_at", "refresh_token", "expires_at", REAUTH_REQUIRED))
+    return "issued_at" in creds or any(creds.get(k) for k in ("refresh_token", "expires_at", REAUTH_REQUIRED))
 
 
 def _usable(creds: Mapping[str, Any], now: float, rejected: str | None) -> str | None:
