@@ -242,6 +242,7 @@ async def test_salesforce_connects_with_the_client_credentials_grant_set_on_its_
         assert refresh_count(hub) == 1 and sim.oauth.grants == ["client_credentials", "client_credentials"]
         after = await load_credentials(hub, integ.id)
         assert after["access_token"] != before["access_token"] and "refresh_token" not in after
+        assert after["instance_url"] == sim.url  # kept with the new token
         assert_no_mismatches(sim)
 
 

@@ -44,6 +44,9 @@ log = structlog.get_logger("hubwire.oauth")
 REAUTH_REQUIRED = "reauth_required"
 
 
+# What a token response gives (client.credentials_from): replaced by a refresh, not merged.
+_TOKEN_KEYS = frozenset({"access_token", "refresh_token", "expires_at", "refresh_at", "issued_at", REAUTH_REQUIRED})
+
 # How long a process trusts the token it read last without reading the database again (a reconnect
 # or a refresh elsewhere is seen within this; a 401 sees it at once).
 CACHE_TTL = 30.0
@@ -162,7 +165,10 @@ async def _refresh(hub: Hub, integration_id: str, rejected: str | None, provider
             refused = exc
             await save_credentials(tx, integration_id, {**creds, REAUTH_REQUIRED: True})
         else:
-            fresh = client.credentials_from(response, now=hub.clock(), margin=spec.refresh_margin, previous=creds)
+            issued_now = client.credentials_from(response, now=hub.clock(), margin=spec.refresh_margin, previous=creds)
+            # The tokens and their times are replaced; what else is kept with them stays (Salesforce's
+            # instance_url, a webhook registration's ids).
+            fresh = {**{k: v for k, v in creds.items() if k not in _TOKEN_KEYS}, **issued_now}
             await save_credentials(tx, integration_id, fresh)
             tx.after_commit(lambda: _remember(hub, integration_id, fresh))
             log.info("oauth.refreshed", integration=integration_id, provider=provider.slug)
