@@ -18,7 +18,7 @@ from hubwire.api.keys import create_api_key
 from hubwire.connectors.registry import default_registry
 from hubwire.domains.crm import Contact, Organization
 from hubwire.domains.platform import Integration, run_sync
-from hubwire.errors import ProviderAuthError
+from hubwire.errors import ProviderAuthError, ValidationError
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
@@ -207,3 +207,57 @@ async def test_pasted_tokens_are_sent_as_they_are_and_never_refreshed(hub: Hub) 
             await run_sync(hub, private.id)
         assert refused.value.code != "reauth_required" and refresh_count(hub) == 0
         assert hubspot.oauth.grants == [] and pipedrive.oauth.grants == []
+
+
+async def test_salesforce_connects_with_the_client_credentials_grant_set_on_its_oauth_app(hub: Hub) -> None:
+    """The grant is the OAuth app's (``extra.grant``), not the provider's declared one: a connect
+    without a token asks the token endpoint; the token (no expiry, no refresh token, as Salesforce
+    answers) is handed out by hubwire.oauth, and a 401 fetches a new one with the client credentials."""
+    require_salesforce_collection()
+    async with SalesforceSimulator() as sim:
+        sim.seed("Account", Name="Acme")
+        sim.oauth.register(CLIENT_ID, CLIENT_SECRET)
+        await set_app(
+            hub,
+            "salesforce",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            token_url=f"{sim.url}/services/oauth2/token",
+            extra={"grant": "client_credentials"},
+        )
+        integ = await Integration.connect(provider="salesforce")
+        assert integ["status"] == "Connected" and integ["config"]["instance_url"] == sim.url
+        asked = [r for r in sim.requests if r.path == "/services/oauth2/token"]
+        assert len(asked) == 1 and query_of("?" + asked[0].body.decode())["grant_type"] == "client_credentials"
+        before = await load_credentials(hub, integ.id)
+        assert "refresh_token" not in before and "expires_at" not in before
+        await Worker(hub).drain()
+        assert (await Integration.get(integ.id))["status"] == "Synced"
+        assert [o["name"] for o in await Organization.find({})] == ["Acme"]
+
+        sim.oauth.expire(before["access_token"])  # the org's session timed out: 401 INVALID_SESSION_ID
+        sim.seed("Account", Name="Globex")
+        await run_sync(hub, integ.id)
+        assert sorted(o["name"] for o in await Organization.find({})) == ["Acme", "Globex"]
+        assert refresh_count(hub) == 1 and sim.oauth.grants == ["client_credentials", "client_credentials"]
+        after = await load_credentials(hub, integ.id)
+        assert after["access_token"] != before["access_token"] and "refresh_token" not in after
+        assert after["instance_url"] == sim.url  # kept with the new token
+        assert_no_mismatches(sim)
+
+
+async def test_the_declared_grant_stands_without_an_oauth_app_override(hub: Hub) -> None:
+    """Without ``extra.grant`` Salesforce stays the web server flow: a connect with neither a code nor
+    a token is refused for the missing token, and the token endpoint is never asked."""
+    async with SalesforceSimulator() as sim:
+        sim.oauth.register(CLIENT_ID, CLIENT_SECRET)
+        await set_app(
+            hub,
+            "salesforce",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            token_url=f"{sim.url}/services/oauth2/token",
+        )
+        with pytest.raises(ValidationError) as refused:
+            await Integration.connect(provider="salesforce")
+        assert "access_token" in str(refused.value) and sim.oauth.grants == []

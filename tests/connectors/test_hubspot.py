@@ -3,12 +3,13 @@ associations, archived objects, deal stages as Deal.Won/Lost, write-through, web
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 
-from hubwire.connectors.hubspot import HubSpot, deal_status, properties_of
+from hubwire.connectors.hubspot import HubSpot, deal_status, properties_of, push
 from hubwire.connectors.hubspot import provider as hubspot_provider
 from hubwire.connectors.registry import ProviderContext
 from hubwire.domains.crm import Contact, Deal, Organization
@@ -377,3 +378,49 @@ async def test_creates_go_to_the_only_hubspot_integration_that_takes_them(
     assert [c.properties["email"] for c in hubspot_sim.state.live("contacts")] == ["sent@example.com"]
     # The same portal connected again is the same Integration, and still the only one.
     assert await connect(hubspot_sim) == first
+
+
+async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_entities(hub: Hub) -> None:
+    """HubSpot's batch create/update, 100 inputs a request, as Salesforce's push uses its composite API;
+    a batch HubSpot refuses as a whole (its writes are all or nothing) is sent again one input per
+    request, so only the refused entities fail, each with HubSpot's own message."""
+    async with HubSpotSimulator(rate_limit=None) as sim:
+        ids = seed_portal(sim)
+        iid = await connect(sim, write_creates=False, rate_limit=1000)
+        await run_sync(hub, iid)
+        acme = await entity_of(hub, iid, "company", ids["acme"])
+        made = [
+            await Contact.create(email=f"c{i}@example.com", first_name=f"C{i}", organization=acme.id)
+            for i in range(120)
+        ]
+        zed = await Contact.create(email="zed@example.com")
+        sim.seed("contacts", {"email": "zed@example.com"})  # HubSpot has one already: 409 for this input
+        local_only = await Contact.create(email="local@example.com")
+        deal = await Deal.create(name="Unlinked contact", contact=local_only.id)
+        assert not sim.requests_to("POST", "/crm/v3/objects/contacts/batch/")  # write_creates false
+
+        done = await push(hub, iid, Contact, [c.id for c in made] + [zed.id])
+        assert len(done) == 120 and list(done.errors) == [zed.id] and "Existing ID" in done.errors[zed.id]
+        batches = sim.requests_to("POST", "/crm/v3/objects/contacts/batch/create")
+        assert len(batches) == 2 + 21  # 100, then 21 refused as a whole and sent again one by one
+        remote = sim.state.get("contacts", done[made[7].id])
+        assert remote.properties["firstname"] == "C7" and remote.properties["email"] == "c7@example.com"
+        assert [i for i, _ in sim.state.associated("contacts", remote.id, "companies")] == [ids["acme"]]
+        refused = await push(hub, iid, Deal, [deal.id])  # its contact is not in HubSpot: this deal only
+        assert not refused and "not in HubSpot" in refused.errors[deal.id]
+
+        # Updates: HubSpot's values moved away; the push writes the local ones back in batches.
+        for c in made:
+            sim.state.update("contacts", done[c.id], {"firstname": "Changed in HubSpot"})
+        sim.state.archive("contacts", done[made[3].id])  # gone there: refused for that entity only
+        again = await push(hub, iid, Contact, [c.id for c in made])
+        assert len(again) == 119 and list(again.errors) == [made[3].id]
+        assert "Object not found" in again.errors[made[3].id]
+        updates = sim.requests_to("POST", "/crm/v3/objects/contacts/batch/update")
+        assert len(updates) == 2 + 100 and all(len(json.loads(r.body)["inputs"]) <= 100 for r in updates)
+        assert sim.state.get("contacts", done[made[7].id]).properties["firstname"] == "C7"
+
+        before = await Contact.count()
+        await run_sync(hub, iid)
+        assert await Contact.count() == before  # linked: the sync does not duplicate them
+        assert_no_mismatches(sim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 from pathlib import Path
 
 from hubwire import Integration, oauth
@@ -50,13 +51,16 @@ async def main() -> None:
             ctx = ProviderContext(hub, prov, entity, {}, dict(entity.get("config") or {}))
             return await prov.connection(ctx).call(Endpoint("GET", "/api/me"))  # type: ignore[attr-defined]
 
+        started = time.perf_counter()
         results = await asyncio.gather(*(call() for _ in range(args.calls)), return_exceptions=True)
+        seconds = time.perf_counter() - started  # bench/oauth_race.py's wall time
         Path(args.result).write_text(
             json.dumps(
                 {
                     "ok": sum(1 for r in results if r == {"id": "user-1", "name": "Ada"}),
                     "errors": [repr(r) for r in results if isinstance(r, BaseException)],
                     "refreshes": oauth.refresh_count(hub),
+                    "seconds": seconds,
                 }
             )
         )

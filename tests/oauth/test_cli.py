@@ -50,6 +50,13 @@ def test_oauth_apps_commands(db_url: str, tmp_path: Path, authserver: AuthlibSer
     listed = subprocess.run([*base, "list", "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and json.loads(listed.stdout)[0]["client_id"] == CLIENT_ID
     assert CLIENT_SECRET not in made.stdout + made.stderr + listed.stdout + listed.stderr
+    granted = subprocess.run([*base, "set", SLUG, "--grant", "client_credentials", "--json"],
+                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert granted.returncode == 0, granted.stderr
+    assert json.loads(granted.stdout)["extra"]["grant"] == "client_credentials"
+    bad = subprocess.run([*base, "set", SLUG, "--grant", "password"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "grant must be one of" in bad.stderr
     refused = subprocess.run([*base, "set", "stripe", "--client-id", "x", "--client-secret", "y"],
                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

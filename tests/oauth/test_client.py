@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubwire.oauth.client import credentials_from, token_error
+from hubwire.oauth.tokens import issued
 
 
 def test_a_new_refresh_token_replaces_the_old_and_a_missing_one_keeps_it() -> None:
@@ -22,7 +23,10 @@ def test_refresh_time_is_the_margin_before_expiry_but_not_before_half_the_life()
 
 def test_only_tokens_and_times_are_kept() -> None:
     creds = credentials_from({"access_token": "a", "token_type": "Bearer", "scope": "profile"}, now=0, margin=0)
-    assert creds == {"access_token": "a"}  # every stored string is masked in logs: "Bearer" must not be one
+    # Every stored string is masked in logs: "Bearer" must not be one (issued_at is a number).
+    assert creds == {"access_token": "a", "issued_at": 0}
+    # Issued by a token endpoint, though it says no expiry and has no refresh token; a pasted one is not.
+    assert issued(creds) and not issued({"access_token": "a"})
 
 
 def test_oauth_errors_are_typed() -> None:

@@ -47,6 +47,9 @@ def set_(
     authorize_url: str | None = typer.Option(None, "--authorize-url", help="Override (a sandbox, a simulator)."),
     token_url: str | None = typer.Option(None, "--token-url", help="Override (a sandbox, a simulator)."),
     no_pkce: bool = typer.Option(False, "--no-pkce", help="The provider does not support PKCE."),
+    grant: str | None = typer.Option(
+        None, "--grant", help="authorization_code or client_credentials (a Salesforce connected app's own account)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create or update a provider's OAuth app."""
@@ -61,7 +64,7 @@ def set_(
             scopes=scopes,
             authorize_url=authorize_url,
             token_url=token_url,
-            extra={"pkce": False} if no_pkce else None,
+            extra={**({"pkce": False} if no_pkce else {}), **({"grant": grant} if grant else {})} or None,
         )
         if as_json:
             print_json(app.to_dict())

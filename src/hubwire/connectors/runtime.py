@@ -130,14 +130,14 @@ class Connection:
         # The provider counts per credential (an account's key), so the budget does too: the connect
         # check, syncs and write-through of one Integration share it.
         self.headers, self.auth_params, self.secrets = self._auth()
-        oauth = ctx.provider.oauth
         # Tokens from hubwire.oauth (refreshed), not the credentials in hand (none in hand: it reads
-        # the stored ones); never for a connect's check, nor for a token pasted in at connect.
+        # the stored ones); never for a connect's check, nor for a token pasted in at connect. The
+        # credentials say whether a token endpoint issued them, whatever grant the OAuth app sets.
         self.oauth = (
-            oauth is not None
+            ctx.provider.oauth is not None
             and not ctx.checking
             and bool(ctx.integration.get("$id"))
-            and (oauth.grant == "client_credentials" or not ctx.credentials or issued(ctx.credentials))
+            and (not ctx.credentials or issued(ctx.credentials))
         )
         digest = hashlib.sha256("\0".join(sorted(self.secrets)).encode()).hexdigest()[:16]
         key = f"{ctx.provider.slug}:{digest}"

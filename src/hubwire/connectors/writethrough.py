@@ -35,7 +35,16 @@ if TYPE_CHECKING:
     from hubwire.nouns.verbs import VerbCall
     from hubwire.store.transaction import Tx
 
-__all__ = ["Target", "changed_fields", "context_of", "pushes", "remote_ids", "take_answer", "target"]
+__all__ = ["PushResult", "Target", "changed_fields", "context_of", "pushes", "remote_ids", "take_answer", "target"]
+
+
+class PushResult(dict[str, str]):
+    """What a CRM's bulk push (Salesforce's composite, HubSpot's batch API) did: ``entity id -> remote
+    id`` of the entities written; ``errors`` maps each refused entity to the provider's message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

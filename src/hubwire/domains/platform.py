@@ -193,7 +193,7 @@ class IntegrationNoun(Noun):
             )
         _check_schedule_fields(scheduling, prov)  # before the provider is asked anything
         scopes = params.pop("scopes", None) if prov.oauth is not None else None
-        oauth = state is not None or oauth_flow.wants_oauth(prov, params)
+        oauth = state is not None or await oauth_flow.wants_oauth(hub, prov, params)
         if oauth:
             # The token endpoint's answer is the credentials: the provider's prepare checks those it
             # declares (HubSpot's access_token, Salesforce's instance_url) as if they had been given.

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hubwire.connectors.registry import Provider
     from hubwire.hub import Hub
 
-__all__ = ["OAuthApp", "delete_app", "get_app", "list_apps", "resolve", "set_app"]
+__all__ = ["OAuthApp", "delete_app", "effective", "get_app", "list_apps", "resolve", "set_app"]
 
 # What ``extra`` may override: the spec's fields but the URLs and scopes (columns of their own).
 _EXTRA_KEYS = ("pkce", "client_auth", "grant", "refresh_margin", "scope_separator", "authorize_params", "token_config")
@@ -124,7 +124,7 @@ async def set_app(
         token_url=token_url or (current.token_url if current else None),
         extra={**(current.extra if current else {}), **(extra or {})},
     )
-    declared.merged(app.overrides()).validate()
+    _merged(declared, app).validate()
     register_secret(app.client_secret)
     now = hub.clock()
     values = {
@@ -167,6 +167,20 @@ async def delete_app(hub: Hub, provider: str) -> None:
         raise NotFoundError(f"no OAuth app for {provider}", code="oauth_app_not_found", provider=provider)
 
 
+def _merged(declared: OAuthSpec, app: OAuthApp | None) -> OAuthSpec:
+    """The one place a provider's declared spec and its OAuth app's overrides are merged."""
+    return declared if app is None else declared.merged(app.overrides())
+
+
+async def effective(hub: Hub, prov: Provider) -> OAuthSpec | None:
+    """How ``prov`` does OAuth in this deployment: its declared spec with its OAuth app's overrides
+    (the app's ``grant``, URLs, scopes...); the declared one when no app is set, ``None`` without OAuth.
+    Every decision that depends on the spec (is this connect an OAuth one, which grant) reads this."""
+    if prov.oauth is None:
+        return None
+    return _merged(prov.oauth, await get_app(hub, prov.slug, missing_ok=True))
+
+
 async def resolve(hub: Hub, prov: Provider) -> tuple[OAuthApp, OAuthSpec]:
     """The app of ``prov`` and its OAuth spec with the app's overrides; a clear error when there is no app."""
     declared = _oauth_of(hub, prov.slug)
@@ -179,7 +193,7 @@ async def resolve(hub: Hub, prov: Provider) -> tuple[OAuthApp, OAuthSpec]:
             "--client-id ... --client-secret ... (or PUT /v1/oauth-apps/{provider})",
             provider=prov.slug,
         )
-    spec = declared.merged(app.overrides())
+    spec = _merged(declared, app)
     spec.validate()
     return app, spec
 

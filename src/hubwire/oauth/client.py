@@ -161,8 +161,11 @@ def credentials_from(
     Rotation: a response with a refresh token replaces the old one; one without keeps the old.
     ``refresh_at`` is when this token is refreshed (``expires_in`` minus the provider's margin, never
     before half its life has gone, so that a short-lived token is not refreshed on every call).
+    ``issued_at`` (a number: only strings are masked) says a token endpoint issued them, even a
+    token without expiry nor refresh token (Salesforce's client-credentials grant):
+    :func:`hubwire.oauth.tokens.issued` then hands it out and fetches a new one after a 401.
     """
-    creds: dict[str, Any] = {"access_token": str(token["access_token"])}
+    creds: dict[str, Any] = {"access_token": str(token["access_token"]), "issued_at": now}
     refresh_token = token.get("refresh_token") or (previous or {}).get("refresh_token")
     if refresh_token:
         creds["refresh_token"] = str(refresh_token)

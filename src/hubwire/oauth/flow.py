@@ -82,14 +82,18 @@ async def authorize(
     )
 
 
-def wants_oauth(prov: Provider, params: dict[str, Any]) -> bool:
-    """Does this connect go through OAuth: a code to exchange, or a client-credentials provider
-    connected without a token of its own?"""
+async def wants_oauth(hub: Hub, prov: Provider, params: dict[str, Any]) -> bool:
+    """Does this connect go through OAuth: a code to exchange, or a provider whose effective spec
+    (declared, or set on its OAuth app: ``extra={"grant": "client_credentials"}``) is the
+    client-credentials grant, connected without a token of its own?"""
     if prov.oauth is None:
         return False
     if "code" in params or "state" in params:
         return True
-    return prov.oauth.grant == "client_credentials" and not params.get("access_token")
+    if params.get("access_token"):
+        return False
+    spec = await apps.effective(hub, prov)
+    return spec is not None and spec.grant == "client_credentials"
 
 
 async def obtain(

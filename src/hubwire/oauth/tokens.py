@@ -44,6 +44,9 @@ log = structlog.get_logger("hubwire.oauth")
 REAUTH_REQUIRED = "reauth_required"
 
 
+# What a token response gives (client.credentials_from): replaced by a refresh, not merged.
+_TOKEN_KEYS = frozenset({"access_token", "refresh_token", "expires_at", "refresh_at", "issued_at", REAUTH_REQUIRED})
+
 # How long a process trusts the token it read last without reading the database again (a reconnect
 # or a refresh elsewhere is seen within this; a 401 sees it at once).
 CACHE_TTL = 30.0
@@ -75,10 +78,11 @@ def refresh_count(hub: Hub) -> int:
 
 
 def issued(creds: Mapping[str, Any]) -> bool:
-    """Were these credentials handed out by a token endpoint (a refresh token, an expiry), so that
+    """Were these credentials handed out by a token endpoint (``issued_at``, which
+    :func:`~hubwire.oauth.client.credentials_from` sets; a refresh token, an expiry), so that
     :func:`access_token` keeps them fresh? A token pasted in at connect (a HubSpot private app's, a
     Pipedrive API token) is not: it is sent as it is, and a 401 is the provider's refusal of it."""
-    return any(creds.get(k) for k in ("refresh_token", "expires_at", REAUTH_REQUIRED))
+    return "issued_at" in creds or any(creds.get(k) for k in ("refresh_token", "expires_at", REAUTH_REQUIRED))
 
 
 def _usable(creds: Mapping[str, Any], now: float, rejected: str | None) -> str | None:
@@ -161,7 +165,10 @@ async def _refresh(hub: Hub, integration_id: str, rejected: str | None, provider
             refused = exc
             await save_credentials(tx, integration_id, {**creds, REAUTH_REQUIRED: True})
         else:
-            fresh = client.credentials_from(response, now=hub.clock(), margin=spec.refresh_margin, previous=creds)
+            issued_now = client.credentials_from(response, now=hub.clock(), margin=spec.refresh_margin, previous=creds)
+            # The tokens and their times are replaced; what else is kept with them stays (Salesforce's
+            # instance_url, a webhook registration's ids).
+            fresh = {**{k: v for k, v in creds.items() if k not in _TOKEN_KEYS}, **issued_now}
             await save_credentials(tx, integration_id, fresh)
             tx.after_commit(lambda: _remember(hub, integration_id, fresh))
             log.info("oauth.refreshed", integration=integration_id, provider=provider.slug)

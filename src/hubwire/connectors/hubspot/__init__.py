@@ -7,7 +7,7 @@ Nouns, :mod:`hubwire.domains.crm`) and the write-through writers on Contact, Org
 from hubwire.connectors.hubspot.connection import DailyQuota, HubSpotConnection
 from hubwire.connectors.hubspot.provider import HubSpot, deal_verb
 from hubwire.connectors.hubspot.spec import HUBSPOT, deal_status, lead_status
-from hubwire.connectors.hubspot.writers import install_writers, properties_of
+from hubwire.connectors.hubspot.writers import install_writers, properties_of, push
 from hubwire.connectors.registry import default_registry
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "install_writers",
     "lead_status",
     "properties_of",
+    "push",
 ]
 
 if "hubspot" not in default_registry:

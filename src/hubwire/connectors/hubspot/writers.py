@@ -25,31 +25,46 @@ before connecting), and on delete (local only: archiving in HubSpot is done in H
 answers a write with the properties written, not the whole object, so the entity takes those
 (and what HubSpot derives from them) rather than :func:`~hubwire.connectors.writethrough.take_answer`'s
 whole mapped record.
+
+:func:`push` writes many entities at once, as Salesforce's does with its composite API: HubSpot's
+``/crm/v3/objects/{type}/batch/create`` and ``/batch/update``, 100 inputs a request. HubSpot's
+batch answer maps back to the entities (``objectWriteTraceId`` for a create, the id for an
+update; a 207's ``errors[]`` by ``context.ids`` / ``objectWriteTraceId``); a batch HubSpot refuses
+as a whole (a 4xx: its writes are all or nothing) is sent again one input per request, so that
+each refused entity gets its own error and the others are written.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hubwire.connectors.hubspot.connection import HubSpotConnection
+from hubwire.connectors.hubspot.connection import BATCH, HubSpotConnection
 from hubwire.connectors.hubspot.provider import HubSpot
 from hubwire.connectors.hubspot.spec import HUBSPOT, LEAD_STAGE, LOST_STAGES, OBJECT_TYPE, WON_STAGES
 from hubwire.connectors.mappings import REMOTE_DATA, user_mappings, written
-from hubwire.connectors.writethrough import changed_fields, target
+from hubwire.connectors.writethrough import PushResult, changed_fields, context_of, remote_ids, target
 from hubwire.domains.crm import Contact, Deal, Lead, Organization
-from hubwire.errors import ConflictError, ProviderInvalidRequest, ValidationError
+from hubwire.domains.platform import Integration
+from hubwire.errors import (
+    ConfigurationError,
+    ConflictError,
+    ProviderInvalidRequest,
+    ProviderNotFound,
+    ValidationError,
+)
 from hubwire.nouns.entity import Entity
 from hubwire.nouns.noun import Noun
 from hubwire.sync.state import Ref, load_refs, remote_id_of, save_refs
 from hubwire.sync.upsert import fingerprint, to_epoch
 
 if TYPE_CHECKING:
+    from hubwire.hub import Hub
     from hubwire.nouns.verbs import VerbCall
     from hubwire.store.transaction import Tx
 
-__all__ = ["install_writers", "properties_of"]
+__all__ = ["install_writers", "properties_of", "push"]
 
 _RESOURCE = {"Organization": "company", "Contact": "contact", "Deal": "deal", "Lead": "lead"}
 # Noun field -> the HubSpot property it is written to (fields not here are HubSpot's: read only).
@@ -175,10 +190,7 @@ async def _write(call: VerbCall) -> None:
             return
     if noun == "Deal" and "status" in changed and "stage" not in changed:
         changed["stage"] = _stage_for(conn, changed["status"])
-    # A field the user mapped goes to its mapped property (through the inverse transform), not the default one.
-    user = {m.field for m in user_mappings(conn.ctx.config, noun)}
-    props = properties_of(noun, {k: v for k, v in changed.items() if k not in user})
-    props.update({p: "" if v is None else v for p, v in written(conn.ctx.config, noun, changed).items()})
+    props = _properties(conn, noun, changed)
     kind = OBJECT_TYPE[resource]
     obj: dict[str, Any]
     try:
@@ -186,12 +198,7 @@ async def _write(call: VerbCall) -> None:
             if noun == "Deal":
                 props.setdefault("dealstage", _stage_for(conn, call.proposed.get("status")))
                 props.setdefault("pipeline", "default")
-            associations = []
-            for fname, (_, _, type_id) in _ASSOCIATION[noun].items():
-                if call.proposed.get(fname):
-                    to = await _remote(conn, call.proposed[fname], fname)
-                    spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
-                    associations.append({"to": {"id": to}, "types": [spec]})
+            associations = await _associations(conn, noun, call.proposed)
             body: dict[str, Any] = {"properties": props}
             if associations:
                 body["associations"] = associations
@@ -217,6 +224,126 @@ async def _write(call: VerbCall) -> None:
         raise await _refused(conn, exc, noun) from None
     _take(call, conn, resource, obj, props)
     call.in_tx.append(_link(conn.ctx.integration.id, resource, rid, call.noun, obj))
+
+
+def _properties(conn: HubSpotConnection, noun: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The HubSpot properties of Noun field values; a field the user mapped goes to its mapped
+    property (through the inverse transform), not the default one."""
+    user = {m.field for m in user_mappings(conn.ctx.config, noun)}
+    props = properties_of(noun, {k: v for k, v in values.items() if k not in user})
+    props.update({p: "" if v is None else v for p, v in written(conn.ctx.config, noun, values).items()})
+    return props
+
+
+async def _associations(conn: HubSpotConnection, noun: str, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A create's associations: its relations, whose entities must be synced with HubSpot."""
+    out = []
+    for fname, (_, _, type_id) in _ASSOCIATION[noun].items():
+        if values.get(fname):
+            to = await _remote(conn, values[fname], fname)
+            spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+            out.append({"to": {"id": to}, "types": [spec]})
+    return out
+
+
+async def push(hub: Hub, integration_id: str, noun: Noun, entity_ids: Sequence[str]) -> PushResult:
+    """Write many entities to HubSpot with its batch API: new ones created, linked ones updated.
+
+    Each batch of up to 100 inputs is one request; the created objects are linked to their
+    entities (the ref's hash left empty, so the next sync takes HubSpot's view of them). An entity
+    HubSpot refuses (or whose relation is not in HubSpot) is in ``errors`` with the reason, and
+    does not stop the others. Returns what was written (see the module's docstring).
+    """
+    resource = _RESOURCE.get(noun.name)
+    if resource is None:
+        raise ValidationError.single("noun", "not_synced", f"HubSpot does not hold {noun.name}s", provider=HubSpot.slug)
+    integration = await Integration.get(integration_id)
+    ctx = await context_of(hub, integration)
+    if not isinstance(ctx.provider, HubSpot):
+        raise ConfigurationError(f"{integration_id} is not a HubSpot integration", provider=HubSpot.slug)
+    conn = ctx.provider.connection(ctx)
+    entities = [await noun.get(eid) for eid in entity_ids]
+    linked = await remote_ids(hub, integration_id, [e.id for e in entities])
+    result = PushResult()
+    for creating in (True, False):
+        inputs: list[tuple[str, dict[str, Any]]] = []
+        for e in entities:
+            if (e.id in linked) == creating:
+                continue
+            try:
+                inputs.append((e.id, await _input(conn, noun.name, e, None if creating else linked[e.id])))
+            except ValidationError as exc:  # a relation HubSpot does not have: this entity only
+                result.errors[e.id] = exc.message
+        made: list[Ref] = []
+        for start in range(0, len(inputs), BATCH):
+            written_ = await _batch(conn, resource, creating, inputs[start : start + BATCH], result)
+            made += [
+                Ref(resource, rid, noun.name, eid, fingerprint({}), next(e.version for e in entities if e.id == eid))
+                for eid, rid in written_.items()
+                if creating
+            ]
+        if made:
+            async with hub.transaction() as tx:
+                await save_refs(tx, integration_id, made)
+    return result
+
+
+async def _input(conn: HubSpotConnection, noun: str, entity: Entity, rid: str | None) -> dict[str, Any]:
+    """One entity as a batch input: its properties, and for a create its associations and trace id."""
+    values = {k: v for k, v in entity.fields().items() if v is not None}
+    if noun == "Deal" and "status" in values and "stage" not in values:
+        values["stage"] = _stage_for(conn, values["status"])
+    props = _properties(conn, noun, values)
+    if rid is not None:
+        return {"id": rid, "properties": props}
+    if noun == "Deal":
+        props.setdefault("pipeline", "default")
+    item: dict[str, Any] = {"properties": props, "objectWriteTraceId": entity.id}
+    associations = await _associations(conn, noun, values)
+    if associations:
+        item["associations"] = associations
+    return item
+
+
+async def _batch(
+    conn: HubSpotConnection,
+    resource: str,
+    creating: bool,
+    inputs: list[tuple[str, dict[str, Any]]],
+    result: PushResult,
+) -> dict[str, str]:
+    """One batch request; ``entity id -> HubSpot id`` of those written, the refused in ``result.errors``."""
+    path = f"/crm/v3/objects/{OBJECT_TYPE[resource]}/batch/{'create' if creating else 'update'}"
+    try:
+        answer = conn.json(await conn.send("POST", path, body={"inputs": [i for _, i in inputs]}), "POST", path)
+    except (ProviderInvalidRequest, ProviderNotFound) as exc:  # refused (a 4xx), not failed: nothing written
+        if len(inputs) == 1:
+            result.errors[inputs[0][0]] = exc.message
+            return {}
+        # All or nothing: HubSpot refused the whole batch for some of its inputs; each alone says which.
+        alone: dict[str, str] = {}
+        for one in inputs:
+            alone.update(await _batch(conn, resource, creating, [one], result))
+        return alone
+    by_key = {(i.get("objectWriteTraceId") if creating else i.get("id")): eid for eid, i in inputs}
+    done: dict[str, str] = {}
+    for obj in (answer or {}).get("results") or []:
+        eid = by_key.get(obj.get("objectWriteTraceId") if creating else str(obj.get("id")))
+        if eid is not None:
+            done[eid] = result[eid] = str(obj["id"])
+    for err in (answer or {}).get("errors") or []:  # a 207 multi-status: the refused inputs
+        context = err.get("context") or {}
+        keys = [*(context.get("ids") or []), *(context.get("objectWriteTraceId") or [])]
+        if err.get("objectWriteTraceId"):
+            keys.append(err["objectWriteTraceId"])
+        for key in keys:
+            eid = by_key.get(str(key))
+            if eid is not None and eid not in done:
+                result.errors[eid] = f"{err.get('category') or 'error'}: {err.get('message')}"
+    for eid, _ in inputs:
+        if eid not in done and eid not in result.errors:
+            result.errors[eid] = "HubSpot's batch answer did not include it"
+    return done
 
 
 def _take(call: VerbCall, conn: HubSpotConnection, resource: str, obj: dict[str, Any], written: dict[str, Any]) -> None:

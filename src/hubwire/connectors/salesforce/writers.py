@@ -24,7 +24,7 @@ from hubwire.connectors.mappings import user_mappings, written
 from hubwire.connectors.runtime import to_incoming
 from hubwire.connectors.salesforce.provider import Salesforce, SalesforceConnection
 from hubwire.connectors.salesforce.spec import SOBJECTS, SObject
-from hubwire.connectors.writethrough import changed_fields, context_of, remote_ids, take_answer, target
+from hubwire.connectors.writethrough import PushResult, changed_fields, context_of, remote_ids, take_answer, target
 from hubwire.domains import crm
 from hubwire.domains.platform import Integration
 from hubwire.errors import ConfigurationError, ValidationError
@@ -117,14 +117,6 @@ async def write(call: VerbCall) -> None:
     inc = await _read_back(conn, prov, sobject, rid)
     if inc is not None:
         await take_answer(call, tgt.integration_id, inc, sobject.resource.name)
-
-
-class PushResult(dict[str, str]):
-    """``entity id -> Salesforce id`` of the entities written; ``errors`` holds the refused ones' messages."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.errors: dict[str, str] = {}
 
 
 async def push(hub: Hub, integration_id: str, noun: Noun, entity_ids: Sequence[str]) -> PushResult:

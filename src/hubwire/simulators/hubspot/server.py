@@ -405,10 +405,13 @@ class HubSpotSimulator(LoopbackSimulator):
                     )
             for item in inputs:
                 if action == "create":
-                    results.append(self._create(kind, item))
+                    made = self._create(kind, item)
                 else:
                     written = item.get("properties") or {}
-                    results.append(self.state.update(kind, str(item["id"]), written).write_view(written))
+                    made = self.state.update(kind, str(item["id"]), written).write_view(written)
+                if item.get("objectWriteTraceId") is not None:  # echoed: how a caller matches its inputs
+                    made = {**made, "objectWriteTraceId": str(item["objectWriteTraceId"])}
+                results.append(made)
         body_out: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,
