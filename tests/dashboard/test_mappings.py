@@ -85,7 +85,7 @@ async def test_add_change_and_remove_a_mapping_then_sync(
     r = await c.post(f"/integrations/{iid}/mappings/Contact", data=good)
     assert r.status_code == 303 and r.headers["location"] == f"/integrations/{iid}/mappings?noun=Contact"
     page = await c.get(r.headers["location"])
-    assert rows(page.text, "current") == [f"{tier} lifecycle_stage enum: 1 → customer , 2 → lead both Remove"]
+    assert rows(page.text, "current") == [f"Tier {tier} lifecycle_stage enum: 1 → customer , 2 → lead both Remove"]
     assert rows(page.text, "versions")[0].startswith("1 ") and " ops " in rows(page.text, "versions")[0]
 
     await run_sync(hub, iid)
@@ -96,7 +96,7 @@ async def test_add_change_and_remove_a_mapping_then_sync(
     changed = {**good, "map": "1 = lead"}
     assert (await c.post(f"/integrations/{iid}/mappings/Contact", data=changed)).status_code == 303
     page = await c.get(f"/integrations/{iid}/mappings?noun=Contact")
-    assert rows(page.text, "current") == [f"{tier} lifecycle_stage enum: 1 → lead both Remove"]
+    assert rows(page.text, "current") == [f"Tier {tier} lifecycle_stage enum: 1 → lead both Remove"]
     added = {"csrf": csrf, "remote": tier, "field": "title", "transform": "string", "direction": "pull"}
     assert (await c.post(f"/integrations/{iid}/mappings/Contact", data=added)).status_code == 303
     assert [m["field"] for m in (await get_mappings(iid, hub=hub))["Contact"]] == ["lifecycle_stage", "title"]
@@ -107,7 +107,7 @@ async def test_add_change_and_remove_a_mapping_then_sync(
     ]
     page = await c.get(f"/integrations/{iid}/mappings?noun=Contact")
     assert [r.split(" ")[0] for r in rows(page.text, "versions")] == ["4", "3", "2", "1"]
-    assert rows(page.text, "current") == [f"{tier} title string pull Remove"]
+    assert rows(page.text, "current") == [f"Tier {tier} title string pull Remove"]
 
 
 async def test_a_read_key_sees_the_page_and_cannot_save(

@@ -50,6 +50,7 @@ async def _context(request: Request, id: str, noun: str) -> dict[str, Any]:
         "noun": noun,
         "current": (await get_mappings(id, hub=hub)).get(noun, []),
         "remote": remote,
+        "labels": {f.name: f.label for f in remote},
         "unavailable": unavailable,
         "fields": fields,
         "versions": await list_mapping_versions(id, hub=hub),
