@@ -109,7 +109,8 @@ async def seed_crm(sim: object) -> str:
     keys = [sim.add_field("persons", f"Custom {n}", "varchar") for n in range(20)]  # type: ignore[attr-defined]
     crm = await Integration.connect(provider="pipedrive", api_token=DEFAULT_API_TOKEN, api_base_url=sim.url)  # type: ignore[attr-defined]
     for n in range(10):
-        await set_mappings(crm.id, "Contact", [{"remote": keys[n], "field": "title", "transform": "string"}], by="bench")
+        mapping = {"remote": keys[n], "field": "title", "transform": "string"}
+        await set_mappings(crm.id, "Contact", [mapping], by="bench")
     return crm.id
 
 
