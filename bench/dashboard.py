@@ -4,7 +4,9 @@ Run by hand (not a test): ``.venv/bin/python bench/dashboard.py [--entities 1000
 
 For each database: a fresh hub holds ``--entities`` Widgets (written a page of 1,000 at a time
 through the sync's apply path, so each has its ``Widget.Created`` event: 100,000 entities and
-100,000 events), 20 Integrations (webhook endpoints) and 2,000 webhook deliveries. A signed-in
+100,000 events), 20 Integrations (webhook endpoints), 2,000 webhook deliveries and a Pipedrive
+connection to the simulator on loopback with 20 custom fields and 10 saved mapping versions (its
+field mappings page asks the simulator for the fields on every render). A signed-in
 admin session then asks each page ``--repeat`` times over HTTP in process (the app's whole stack:
 middleware, session and key lookup, queries, template); the figure is the median and the slowest
 time per page, and the slowest page's share of the limit (under 1.0: every page is in time).
@@ -48,6 +50,7 @@ PAGES = [
     "/jobs",
     "/api-keys",
     "/integrations/{endpoint}",  # an integration's page (the first endpoint's), with its runs
+    "/integrations/{crm}/mappings?noun=Contact",  # a Pipedrive connection's field mappings (fields asked live)
 ]
 
 
@@ -97,10 +100,25 @@ async def seed(hub: object, entities: int) -> str:
     return endpoints[0].id
 
 
+async def seed_crm(sim: object) -> str:
+    """A Pipedrive connection with 20 custom fields and 10 saved versions of its mappings; its id."""
+    from hubwire import Integration
+    from hubwire.mappings.edit import set_mappings
+    from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN
+
+    keys = [sim.add_field("persons", f"Custom {n}", "varchar") for n in range(20)]  # type: ignore[attr-defined]
+    crm = await Integration.connect(provider="pipedrive", api_token=DEFAULT_API_TOKEN, api_base_url=sim.url)  # type: ignore[attr-defined]
+    for n in range(10):
+        mapping = {"remote": keys[n], "field": "title", "transform": "string"}
+        await set_mappings(crm.id, "Contact", [mapping], by="bench")
+    return crm.id
+
+
 async def measure(url: str, entities: int, repeat: int) -> dict[str, tuple[float, float]]:
     from hubwire.api.app import create_app
     from hubwire.api.keys import create_api_key
     from hubwire.hub import Hub
+    from hubwire.simulators.pipedrive import PipedriveSimulator
 
     data = tempfile.mkdtemp()
     async with Hub(database_url=url, data_dir=data, secret_key=SECRET, allow_private_networks=True) as hub:
@@ -111,7 +129,8 @@ async def measure(url: str, entities: int, repeat: int) -> dict[str, tuple[float
             print(f"  seeded {entities:,} entities in {time.perf_counter() - started:.1f} s", flush=True)
             app = create_app(hub)
             _, key = await create_api_key(hub, "bench", "admin")
-            async with app.router.lifespan_context(app):
+            async with PipedriveSimulator() as sim, app.router.lifespan_context(app):
+                crm = await seed_crm(sim)
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
                     r = await client.post("/signin", data={"api_key": key, "next": "/"})
@@ -119,7 +138,7 @@ async def measure(url: str, entities: int, repeat: int) -> dict[str, tuple[float
                     out: dict[str, tuple[float, float]] = {}
                     for page in PAGES:
                         times = []
-                        url = page.format(endpoint=endpoint) if page.startswith("/integrations/") else page
+                        url = page.format(endpoint=endpoint, crm=crm) if page.startswith("/integrations/") else page
                         for _ in range(repeat + 1):
                             t0 = time.perf_counter()
                             r = await client.get(url)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import hubwire
 from hubwire.jobs import queue
+from hubwire.store.events import append
 
 
 async def test_events_page_by_seq_and_filter_by_type(client: httpx.AsyncClient) -> None:
@@ -82,3 +83,20 @@ async def test_event_stream_format_and_timeout(app: FastAPI, client: httpx.Async
     )
     assert [b.split("\n")[1] for b in resumed.text.split("\n\n") if b.startswith("id:")] == ["event: Deal.Closed"]
     assert app.state.event_streams == 0
+
+
+async def test_a_type_prefix_with_an_underscore_matches_only_what_it_says(
+    hub: hubwire.Hub, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # In SQL LIKE, "_" is any one character and "%" any run of them: the prefix is escaped.
+    async with hub.transaction() as tx:
+        for type_ in ("order_line.created", "orderXline.created", "order%line.created", "orders.created"):
+            await append(tx, type_, "Order", "order_1", {}, "tests")
+    app.state.sse_poll_interval = 0.02
+    for query, wanted in (("order_line.*", ["order_line.created"]), ("order%*", ["order%line.created"])):
+        listed = (await client.get("/v1/events", params={"types": query})).json()["data"]
+        assert [e["event"] for e in listed] == wanted
+        streamed = await client.get("/v1/events/stream", params={"types": query, "timeout": "0.2"})
+        assert [line.removeprefix("event: ") for line in streamed.text.splitlines() if line.startswith("event:")] == (
+            wanted
+        )

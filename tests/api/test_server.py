@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import uvicorn
 
 import hubwire
 from hubwire.api.app import create_app
@@ -99,3 +100,40 @@ async def test_event_stream_resumes_and_ends_when_the_client_leaves(
             return app.state.event_streams == 0
 
         await _until(stream_ended, timeout=5)
+
+
+async def test_the_server_stops_at_once_with_an_event_stream_open(
+    hub: hubwire.Hub, api_key: str, deal: hubwire.Noun
+) -> None:
+    app = create_app(hub, workers=0)
+    app.state.sse_poll_interval = 0.02
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    await _until(lambda: _started(server, serving))
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    opened = asyncio.Event()
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as c:
+
+        async def listen() -> list[str]:
+            seen = []
+            async with c.stream("GET", "/v1/events/stream", params={"types": "Deal.*"}) as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("event:"):
+                        seen.append(line.removeprefix("event: "))
+                        opened.set()
+            return seen
+
+        listener = asyncio.create_task(listen())
+        await c.post("/v1/deals", json={"name": "seen", "stage": "Open"})
+        await asyncio.wait_for(opened.wait(), 10)
+        server.should_exit = True  # what SIGTERM or Ctrl-C does
+        # uvicorn stops though the stream had five minutes left of its own, and the client's side ends cleanly.
+        await asyncio.wait_for(serving, 10)
+        assert await asyncio.wait_for(listener, 5) == ["Deal.Created"]
+    assert app.state.event_streams == 0
+
+
+async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> bool:
+    assert not serving.done()
+    return server.started

@@ -30,6 +30,8 @@ from hubwire import Integration
 from hubwire.api.app import create_app
 from hubwire.api.keys import create_api_key
 from hubwire.domains.billing import Customer
+from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN as PIPEDRIVE_TOKEN
+from hubwire.simulators.pipedrive import PipedriveSimulator
 from hubwire.simulators.stripe import StripeSimulator
 from tests.api.conftest import serve
 from tests.simulators.required_specs import IN_CI
@@ -209,7 +211,8 @@ async def test_connect_watch_a_sync_resend_a_delivery_and_resolve_a_conflict_in_
             assert errors == [], errors  # no script error, nothing the CSP refused
         finally:
             await browser.close()
-    assert len(list(shots.glob("*.png"))) == 2 * 16
+    # Sixteen pages at two widths (the field mappings test writes its own two beside them).
+    assert len([p for p in shots.glob("*.png") if not p.name.startswith("mappings-")]) == 2 * 16
 
 
 async def shot(page: object, folder: Path, name: str) -> None:
@@ -221,3 +224,48 @@ async def shot(page: object, folder: Path, name: str) -> None:
     await page.set_viewport_size(PHONE)
     await page.screenshot(path=folder / f"{name}-phone.png", full_page=True)
     await page.set_viewport_size(DESKTOP)
+
+
+async def test_edit_a_field_mapping_in_chromium_at_desktop_and_phone_width(hub: hubwire.Hub, tmp_path: Path) -> None:
+    """A Pipedrive connection's field mappings: a refused save shows why beside the form, the fixed one
+    is listed with its version, and the page fits a phone's width (no sideways scrolling)."""
+    from playwright.async_api import async_playwright, expect
+
+    executable = _chromium()
+    shots = Path(os.environ.get("HUBWIRE_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    _, key = await create_api_key(hub, "ops", "write")
+    async with PipedriveSimulator() as sim, serve(create_app(hub, workers=0)) as base, async_playwright() as pw:
+        tier = sim.add_field("persons", "Tier", "enum", options=["Gold", "Silver"])
+        sim.add_field("persons", "Renewal", "date")
+        crm = await Integration.connect(provider="pipedrive", api_token=PIPEDRIVE_TOKEN, api_base_url=sim.url)
+        browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        page = await browser.new_page(viewport=DESKTOP)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            await page.goto(f"{base}/signin?next=/integrations/{crm.id}")
+            await page.get_by_label("API key").fill(key)
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("link", name="field mappings, remote fields and versions").click()
+            await expect(page.locator("#remote-fields")).to_contain_text("Renewal")
+
+            await page.get_by_label("Remote field").select_option(tier)
+            await page.get_by_label("Noun field").select_option("lifecycle_stage")
+            await page.get_by_label("Transform").select_option("enum")
+            await page.get_by_label("Enum map").fill("1 = customer\n3 = lead")
+            await page.get_by_role("button", name="Save Contact mappings").click()
+            await expect(page.locator("#mapping-errors")).to_contain_text("Contact[0].transform.map")
+            await expect(page.locator("#current")).to_contain_text("the defaults apply")
+
+            await page.get_by_label("Enum map").fill("1 = customer\n2 = lead")
+            await page.get_by_role("button", name="Save Contact mappings").click()
+            await expect(page.locator("#current")).to_contain_text("lifecycle_stage")
+            await expect(page.locator("#versions tbody tr")).to_have_count(1)
+            await expect(page.locator("#versions")).to_contain_text("ops")
+            await shot(page, shots, "mappings")
+            await page.set_viewport_size(PHONE)
+            assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            assert errors == [], errors
+        finally:
+            await browser.close()

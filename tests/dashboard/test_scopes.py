@@ -16,6 +16,7 @@ from tests.dashboard.conftest import browser, sign_in
 FORMS = {
     "/integrations/{id}/sync": Scope.WRITE,
     "/integrations/{id}/disconnect": Scope.ADMIN,
+    "/integrations/{id}/mappings/{noun}": Scope.WRITE,
     "/catalogue/{provider}/connect": Scope.ADMIN,
     "/catalogue/{provider}/authorize": Scope.ADMIN,
     "/webhooks/endpoints": Scope.ADMIN,

@@ -39,7 +39,7 @@ from hubwire.nouns.noun import Noun
 from hubwire.store.events import latest
 from hubwire.sync.runs import list_runs
 
-__all__ = ["router"]
+__all__ = ["mapped_nouns", "router"]
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -211,13 +211,22 @@ async def integrations_page(request: Request, status: str | None = None) -> Resp
     return render(request, got, "integrations.html", integrations=found, status_filter=status)
 
 
+def mapped_nouns(hub: Hub, provider: str) -> list[str]:
+    """The Nouns the provider takes field mappings for (none for a provider without them)."""
+    if provider not in hub.providers:
+        return []
+    found = hub.providers.get(provider)
+    return sorted(n for n in Noun.registry if found.mapped_noun(n) is not None)
+
+
 async def _integration_context(request: Request, id: str) -> dict[str, Any]:
     hub = _hub(request)
     integration = await Integration.get(id)
     runs = await list_runs(hub, id, limit=20)
     # The page follows a sync over SSE while one is due or running (connect and "Sync now" queue one).
     due = any(r.status == "running" for r in runs) or await queue.is_live(hub, sync_key(id))
-    return {"integration": integration, "runs": runs, "running": due}
+    mapped = mapped_nouns(hub, str(integration.get("provider") or ""))
+    return {"integration": integration, "runs": runs, "running": due, "mapped_nouns": mapped}
 
 
 @router.get("/integrations/{id}", response_class=HTMLResponse)

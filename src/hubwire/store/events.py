@@ -256,7 +256,9 @@ async def read_after(
         exact = [t for t in types if not t.endswith("*")]
         prefixes = [t[:-1] for t in types if t.endswith("*") and t != "*"]
         if "*" not in types:
-            q = q.where(sa.or_(events.c.type.in_(exact), *[events.c.type.startswith(p) for p in prefixes]))
+            # autoescape: "_" and "%" in a prefix are themselves, not LIKE's wildcards.
+            starts = [events.c.type.startswith(p, autoescape=True) for p in prefixes]
+            q = q.where(sa.or_(events.c.type.in_(exact), *starts))
     if entity_id:
         q = q.where(events.c.entity_id == entity_id)
     rows = (await conn.execute(q)).all()

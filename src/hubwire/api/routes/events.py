@@ -1,8 +1,9 @@
 """The event log over HTTP: pages (``GET /v1/events``) and a Server-Sent Events stream.
 
 The stream polls the log (the log, not an in-process signal, is the truth shared by every
-process), resumes from ``Last-Event-ID`` and ends when the client goes away or after ``timeout``
-seconds (default 300), so that a server can always drain its connections and stop.
+process), resumes from ``Last-Event-ID`` and ends when the client goes away, after ``timeout``
+seconds (default 300), and when uvicorn shuts down (sse-starlette's response watches for it, as
+the dashboard's streams do), so that a server can always drain its connections and stop.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from hubwire.api.auth import hub_of
 from hubwire.errors import ValidationError
@@ -25,7 +27,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STREAM_SECONDS",
     "STREAM_BATCH",
-    "format_sse",
+    "as_sse",
     "resume_point",
     "router",
 ]
@@ -37,6 +39,8 @@ HEARTBEAT_INTERVAL = 15.0
 # A stream ends by itself after a while so that a server can always drain its connections and
 # stop; EventSource clients reconnect on their own, resuming from Last-Event-ID.
 DEFAULT_STREAM_SECONDS = 300.0
+# Lines end in LF, as this stream's clients have always read them (sse-starlette's default is CRLF).
+SEP = "\n"
 
 
 def _types(raw: str | None) -> list[str]:
@@ -56,9 +60,9 @@ async def list_events(
     return {"data": [e.to_dict() for e in found], "next_after": found[-1].seq if found else after}
 
 
-def format_sse(event: EventRecord) -> str:
+def as_sse(event: EventRecord) -> ServerSentEvent:
     data = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
+    return ServerSentEvent(data=data, event=event.type, id=str(event.seq), sep=SEP)
 
 
 def resume_point(after: int, last_event_id: str | None) -> int:
@@ -88,38 +92,34 @@ async def stream_events(
         le=86400,
         description="end the stream after this many seconds (clients reconnect with Last-Event-ID)",
     ),
-) -> StreamingResponse:
+) -> Response:
     hub = hub_of(request)
     wanted = _types(types)
     start = resume_point(after, last_event_id)
     state = request.app.state
     poll = float(getattr(state, "sse_poll_interval", DEFAULT_POLL_INTERVAL))
 
-    async def stream() -> AsyncIterator[str]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         cursor = start
         state.event_streams = getattr(state, "event_streams", 0) + 1
-        last_sent = time.monotonic()
-        deadline = last_sent + timeout
+        deadline = time.monotonic() + timeout
         try:
-            yield f"retry: {int(poll * 1000) or 1000}\n\n"
+            yield ServerSentEvent(retry=int(poll * 1000) or 1000, sep=SEP)
             while True:
                 async with hub.read() as conn:
                     batch = await read_after(conn, cursor, limit=STREAM_BATCH, types=wanted)
                 for event in batch:
-                    yield format_sse(event)
+                    yield as_sse(event)
                 if batch:
                     cursor = batch[-1].seq
-                    last_sent = time.monotonic()
                     if len(batch) == STREAM_BATCH:
                         continue
-                if await request.is_disconnected() or time.monotonic() >= deadline:
+                if time.monotonic() >= deadline:  # a client gone away: sse-starlette cancels this
                     return
-                if time.monotonic() - last_sent >= HEARTBEAT_INTERVAL:
-                    yield ": keep-alive\n\n"
-                    last_sent = time.monotonic()
                 await asyncio.sleep(poll)
         finally:
             state.event_streams -= 1
 
+    # sse-starlette sends the keep-alive comment (every HEARTBEAT_INTERVAL) and ends the stream on shutdown.
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    return EventSourceResponse(stream(), headers=headers, ping=int(HEARTBEAT_INTERVAL), sep=SEP)
