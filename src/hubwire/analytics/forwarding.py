@@ -116,13 +116,16 @@ def forwarder_of(integration_id: str, data: Mapping[str, Any]) -> Forwarder:
     )
 
 
+# Built once: read by every transaction that forwards or collects.
+_ACTIVE_FORWARDERS = sa.select(entities.c.id, entities.c.data).where(
+    entities.c.type == "Integration",
+    entities.c.data["provider"].as_string() == PROVIDER,
+    entities.c.data["status"].as_string().in_(ACTIVE),
+)
+
+
 async def active_forwarders(conn: AsyncConnection) -> list[Forwarder]:
-    q = sa.select(entities.c.id, entities.c.data).where(
-        entities.c.type == "Integration",
-        entities.c.data["provider"].as_string() == PROVIDER,
-        entities.c.data["status"].as_string().in_(ACTIVE),
-    )
-    return [forwarder_of(r.id, r.data) for r in (await conn.execute(q)).all()]
+    return [forwarder_of(r.id, r.data) for r in (await conn.execute(_ACTIVE_FORWARDERS)).all()]
 
 
 class _Pending:
