@@ -10,7 +10,8 @@ Segment ``messageId``, Sentry ``event_id``).
 
 Batching, by age and size: the flush job of a destination runs ``flush_interval`` seconds after
 the first event of its window (one job per window: a key per destination and window), and sends
-what is pending in requests of at most ``batch_size`` events; a transaction that alone brings
+what is pending in requests of at most ``batch_size`` events (pipelined: the next batch is read
+while one is in flight, and sent while the previous one is logged); a transaction that alone brings
 ``batch_size`` events schedules a flush at once. A request that fails with a 5xx, 429 (its
 Retry-After honoured) or no answer is retried on the job's backoff; one the destination refuses
 (another 4xx) marks its events ``dead`` with the reason. Every request batch is a row of the
