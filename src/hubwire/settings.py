@@ -26,6 +26,7 @@
 | HUBWIRE_COLLECT_ALLOWED_ORIGINS  | none (page Origins /v1/collect accepts)  |
 | HUBWIRE_COLLECT_RATE_LIMIT       | 200 (collected events/s per key)         |
 | HUBWIRE_COLLECT_MAX_EVENTS       | 500 (events per /v1/collect request)     |
+| HUBWIRE_COLLECT_KEY_CACHE_SECONDS | 5 (a revoked collect key refused within) |
 | HUBWIRE_LAKEHOUSE                | 1 (copy analytics events to the lakehouse)|
 | HUBWIRE_LAKEHOUSE_WAREHOUSE      | <data dir>/lakehouse (or s3://bucket/path)|
 | HUBWIRE_LAKEHOUSE_S3_ENDPOINT    | none (an S3-compatible endpoint URL)     |
@@ -127,6 +128,11 @@ class Settings(BaseSettings):
     )
     collect_rate_limit: float = Field(200.0, gt=0, allow_inf_nan=False, description="events per second > 0")
     collect_max_events: int = Field(500, ge=1, le=10000, description="a whole number of events in [1, 10000]")
+    # A collect key verified this many seconds ago is not read again (0: read on every request): a
+    # key revoked by another process is refused at most this late (at once when revoked in this one).
+    collect_key_cache_seconds: float = Field(
+        5.0, ge=0, le=300, allow_inf_nan=False, description="a number of seconds in [0, 300]"
+    )
     # The lakehouse (hubwire.lakehouse): every collected and forwarded event appended to an Iceberg
     # table, in batches of at most ``batch_size`` events an event waits at most ``flush_interval``
     # seconds for; the warehouse a directory or s3://bucket/prefix (with the S3 settings);

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from hubwire import Integration, Worker
 from hubwire.analytics import list_batches
 from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key
+from hubwire.api.keys import create_api_key, revoke_api_key
+from hubwire.api.routes.collect import CollectLimiter
 from hubwire.api.scopes import Scope
 from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
@@ -138,6 +139,8 @@ async def test_cors_allows_the_listed_origins_only(chub: Hub, client_of: Callabl
 
 async def test_validation_size_and_rate_limits(chub: Hub, client_of: Callable[..., httpx.AsyncClient]) -> None:
     _, key = await create_api_key(chub, "site", Scope.COLLECT)
+    # A frozen clock: the bucket cannot refill between the requests, however slow the machine.
+    chub.provide(CollectLimiter, CollectLimiter(chub.settings, clock=lambda: 1000.0))
     async with client_of() as c:
         r = await c.post(
             f"/v1/collect?key={key}", json={"batch": [{"event": "ok", "distinct_id": "d"}, {"event": 3}, "x"]}
@@ -157,6 +160,33 @@ async def test_validation_size_and_rate_limits(chub: Hub, client_of: Callable[..
         limited = await c.post(f"/v1/collect?key={key}", json=batch)
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
         assert limited.json()["code"] == "rate_limited"
+
+
+async def test_a_revoked_collect_key_is_refused_within_the_cache_ttl(
+    chub: Hub,
+    clock: FakeClock,
+    client_of: Callable[..., httpx.AsyncClient],
+    db_url: str,
+    tmp_path: Path,
+    providers: ProviderRegistry,
+) -> None:
+    ttl = chub.settings.collect_key_cache_seconds
+    assert ttl == 5.0
+    record, key = await create_api_key(chub, "site", Scope.COLLECT)
+    one = {"event": "e", "distinct_id": "d"}
+    async with client_of() as c, make_hub(db_url, tmp_path / "other", providers, clock=clock) as other:
+        assert (await c.post(f"/v1/collect?key={key}", json=one)).status_code == 202
+        await revoke_api_key(other, record.id)  # another process: this one still holds the verified key
+        clock.advance(ttl - 0.5)
+        assert (await c.post(f"/v1/collect?key={key}", json=one)).status_code == 202
+        clock.advance(0.5)
+        refused = await c.post(f"/v1/collect?key={key}", json=one)
+        assert refused.status_code == 401 and key not in refused.text
+
+        record, key = await create_api_key(chub, "site2", Scope.COLLECT)
+        assert (await c.post(f"/v1/collect?key={key}", json=one)).status_code == 202
+        await revoke_api_key(chub, record.id)  # this process: refused at once
+        assert (await c.post(f"/v1/collect?key={key}", json=one)).status_code == 401
 
 
 async def test_collect_js_is_served(client_of: Callable[..., httpx.AsyncClient]) -> None:

@@ -213,3 +213,31 @@ async def test_concurrent_collects_commit_together_and_a_failure_reaches_each(
         assert [type(r) for r in results] == [RuntimeError, RuntimeError]
         assert (await pending_counts(ahub))["posthog"]["pending"] == 60
         assert await record_collected(ahub, collected(5, 300)) == 5 and committed == [60, 5]
+
+
+async def test_a_failure_mid_flush_keeps_the_batches_after_it_pending(ahub: Hub) -> None:
+    async with PostHogSimulator() as ph:
+        made = await Integration.connect(
+            provider="analytics",
+            destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}},
+            batch_size=10,
+        )
+        events = [AnalyticsEvent(f"col_p{i:02d}", "view", "u", 1.8e9 + i, {"i": i}, "collect") for i in range(30)]
+        await record_collected(ahub, events)
+        ph.fail_next(1, status=None)  # the first batch goes through (the second is read while it is in flight)
+        ph.fail_next(1, status=503)  # the second fails: the flush stops, the third is not sent
+        with pytest.raises(Exception):  # noqa: B017  (Retry or the backoff retry: either is a retry)
+            await forwarding.flush(ahub, made.id, "posthog")
+        assert sorted(e.properties["i"] for e in ph.events) == list(range(10))
+        logged = sorted((b.status, b.events, b.status_code) for b in await list_batches(ahub))
+        assert logged == [("failed", 10, 503), ("succeeded", 10, 200)]
+        async with ahub.read() as conn:
+            rows = (await conn.execute(analytics_outbox.select().order_by(analytics_outbox.c.id))).all()
+        assert [r.event_id for r in rows] == [f"col_p{i:02d}" for i in range(10, 30)]
+        assert [r.attempts for r in rows] == [1] * 10 + [0] * 10
+
+        assert await forwarding.flush(ahub, made.id, "posthog") == 20
+        assert sorted(e.properties["i"] for e in ph.events) == list(range(30))  # each once
+        ok = [b for b in await list_batches(ahub) if b.status == "succeeded"]
+        assert [b.events for b in ok] == [10, 10, 10]
+        assert await pending_counts(ahub) == {}

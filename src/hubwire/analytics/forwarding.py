@@ -10,7 +10,8 @@ Segment ``messageId``, Sentry ``event_id``).
 
 Batching, by age and size: the flush job of a destination runs ``flush_interval`` seconds after
 the first event of its window (one job per window: a key per destination and window), and sends
-what is pending in requests of at most ``batch_size`` events; a transaction that alone brings
+what is pending in requests of at most ``batch_size`` events (pipelined: the next batch is read
+while one is in flight, and sent while the previous one is logged); a transaction that alone brings
 ``batch_size`` events schedules a flush at once. A request that fails with a 5xx, 429 (its
 Retry-After honoured) or no answer is retried on the job's backoff; one the destination refuses
 (another 4xx) marks its events ``dead`` with the reason. Every request batch is a row of the
@@ -116,13 +117,16 @@ def forwarder_of(integration_id: str, data: Mapping[str, Any]) -> Forwarder:
     )
 
 
+# Built once: read by every transaction that forwards or collects.
+_ACTIVE_FORWARDERS = sa.select(entities.c.id, entities.c.data).where(
+    entities.c.type == "Integration",
+    entities.c.data["provider"].as_string() == PROVIDER,
+    entities.c.data["status"].as_string().in_(ACTIVE),
+)
+
+
 async def active_forwarders(conn: AsyncConnection) -> list[Forwarder]:
-    q = sa.select(entities.c.id, entities.c.data).where(
-        entities.c.type == "Integration",
-        entities.c.data["provider"].as_string() == PROVIDER,
-        entities.c.data["status"].as_string().in_(ACTIVE),
-    )
-    return [forwarder_of(r.id, r.data) for r in (await conn.execute(q)).all()]
+    return [forwarder_of(r.id, r.data) for r in (await conn.execute(_ACTIVE_FORWARDERS)).all()]
 
 
 class _Pending:
@@ -409,57 +413,112 @@ async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool
         return 0  # disconnected or removed: its rows wait for a reconnect
     fw = forwarder_of(integration_id, row.data)
     size = min(fw.batch_size, 1000)
+
+    async def attempt(rows: Sequence[tuple[int, str]]) -> _Outcome:
+        return await _attempt(hub, integration_id, destination, conf, rows, final=final)
+
+    # A pipeline: batch k+1 is read while batch k is in flight, and sent while batch k is logged.
+    # A batch's rows stay pending until its log transaction deletes them, so a kill at any point
+    # leaves them to the next flush (at least once).
     sent = 0
-    while True:
-        async with hub.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(analytics_outbox.c.id, analytics_outbox.c.event)
-                    .where(
-                        analytics_outbox.c.integration_id == integration_id,
-                        analytics_outbox.c.destination == destination,
-                        analytics_outbox.c.status == "pending",
-                    )
-                    .order_by(analytics_outbox.c.id)
-                    .limit(size)
+    rows = await _pending_rows(hub, integration_id, destination, size)
+    sending = asyncio.ensure_future(attempt(rows)) if rows else None
+    try:
+        while sending is not None:
+            ahead = await _pending_rows(hub, integration_id, destination, size, after=rows[-1][0])
+            outcome = await sending
+            sending = None
+            if not ahead and outcome.status != "failed":
+                # From the start again: a row whose id is below the last one read may have committed since.
+                ahead = await _pending_rows(hub, integration_id, destination, size, exclude=outcome.ids)
+            if ahead and outcome.status != "failed":
+                sending = asyncio.ensure_future(attempt(ahead))
+            await _log(hub, outcome.entry, outcome.ids, outcome.status, outcome.entry["error"])
+            if outcome.status == "failed":
+                error = outcome.error or "failed"
+                raise Retry(outcome.retry or 0.0, error) if outcome.retry else _Again(error)
+            if outcome.status == "dead":
+                log.warning(
+                    "analytics.batch_dead", integration=integration_id, destination=destination, error=outcome.error
                 )
-            ).all()
-        if not rows:
-            return sent
-        events = [AnalyticsEvent.from_json(r.event) for r in rows]
-        ids = [r.id for r in rows]
-        started, t0 = hub.clock(), time.perf_counter()
-        code: int | None = None
-        error: str | None = None
-        retry: float | None = None
-        try:
-            code = await _send(hub, integration_id, destination, conf, events)
-        except ProviderError as exc:
-            code, error = exc.provider_status, redact_text(exc.message)
-            if isinstance(exc, ProviderRateLimited | ProviderUnavailable):
-                wait = exc.fields.get("retry_after")
-                retry = float(wait) if isinstance(wait, int | float) else 0.0
-        except HubwireError as exc:  # e.g. the SSRF guard refused the address: not worth retrying
-            error = redact_text(exc.message)
-        status = "succeeded" if error is None else ("failed" if retry is not None and not final else "dead")
-        kept = None if error is None else error[:RESPONSE_LIMIT]
-        entry = {
-            "integration_id": integration_id,
-            "destination": destination,
-            "events": len(events),
-            "status": status,
-            "status_code": code,
-            "error": kept,
-            "started_at": started,
-            "latency_ms": (time.perf_counter() - t0) * 1000.0,
-        }
-        await _log(hub, entry, ids, status, kept)
-        if status == "failed":
-            raise Retry(retry or 0.0, error or "") if retry else _Again(error or "failed")
-        if status == "dead":
-            log.warning("analytics.batch_dead", integration=integration_id, destination=destination, error=error)
-            continue
-        sent += len(events)
+            else:
+                sent += len(outcome.ids)
+            rows = ahead
+        return sent
+    finally:
+        if sending is not None:  # a failure mid-pipeline: the batch in flight stays pending, sent again later
+            sending.cancel()
+            await asyncio.gather(sending, return_exceptions=True)
+
+
+async def _pending_rows(
+    hub: Hub, integration_id: str, destination: str, size: int, *, after: int = 0, exclude: Sequence[int] = ()
+) -> list[tuple[int, str]]:
+    """The next ``size`` pending rows (id, event) of a destination, oldest first, with an id above ``after``."""
+    q = (
+        sa.select(analytics_outbox.c.id, analytics_outbox.c.event)
+        .where(
+            analytics_outbox.c.integration_id == integration_id,
+            analytics_outbox.c.destination == destination,
+            analytics_outbox.c.status == "pending",
+            analytics_outbox.c.id > after,
+        )
+        .order_by(analytics_outbox.c.id)
+        .limit(size)
+    )
+    if exclude:
+        q = q.where(analytics_outbox.c.id.not_in(list(exclude)))
+    async with hub.read() as conn:
+        return [(r.id, r.event) for r in (await conn.execute(q)).all()]
+
+
+@dataclass
+class _Outcome:
+    """One batch sent (or not): its delivery log entry, its outbox rows, and what to do next."""
+
+    ids: list[int]
+    entry: dict[str, Any]
+    status: str
+    error: str | None
+    retry: float | None
+
+
+async def _attempt(
+    hub: Hub,
+    integration_id: str,
+    destination: str,
+    conf: Mapping[str, str],
+    rows: Sequence[tuple[int, str]],
+    *,
+    final: bool,
+) -> _Outcome:
+    """Send one batch of outbox rows; what happened (never raises for the destination's answer)."""
+    events = [AnalyticsEvent.from_json(event) for _, event in rows]
+    started, t0 = hub.clock(), time.perf_counter()
+    code: int | None = None
+    error: str | None = None
+    retry: float | None = None
+    try:
+        code = await _send(hub, integration_id, destination, conf, events)
+    except ProviderError as exc:
+        code, error = exc.provider_status, redact_text(exc.message)
+        if isinstance(exc, ProviderRateLimited | ProviderUnavailable):
+            wait = exc.fields.get("retry_after")
+            retry = float(wait) if isinstance(wait, int | float) else 0.0
+    except HubwireError as exc:  # e.g. the SSRF guard refused the address: not worth retrying
+        error = redact_text(exc.message)
+    status = "succeeded" if error is None else ("failed" if retry is not None and not final else "dead")
+    entry = {
+        "integration_id": integration_id,
+        "destination": destination,
+        "events": len(events),
+        "status": status,
+        "status_code": code,
+        "error": None if error is None else error[:RESPONSE_LIMIT],
+        "started_at": started,
+        "latency_ms": (time.perf_counter() - t0) * 1000.0,
+    }
+    return _Outcome([i for i, _ in rows], entry, status, error, retry)
 
 
 class _Again(Exception):

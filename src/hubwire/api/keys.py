@@ -28,6 +28,32 @@ __all__ = ["ApiKey", "create_api_key", "list_api_keys", "revoke_api_key", "verif
 LAST_USED_RESOLUTION = 60.0
 
 
+class _VerifiedKeys:
+    """Keys this process verified lately (a hub service): the hash of a key -> its record and when.
+
+    Only callers that accept a revocation seen late use it (``max_age`` of :func:`verify_api_key`:
+    the collect routes, ``HUBWIRE_COLLECT_KEY_CACHE_SECONDS``); a key revoked in this process is
+    forgotten at once, one revoked by another process is refused at most ``max_age`` seconds later.
+    """
+
+    def __init__(self) -> None:
+        self._by_hash: dict[str, tuple[ApiKey, float]] = {}
+
+    def get(self, digest: str, now: float, max_age: float) -> ApiKey | None:
+        hit = self._by_hash.get(digest)
+        if hit is None or not 0 <= now - hit[1] < max_age:
+            return None
+        return hit[0]
+
+    def put(self, digest: str, key: ApiKey, now: float) -> None:
+        if len(self._by_hash) >= 10_000:  # bounded: start again rather than grow
+            self._by_hash.clear()
+        self._by_hash[digest] = (key, now)
+
+    def forget(self, key_id: str) -> None:
+        self._by_hash = {d: hit for d, hit in self._by_hash.items() if hit[0].id != key_id}
+
+
 @dataclass(frozen=True)
 class ApiKey:
     id: str
@@ -93,22 +119,33 @@ async def create_api_key(hub: Hub, name: str = "default", scope: Scope | str = S
     return record, key
 
 
-async def verify_api_key(hub: Hub, key: str | None) -> ApiKey:
+async def verify_api_key(hub: Hub, key: str | None, *, max_age: float = 0.0) -> ApiKey:
+    """The record of a valid, unrevoked key; AuthenticationError otherwise.
+
+    ``max_age`` > 0: a key this process verified less than ``max_age`` seconds ago passes without
+    reading the database (so a revocation made by another process is seen up to ``max_age`` late).
+    """
     if not key:
         raise AuthenticationError(
             "missing API key: send Authorization: Bearer <key> (create one with `hubwire apikey create`)"
         )
+    digest, now = _hash(key), hub.clock()
+    verified = hub.service(_VerifiedKeys) if max_age > 0 else None
+    if verified is not None and (hit := verified.get(digest, now, max_age)) is not None:
+        return hit
     async with hub.read() as conn:
-        row = (await conn.execute(sa.select(api_keys).where(api_keys.c.hash == _hash(key)))).first()
+        row = (await conn.execute(sa.select(api_keys).where(api_keys.c.hash == digest))).first()
     if row is None or row.revoked_at is not None:
         raise AuthenticationError("invalid or revoked API key")
     last_used = row.last_used_at
-    now = hub.clock()
     if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
         last_used = now
         async with hub.transaction() as tx:
             await tx.conn.execute(api_keys.update().where(api_keys.c.id == row.id).values(last_used_at=now))
-    return _record(row, last_used)
+    record = _record(row, last_used)
+    if verified is not None:
+        verified.put(digest, record, now)
+    return record
 
 
 async def list_api_keys(hub: Hub) -> list[ApiKey]:
@@ -128,6 +165,7 @@ async def revoke_api_key(hub: Hub, key_id: str) -> ApiKey:
                 .returning(*api_keys.c)
             )
         ).first()
+    hub.service(_VerifiedKeys).forget(key_id)
     if row is None:
         raise NotFoundError(f"no active API key {key_id}", id=key_id)
     return _record(row)

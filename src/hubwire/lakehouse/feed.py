@@ -113,13 +113,25 @@ async def record(tx: Tx, events: Sequence[AnalyticsEvent]) -> None:
     if not settings.lakehouse or not events:
         return
     now = tx.hub.clock()
-    await tx.conn.execute(
-        lakehouse_outbox.insert(),
-        [{"event_id": e.id, "event": e.to_json(), "created_at": now} for e in events],
-    )
+    # One statement over one JSON document, not a bound row per event (psycopg sends those one by one).
+    doc = jsonfast.dumps([{"id": e.id, "event": e.to_json()} for e in events])
+    await tx.conn.execute(_INSERT_OUTBOX[tx.dialect], {"rows": doc, "now": now})
     await queue.enqueue(tx, APPEND_JOB, {}, run_at=now + settings.lakehouse_flush_interval, key=APPEND_JOB)
     if len(events) >= settings.lakehouse_batch_size:  # a full batch already: no reason to wait
         await queue.enqueue(tx, APPEND_JOB, {}, key=f"{APPEND_JOB}:full")
+
+
+_INSERT_OUTBOX = {
+    "postgresql": sa.text(
+        "INSERT INTO lakehouse_outbox (event_id, event, created_at) "
+        "SELECT e.value->>'id', e.value->>'event', :now "
+        "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(value, i) ORDER BY e.i"
+    ),
+    "sqlite": sa.text(
+        "INSERT INTO lakehouse_outbox (event_id, event, created_at) "
+        "SELECT json_extract(value, '$.id'), json_extract(value, '$.event'), :now FROM json_each(:rows) ORDER BY key"
+    ),
+}
 
 
 def _row(text: str, recorded_at: float) -> iceberg.Row:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -40,7 +40,7 @@ from hubwire.nouns.schema import parse_datetime
 from hubwire.settings import Settings
 from hubwire.store.ids import new_id
 
-__all__ = ["PATH", "SCRIPT_PATH", "CollectCors", "public_router", "router"]
+__all__ = ["PATH", "SCRIPT_PATH", "CollectCors", "CollectLimiter", "public_router", "router"]
 
 PATH = "/v1/collect"
 SCRIPT_PATH = "/v1/collect.js"
@@ -96,13 +96,13 @@ class JavaScript(Response):
 class _Bucket:
     """A token bucket: ``rate`` tokens a second, holding at most ``burst``."""
 
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = burst, time.monotonic()
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.at = burst, clock()
 
     def take(self, n: int) -> float:
         """Take ``n`` tokens: 0.0 when granted, else the seconds until they would be."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if n <= self.tokens:
@@ -112,10 +112,14 @@ class _Bucket:
 
 
 class CollectLimiter:
-    """The per-key rate of collected events in this process (a hub service)."""
+    """The per-key rate of collected events in this process (a hub service).
 
-    def __init__(self, settings: Settings) -> None:
+    ``clock``: seconds, monotonic (tests give a frozen one, so that no refill happens between requests).
+    """
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = settings.collect_rate_limit
+        self.clock = clock
         self.burst = max(self.rate, float(settings.collect_max_events))
         self._buckets: dict[str, _Bucket] = {}
 
@@ -124,7 +128,7 @@ class CollectLimiter:
         if bucket is None:
             if len(self._buckets) > 10_000:  # bounded: forget the idle ones
                 self._buckets.clear()
-            bucket = self._buckets[key] = _Bucket(self.rate, self.burst)
+            bucket = self._buckets[key] = _Bucket(self.rate, self.burst, self.clock)
         wait = bucket.take(n)
         if wait:
             raise RateLimitedError(
