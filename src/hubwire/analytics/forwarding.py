@@ -46,6 +46,7 @@ from hubwire.jobs.kinds import Backoff, Job, Retry, job_kind
 from hubwire.net.http import http_client
 from hubwire.net.redact import redact_text
 from hubwire.store.events import iso
+from hubwire.store.group import GroupCommit
 from hubwire.store.tables import analytics_batches, analytics_outbox, entities
 from hubwire.vault.credentials import load_credentials
 
@@ -278,56 +279,26 @@ async def record_collected(hub: Hub, events: Sequence[AnalyticsEvent]) -> int:
 _GROUP_EVENTS = 2000  # collected events per transaction at most
 
 
-@dataclass
-class _Collected:
-    events: Sequence[AnalyticsEvent]
-    done: asyncio.Future[int]
-
-
 class _CollectWriter:
-    """Group commit of collected events, one per hub (as the inbox writer of provider webhooks).
-
-    :meth:`record` returns once its events and their flush jobs committed. While a transaction
-    commits, the calls that arrive wait and go together in the next one: under load a transaction
-    carries many requests' events (SQLite has one writer: one transaction per request would queue
-    them all behind each other); alone, a call waits for nothing but its own commit. Should the
-    transaction fail, every call in it hears the error, and nothing of it was written.
-    """
+    """Group commit of collected events, one per hub (:class:`~hubwire.store.group.GroupCommit`, as
+    the inbox of provider webhooks): :meth:`record` returns once its events and their flush jobs
+    committed; under load a transaction carries many requests' events."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._pending: list[_Collected] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._group: GroupCommit[Sequence[AnalyticsEvent], int] = GroupCommit(
+            self._write_calls, limit=_GROUP_EVENTS, weigh=len, name="hubwire-collect-writer"
+        )
 
     async def record(self, events: Sequence[AnalyticsEvent]) -> int:
-        pending = _Collected(events, asyncio.get_running_loop().create_future())
-        self._pending.append(pending)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="hubwire-collect-writer")
-        # Shielded: a client that hangs up does not cancel the commit other requests wait for.
-        return await asyncio.shield(pending.done)
+        return await self._group.submit(events)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._group.close()
 
-    async def _flush(self) -> None:
-        while self._pending:
-            n, size = 0, 0
-            while n < len(self._pending) and (n == 0 or size + len(self._pending[n].events) <= _GROUP_EVENTS):
-                size += len(self._pending[n].events)
-                n += 1
-            batch, self._pending = self._pending[:n], self._pending[n:]
-            try:
-                await self._write([e for p in batch for e in p.events])
-            except Exception as exc:  # the database refused: every call of the group hears it
-                for p in batch:
-                    if not p.done.done():
-                        p.done.set_exception(exc)
-                continue
-            for p in batch:
-                if not p.done.done():
-                    p.done.set_result(len(p.events))
+    async def _write_calls(self, calls: list[Sequence[AnalyticsEvent]]) -> list[int]:
+        await self._write([e for events in calls for e in events])
+        return [len(events) for events in calls]
 
     async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
         async with self.hub.transaction() as tx:
