@@ -1,7 +1,7 @@
 """Event collection and forwarding: ``POST /v1/collect`` against the same app's bare endpoint, and
 forwarding to three destinations against the official ``posthog`` client, same run.
 
-Run by hand (not a test): ``.venv/bin/python bench/collect.py [--db sqlite pg] [--only collect forward]``.
+Run by hand (not a test): ``.venv/bin/python bench/collect.py [--db sqlite pg] [--only collect forward query]``.
 
 - ``collect``: the server is ``hubwire serve``'s app (``create_app``, no worker) in its own process
   under uvicorn on 127.0.0.1, with one extra route, ``POST /bench/bare``, that reads the body and
@@ -27,6 +27,8 @@ Run by hand (not a test): ``.venv/bin/python bench/collect.py [--db sqlite pg] [
   PostHog simulator, clock from the first ``capture`` to the simulator holding them all. Printed:
   events/s to all three destinations, deliveries/s (event x destination), the peer's events/s and
   the ratio (aim >= 1x).
+- ``query``: ``bench/lakehouse.py`` (events per day per name over ``--query-events`` events, DuckDB
+  on the Iceberg table vs the same query on the event log in PostgreSQL; its docstring says how).
 """
 
 from __future__ import annotations
@@ -471,6 +473,17 @@ async def forward_posthog(args: argparse.Namespace, sims: Simulators) -> float:
     return rate
 
 
+def lakehouse_bench() -> Any:
+    """bench/lakehouse.py as a module (bench/ is kept off sys.path, see above)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_lakehouse", Path(__file__).with_name("lakehouse.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 async def main(args: argparse.Namespace) -> None:
     sims = Simulators()
     try:
@@ -488,10 +501,8 @@ async def main(args: argparse.Namespace) -> None:
                         f"events, {rate * len(DESTINATIONS) / peer:.2f}x deliveries",
                         flush=True,
                     )
-            # -- lakehouse query (bench/lakehouse.py) -----------------------------------------------
-            # The lead adds here the query part of issue 13's benchmark: events per day per name over
-            # 1,000,000 events, DuckDB on the Iceberg table vs the same query on the event log in
-            # PostgreSQL, printed as a ratio. Nothing above depends on it.
+            if "query" in args.only:  # bench/lakehouse.py: DuckDB on the Iceberg table vs PostgreSQL's event log
+                await lakehouse_bench().run(args.query_events, args.query_runs)
     finally:
         sims.close()
 
@@ -511,8 +522,11 @@ if __name__ == "__main__":
     else:
         p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
         p.add_argument("--db", nargs="*", choices=("sqlite", "pg"), default=["sqlite", "pg"])
-        p.add_argument("--only", nargs="*", choices=("collect", "forward"), default=["collect", "forward"])
+        parts = ("collect", "forward", "query")
+        p.add_argument("--only", nargs="*", choices=parts, default=list(parts))
         p.add_argument("--requests", type=int, default=1000, help="collect requests per route per round")
         p.add_argument("--rounds", type=int, default=2)
         p.add_argument("--events", type=int, default=20000, help="events forwarded per system")
+        p.add_argument("--query-events", type=int, default=1_000_000, help="events in the lakehouse query part")
+        p.add_argument("--query-runs", type=int, default=5)
         asyncio.run(main(p.parse_args()))
