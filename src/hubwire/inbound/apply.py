@@ -6,11 +6,14 @@ An ``inbound.apply`` job has one of two payloads:
   with the webhooks by the inbox when no such job is queued or running: it takes the Integration's
   webhooks waiting for their first apply, :data:`BATCH` at a time in the order received, applies
   each batch together (:mod:`hubwire.inbound.batch`: a page of records per transaction) and goes
-  on until none is left; then it gives its key up (:func:`~hubwire.jobs.queue.release_key`: a
-  webhook stored meanwhile is either seen, or makes a new job). However many webhooks arrive while
-  it runs, they cost no further job. After :data:`HANDOVER` webhooks it hands the rest over to a
-  new job (a steady stream does not keep one job past its timeout). It reads the Integration and
-  its credentials again every :data:`CONTEXT_TTL` seconds (a disconnect is seen that late at most);
+  on until none is left and none came for :data:`LINGER` seconds (it looks every :data:`LOOK`
+  seconds: a steady stream is applied by the one running job, with no new job to claim, which a
+  worker in another process would see only at its poll interval on SQLite); then it gives its key
+  up (:func:`~hubwire.jobs.queue.release_key`: a webhook stored meanwhile is either seen, or makes
+  a new job). However many webhooks arrive while it runs, they cost no further job. After
+  :data:`HANDOVER` webhooks it hands the rest over to a new job (a steady stream does not keep one
+  job past its timeout). It reads the Integration and its credentials again every
+  :data:`CONTEXT_TTL` seconds (a disconnect is seen that late at most);
 - ``{"hook": id}``: one webhook tried before: a replay, or a retry after a retryable failure.
 
 Each webhook is applied as the provider of its Integration (``acting_as``: the verbs have the
@@ -33,6 +36,7 @@ before-hooks that give an Integration of a provider taking webhooks its ``hook_u
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -60,12 +64,14 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.store.transaction import Tx
 
-__all__ = ["BATCH", "CONTEXT_TTL", "HANDOVER", "apply_hook", "apply_rows", "provider_context"]
+__all__ = ["BATCH", "CONTEXT_TTL", "HANDOVER", "LINGER", "LOOK", "apply_hook", "apply_rows", "provider_context"]
 
 log = structlog.get_logger("hubwire.inbound")
 BATCH = 500  # webhooks applied together at most
 HANDOVER = 10_000  # webhooks one job applies before it hands the rest over to a new one
 CONTEXT_TTL = 5.0  # seconds a running job applies with the Integration (and credentials) it read
+LINGER = 0.5  # seconds a job with nothing left waits for more before it gives its key up
+LOOK = 0.02  # seconds between its looks at the inbox meanwhile
 
 
 async def apply_hook(hub: Hub, hook_id: str, *, last_attempt: bool = True) -> str:
@@ -198,12 +204,19 @@ async def _apply_waiting(hub: Hub, job: Job, integration_id: str) -> None:
     done = 0
     ctx: ProviderContext | None = None
     read_at = 0.0
+    idle_since: float | None = None
     while True:
         rows = await inbox.waiting(hub, integration_id, BATCH)
         if not rows:
+            now = time.monotonic()
+            idle_since = idle_since or now
+            if now - idle_since < LINGER:
+                await asyncio.sleep(LOOK)
+                continue
             if await queue.release_key(hub, job, unless=lambda tx: inbox.any_waiting(tx, integration_id)):
                 return
             continue  # stored while it looked: apply them too
+        idle_since = None
         if ctx is None or time.monotonic() - read_at > CONTEXT_TTL:
             read_at = time.monotonic()
             try:
