@@ -28,4 +28,8 @@ async def test_openapi_is_valid_and_lists_the_routes(anon: httpx.AsyncClient) ->
     assert {"filter", "sort", "limit", "cursor", "name", "stage", "tags"} <= params and "meta" not in params
     connect = paths["/v1/integrations/connect"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "provider" in connect["required"]
-    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"]["scheme"] == "bearer" and schemes["CollectKey"]["in"] == "query"
+    assert paths["/v1/deals/{id}"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert paths["/v1/collect"]["post"]["security"] == [{"HTTPBearer": []}, {"CollectKey": []}]
+    assert "security" not in paths["/healthz"]["get"]

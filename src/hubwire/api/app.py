@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import hubwire
 from hubwire.api.auth import require_api_key, require_collect_key
 from hubwire.api.limits import RequestLimits
-from hubwire.api.openapi import document_problems
+from hubwire.api.openapi import document_problems, document_security
 from hubwire.api.problems import install_problem_handlers
 from hubwire.api.routes import COLLECT_ROUTERS, PUBLIC_ROUTERS, ROUTERS
 from hubwire.api.routes.collect import CollectCors
@@ -143,11 +143,12 @@ def create_app(
     mount_nouns(app)
     generate = app.openapi
     public = {path for _, path in declared_routes(PUBLIC_ROUTERS)}
+    query_key = {path for _, path in declared_routes(COLLECT_ROUTERS)}
 
     def openapi() -> dict[str, Any]:
         # FastAPI caches the document in app.openapi_schema (mount_nouns clears it): extend each new one once.
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate(), public)
+            app.openapi_schema = document_security(document_problems(generate(), public), public, query_key)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -2,15 +2,15 @@
 
 Keys are checked with :func:`hubwire.api.keys.verify_api_key`, then the key's scope against what
 the route needs (:func:`hubwire.api.scopes.required_scope`): no key or a wrong one is a 401, a
-valid key whose scope falls short a 403 ``insufficient_scope``. When the hub's settings disable
+valid key whose scope falls short a 403 ``insufficient_scope``. The OpenAPI document's security
+entries are written by :func:`hubwire.api.openapi.document_security`. When the hub's settings disable
 authentication (loopback only, enforced by :func:`hubwire.settings.check_bind`) every request passes.
 """
 
 from __future__ import annotations
 
-from fastapi import Request, Security
+from fastapi import Request
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 
 from hubwire.api.keys import ApiKey, verify_api_key
@@ -18,10 +18,7 @@ from hubwire.api.scopes import Scope, allows, required_scope
 from hubwire.errors import AuthenticationError, InsufficientScopeError
 from hubwire.hub import Hub
 
-__all__ = ["bearer_scheme", "bearer_token", "hub_of", "require_api_key", "require_collect_key"]
-
-# Only documents the scheme in OpenAPI; the check itself is ours (so failures are problems).
-bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `hubwire apikey create`")
+__all__ = ["bearer_token", "hub_of", "require_api_key", "require_collect_key"]
 
 
 def hub_of(request: Request) -> Hub:
@@ -56,10 +53,7 @@ def _check_scope(request: Request, key: ApiKey) -> None:
         )
 
 
-async def require_api_key(
-    request: Request,
-    _documented: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-) -> ApiKey | None:
+async def require_api_key(request: Request) -> ApiKey | None:
     """Dependency of every authenticated router: a valid key whose scope allows the route.
 
     The verified key is kept on ``request.state.api_key``.
@@ -74,10 +68,7 @@ async def require_api_key(
     return key
 
 
-async def require_collect_key(
-    request: Request,
-    _documented: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-) -> ApiKey | None:
+async def require_collect_key(request: Request) -> ApiKey | None:
     """Dependency of the collect routes: like :func:`require_api_key`, but the key may also come as
     ``?key=`` (``navigator.sendBeacon`` cannot set headers). Only a publishable collect key (or an
     admin one) passes the scope check, so a key in a URL can never do more than collect. A key

@@ -5,6 +5,9 @@ an RFC 9457 problem (``application/problem+json``), and which ones an operation 
 from what it is: authenticated, has path parameters, takes a body, changes state, reaches a
 provider. :func:`document_problems` adds them to the generated document, with one ``Problem``
 schema, so that a client (or Schemathesis' conformance checks) can rely on the description.
+:func:`document_security` says which key each operation takes (the check itself is
+:mod:`hubwire.api.auth`'s, a plain dependency: FastAPI's security classes parse the header again
+on every request, a fifth of a small request's time).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from hubwire.api.problems import PROBLEM_CONTENT_TYPE
 
-__all__ = ["PROBLEM_SCHEMA", "document_problems"]
+__all__ = ["PROBLEM_SCHEMA", "document_problems", "document_security"]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -80,4 +83,27 @@ def document_problems(document: dict[str, Any], public_paths: set[str]) -> dict[
             for status in sorted(_statuses(path, method, path not in public_paths)):
                 # Replaces FastAPI's own 422 (pydantic's shape), which this API never sends.
                 op["responses"][str(status)] = {"description": _DESCRIPTIONS[status], "content": problem}
+    return document
+
+
+_SECURITY_SCHEMES: dict[str, Any] = {
+    "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "An API key: `hubwire apikey create`"},
+    "CollectKey": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "key",
+        "description": "A publishable collect key (`hubwire apikey create --collect-only`), for `sendBeacon`",
+    },
+}
+
+
+def document_security(document: dict[str, Any], public_paths: set[str], query_key_paths: set[str]) -> dict[str, Any]:
+    """Every operation not public takes a Bearer key; those of ``query_key_paths`` also a ``?key=`` (in place)."""
+    document.setdefault("components", {}).setdefault("securitySchemes", {}).update(_SECURITY_SCHEMES)
+    for path, item in document.get("paths", {}).items():
+        if path in public_paths:
+            continue
+        for op in item.values():
+            if isinstance(op, dict) and "responses" in op:
+                op["security"] = [{"HTTPBearer": []}] + ([{"CollectKey": []}] if path in query_key_paths else [])
     return document
