@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
 from hubwire import Integration, ValidationError, Worker
 from hubwire.analytics import AnalyticsEvent, forwarding, list_batches, on_forward, pending_counts, record_collected
+from hubwire.analytics.destinations import events_of
 from hubwire.analytics.forwarding import ForwardHook
+from hubwire.connectors.registry import ProviderRegistry
 from hubwire.hub import Hub
 from hubwire.simulators.ga4 import DEFAULT_API_SECRET, DEFAULT_MEASUREMENT_ID, GA4Simulator
 from hubwire.simulators.mixpanel import MixpanelSimulator
@@ -22,6 +25,7 @@ from hubwire.simulators.sentry import SentrySimulator
 from hubwire.store.tables import analytics_outbox
 from hubwire.store.transaction import Tx
 from hubwire.vault.credentials import load_credentials
+from tests.conftest import make_hub
 from tests.fakes import FakeClock, deal_noun
 
 
@@ -130,7 +134,7 @@ async def test_batches_by_size_and_retries_failures_without_loss(ahub: Hub, cloc
         Deal = deal_noun()
         for i in range(25):
             await Deal.create(name=f"d{i}", value=i, stage="Open")
-        ph.fail_next(status=503)
+        ph.fail_next(2, status=503)  # both flush jobs (the window's, the full batch's) meet the failure
         await drain(ahub, clock)
         assert len(ph.events) < 25  # the first request failed: retried later
         batches = await list_batches(ahub)
@@ -223,7 +227,8 @@ async def test_a_failure_mid_flush_keeps_the_batches_after_it_pending(ahub: Hub)
             batch_size=10,
         )
         events = [AnalyticsEvent(f"col_p{i:02d}", "view", "u", 1.8e9 + i, {"i": i}, "collect") for i in range(30)]
-        await record_collected(ahub, events)
+        for i in range(0, 30, 10):  # three transactions: three outbox rows of ten events
+            await record_collected(ahub, events[i : i + 10])
         ph.fail_next(1, status=None)  # the first batch goes through (the second is read while it is in flight)
         ph.fail_next(1, status=503)  # the second fails: the flush stops, the third is not sent
         with pytest.raises(Exception):  # noqa: B017  (Retry or the backoff retry: either is a retry)
@@ -233,11 +238,46 @@ async def test_a_failure_mid_flush_keeps_the_batches_after_it_pending(ahub: Hub)
         assert logged == [("failed", 10, 503), ("succeeded", 10, 200)]
         async with ahub.read() as conn:
             rows = (await conn.execute(analytics_outbox.select().order_by(analytics_outbox.c.id))).all()
-        assert [r.event_id for r in rows] == [f"col_p{i:02d}" for i in range(10, 30)]
-        assert [r.attempts for r in rows] == [1] * 10 + [0] * 10
+        assert [[e.id for e in events_of(r.events)] for r in rows] == [
+            [f"col_p{i:02d}" for i in range(10, 20)],
+            [f"col_p{i:02d}" for i in range(20, 30)],
+        ]
+        assert [r.attempts for r in rows] == [1, 0]
 
         assert await forwarding.flush(ahub, made.id, "posthog") == 20
         assert sorted(e.properties["i"] for e in ph.events) == list(range(30))  # each once
         ok = [b for b in await list_batches(ahub) if b.status == "succeeded"]
         assert [b.events for b in ok] == [10, 10, 10]
         assert await pending_counts(ahub) == {}
+
+
+async def test_another_process_s_connect_is_seen_within_the_ttl(
+    ahub: Hub, db_url: str, tmp_path: Path, providers: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with PostHogSimulator() as ph:
+        assert await record_collected(ahub, collected(2)) == 2  # no analytics Integration yet: queued nowhere
+        async with make_hub(db_url, tmp_path, providers, allow_private_networks=True) as other:
+            await Integration.connect(
+                provider="analytics", destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}}
+            )
+        assert other is not ahub
+        ahub.activate()
+        # This process read the Integrations less than FORWARDERS_TTL ago: it has not seen the connect yet.
+        await record_collected(ahub, collected(3, 10))
+        assert await pending_counts(ahub) == {}
+        monkeypatch.setattr(forwarding, "FORWARDERS_TTL", 0.0)  # the TTL has passed
+        await record_collected(ahub, collected(4, 20))
+        assert (await pending_counts(ahub))["posthog"]["pending"] == 4
+
+
+async def test_a_connect_in_this_process_takes_effect_at_once(ahub: Hub) -> None:
+    async with PostHogSimulator() as ph:
+        await record_collected(ahub, collected(2))  # the Integrations read: none
+        made = await Integration.connect(
+            provider="analytics", destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}}
+        )
+        await record_collected(ahub, collected(3, 10))
+        assert (await pending_counts(ahub))["posthog"]["pending"] == 3
+        await Integration.disconnect(made.id)
+        await record_collected(ahub, collected(4, 20))
+        assert (await pending_counts(ahub))["posthog"]["pending"] == 3

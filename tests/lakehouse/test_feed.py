@@ -52,8 +52,10 @@ async def test_collected_and_forwarded_events_reach_the_table_in_batches(lhub: H
         clock.advance(5)
         await Worker(lhub).drain()
         assert await lakehouse.stats(lhub) == {"rows": 43, "files": 1, "days": {day(clock): 1}, "pending": 0}
-        # 120 more in one transaction: full batches go at once, in batches of at most 50 (3 files).
-        await collect(lhub, events(120, start=noon(clock) + 100))
+        # 120 more in three transactions: past 50 a batch goes at once. A batch holds whole
+        # transactions' events, at most 50 unless one transaction alone brings more (3 files).
+        for i in range(3):
+            await collect(lhub, events(40, start=noon(clock) + 100 + i * 40))
         await Worker(lhub).drain()
     stats = await lakehouse.stats(lhub)
     assert stats == {"rows": 163, "files": 4, "days": {day(clock): 4}, "pending": 0}

@@ -34,6 +34,8 @@ __all__ = [
     "AnalyticsEvent",
     "Destination",
     "Request",
+    "events_json",
+    "events_of",
     "is_error_event",
 ]
 
@@ -49,7 +51,19 @@ class AnalyticsEvent:
     properties: dict[str, Any] = field(default_factory=dict)
     source: str = "hubwire"  # hubwire (the event log) | collect (POST /v1/collect)
 
-    def to_json(self) -> str:
+    @property
+    def json(self) -> str:
+        """The event as JSON, made once (an event is stored for each destination and the lakehouse).
+
+        Not ``functools.cached_property``: before Python 3.12 it takes a lock shared by every instance.
+        """
+        made: str | None = self.__dict__.get("_json")
+        if made is None:
+            made = self._encode()
+            object.__setattr__(self, "_json", made)
+        return made
+
+    def _encode(self) -> str:
         return jsonfast.dumps(
             {
                 "id": self.id,
@@ -63,9 +77,19 @@ class AnalyticsEvent:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> AnalyticsEvent:
-        d = jsonfast.loads(text)
+    def of(cls, d: Mapping[str, Any]) -> AnalyticsEvent:
+        """The event of its JSON object (as :attr:`json` wrote it)."""
         return cls(d["id"], d["name"], d["distinct_id"], float(d["timestamp"]), d.get("properties") or {}, d["source"])
+
+
+def events_json(events: Sequence[AnalyticsEvent]) -> str:
+    """Events as one JSON array (an outbox row's ``events``)."""
+    return "[" + ",".join(e.json for e in events) + "]"
+
+
+def events_of(text: str) -> list[AnalyticsEvent]:
+    """The events of a JSON array written by :func:`events_json`."""
+    return [AnalyticsEvent.of(d) for d in jsonfast.loads(text)]
 
 
 @dataclass(frozen=True)
@@ -98,7 +122,7 @@ class Destination:
     default_host: str | None
     build: Callable[[Mapping[str, str], Sequence[AnalyticsEvent]], list[Request]]
     accepts: Callable[[AnalyticsEvent], bool] = lambda _e: True
-    batch_limit: int = 100  # events per request at most
+    batch_limit: int = 100  # events per request at most (a larger batch is sent as several requests)
 
     def check(self, conf: Any, where: str) -> list[FieldError]:
         """The form of one destination's settings: required keys present, nothing unknown, strings."""
@@ -314,7 +338,10 @@ def _segment(conf: Mapping[str, str], events: Sequence[AnalyticsEvent]) -> list[
 GA = Destination(
     "ga", "Google Analytics 4", ("measurement_id", "api_secret"), ("host",), "https://www.google-analytics.com", _ga
 )
-POSTHOG = Destination("posthog", "PostHog", ("api_key",), ("host",), "https://us.i.posthog.com", _posthog)
+# PostHog's /batch/ takes a body up to 20 MB; Mixpanel's /import 2,000 events a request.
+POSTHOG = Destination(
+    "posthog", "PostHog", ("api_key",), ("host",), "https://us.i.posthog.com", _posthog, batch_limit=1000
+)
 SENTRY = Destination("sentry", "Sentry", ("dsn",), (), None, _sentry, accepts=is_error_event, batch_limit=20)
 MIXPANEL = Destination(
     "mixpanel",
@@ -323,6 +350,7 @@ MIXPANEL = Destination(
     ("api_secret", "project_id", "service_account_username", "service_account_secret", "host"),
     "https://api.mixpanel.com",
     _mixpanel,
+    batch_limit=2000,
 )
 SEGMENT = Destination("segment", "Segment", ("write_key",), ("host",), "https://api.segment.io", _segment)
 

@@ -1,18 +1,19 @@
 """Forwarding: the outbox of events per destination, the batched flush job, and the delivery log.
 
-Durable by construction: an event to forward becomes an ``analytics_outbox`` row (one per
-destination) in the transaction that commits it (a Hubwire event, through the event sink
-:func:`forward_event`) or accepts it (:func:`record_collected`, for ``POST /v1/collect``), with a
-flush job for that destination. A row is deleted only after its destination accepted it, so a
-worker killed at any point leaves rows that the next flush sends (at least once; each event
-carries a stable id the destinations dedupe on: PostHog ``uuid``, Mixpanel ``$insert_id``,
-Segment ``messageId``, Sentry ``event_id``).
+Durable by construction: the events to forward become ``analytics_outbox`` rows in the
+transaction that commits them (Hubwire events, through the event sink :func:`forward_event`) or
+accepts them (:func:`record_collected`, for ``POST /v1/collect``): one row per destination with
+the transaction's events for it (a JSON array), with a flush job for that destination. A row is
+deleted only after its destination accepted its events, so a worker killed at any point leaves
+rows that the next flush sends (at least once; each event carries a stable id the destinations
+dedupe on: PostHog ``uuid``, Mixpanel ``$insert_id``, Segment ``messageId``, Sentry ``event_id``).
 
-Batching, by age and size: the flush job of a destination runs ``flush_interval`` seconds after
-the first event of its window (one job per window: a key per destination and window), and sends
-what is pending in requests of at most ``batch_size`` events (pipelined: the next batch is read
-while one is in flight, and sent while the previous one is logged); a transaction that alone brings
-``batch_size`` events schedules a flush at once. A request that fails with a 5xx, 429 (its
+Batching, by age and size (:class:`hubwire.jobs.windows.Windows`): the flush job of a destination
+runs at the end of the ``flush_interval``-second window of its first event (one job per window),
+and one runs at once each time this process's events of the window pass ``batch_size``. A flush
+sends what is pending in batches of the rows that hold at most ``batch_size`` events (at least one
+row; each destination's requests carry at most its ``batch_limit``), pipelined: the next batch is
+read while one is in flight, and sent while the previous one is logged. A request that fails with a 5xx, 429 (its
 Retry-After honoured) or no answer is retried on the job's backoff; one the destination refuses
 (another 4xx) marks its events ``dead`` with the reason. Every request batch is a row of the
 delivery log (``analytics_batches``: :func:`list_batches`, ``GET /v1/analytics/deliveries``,
@@ -27,7 +28,6 @@ number of destinations).
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import structlog
 
-from hubwire import jsonfast
-from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent
+from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent, events_json, events_of
 from hubwire.errors import HubwireError, ProviderError, ProviderRateLimited, ProviderUnavailable
 from hubwire.events.registry import matches
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Job, Retry, job_kind
+from hubwire.jobs.windows import Windows
 from hubwire.net.http import http_client
 from hubwire.net.redact import redact_text
 from hubwire.store.events import iso
@@ -130,109 +130,109 @@ async def active_forwarders(conn: AsyncConnection) -> list[Forwarder]:
     return [forwarder_of(r.id, r.data) for r in (await conn.execute(_ACTIVE_FORWARDERS)).all()]
 
 
+FORWARDERS_TTL = 1.0  # seconds: how late a change committed by another process is seen
+
+
+class _Forwarders:
+    """The active analytics Integrations as this process last read them (a hub service).
+
+    Every transaction that collects or commits events asks which Integrations forward them; a read
+    per transaction was a third of a small one's time. The list is read again after
+    :data:`FORWARDERS_TTL` seconds, and at once after this process commits a change to an
+    Integration (so a connect or disconnect here takes effect for the next transaction; one made
+    by another process, within the TTL: the events collected there meanwhile went to the
+    Integrations active before).
+    """
+
+    def __init__(self) -> None:
+        self._list: list[Forwarder] | None = None
+        self._read_at = 0.0
+
+    async def get(self, conn: AsyncConnection) -> list[Forwarder]:
+        now = time.monotonic()
+        if self._list is None or not 0 <= now - self._read_at < FORWARDERS_TTL:
+            self._list, self._read_at = await active_forwarders(conn), now
+        return self._list
+
+    def forget(self) -> None:
+        self._list = None
+
+
 class _Pending:
-    """What one transaction forwards: outbox rows and the flushes to schedule, written before commit."""
+    """What one transaction forwards: its events per (Integration, destination), written before commit."""
 
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
         self.forwarders: list[Forwarder] | None = None
-        # An event and the (integration, destination) pairs it goes to: one entry per event, however many.
-        self.rows: list[tuple[AnalyticsEvent, list[tuple[str, str]]]] = []
-        self.counts: dict[tuple[str, str], int] = {}
-        self.intervals: dict[str, tuple[float, int]] = {}
+        self.integration_changed = False  # in this transaction: read the Integrations as it sees them
+        self.queued: dict[tuple[str, str], list[AnalyticsEvent]] = {}
+        self.senders: dict[str, Forwarder] = {}  # the Integrations with something queued, by id
         self.hooked: list[AnalyticsEvent] = []
 
     async def targets(self) -> list[Forwarder]:
         if self.forwarders is None:
-            self.forwarders = await active_forwarders(self.tx.conn)
+            if self.integration_changed:
+                self.forwarders = await active_forwarders(self.tx.conn)
+            else:
+                self.forwarders = await self.tx.hub.service(_Forwarders).get(self.tx.conn)
         return self.forwarders
 
-    def add(self, fw: Forwarder, event: AnalyticsEvent) -> bool:
+    def integration_changes(self) -> None:
+        """An Integration changed in this transaction: read them again (now, and in later transactions)."""
+        self.forwarders = None
+        if not self.integration_changed:
+            self.integration_changed = True
+            self.tx.after_commit(self.tx.hub.service(_Forwarders).forget)
+
+    def add(self, fw: Forwarder, events: Sequence[AnalyticsEvent]) -> bool:
+        """Queue ``events`` for each destination of ``fw`` that accepts them; whether any was queued."""
         added = False
         for dest in fw.destinations:
-            if not DESTINATIONS[dest].accepts(event):
-                continue
-            if not self.rows or self.rows[-1][0] is not event:
-                self.rows.append((event, []))
-            self.rows[-1][1].append((fw.id, dest))
-            self.counts[(fw.id, dest)] = self.counts.get((fw.id, dest), 0) + 1
-            self.intervals[fw.id] = (fw.flush_interval, fw.batch_size)
-            added = True
+            accepts = DESTINATIONS[dest].accepts
+            taken = [e for e in events if accepts(e)]
+            if taken:
+                self.queued.setdefault((fw.id, dest), []).extend(taken)
+                self.senders[fw.id] = fw
+                added = True
         return added
 
     async def flush(self) -> None:
         self.tx.state.pop(_Pending, None)
-        rows, self.rows = self.rows, []
+        queued, self.queued = self.queued, {}
         hooked, self.hooked = self.hooked, []
         if hooked:
             for hook in list(_hooks):
                 await hook(self.tx, hooked)
-        if not rows:
+        if not queued:
             return
-        # One statement for all the rows: one JSON document with each event once and where it goes.
-        doc = jsonfast.dumps([{"id": e.id, "event": e.to_json(), "to": to} for e, to in rows])
+        # A row per destination with this transaction's events: one statement for them all.
         now = self.tx.hub.clock()
-        await self.tx.conn.execute(_INSERT_OUTBOX[self.tx.dialect], {"rows": doc, "now": now})
-        scheduled = self.tx.hub.service(_Scheduled)
-        for (iid, dest), n in self.counts.items():
-            interval, size = self.intervals[iid]
-            window = int(now // interval)
-            payload = {"integration": iid, "destination": dest}
-            key = f"{FLUSH_JOB}:{iid}:{dest}:{window}"
-            if key not in scheduled:
-                await queue.enqueue(
-                    self.tx, FLUSH_JOB, payload, run_at=(window + 1) * interval, key=key, max_attempts=MAX_ATTEMPTS
-                )
-                self.tx.after_commit(functools.partial(scheduled.add, key, (window + 1) * interval, now))
-            if n >= size:  # a full batch already: no reason to wait for the window to end
-                await queue.enqueue(
-                    self.tx,
-                    FLUSH_JOB,
-                    payload,
-                    key=f"{FLUSH_JOB}:{iid}:{dest}:{window}:full",
-                    max_attempts=MAX_ATTEMPTS,
-                )
-        self.counts.clear()
-
-
-_OUTBOX_COLUMNS = "integration_id, destination, event_id, event, status, attempts, created_at"
-_INSERT_OUTBOX = {
-    "postgresql": sa.text(
-        f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) "
-        "SELECT t.value->>0, t.value->>1, e.value->>'id', e.value->>'event', 'pending', 0, :now "
-        "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(value, i) "
-        "CROSS JOIN LATERAL json_array_elements(e.value->'to') WITH ORDINALITY AS t(value, j) ORDER BY e.i, t.j"
-    ),
-    "sqlite": sa.text(
-        f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) "
-        "SELECT json_extract(t.value, '$[0]'), json_extract(t.value, '$[1]'), json_extract(e.value, '$.id'), "
-        "json_extract(e.value, '$.event'), 'pending', 0, :now "
-        "FROM json_each(:rows) AS e, json_each(e.value, '$.to') AS t ORDER BY e.key, t.key"
-    ),
-}
-
-
-class _Scheduled:
-    """The window flush jobs this process committed and whose window is still open (a hub service).
-
-    A transaction that finds its window's job here enqueues nothing: the job (queued, its run_at
-    the window's end) takes every row of the window when it runs. Only jobs this process saw
-    commit are remembered, and only until their window ends; should a job still run early (a
-    worker whose clock is ahead), the rows it missed are flushed by the next window's job or by
-    the upkeep, never lost.
-    """
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._until
-
-    def add(self, key: str, until: float, now: float) -> None:
-        if len(self._until) >= 1000:  # forget the windows that ended (all of them, should none have)
-            kept = {k: t for k, t in self._until.items() if t > now}
-            self._until = kept if len(kept) < 1000 else {}
-        self._until[key] = until
+        rows = [
+            {
+                "integration_id": iid,
+                "destination": dest,
+                "events": events_json(events),
+                "count": len(events),
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
+            for (iid, dest), events in queued.items()
+        ]
+        await self.tx.conn.execute(analytics_outbox.insert(), rows)
+        windows = self.tx.hub.service(Windows)
+        for (iid, dest), events in queued.items():
+            fw = self.senders[iid]
+            await windows.enqueue(
+                self.tx,
+                FLUSH_JOB,
+                {"integration": iid, "destination": dest},
+                name=f"{iid}:{dest}",
+                items=len(events),
+                interval=fw.flush_interval,
+                batch=fw.batch_size,
+                max_attempts=MAX_ATTEMPTS,
+            )
 
 
 def _pending(tx: Tx) -> _Pending:
@@ -254,13 +254,13 @@ async def forward_event(tx: Tx, ev: EventRecord) -> None:
     """The event sink: a committed event selected by an Integration's ``events`` is queued for its destinations."""
     pending = _pending(tx)
     if ev.entity_type == "Integration":
-        pending.forwarders = None  # an analytics Integration may have changed in this transaction
+        pending.integration_changes()  # an analytics Integration may have changed in this transaction
     event: AnalyticsEvent | None = None
     for fw in await pending.targets():
         if fw.id == ev.entity_id or not fw.wants(ev.type):
             continue
         event = event or event_of(ev)
-        pending.add(fw, event)
+        pending.add(fw, (event,))
     if event is not None:
         pending.hooked.append(event)
 
@@ -303,10 +303,9 @@ class _CollectWriter:
     async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
         async with self.hub.transaction() as tx:
             pending = _pending(tx)
-            targets = [fw for fw in await pending.targets() if fw.collect]
-            for event in events:
-                for fw in targets:
-                    pending.add(fw, event)
+            for fw in await pending.targets():
+                if fw.collect:
+                    pending.add(fw, events)
             pending.hooked.extend(events)
 
 
@@ -323,8 +322,11 @@ async def _send(
     """Send one batch (its requests, in order); the last status code. Raises ProviderError."""
     client = http_client(hub)
     secrets = tuple(v for v in conf.values() if isinstance(v, str) and v)
+    destination = DESTINATIONS[dest]
+    size = destination.batch_limit
+    requests = [r for i in range(0, len(events), size) for r in destination.build(conf, events[i : i + size])]
     code = 0
-    for req in DESTINATIONS[dest].build(conf, events):
+    for req in requests:
         resp = await client.request(
             "POST",
             req.url,
@@ -413,7 +415,7 @@ async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool
                     "analytics.batch_dead", integration=integration_id, destination=destination, error=outcome.error
                 )
             else:
-                sent += len(outcome.ids)
+                sent += outcome.entry["events"]
             rows = ahead
         return sent
     finally:
@@ -425,22 +427,28 @@ async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool
 async def _pending_rows(
     hub: Hub, integration_id: str, destination: str, size: int, *, after: int = 0, exclude: Sequence[int] = ()
 ) -> list[tuple[int, str]]:
-    """The next ``size`` pending rows (id, event) of a destination, oldest first, with an id above ``after``."""
-    q = (
-        sa.select(analytics_outbox.c.id, analytics_outbox.c.event)
-        .where(
-            analytics_outbox.c.integration_id == integration_id,
-            analytics_outbox.c.destination == destination,
-            analytics_outbox.c.status == "pending",
-            analytics_outbox.c.id > after,
-        )
-        .order_by(analytics_outbox.c.id)
-        .limit(size)
+    """The next pending rows (id, events) of a destination, oldest first, with an id above ``after``:
+    as many as hold at most ``size`` events together (at least one row)."""
+    c = analytics_outbox.c
+    head = (
+        sa.select(c.id, c.count)
+        .where(c.integration_id == integration_id, c.destination == destination, c.status == "pending", c.id > after)
+        .order_by(c.id)
+        .limit(size)  # a row holds at least one event
     )
     if exclude:
-        q = q.where(analytics_outbox.c.id.not_in(list(exclude)))
+        head = head.where(c.id.not_in(list(exclude)))
+    first = head.subquery()
+    before = sa.func.sum(first.c.count).over(order_by=first.c.id) - first.c.count
+    run = sa.select(first.c.id, before.label("before")).subquery()
+    q = (
+        sa.select(c.id, c.events)
+        .join_from(analytics_outbox, run, c.id == run.c.id)
+        .where(run.c.before < size)
+        .order_by(c.id)
+    )
     async with hub.read() as conn:
-        return [(r.id, r.event) for r in (await conn.execute(q)).all()]
+        return [(r.id, r.events) for r in (await conn.execute(q)).all()]
 
 
 @dataclass
@@ -464,7 +472,7 @@ async def _attempt(
     final: bool,
 ) -> _Outcome:
     """Send one batch of outbox rows; what happened (never raises for the destination's answer)."""
-    events = [AnalyticsEvent.from_json(event) for _, event in rows]
+    events = [e for _, text in rows for e in events_of(text)]
     started, t0 = hub.clock(), time.perf_counter()
     code: int | None = None
     error: str | None = None
@@ -538,15 +546,14 @@ async def list_batches(
 
 async def pending_counts(hub: Hub, integration_id: str | None = None) -> dict[str, dict[str, int]]:
     """Events not yet forwarded: ``{destination: {"pending": n, "dead": m}}``."""
-    q = sa.select(analytics_outbox.c.destination, analytics_outbox.c.status, sa.func.count()).group_by(
-        analytics_outbox.c.destination, analytics_outbox.c.status
-    )
+    q = sa.select(analytics_outbox.c.destination, analytics_outbox.c.status, sa.func.sum(analytics_outbox.c.count))
+    q = q.group_by(analytics_outbox.c.destination, analytics_outbox.c.status)
     if integration_id:
         q = q.where(analytics_outbox.c.integration_id == integration_id)
     out: dict[str, dict[str, int]] = {}
     async with hub.read() as conn:
         for dest, status, n in (await conn.execute(q)).all():
-            out.setdefault(dest, {"pending": 0, "dead": 0})[status] = n
+            out.setdefault(dest, {"pending": 0, "dead": 0})[status] = int(n)
     return out
 
 

@@ -1,12 +1,13 @@
 """The feed: collected and forwarded events into the Iceberg table, in batches, each exactly once.
 
-Durable: :func:`record` is an :func:`hubwire.analytics.on_forward` hook, so every collected and
-every forwarded event becomes a ``lakehouse_outbox`` row in the transaction that commits it, with
-an append job due ``HUBWIRE_LAKEHOUSE_FLUSH_INTERVAL`` seconds later (at once when the transaction
-alone brings a full batch). Every worker's periodic tick enqueues that job again while events wait
-longer than the interval (one that arrived while the job was finishing).
+Durable: :func:`record` is an :func:`hubwire.analytics.on_forward` hook, so the collected and
+forwarded events of a transaction become a ``lakehouse_outbox`` row (a JSON array of them) in the
+transaction that commits them, with an append job due at the end of the
+``HUBWIRE_LAKEHOUSE_FLUSH_INTERVAL``-second window, or at once when ``HUBWIRE_LAKEHOUSE_BATCH_SIZE``
+events gathered (:class:`hubwire.jobs.windows.Windows`). Every worker's periodic tick enqueues that
+job again while events wait longer than the interval (one that arrived while the job was finishing).
 
-Exactly once, per batch: the append job claims up to ``HUBWIRE_LAKEHOUSE_BATCH_SIZE`` rows under a
+Exactly once, per batch: the append job claims rows of up to ``HUBWIRE_LAKEHOUSE_BATCH_SIZE`` events under a
 new batch name (one write), appends them to the table in one Iceberg commit whose snapshot carries
 that name, then deletes the rows. A worker killed between the claim and the delete leaves claimed
 rows; after :data:`LEASE` seconds the next append job takes the batch over and first looks for its
@@ -38,9 +39,11 @@ from pyiceberg.table import Table
 
 from hubwire import jsonfast
 from hubwire.analytics import AnalyticsEvent, on_forward
+from hubwire.analytics.destinations import events_json, events_of
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Job, job_kind
+from hubwire.jobs.windows import Windows
 from hubwire.lakehouse import table as iceberg
 from hubwire.store.tables import lakehouse_outbox
 
@@ -112,30 +115,21 @@ async def record(tx: Tx, events: Sequence[AnalyticsEvent]) -> None:
     settings = tx.hub.settings
     if not settings.lakehouse or not events:
         return
-    now = tx.hub.clock()
-    # One statement over one JSON document, not a bound row per event (psycopg sends those one by one).
-    doc = jsonfast.dumps([{"id": e.id, "event": e.to_json()} for e in events])
-    await tx.conn.execute(_INSERT_OUTBOX[tx.dialect], {"rows": doc, "now": now})
-    await queue.enqueue(tx, APPEND_JOB, {}, run_at=now + settings.lakehouse_flush_interval, key=APPEND_JOB)
-    if len(events) >= settings.lakehouse_batch_size:  # a full batch already: no reason to wait
-        await queue.enqueue(tx, APPEND_JOB, {}, key=f"{APPEND_JOB}:full")
+    # One row with the transaction's events.
+    row = {"events": events_json(events), "count": len(events), "created_at": tx.hub.clock()}
+    await tx.conn.execute(lakehouse_outbox.insert().values(**row))
+    await tx.hub.service(Windows).enqueue(
+        tx,
+        APPEND_JOB,
+        {},
+        name="lakehouse",
+        items=len(events),
+        interval=settings.lakehouse_flush_interval,
+        batch=settings.lakehouse_batch_size,
+    )
 
 
-_INSERT_OUTBOX = {
-    "postgresql": sa.text(
-        "INSERT INTO lakehouse_outbox (event_id, event, created_at) "
-        "SELECT e.value->>'id', e.value->>'event', :now "
-        "FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(value, i) ORDER BY e.i"
-    ),
-    "sqlite": sa.text(
-        "INSERT INTO lakehouse_outbox (event_id, event, created_at) "
-        "SELECT json_extract(value, '$.id'), json_extract(value, '$.event'), :now FROM json_each(:rows) ORDER BY key"
-    ),
-}
-
-
-def _row(text: str, recorded_at: float) -> iceberg.Row:
-    e = AnalyticsEvent.from_json(text)
+def _row(e: AnalyticsEvent, recorded_at: float) -> iceberg.Row:
     return iceberg.Row(
         id=e.id,
         event=e.name,
@@ -148,21 +142,27 @@ def _row(text: str, recorded_at: float) -> iceberg.Row:
 
 
 async def _claim(hub: Hub, limit: int) -> tuple[str, float] | None:
-    """Name a batch of up to ``limit`` unclaimed rows, oldest first; None when there are none."""
+    """Name a batch of the oldest unclaimed rows that hold up to ``limit`` events (at least one
+    row); None when there are none."""
     name, now = uuid.uuid4().hex, hub.clock()
     async with hub.transaction() as tx:
-        ids = list(
-            (
-                await tx.conn.execute(
-                    sa.select(lakehouse_outbox.c.id)
-                    .where(lakehouse_outbox.c.batch.is_(None))
-                    .order_by(lakehouse_outbox.c.id)
-                    .limit(limit)
-                )
-            ).scalars()
-        )
-        if not ids:
+        found = (
+            await tx.conn.execute(
+                sa.select(lakehouse_outbox.c.id, lakehouse_outbox.c.count)
+                .where(lakehouse_outbox.c.batch.is_(None))
+                .order_by(lakehouse_outbox.c.id)
+                .limit(limit)  # a row holds at least one event
+            )
+        ).all()
+        if not found:
             return None
+        ids: list[int] = []
+        events = 0
+        for row_id, count in found:
+            if ids and events + count > limit:
+                break
+            ids.append(row_id)
+            events += count
         done = await tx.conn.execute(
             lakehouse_outbox.update()
             .where(lakehouse_outbox.c.id.in_(ids), lakehouse_outbox.c.batch.is_(None))
@@ -203,14 +203,14 @@ async def _append_batch(hub: Hub, name: str) -> int:
     async with hub.read() as conn:
         found = (
             await conn.execute(
-                sa.select(lakehouse_outbox.c.id, lakehouse_outbox.c.event, lakehouse_outbox.c.created_at)
+                sa.select(lakehouse_outbox.c.events, lakehouse_outbox.c.created_at)
                 .where(lakehouse_outbox.c.batch == name)
                 .order_by(lakehouse_outbox.c.id)
             )
         ).all()
     if not found:
         return 0
-    rows = [_row(r.event, r.created_at) for r in found]
+    rows = [_row(e, r.created_at) for r in found for e in events_of(r.events)]
     lh = lakehouse(hub)
     async with lh.lock:
         appended = await asyncio.to_thread(_commit, lh, hub, name, rows)
@@ -251,8 +251,8 @@ class Pending:
 async def pending(hub: Hub) -> Pending:
     c = lakehouse_outbox.c
     q = sa.select(
-        sa.func.count().filter(c.batch.is_(None)),
-        sa.func.count().filter(c.batch.is_not(None)),
+        sa.func.sum(c.count).filter(c.batch.is_(None)),
+        sa.func.sum(c.count).filter(c.batch.is_not(None)),
         sa.func.min(c.created_at),
     )
     async with hub.read() as conn:

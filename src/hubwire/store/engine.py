@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hubwire.errors import ConfigurationError
 
-__all__ = ["async_url", "make_engine", "migrate", "sync_url"]
+__all__ = ["MIGRATIONS", "async_url", "make_engine", "migrate", "sync_url"]
 
-_MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent / "migrations"  # Alembic's script location
 
 
 def async_url(url: str) -> str:
@@ -124,7 +124,7 @@ def _migrate_sync(url: str, revision: str) -> None:
                 conn.exec_driver_sql("SELECT pg_advisory_lock(7262001)")
                 conn.commit()
             cfg = Config()
-            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
             try:
                 command.upgrade(cfg, revision)

@@ -399,8 +399,9 @@ inbound_counts = sa.Table(
 
 # Analytics forwarding (migration 0013_analytics) ----------------------------------------------
 
-# The outbox: one row per (event, analytics destination) still to forward, inserted in the
-# transaction that committed the event (or accepted the collected one), deleted once sent.
+# The outbox: one row per (transaction, analytics destination) with the events still to forward
+# (0019_outbox_batches), inserted in the transaction that committed the events (or accepted the
+# collected ones), deleted once sent.
 # ``status``: pending (to send; ``attempts`` failed so far) or dead (refused by the destination,
 # or its attempts spent), kept with ``last_error`` for the operator.
 analytics_outbox = sa.Table(
@@ -409,8 +410,8 @@ analytics_outbox = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("integration_id", sa.String(64), nullable=False),
     sa.Column("destination", sa.String(16), nullable=False),
-    sa.Column("event_id", sa.String(64), nullable=False),
-    sa.Column("event", sa.Text, nullable=False),  # the normalised event, JSON
+    sa.Column("events", sa.Text, nullable=False),  # the normalised events one transaction queued, a JSON array
+    sa.Column("count", sa.Integer, nullable=False, server_default="1"),  # how many events
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
@@ -441,8 +442,8 @@ lakehouse_outbox = sa.Table(
     "lakehouse_outbox",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("event_id", sa.String(64), nullable=False),
-    sa.Column("event", sa.Text, nullable=False),  # the normalised AnalyticsEvent, JSON
+    sa.Column("events", sa.Text, nullable=False),  # the AnalyticsEvents one transaction brought, a JSON array
+    sa.Column("count", sa.Integer, nullable=False, server_default="1"),  # how many events
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("batch", sa.String(32), nullable=True),
     sa.Column("claimed_at", sa.Double, nullable=True),
