@@ -22,8 +22,8 @@ from hubwire.simulators.posthog.server import DEFAULT_PROJECT_KEY
 from hubwire.simulators.segment import SegmentSimulator
 from hubwire.simulators.segment.server import DEFAULT_WRITE_KEY
 from hubwire.simulators.sentry import SentrySimulator
+from hubwire.store.statements import Writes
 from hubwire.store.tables import analytics_outbox
-from hubwire.store.transaction import Tx
 from hubwire.vault.credentials import load_credentials
 from tests.conftest import make_hub
 from tests.fakes import FakeClock, deal_noun
@@ -197,10 +197,10 @@ async def test_concurrent_collects_commit_together_and_a_failure_reaches_each(
     committed: list[int] = []
 
     @on_forward
-    async def count(tx: Tx, events: Sequence[AnalyticsEvent]) -> None:
+    def count(hub: Hub, writes: Writes, events: Sequence[AnalyticsEvent]) -> None:
         if any(e.name == "poison" for e in events):
             raise RuntimeError("the lakehouse refused")
-        committed.append(len(events))
+        writes.after_commit.append(lambda: committed.append(len(events)))
 
     forward_hooks.append(count)
     async with PostHogSimulator() as ph:

@@ -7,6 +7,7 @@ import math
 from hubwire.hub import Hub
 from hubwire.jobs import list_jobs
 from hubwire.jobs.windows import Windows
+from hubwire.store.statements import Writes
 from tests.fakes import FakeClock
 from tests.jobs.test_queue import recording_kind
 
@@ -15,10 +16,11 @@ BATCH = 50
 
 
 async def add(hub: Hub, kind: str, items: int, windows: Windows | None = None) -> None:
-    async with hub.transaction() as tx:
-        await (windows or hub.service(Windows)).enqueue(
-            tx, kind, {"n": items}, name="dest", items=items, interval=INTERVAL, batch=BATCH
-        )
+    writes = Writes(hub.dialect)
+    (windows or hub.service(Windows)).enqueue_into(
+        writes, hub, kind, {"n": items}, name="dest", items=items, interval=INTERVAL, batch=BATCH
+    )
+    await writes.commit(hub)
 
 
 async def test_one_job_per_window_due_at_its_end_and_one_at_once_past_a_batch(
@@ -48,9 +50,11 @@ async def test_one_job_per_window_due_at_its_end_and_one_at_once_past_a_batch(
 async def test_a_rolled_back_transaction_leaves_nothing_remembered(clocked_hub: Hub) -> None:
     kind = recording_kind([])
     windows = Windows()
+    writes = Writes(clocked_hub.dialect)
+    windows.enqueue_into(writes, clocked_hub, kind, {}, name="dest", items=60, interval=INTERVAL, batch=BATCH)
     try:
         async with clocked_hub.transaction() as tx:
-            await windows.enqueue(tx, kind, {}, name="dest", items=60, interval=INTERVAL, batch=BATCH)
+            await writes.run_in(tx)
             raise RuntimeError("rolled back")
     except RuntimeError:
         pass

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ from hubwire.net.http import http_client
 from hubwire.net.redact import redact_text
 from hubwire.store.events import iso
 from hubwire.store.group import GroupCommit
+from hubwire.store.statements import Statement, Writes
 from hubwire.store.tables import analytics_batches, analytics_outbox, entities
 from hubwire.vault.credentials import load_credentials
 
@@ -80,12 +81,13 @@ DEFAULT_FLUSH_INTERVAL = 2.0
 MAX_ATTEMPTS = 12
 RESPONSE_LIMIT = 300
 
-ForwardHook = Callable[["Tx", Sequence[AnalyticsEvent]], Awaitable[None]]
+ForwardHook = Callable[["Hub", Writes, Sequence[AnalyticsEvent]], None]
 _hooks: list[ForwardHook] = []
 
 
 def on_forward(hook: ForwardHook) -> ForwardHook:
-    """Register ``hook(tx, events)``: every collected and forwarded event, in its transaction (a lakehouse copy)."""
+    """Register ``hook(hub, writes, events)``: every collected and forwarded event, once, to add
+    statements to the ``writes`` of the transaction that commits them (a lakehouse copy)."""
     if hook not in _hooks:
         _hooks.append(hook)
     return hook
@@ -148,33 +150,99 @@ class _Forwarders:
         self._list: list[Forwarder] | None = None
         self._read_at = 0.0
 
-    async def get(self, conn: AsyncConnection) -> list[Forwarder]:
+    async def get(self, hub: Hub, conn: AsyncConnection | None = None) -> list[Forwarder]:
+        """The list, read again (on ``conn``, else a connection of its own) when it is too old."""
         now = time.monotonic()
         if self._list is None or not 0 <= now - self._read_at < FORWARDERS_TTL:
-            self._list, self._read_at = await active_forwarders(conn), now
+            if conn is None:
+                async with hub.read() as own:
+                    self._list = await active_forwarders(own)
+            else:
+                self._list = await active_forwarders(conn)
+            self._read_at = now
         return self._list
 
     def forget(self) -> None:
         self._list = None
 
 
+class _Queued:
+    """Events to forward, per (Integration, destination), and the statements that queue them."""
+
+    def __init__(self) -> None:
+        self.events: dict[tuple[str, str], list[AnalyticsEvent]] = {}
+        self.senders: dict[str, Forwarder] = {}  # the Integrations with something queued, by id
+        self.hooked: list[AnalyticsEvent] = []  # each event once, for the on_forward hooks
+
+    def add(self, fw: Forwarder, events: Sequence[AnalyticsEvent]) -> bool:
+        """Queue ``events`` for each destination of ``fw`` that accepts them; whether any was queued."""
+        added = False
+        for dest in fw.destinations:
+            accepts = DESTINATIONS[dest].accepts
+            taken = [e for e in events if accepts(e)]
+            if taken:
+                self.events.setdefault((fw.id, dest), []).extend(taken)
+                self.senders[fw.id] = fw
+                added = True
+        return added
+
+    def writes(self, hub: Hub) -> Writes:
+        """A row per destination with its events, the hooks' statements, the flush jobs."""
+        writes = Writes(hub.dialect)
+        if self.hooked:
+            for hook in list(_hooks):
+                hook(hub, writes, self.hooked)
+        if not self.events:
+            return writes
+        now = hub.clock()
+        rows = [
+            {"integration_id": i, "destination": d, "events": events_json(events), "count": len(events), "now": now}
+            for (i, d), events in self.events.items()
+        ]
+        if hub.dialect == "postgresql":
+            writes.statements.append(Statement(_INSERT_OUTBOX_PG, rows, many=True))
+        else:
+            writes.statements.append(Statement(_INSERT_OUTBOX_SQLITE, [tuple(r.values()) for r in rows], many=True))
+        windows = hub.service(Windows)
+        for (iid, dest), events in self.events.items():
+            fw = self.senders[iid]
+            windows.enqueue_into(
+                writes,
+                hub,
+                FLUSH_JOB,
+                {"integration": iid, "destination": dest},
+                name=f"{iid}:{dest}",
+                items=len(events),
+                interval=fw.flush_interval,
+                batch=fw.batch_size,
+                max_attempts=MAX_ATTEMPTS,
+            )
+        return writes
+
+
+_OUTBOX_COLUMNS = "integration_id, destination, events, count, status, attempts, created_at"
+_INSERT_OUTBOX_PG = (
+    f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) VALUES "
+    "(%(integration_id)s, %(destination)s, %(events)s, %(count)s, 'pending', 0, %(now)s)"
+)
+_INSERT_OUTBOX_SQLITE = f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, 'pending', 0, ?)"
+
+
 class _Pending:
-    """What one transaction forwards: its events per (Integration, destination), written before commit."""
+    """What one transaction forwards (its Hubwire events), written just before it commits."""
 
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
         self.forwarders: list[Forwarder] | None = None
         self.integration_changed = False  # in this transaction: read the Integrations as it sees them
-        self.queued: dict[tuple[str, str], list[AnalyticsEvent]] = {}
-        self.senders: dict[str, Forwarder] = {}  # the Integrations with something queued, by id
-        self.hooked: list[AnalyticsEvent] = []
+        self.queued = _Queued()
 
     async def targets(self) -> list[Forwarder]:
         if self.forwarders is None:
             if self.integration_changed:
                 self.forwarders = await active_forwarders(self.tx.conn)
             else:
-                self.forwarders = await self.tx.hub.service(_Forwarders).get(self.tx.conn)
+                self.forwarders = await self.tx.hub.service(_Forwarders).get(self.tx.hub, self.tx.conn)
         return self.forwarders
 
     def integration_changes(self) -> None:
@@ -184,55 +252,10 @@ class _Pending:
             self.integration_changed = True
             self.tx.after_commit(self.tx.hub.service(_Forwarders).forget)
 
-    def add(self, fw: Forwarder, events: Sequence[AnalyticsEvent]) -> bool:
-        """Queue ``events`` for each destination of ``fw`` that accepts them; whether any was queued."""
-        added = False
-        for dest in fw.destinations:
-            accepts = DESTINATIONS[dest].accepts
-            taken = [e for e in events if accepts(e)]
-            if taken:
-                self.queued.setdefault((fw.id, dest), []).extend(taken)
-                self.senders[fw.id] = fw
-                added = True
-        return added
-
     async def flush(self) -> None:
         self.tx.state.pop(_Pending, None)
-        queued, self.queued = self.queued, {}
-        hooked, self.hooked = self.hooked, []
-        if hooked:
-            for hook in list(_hooks):
-                await hook(self.tx, hooked)
-        if not queued:
-            return
-        # A row per destination with this transaction's events: one statement for them all.
-        now = self.tx.hub.clock()
-        rows = [
-            {
-                "integration_id": iid,
-                "destination": dest,
-                "events": events_json(events),
-                "count": len(events),
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-            }
-            for (iid, dest), events in queued.items()
-        ]
-        await self.tx.conn.execute(analytics_outbox.insert(), rows)
-        windows = self.tx.hub.service(Windows)
-        for (iid, dest), events in queued.items():
-            fw = self.senders[iid]
-            await windows.enqueue(
-                self.tx,
-                FLUSH_JOB,
-                {"integration": iid, "destination": dest},
-                name=f"{iid}:{dest}",
-                items=len(events),
-                interval=fw.flush_interval,
-                batch=fw.batch_size,
-                max_attempts=MAX_ATTEMPTS,
-            )
+        queued, self.queued = self.queued, _Queued()
+        await queued.writes(self.tx.hub).run_in(self.tx)
 
 
 def _pending(tx: Tx) -> _Pending:
@@ -260,9 +283,9 @@ async def forward_event(tx: Tx, ev: EventRecord) -> None:
         if fw.id == ev.entity_id or not fw.wants(ev.type):
             continue
         event = event or event_of(ev)
-        pending.add(fw, (event,))
+        pending.queued.add(fw, (event,))
     if event is not None:
-        pending.hooked.append(event)
+        pending.queued.hooked.append(event)
 
 
 async def record_collected(hub: Hub, events: Sequence[AnalyticsEvent]) -> int:
@@ -301,12 +324,13 @@ class _CollectWriter:
         return [len(events) for events in calls]
 
     async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
-        async with self.hub.transaction() as tx:
-            pending = _pending(tx)
-            for fw in await pending.targets():
-                if fw.collect:
-                    pending.add(fw, events)
-            pending.hooked.extend(events)
+        # Its own transaction of known statements: one hop on SQLite.
+        queued = _Queued()
+        for fw in await self.hub.service(_Forwarders).get(self.hub):
+            if fw.collect:
+                queued.add(fw, events)
+        queued.hooked.extend(events)
+        await queued.writes(self.hub).commit(self.hub)
 
 
 # The flush job ----------------------------------------------------------------------------

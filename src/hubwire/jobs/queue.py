@@ -23,7 +23,7 @@ from hubwire import jsonfast
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Finisher, Job, forgetting_kinds, get_kind
 from hubwire.store.events import iso
-from hubwire.store.statements import Statement, run_on, run_on_cursor
+from hubwire.store.statements import Statement, Writes, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ __all__ = [
     "claim",
     "complete",
     "enqueue",
+    "enqueue_into",
     "enqueue_many",
     "extend",
     "fail",
@@ -56,7 +57,8 @@ __all__ = [
 
 STATUSES = ("queued", "running", "done", "dead")
 JOB_CHANNEL = "hubwire_jobs"  # PostgreSQL: a commit that enqueued jobs NOTIFYs workers on it
-_WAKES = object()  # the Tx.state key: this transaction already wakes workers when it commits
+_WAKES = object()  # the Tx.state (or Writes.state) key: this transaction already wakes workers when it commits
+_LIVE_KEY = "key IS NOT NULL AND status IN ('queued', 'running')"  # the jobs whose key is taken
 
 
 class JobSignal(asyncio.Event):
@@ -163,7 +165,7 @@ async def enqueue(
         stmt: Any = jobs.insert().values(**values).returning(jobs.c.id)
     else:
         ins = (postgresql.insert if tx.dialect == "postgresql" else sqlite.insert)(jobs).values(**values)
-        live = sa.text("key IS NOT NULL AND status IN ('queued', 'running')")
+        live = sa.text(_LIVE_KEY)
         if touch:
             upsert = ins.on_conflict_do_update(index_elements=["key"], index_where=live, set_={"updated_at": now})
             stmt = upsert.returning(jobs.c.id)
@@ -175,6 +177,37 @@ async def enqueue(
     if job_id is not None:
         wake_workers(tx)
     return job_id
+
+
+def enqueue_into(
+    writes: Writes,
+    hub: Hub,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    run_at: float | None = None,
+    max_attempts: int | None = None,
+    key: str | None = None,
+) -> None:
+    """:func:`enqueue` as a statement of ``writes`` (a hot path's one-hop transaction), waking the
+    workers once they committed. With a ``key``, a live job with the same key makes it a no-op."""
+    values = _row(kind, payload, hub.clock(), run_at, 0, max_attempts, key)
+    values["payload"] = jsonfast.dumps(payload)
+    columns = ", ".join(values)
+    conflict = f" ON CONFLICT (key) WHERE {_LIVE_KEY} DO NOTHING" if key is not None else ""
+    if writes.dialect == "postgresql":
+        marks = ", ".join(f"CAST(%({c})s AS jsonb)" if c == "payload" else f"%({c})s" for c in values)
+        writes.statements.append(Statement(f"INSERT INTO jobs ({columns}) VALUES ({marks}){conflict}", values))
+    else:
+        marks = ", ".join("?" for _ in values)
+        writes.statements.append(
+            Statement(f"INSERT INTO jobs ({columns}) VALUES ({marks}){conflict}", tuple(values.values()))
+        )
+    if _WAKES not in writes.state:
+        writes.state[_WAKES] = True
+        if writes.dialect == "postgresql":
+            writes.statements.append(Statement(f"NOTIFY {JOB_CHANNEL}"))
+        writes.after_commit.append(job_signal(hub).set)
 
 
 async def release_key(

@@ -2,7 +2,8 @@
 batch is full.
 
 A producer that batches (analytics forwarding per destination, the lakehouse feed) writes its items
-in the transactions that bring them and calls :meth:`Windows.enqueue` there. The first transaction
+in the transactions that bring them and calls :meth:`Windows.enqueue_into` there (the
+transaction's :class:`~hubwire.store.statements.Writes`). The first transaction
 of an ``interval``-second window enqueues the window's job, due when the window ends (keyed by the
 window, so one job per window whatever the number of processes); the following ones in this process
 enqueue nothing (the job, still queued, will take their items too). A transaction that brings the
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from hubwire.jobs import queue
 
 if TYPE_CHECKING:
-    from hubwire.store.transaction import Tx
+    from hubwire.hub import Hub
+    from hubwire.store.statements import Writes
 
 __all__ = ["Windows"]
 
@@ -38,9 +40,10 @@ class Windows:
         self._until: dict[str, float] = {}  # window job key -> the end of its window
         self._items: dict[str, tuple[int, int]] = {}  # name -> (window, items committed in it)
 
-    async def enqueue(
+    def enqueue_into(
         self,
-        tx: Tx,
+        writes: Writes,
+        hub: Hub,
         kind: str,
         payload: dict[str, Any],
         *,
@@ -50,20 +53,20 @@ class Windows:
         batch: int,
         max_attempts: int | None = None,
     ) -> None:
-        """``items`` more for ``name`` in ``tx``: the window's job (once), and one due at once past each ``batch``."""
-        now = tx.hub.clock()
+        """``items`` more for ``name`` in ``writes``: the window's job (once), one due at once past each ``batch``."""
+        now = hub.clock()
         window = int(now // interval)
         end = (window + 1) * interval
         key = f"{kind}:{name}:{window}"
         if key not in self._until:
-            await queue.enqueue(tx, kind, payload, run_at=end, key=key, max_attempts=max_attempts)
-            tx.after_commit(functools.partial(self._opened, key, end, now))
+            queue.enqueue_into(writes, hub, kind, payload, run_at=end, key=key, max_attempts=max_attempts)
+            writes.after_commit.append(functools.partial(self._opened, key, end, now))
         seen, before = self._items.get(name, (window, 0))
         if seen != window:
             before = 0
         if (before + items) // batch > before // batch:
-            await queue.enqueue(tx, kind, payload, key=f"{kind}:{name}:full", max_attempts=max_attempts)
-        tx.after_commit(functools.partial(self._add, name, window, items))
+            queue.enqueue_into(writes, hub, kind, payload, key=f"{kind}:{name}:full", max_attempts=max_attempts)
+        writes.after_commit.append(functools.partial(self._add, name, window, items))
 
     def _opened(self, key: str, until: float, now: float) -> None:
         if len(self._until) >= _REMEMBERED:  # forget the windows that ended (all of them, should none have)

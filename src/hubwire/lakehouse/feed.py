@@ -45,11 +45,11 @@ from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Job, job_kind
 from hubwire.jobs.windows import Windows
 from hubwire.lakehouse import table as iceberg
+from hubwire.store.statements import Statement, Writes
 from hubwire.store.tables import lakehouse_outbox
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
-    from hubwire.store.transaction import Tx
 
 __all__ = [
     "APPEND_JOB",
@@ -110,16 +110,19 @@ async def in_thread(hub: Hub, fn: Any, *args: Any) -> Any:
 # The feed -----------------------------------------------------------------------------------
 
 
-async def record(tx: Tx, events: Sequence[AnalyticsEvent]) -> None:
-    """The on_forward hook: ``events`` into the outbox, and the append job that takes them, in ``tx``."""
-    settings = tx.hub.settings
+def record(hub: Hub, writes: Writes, events: Sequence[AnalyticsEvent]) -> None:
+    """The on_forward hook: ``events`` into the outbox (one row), and the append job, in ``writes``."""
+    settings = hub.settings
     if not settings.lakehouse or not events:
         return
-    # One row with the transaction's events.
-    row = {"events": events_json(events), "count": len(events), "created_at": tx.hub.clock()}
-    await tx.conn.execute(lakehouse_outbox.insert().values(**row))
-    await tx.hub.service(Windows).enqueue(
-        tx,
+    values = (events_json(events), len(events), hub.clock())
+    if writes.dialect == "postgresql":
+        writes.statements.append(Statement(_INSERT_PG, dict(zip(("events", "count", "now"), values, strict=True))))
+    else:
+        writes.statements.append(Statement(_INSERT_SQLITE, values))
+    hub.service(Windows).enqueue_into(
+        writes,
+        hub,
         APPEND_JOB,
         {},
         name="lakehouse",
@@ -127,6 +130,10 @@ async def record(tx: Tx, events: Sequence[AnalyticsEvent]) -> None:
         interval=settings.lakehouse_flush_interval,
         batch=settings.lakehouse_batch_size,
     )
+
+
+_INSERT_PG = "INSERT INTO lakehouse_outbox (events, count, created_at) VALUES (%(events)s, %(count)s, %(now)s)"
+_INSERT_SQLITE = "INSERT INTO lakehouse_outbox (events, count, created_at) VALUES (?, ?, ?)"
 
 
 def _row(e: AnalyticsEvent, recorded_at: float) -> iceberg.Row:

@@ -7,13 +7,15 @@ with HTTP: measured on the webhook bench, a five-statement claim transaction too
 time for ~2 ms of SQLite work, and SQLite's one writer waited for it. :func:`sqlite_write` runs a
 whole transaction (BEGIN IMMEDIATE, the statements, COMMIT) on the connection's own thread in
 one hop; :class:`Statement` lists let the same writes run there or on a PostgreSQL connection.
+:class:`Writes` is such a list with what to do once it committed: committed on its own (in one hop
+on SQLite) or inside a transaction that writes more.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubwire.store.engine import SQLITE_BUSY_TIMEOUT_MS
@@ -21,7 +23,10 @@ from hubwire.store.engine import SQLITE_BUSY_TIMEOUT_MS
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["Statement", "run_on", "run_on_cursor", "sqlite_write"]
+    from hubwire.hub import Hub
+    from hubwire.store.transaction import Tx
+
+__all__ = ["Statement", "Writes", "run_on", "run_on_cursor", "sqlite_write"]
 
 T = TypeVar("T")
 
@@ -37,6 +42,38 @@ class Statement:
     params: Any = ()
     many: bool = False
     returns: bool = False
+
+
+@dataclass
+class Writes:
+    """Statements that commit together, and the callbacks to run once they did (never if they did not).
+
+    Built by the parts of a hot path (each appends its statements), then :meth:`commit` ted alone or
+    :meth:`run_in` another transaction. ``state``: what a part keeps while the list is built, under
+    a key of its own (as ``Tx.state``).
+    """
+
+    dialect: str
+    statements: list[Statement] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    state: dict[object, Any] = field(default_factory=dict)
+
+    async def run_in(self, tx: Tx) -> None:
+        """Run the statements in ``tx``; the callbacks once it committed."""
+        await run_on(tx.conn, self.statements)
+        for fn in self.after_commit:
+            tx.after_commit(fn)
+
+    async def commit(self, hub: Hub) -> None:
+        """One transaction of their own: on SQLite in one hop to the connection's thread."""
+        if self.dialect == "sqlite":
+            statements = self.statements
+            await hub.sqlite_write(lambda cur: run_on_cursor(cur, statements))
+            for fn in self.after_commit:
+                fn()
+        else:
+            async with hub.transaction() as tx:
+                await self.run_in(tx)
 
 
 def run_on_cursor(cur: Any, statements: Sequence[Statement]) -> list[Any]:
