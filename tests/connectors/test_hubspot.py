@@ -424,3 +424,65 @@ async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_en
         await run_sync(hub, iid)
         assert await Contact.count() == before  # linked: the sync does not duplicate them
         assert_no_mismatches(sim)
+
+
+def metadata_reads(sim: HubSpotSimulator) -> dict[str, int]:
+    """``GET /crm/v3/properties/{object}`` requests so far, per object type."""
+    reads = sim.requests_to("GET", "/crm/v3/properties/")
+    return {kind: sum(r.path.rstrip("/").split("/")[-1] == kind for r in reads) for kind in _OBJECT_TYPES}
+
+
+_OBJECT_TYPES = ("companies", "contacts", "deals", "leads")
+
+
+async def test_a_sync_of_many_pages_reads_each_objects_properties_once_and_the_next_sync_again(
+    hub: Hub,
+) -> None:
+    async with HubSpotSimulator(rate_limit=None) as sim:
+        ids = seed_portal(sim)
+        sim.seed_many("contacts", 230, lambda i: {"email": f"c{i}@example.com"})  # three pages
+        sim.seed_many("companies", 120, lambda i: {"name": f"Company {i}"})  # two pages
+        iid = await connect(sim, rate_limit=1000)
+        await run_sync(hub, iid)
+        assert len([r for r in sim.requests_to("GET", "/crm/v3/objects/contacts") if not r.param("archived")]) >= 3
+        assert metadata_reads(sim) == dict.fromkeys(_OBJECT_TYPES, 1)
+        # A custom field made between two runs is asked for by the next one.
+        sim.add_property("contacts", "shoe_size", "number", "number")
+        sim.state.update("contacts", ids["ada"], {"shoe_size": "38"})
+        await run_sync(hub, iid)
+        assert metadata_reads(sim) == dict.fromkeys(_OBJECT_TYPES, 2)
+        searched = sim.requests_to("POST", "/crm/v3/objects/contacts/search")
+        assert "shoe_size" in searched[-1].json()["properties"]
+        assert (await entity_of(hub, iid, "contact", ids["ada"]))["remote_data"] == {"shoe_size": "38"}
+        assert_no_mismatches(sim)
+
+
+async def test_a_webhook_batch_reads_each_objects_properties_once_and_the_next_batch_again(hub: Hub) -> None:
+    from hubwire.inbound.batch import apply_hooks
+
+    async with HubSpotSimulator(rate_limit=None) as sim:
+        ids = seed_portal(sim)
+        iid = await connect(sim, rate_limit=1000, webhook_secret="hubspot-app-client-secret")
+        await run_sync(hub, iid)
+        prov = hub.providers.get("hubspot")
+        integ = await Integration.get(iid)
+        ctx = ProviderContext(hub, prov, integ, await load_credentials(hub, iid), dict(integ.get("config") or {}))
+        before = metadata_reads(sim)
+
+        def change(n: int, kind: str, remote: str) -> ReceivedHook:
+            payload = [{"eventId": n, "subscriptionType": f"{kind}.propertyChange", "objectId": int(remote)}]
+            return ReceivedHook(f"inbox_{n}", iid, "hubspot", None, f"{kind}.propertyChange", payload, {}, time.time())
+
+        batch = [change(1, "contact", ids["ada"]), change(2, "deal", ids["open"]), change(3, "contact", ids["bob"])]
+        outcomes, _ = await apply_hooks(ctx, batch)
+        assert {o.status for o in outcomes.values()} == {"applied"}
+        read = {k: metadata_reads(sim)[k] - before[k] for k in _OBJECT_TYPES}
+        assert read == {"companies": 0, "contacts": 1, "deals": 1, "leads": 0}
+        sim.add_property("contacts", "shoe_size", "number", "number")
+        sim.state.update("contacts", ids["eve"], {"shoe_size": "41"})
+        outcomes, _ = await apply_hooks(ctx, [change(4, "contact", ids["eve"]), change(5, "contact", ids["ada"])])
+        assert {o.status for o in outcomes.values()} == {"applied"}
+        assert metadata_reads(sim)["contacts"] - before["contacts"] == 2  # the next batch reads them again
+        eve = await entity_of(hub, iid, "contact", ids["eve"])
+        assert eve["remote_data"] == {"shoe_size": "41"}
+        assert_no_mismatches(sim)

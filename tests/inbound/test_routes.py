@@ -15,7 +15,7 @@ from hubwire.api.scopes import Scope
 from hubwire.connectors.registry import default_registry
 from hubwire.hub import Hub
 from hubwire.inbound.verifiers import WebhookRequest
-from tests.cli.conftest import Cli, cli, cli_env  # noqa: F401  (fixtures)
+from tests.cli.conftest import Cli, cli, cli_any_db, cli_env  # noqa: F401  (fixtures)
 from tests.inbound.conftest import HOOK_SECRET, HookyProvider, github_signed
 
 
@@ -105,6 +105,44 @@ def test_hooks_cli(cli: Cli) -> None:  # noqa: F811
         assert wrong.code == 2 and "--status must be one of" in wrong.err
         assert cli("hooks", "show", "hook_none").code == 1
         assert [t.title for t in asyncio.run(_tickets(ticket))] == ["one"]
+    finally:
+        default_registry.unregister("hooky")
+
+
+def test_hooks_stats_cli_counts_per_integration_and_outcome(cli_any_db: Cli) -> None:  # noqa: F811
+    hooky = HookyProvider()
+    default_registry.register(hooky)
+    try:
+
+        async def receive() -> tuple[str, str]:
+            async with Hub() as hub:
+                first = await Integration.connect(provider="hooky", webhook_secret=HOOK_SECRET)
+                second = await Integration.connect(provider="hooky", slug="hooky-2", webhook_secret=HOOK_SECRET)
+                body, headers = github_signed({"action": "ignore"}, "d-1")
+                forged = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+                for target, sent in [(first, headers), (first, headers), (second, headers), (second, forged)]:
+                    with contextlib.suppress(hubwire.inbound.SignatureError):
+                        await hubwire.inbound.receive(hub, target.id, WebhookRequest(body, sent))
+                with contextlib.suppress(hubwire.NotFoundError):
+                    await hubwire.inbound.receive(hub, "integration_none", WebhookRequest(body, headers))
+                return first.id, second.id
+
+        assert cli_any_db("hooks", "stats").err.strip() == "no webhooks counted"
+        first, second = asyncio.run(receive())
+        shown = cli_any_db("hooks", "stats")
+        assert shown.code == 0
+        lines = shown.out.replace("┃", "│").splitlines()
+        rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if "│" in line]
+        assert rows == [
+            ["integration", "received", "duplicate", "bad_signature", "no_hook_receiver"],
+            ["(no receiver)", "0", "0", "0", "1"],
+            *sorted([[first, "1", "1", "0", "0"], [second, "1", "0", "1", "0"]]),  # by integration id
+        ]
+        one = cli_any_db("hooks", "stats", "--integration", second, "--json")
+        assert one.code == 0 and json.loads(one.out) == [
+            {"integration_id": second, "outcome": "bad_signature", "count": 1},
+            {"integration_id": second, "outcome": "received", "count": 1},
+        ]
     finally:
         default_registry.unregister("hooky")
 

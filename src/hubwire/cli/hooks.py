@@ -14,7 +14,7 @@ from hubwire.hub import Hub
 
 __all__ = ["hooks_app"]
 
-hooks_app = typer.Typer(help="Provider webhooks received: list, show, replay.", no_args_is_help=True)
+hooks_app = typer.Typer(help="Provider webhooks received: list, show, replay, count.", no_args_is_help=True)
 
 
 @hooks_app.command("received")
@@ -81,5 +81,36 @@ def replay(hook_id: str = typer.Argument(..., help="A received webhook's id (hoo
     async def go(hub: Hub) -> None:
         row = await inbound.replay(hub, hook_id)
         say(f"replaying {row.id} ({row.event_type or 'no event type'} for {row.integration_id})")
+
+    with_hub(go)
+
+
+# The receiver's answers that took a webhook, first; its refusals (their error codes) follow.
+TAKEN = ("received", "duplicate")
+
+
+@hooks_app.command("stats")
+def stats(
+    integration: str = typer.Option(None, "--integration", help="Only this Integration's."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Count the webhooks received, duplicate and refused (by reason) per Integration, every process's."""
+
+    async def go(hub: Hub) -> None:
+        rows = await inbound.stats(hub, integration)
+        if as_json:
+            print_json(rows)
+            return
+        if not rows:
+            say("no webhooks counted", err=True)
+            return
+        outcomes = [*TAKEN, *sorted({r["outcome"] for r in rows} - set(TAKEN))]
+        counts: dict[str | None, dict[str, int]] = {}
+        for r in rows:
+            counts.setdefault(r["integration_id"], {})[r["outcome"]] = r["count"]
+        print_table(
+            ["integration", *outcomes],
+            ([iid or "(no receiver)", *(n.get(o, 0) for o in outcomes)] for iid, n in counts.items()),
+        )
 
     with_hub(go)

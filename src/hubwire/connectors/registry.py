@@ -57,6 +57,10 @@ class ProviderContext:
     config: dict[str, Any] = field(default_factory=dict)
     # A connect's check: ``credentials`` are the ones being checked, not (yet) the stored ones.
     checking: bool = False
+    # What the provider read once and reuses for the length of one sync run or one webhook batch
+    # (metadata such as a CRM's field list): each run and each batch starts with an empty one, so
+    # a change at the provider is seen by the next.
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:

@@ -30,7 +30,7 @@ webhook fails alone. The statuses of the webhooks that no page wrote (ignored, f
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -92,6 +92,9 @@ async def apply_hooks(
 
     Returns the outcome of every hook by id, and the ids whose outcome ``record`` wrote.
     """
+    # A context of the batch's own: what the provider memoises lasts this batch only (a running
+    # job applies many batches with the Integration it read once).
+    ctx = replace(ctx, memo={})
     batch = _Batch(ctx, record)
     mapped: list[tuple[ReceivedHook, list[WebhookRecord]]] = []
     provider = ctx.provider

@@ -9,6 +9,7 @@ commits later with a smaller number. SQLite has one writer, so its order is comm
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ __all__ = [
     "get_event",
     "hold_lock",
     "latest",
+    "prefix_end",
     "prepare_many",
     "read_after",
 ]
@@ -243,6 +245,53 @@ async def append_many(
     return out
 
 
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string that starts with ``prefix`` (``None``: there is none).
+
+    ``"Deal."`` gives ``"Deal/"``: the last character incremented, in code point order (the order of
+    SQLite's BINARY and of PostgreSQL's C collations), skipping the surrogates no text can hold.
+    """
+    head = prefix
+    while head:
+        last = ord(head[-1])
+        if last < sys.maxunicode:
+            return head[:-1] + chr(0xE000 if last + 1 == 0xD800 else last + 1)
+        head = head[:-1]
+    return None
+
+
+def _name(value: str) -> sa.BindParameter[str]:
+    # An event type goes into the statement's text, not as a parameter: psycopg prepares a statement
+    # run five times, and PostgreSQL's generic plan of ``type = $2`` (or a range of parameters) does
+    # not know how rare the type is and walks the primary key (measured: 18 ms against 0.1 ms for a
+    # type 1 in 1000 of 100k events). SQLAlchemy renders the literal quoted.
+    return sa.literal(value, events.c.type.type, literal_execute=True)
+
+
+def _starts_with(prefix: str) -> sa.ColumnElement[bool]:
+    # A range on ix_events_type, not LIKE (no character of the prefix is a wildcard, and PostgreSQL
+    # takes a LIKE prefix to the index only in the C collation with literal patterns). The range
+    # assumes the column compares in code point order: SQLite's BINARY, PostgreSQL's C or C.UTF-8.
+    end = prefix_end(prefix)
+    if end is None:
+        return events.c.type >= _name(prefix)
+    return sa.and_(events.c.type >= _name(prefix), events.c.type < _name(end))
+
+
+def _type_condition(types: Sequence[str]) -> sa.ColumnElement[bool] | None:
+    """Events whose type is one of ``types``: an exact name, or ``Prefix*`` for every name that starts
+    with ``Prefix`` (``*`` alone: every event, ``None`` is returned). ``%`` and ``_`` are themselves."""
+    if not types or "*" in types:
+        return None
+    exact = [t for t in types if not t.endswith("*")]
+    matches = [_starts_with(t[:-1]) for t in types if t.endswith("*")]
+    if len(exact) == 1:
+        matches.append(events.c.type == _name(exact[0]))
+    elif exact:
+        matches.append(events.c.type.in_(sa.bindparam(None, exact, expanding=True, literal_execute=True)))
+    return matches[0] if len(matches) == 1 else sa.or_(*matches)
+
+
 async def read_after(
     conn: AsyncConnection,
     after: int = 0,
@@ -251,14 +300,11 @@ async def read_after(
     types: Sequence[str] = (),
     entity_id: str | None = None,
 ) -> list[EventRecord]:
+    """Events after ``seq`` ``after``, oldest first; ``types`` as exact names or ``Prefix*``."""
     q = sa.select(events).where(events.c.seq > after).order_by(events.c.seq).limit(limit)
-    if types:
-        exact = [t for t in types if not t.endswith("*")]
-        prefixes = [t[:-1] for t in types if t.endswith("*") and t != "*"]
-        if "*" not in types:
-            # autoescape: "_" and "%" in a prefix are themselves, not LIKE's wildcards.
-            starts = [events.c.type.startswith(p, autoescape=True) for p in prefixes]
-            q = q.where(sa.or_(events.c.type.in_(exact), *starts))
+    wanted = _type_condition(types)
+    if wanted is not None:
+        q = q.where(wanted)
     if entity_id:
         q = q.where(events.c.entity_id == entity_id)
     rows = (await conn.execute(q)).all()
@@ -273,7 +319,7 @@ async def latest(
     if types:
         q = q.where(events.c.type.in_(list(types)))
     if type_prefix:
-        q = q.where(events.c.type.startswith(type_prefix, autoescape=True))
+        q = q.where(_starts_with(type_prefix))
     rows = (await conn.execute(q)).all()
     return [EventRecord.from_row(r) for r in rows]
 

@@ -9,10 +9,17 @@ The indexes are in the order ``find`` sorts by (``ORDER BY value, id``, a null v
 ascending, as SQLite orders; PostgreSQL is told ``NULLS FIRST``), so that a sorted page reads its
 rows in index order and stops after the page instead of sorting the Noun's every row. Indexes of
 an earlier definition (named without the ``_o`` suffix) are dropped when the new ones are made.
+
+Two processes may use a Noun for the first time at once. PostgreSQL's ``IF NOT EXISTS`` does not
+see an index another transaction made and has not committed yet, and the second ``CREATE`` then
+fails on pg_class's unique name; so on PostgreSQL each index is made under a transaction-level
+advisory lock keyed by its name: the second waits for the first to commit, then finds the index.
+SQLite has one writer: no race.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hubwire.errors import ConflictError
 
 __all__ = ["IndexedField", "ensure_indexes", "field_sql", "index_name"]
+
+# The class of the advisory locks of index names (the two-key form: no clash with the one-key locks
+# of ``store.engine`` and ``store.events``).
+INDEX_LOCK = 7262003
 
 # (field name, kind, unique); kind says how the database compares values: num, bool, text or json.
 IndexedField = tuple[str, str, bool]
@@ -47,10 +58,20 @@ def _earlier_name(entity_type: str, field: str, unique: bool) -> str:
     return f"{'ux' if unique else 'ix'}_ent_{entity_type.lower()}_{field}"[:63]
 
 
+def _lock_key(index: str) -> int:
+    """The name as the signed 32-bit key of an advisory lock (a hash: two names may share a key, and wait)."""
+    return zlib.crc32(index.encode()) - 2**31
+
+
 async def ensure_indexes(conn: AsyncConnection, entity_type: str, fields: Iterable[IndexedField]) -> None:
     """Create the partial indexes of ``entity_type``'s indexed fields, if they do not exist yet."""
     dialect = conn.dialect.name
     nulls = " NULLS FIRST" if dialect == "postgresql" else ""
+    fields = list(fields)
+    if dialect == "postgresql":
+        # All of them first, in key order: two callers never wait for each other in a cycle.
+        for key in sorted({_lock_key(index_name(entity_type, name, unique)) for name, _, unique in fields}):
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INDEX_LOCK}, {key})")
     for name, kind, unique in fields:
         index = index_name(entity_type, name, unique)
         # A unique index holds the value alone (the id would make every row unique).

@@ -6,8 +6,9 @@ they are, ``bool`` -> boolean, ``enumeration`` -> enum with its options (a ``boo
 enumeration is a boolean); custom = not ``hubspotDefined``; writable unless its value is read-only.
 
 A sync asks for the default properties (``spec.PROPERTIES``), the mapped ones and the portal's
-custom properties (:func:`wanted_properties`, one metadata call per object type per sync): the
-custom ones no mapping uses are the Noun's ``remote_data``.
+custom properties (:func:`wanted_properties`, one metadata call per object type per sync run or
+webhook batch, kept in the context's ``memo``): the custom ones no mapping uses are the Noun's
+``remote_data``.
 """
 
 from __future__ import annotations

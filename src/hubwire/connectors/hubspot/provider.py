@@ -69,6 +69,8 @@ OAUTH_SCOPES = (
     "oauth",
     *(f"crm.objects.{kind}.{how}" for kind in ("contacts", "companies", "deals", "leads") for how in ("read", "write")),
 )
+# ``ctx.memo``'s key of the properties reads ask for, per resource (``HubSpot.reading``).
+_PROPERTIES_MEMO = "hubspot.properties"
 # A HubSpot property's internal name (what field_mappings name).
 _PROPERTY_NAME = re.compile(r"[a-z0-9_]{1,100}")
 
@@ -135,9 +137,13 @@ class HubSpot(SpecProvider):
 
     async def reading(self, ctx: ProviderContext, resources: Collection[str] = _ORDER) -> HubSpotConnection:
         """A connection whose reads of ``resources`` ask for the mapped and custom properties too (one
-        metadata call each, see ``hubspot.fields``)."""
+        metadata call each per sync run or webhook batch: kept in ``ctx.memo``, see ``hubspot.fields``)."""
         conn = self.connection(ctx)
-        conn.extra = await fields.wanted_properties(conn, resources)
+        known: dict[str, tuple[str, ...]] = ctx.memo.setdefault(_PROPERTIES_MEMO, {})
+        missing = [r for r in resources if r not in known]
+        if missing:
+            known.update(await fields.wanted_properties(conn, missing))
+        conn.extra = {r: known[r] for r in resources if r in known}
         return conn
 
     def mapped_noun(self, noun: str) -> Noun | None:
