@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from hubwire.hub import Hub
@@ -100,3 +101,13 @@ async def test_read_after_filters_type_and_entity_together(hub: Hub) -> None:
         found = await read_after(conn, 0, types=["Deal.*", "[", "Dea"], entity_id="thing_4")
         assert [(e.type, e.entity_id) for e in found] == [("Deal.Created", "thing_4")]
         assert [e.type for e in await read_after(conn, 0, types=["Deal.*"], limit=2)] == ["Deal.", "Deal.Created"]
+
+
+@pytest.mark.postgres
+def test_event_types_compare_byte_by_byte_whatever_the_database_collation(pg_url: str) -> None:
+    """The prefix range needs code-point order: on PostgreSQL the column is COLLATE "C" (migration 0020)."""
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        collation = conn.execute(
+            "SELECT collation_name FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'type'"
+        ).fetchone()
+    assert collation == ("C",)

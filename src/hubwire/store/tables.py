@@ -58,7 +58,8 @@ events = sa.Table(
     # transaction-level advisory lock so that sequence order is commit order.
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("id", sa.String(64), nullable=False, unique=True),
-    sa.Column("type", sa.String(128), nullable=False),
+    # Compared byte by byte on PostgreSQL too (0020_event_type_collation): a prefix is an index range.
+    sa.Column("type", sa.String(128).with_variant(sa.String(128, collation="C"), "postgresql"), nullable=False),
     sa.Column("entity_type", sa.String(64), nullable=False),
     sa.Column("entity_id", sa.String(64), nullable=False),
     sa.Column("data", JSONDoc, nullable=False),
