@@ -46,3 +46,19 @@ def test_the_access_log_masks_query_values(spawn: Spawn) -> None:  # noqa: F811
     assert secret not in log
     assert "GET /healthz?api_key=[REDACTED]&limit=[REDACTED] HTTP/1.1" in log, log
     assert "GET /v1/integrations?token=[REDACTED] HTTP/1.1" in log, log
+
+
+def test_the_startup_heap_is_kept_out_of_full_collections() -> None:
+    """What ``serve`` and ``worker`` call once started: the objects alive then are frozen, not garbage."""
+    import gc
+
+    from hubwire.cli.runtime import freeze_startup_heap
+
+    alive = []  # a cycle made before: frozen with the rest, so a full collection no longer walks it
+    alive.append(alive)
+    try:
+        freeze_startup_heap()
+        assert gc.get_freeze_count() > 1000
+        assert all(o is not alive for o in gc.get_objects(generation=2))
+    finally:
+        gc.unfreeze()

@@ -132,13 +132,15 @@ def create_app(
     app.add_middleware(CollectCors, settings=hub.settings)
     # Outermost: a request too large is refused before anything else runs. Providers' webhooks have their own limit.
     app.add_middleware(RequestLimits, body_limits={HOOKS_PREFIX: hub.settings.inbound_max_body_bytes})
+    # Routes are tried in order: the busiest first (a site's beacons to /v1/collect), so that it
+    # does not pay for trying every other router on each request.
+    for router in COLLECT_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_collect_key)])
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     authenticated = [Depends(require_api_key)]
     for router in ROUTERS:
         app.include_router(router, dependencies=authenticated)
-    for router in COLLECT_ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_collect_key)])
     app.state.nouns_served = set()
     mount_nouns(app)
     generate = app.openapi

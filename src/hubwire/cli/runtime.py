@@ -9,6 +9,7 @@ the import path for that. The built-in providers and subsystems are loaded first
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import importlib.util
 import os
@@ -27,6 +28,7 @@ from hubwire.settings import Settings
 
 __all__ = [
     "configure_logging",
+    "freeze_startup_heap",
     "import_modules",
     "open_hub",
     "redacted_url",
@@ -35,6 +37,19 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def freeze_startup_heap() -> None:
+    """A long-running process, once started (modules imported, app and routes built): what is alive
+    now is kept out of the garbage collector's full collections (``gc.freeze``).
+
+    Start-up leaves ~250,000 objects; a full collection walked them all (155 ms on the bench
+    machine), and a busy server makes them often: requests waiting on a commit outlive two young
+    collections, so their objects reach the old generation and trigger full ones. Frozen objects
+    are still freed when unreferenced, only not searched for cycles.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def import_modules(names: Iterable[str]) -> None:
