@@ -134,7 +134,8 @@ async def test_batches_by_size_and_retries_failures_without_loss(ahub: Hub, cloc
         Deal = deal_noun()
         for i in range(25):
             await Deal.create(name=f"d{i}", value=i, stage="Open")
-        ph.fail_next(2, status=503)  # both flush jobs (the window's, the full batch's) meet the failure
+        # Every request of both flush jobs (the window's and the full batch's, three batches each) fails.
+        ph.fail_next(6, status=503)
         await drain(ahub, clock)
         assert len(ph.events) < 25  # the first request failed: retried later
         batches = await list_batches(ahub)
@@ -219,7 +220,10 @@ async def test_concurrent_collects_commit_together_and_a_failure_reaches_each(
         assert await record_collected(ahub, collected(5, 300)) == 5 and committed == [60, 5]
 
 
-async def test_a_failure_mid_flush_keeps_the_batches_after_it_pending(ahub: Hub) -> None:
+async def test_a_failure_mid_flush_keeps_the_batches_after_it_pending(
+    ahub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forwarding, "IN_FLIGHT", 1)  # one batch at a time: which one fails is known
     async with PostHogSimulator() as ph:
         made = await Integration.connect(
             provider="analytics",
@@ -229,7 +233,7 @@ async def test_a_failure_mid_flush_keeps_the_batches_after_it_pending(ahub: Hub)
         events = [AnalyticsEvent(f"col_p{i:02d}", "view", "u", 1.8e9 + i, {"i": i}, "collect") for i in range(30)]
         for i in range(0, 30, 10):  # three transactions: three outbox rows of ten events
             await record_collected(ahub, events[i : i + 10])
-        ph.fail_next(1, status=None)  # the first batch goes through (the second is read while it is in flight)
+        ph.fail_next(1, status=None)  # the first batch goes through
         ph.fail_next(1, status=503)  # the second fails: the flush stops, the third is not sent
         with pytest.raises(Exception):  # noqa: B017  (Retry or the backoff retry: either is a retry)
             await forwarding.flush(ahub, made.id, "posthog")
@@ -281,3 +285,24 @@ async def test_a_connect_in_this_process_takes_effect_at_once(ahub: Hub) -> None
         await Integration.disconnect(made.id)
         await record_collected(ahub, collected(4, 20))
         assert (await pending_counts(ahub))["posthog"]["pending"] == 3
+
+
+async def test_batches_in_flight_together_each_logged_and_a_failure_keeps_only_its_own(ahub: Hub) -> None:
+    async with PostHogSimulator() as ph:
+        made = await Integration.connect(
+            provider="analytics",
+            destinations={"posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url}},
+            batch_size=10,
+        )
+        events = [AnalyticsEvent(f"col_q{i:02d}", "view", "u", 1.8e9 + i, {"i": i}, "collect") for i in range(60)]
+        for i in range(0, 60, 10):
+            await record_collected(ahub, events[i : i + 10])
+        ph.fail_next(1, status=503)  # one of the batches in flight fails; the others are sent and logged
+        with pytest.raises(Exception):  # noqa: B017  (a retry)
+            await forwarding.flush(ahub, made.id, "posthog")
+        logged = [b.status for b in await list_batches(ahub)]
+        assert logged.count("failed") == 1 and logged.count("succeeded") >= forwarding.IN_FLIGHT - 1
+        assert (await pending_counts(ahub))["posthog"]["pending"] == 60 - 10 * logged.count("succeeded")
+        assert await forwarding.flush(ahub, made.id, "posthog") == 60 - 10 * logged.count("succeeded")
+        assert sorted(e.properties["i"] for e in ph.events) == list(range(60))  # each once
+        assert await pending_counts(ahub) == {}

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import structlog
 
+from hubwire import jsonfast
 from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent, events_json, events_of
 from hubwire.errors import HubwireError, ProviderError, ProviderRateLimited, ProviderUnavailable
 from hubwire.events.registry import matches
@@ -79,6 +80,7 @@ ACTIVE = ("Connected", "Synced")
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_FLUSH_INTERVAL = 2.0
 MAX_ATTEMPTS = 12
+IN_FLIGHT = 4  # batches of one destination in flight at once
 RESPONSE_LIMIT = 300
 
 ForwardHook = Callable[["Hub", Writes, Sequence[AnalyticsEvent]], None]
@@ -367,17 +369,40 @@ async def _send(
 
 
 async def _log(hub: Hub, row: dict[str, Any], outbox_ids: Sequence[int], status: str, error: str | None) -> None:
-    """One transaction: the batch in the log, and its outbox rows deleted (sent), failed or dead."""
-    async with hub.transaction() as tx:
-        await tx.conn.execute(analytics_batches.insert().values(**row))
-        target = analytics_outbox.c.id.in_(list(outbox_ids))
+    """One transaction (one hop on SQLite): the batch in the log, and its outbox rows deleted (sent),
+    failed or dead."""
+    writes = Writes(hub.dialect)
+    ids = list(outbox_ids)
+    outbox_status = "dead" if status == "dead" else "pending"
+    if hub.dialect == "postgresql":
+        marks = ", ".join(f"%({c})s" for c in row)
+        writes.statements.append(Statement(f"INSERT INTO analytics_batches ({', '.join(row)}) VALUES ({marks})", row))
         if status == "succeeded":
-            await tx.conn.execute(analytics_outbox.delete().where(target))
+            writes.statements.append(Statement("DELETE FROM analytics_outbox WHERE id = ANY(%(ids)s)", {"ids": ids}))
         else:
-            values: dict[str, Any] = {"attempts": analytics_outbox.c.attempts + 1, "last_error": error}
-            if status == "dead":
-                values["status"] = "dead"
-            await tx.conn.execute(analytics_outbox.update().where(target).values(**values))
+            params = {"ids": ids, "error": error, "status": outbox_status}
+            writes.statements.append(Statement(_FAILED_PG, params))
+    else:
+        marks = ", ".join("?" for _ in row)
+        insert = f"INSERT INTO analytics_batches ({', '.join(row)}) VALUES ({marks})"
+        writes.statements.append(Statement(insert, tuple(row.values())))
+        doc = jsonfast.dumps(ids)
+        if status == "succeeded":
+            writes.statements.append(Statement(_SENT_SQLITE, (doc,)))
+        else:
+            writes.statements.append(Statement(_FAILED_SQLITE, (error, outbox_status, doc)))
+    await writes.commit(hub)
+
+
+_FAILED_PG = (
+    "UPDATE analytics_outbox SET attempts = attempts + 1, last_error = %(error)s, status = %(status)s "
+    "WHERE id = ANY(%(ids)s)"
+)
+_SENT_SQLITE = "DELETE FROM analytics_outbox WHERE id IN (SELECT value FROM json_each(?))"
+_FAILED_SQLITE = (
+    "UPDATE analytics_outbox SET attempts = attempts + 1, last_error = ?, status = ? "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
 
 
 class _FlushLocks:
@@ -414,38 +439,48 @@ async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool
     async def attempt(rows: Sequence[tuple[int, str]]) -> _Outcome:
         return await _attempt(hub, integration_id, destination, conf, rows, final=final)
 
-    # A pipeline: batch k+1 is read while batch k is in flight, and sent while batch k is logged.
-    # A batch's rows stay pending until its log transaction deletes them, so a kill at any point
-    # leaves them to the next flush (at least once).
+    # Up to IN_FLIGHT batches in flight, each logged as soon as its answer is in. A batch's rows
+    # stay pending until its log transaction deletes them, so a kill at any point leaves them to
+    # the next flush (at least once). A failure stops new batches; those in flight are logged.
     sent = 0
-    rows = await _pending_rows(hub, integration_id, destination, size)
-    sending = asyncio.ensure_future(attempt(rows)) if rows else None
+    flying: dict[asyncio.Future[_Outcome], list[int]] = {}
+    last = 0  # the highest outbox id read
+    failed: _Outcome | None = None
     try:
-        while sending is not None:
-            ahead = await _pending_rows(hub, integration_id, destination, size, after=rows[-1][0])
-            outcome = await sending
-            sending = None
-            if not ahead and outcome.status != "failed":
-                # From the start again: a row whose id is below the last one read may have committed since.
-                ahead = await _pending_rows(hub, integration_id, destination, size, exclude=outcome.ids)
-            if ahead and outcome.status != "failed":
-                sending = asyncio.ensure_future(attempt(ahead))
-            await _log(hub, outcome.entry, outcome.ids, outcome.status, outcome.entry["error"])
-            if outcome.status == "failed":
-                error = outcome.error or "failed"
-                raise Retry(outcome.retry or 0.0, error) if outcome.retry else _Again(error)
-            if outcome.status == "dead":
-                log.warning(
-                    "analytics.batch_dead", integration=integration_id, destination=destination, error=outcome.error
-                )
-            else:
-                sent += outcome.entry["events"]
-            rows = ahead
+        while True:
+            while failed is None and len(flying) < IN_FLIGHT:
+                rows = await _pending_rows(hub, integration_id, destination, size, after=last)
+                if not rows:
+                    # From the start again: a row whose id is below the last one read may have committed since.
+                    busy = [i for ids in flying.values() for i in ids]
+                    rows = await _pending_rows(hub, integration_id, destination, size, exclude=busy)
+                    if not rows:
+                        break
+                last = max(last, rows[-1][0])
+                flying[asyncio.ensure_future(attempt(rows))] = [i for i, _ in rows]
+            if not flying:
+                break
+            done, _ = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                del flying[future]
+                outcome = future.result()
+                await _log(hub, outcome.entry, outcome.ids, outcome.status, outcome.entry["error"])
+                if outcome.status == "failed":
+                    failed = failed or outcome
+                elif outcome.status == "dead":
+                    log.warning(
+                        "analytics.batch_dead", integration=integration_id, destination=destination, error=outcome.error
+                    )
+                else:
+                    sent += outcome.entry["events"]
+        if failed is not None:
+            error = failed.error or "failed"
+            raise Retry(failed.retry or 0.0, error) if failed.retry else _Again(error)
         return sent
     finally:
-        if sending is not None:  # a failure mid-pipeline: the batch in flight stays pending, sent again later
-            sending.cancel()
-            await asyncio.gather(sending, return_exceptions=True)
+        for future in flying:  # cancelled (the job was): the batches in flight stay pending, sent again later
+            future.cancel()
+        await asyncio.gather(*flying, return_exceptions=True)
 
 
 async def _pending_rows(
