@@ -58,6 +58,12 @@ def require_postgres() -> None:
     pytest.skip(_PG_REASON)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` tests (seconds to tens of seconds each) run first: under ``-n 2`` the short ones
+    then fill in around them, instead of one long test holding a worker while the other is done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A migrated PostgreSQL database private to this test session."""

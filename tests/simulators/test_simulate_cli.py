@@ -216,6 +216,7 @@ ANALYTICS = {"posthog", "mixpanel", "segment", "ga4", "sentry"}
 UNDESCRIBED = {"hubspot", "pipedrive", "posthog", "segment", "ga4", "sentry"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "answers"),
     [
