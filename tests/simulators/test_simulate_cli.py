@@ -1,7 +1,7 @@
 """``hubwire simulate <provider>`` runs a seeded simulator in the foreground until SIGTERM.
 
 Each command runs in a real process of its own (forked from one that imported the CLI already:
-tests/simulators/simulate_process.py); the test reads the URL and the credential it prints and makes
+tests/preloaded.py); the test reads the URL and the credential it prints and makes
 real requests with them on loopback, then ends it with SIGTERM."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from hubwire.simulators.github import DEFAULT_TOKEN
 from hubwire.simulators.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN
 from hubwire.simulators.salesforce import DEFAULT_SESSION
-from tests.simulators.simulate_process import simulate
+from tests.preloaded import forked
 
 STRIPE_AUTH = {"Authorization": "Bearer sk_test_hubwire"}
 GITHUB_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
@@ -256,7 +256,7 @@ UNDESCRIBED = {"hubspot", "pipedrive", "posthog", "segment", "ga4", "sentry"}
 )
 async def test_simulate_command_serves_until_sigterm(args: list[str], answers: Answers, tmp_path: Path) -> None:
     lines: list[str] = []
-    async with simulate(["simulate", *args, "--port", "0"], tmp_path) as command:
+    async with forked(["simulate", *args, "--port", "0"], tmp_path) as command:
         async with asyncio.timeout(60):
             async for line in command.lines():
                 lines.append(line)

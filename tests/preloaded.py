@@ -1,9 +1,10 @@
-"""``hubwire simulate ...`` in a process of its own, forked from one that imported the CLI already.
+"""``hubwire`` commands in processes of their own, forked from one that imported the CLI already.
 
-Each command still runs in a real process (its own pid, signals, exit code), but Python starts and
-imports ``hubwire.cli`` once per test worker (a ``multiprocessing`` fork server preloaded with it)
-instead of once per command: seconds each on a loaded machine. It gets the test's environment;
-what it prints to stdout goes to a file the test reads as it grows (stderr to another).
+Each command still runs in a real process (its own pid, environment, working directory, signals,
+exit code), but Python starts and imports ``hubwire.cli`` once per test worker (a
+``multiprocessing`` fork server preloaded with it) instead of once per command: seconds each on a
+loaded machine. What the command prints to stdout goes to a file the test reads as it grows
+(stderr to another).
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-__all__ = ["SimulateCommand", "simulate"]
+__all__ = ["ForkedCommand", "forked"]
 
+ROOT = Path(__file__).parents[1]
 _FORK_SERVER = multiprocessing.get_context("forkserver")
 _FORK_SERVER.set_forkserver_preload(["hubwire.cli"])
 
 
 def _run(argv: list[str], environ: dict[str, str], out: str, err: str) -> None:
-    """In the child: the test's environment, stdout to ``out`` and stderr to ``err``, then the
-    command as the console script runs it."""
+    """In the child: the test's environment, the checkout as working directory, stdout to ``out``
+    and stderr to ``err``, then the command as the console script runs it."""
     from hubwire.cli import main
 
     os.environ.clear()
     os.environ.update(environ)
+    os.chdir(ROOT)
     for path, target in ((out, 1), (err, 2)):
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         os.dup2(fd, target)
@@ -39,9 +42,10 @@ def _run(argv: list[str], environ: dict[str, str], out: str, err: str) -> None:
 
 
 @dataclass
-class SimulateCommand:
+class ForkedCommand:
     proc: BaseProcess
     out: Path
+    err: Path
     _read: int = field(default=0, repr=False)
 
     async def lines(self) -> AsyncIterator[str]:
@@ -65,15 +69,17 @@ class SimulateCommand:
 
 
 @asynccontextmanager
-async def simulate(argv: list[str], tmp_path: Path) -> AsyncIterator[SimulateCommand]:
-    """Run ``hubwire <argv>``; on leaving, SIGTERM it if it still runs and wait for its end."""
-    out, err = tmp_path / "simulate.out", tmp_path / "simulate.err"
+async def forked(argv: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> AsyncIterator[ForkedCommand]:
+    """Run ``hubwire <argv>`` with ``env`` (default: this process's environment); on leaving,
+    SIGTERM it if it still runs and wait for its end."""
+    out, err = tmp_path / "hubwire.out", tmp_path / "hubwire.err"
     out.touch()
     err.touch()
-    proc = _FORK_SERVER.Process(target=_run, args=(argv, dict(os.environ), str(out), str(err)), daemon=True)
+    environ = dict(os.environ if env is None else env)
+    proc = _FORK_SERVER.Process(target=_run, args=(argv, environ, str(out), str(err)), daemon=True)
     await asyncio.to_thread(proc.start)
     try:
-        yield SimulateCommand(proc, out)
+        yield ForkedCommand(proc, out, err)
     finally:
         if proc.is_alive():
             proc.terminate()  # SIGTERM
