@@ -37,6 +37,7 @@ def test_every_part_is_listed() -> None:
     assert {"nouns", "store", "jobs", "sync", "webhooks", "domains", "hub", "declarations"} <= set(PARTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", PARTS)
 def test_a_part_imports_alone(part: str) -> None:
     done = subprocess.run(

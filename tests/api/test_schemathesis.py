@@ -32,6 +32,7 @@ EXCLUDED_CHECKS: dict[str, str] = {
 }
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_failures(app: FastAPI, api_key: str, tmp_path: Path) -> None:
     schemathesis = Path(sys.executable).with_name("schemathesis")
     if not schemathesis.exists():

@@ -36,6 +36,8 @@ from hubwire.simulators.stripe import StripeSimulator
 from tests.api.conftest import serve
 from tests.simulators.required_specs import IN_CI
 
+pytestmark = pytest.mark.slow  # a Chromium process each
+
 CHROMIUM = os.environ.get("HUBWIRE_CHROMIUM", "/usr/bin/chromium")
 STRIPE_KEY = "sk_test_hubwire"
 DESKTOP = {"width": 1280, "height": 860}

@@ -41,26 +41,38 @@ def env_for(db_url: str, tmp_path: Path, server: AuthlibServer) -> dict[str, str
 
 def test_oauth_apps_commands(db_url: str, tmp_path: Path, authserver: AuthlibServer) -> None:
     env = env_for(db_url, tmp_path, authserver)
-    base = [str(HUBWIRE), "--import", "tests.oauth.cli_provider", "oauth-apps"]
-    made = subprocess.run(
+    base = ["--import", "tests.oauth.cli_provider", "oauth-apps"]
+    # The five commands in one process, one after another, each as the console script runs it.
+    made, listed, granted, bad, refused = run_cli(
+        env,
         [*base, "set", SLUG, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--scopes", "profile"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [*base, "list", "--json"],
+        [*base, "set", SLUG, "--grant", "client_credentials", "--json"],
+        [*base, "set", SLUG, "--grant", "password"],
+        [*base, "set", "stripe", "--client-id", "x", "--client-secret", "y"],
+    )
     assert made.returncode == 0, made.stderr
-    listed = subprocess.run([*base, "list", "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and json.loads(listed.stdout)[0]["client_id"] == CLIENT_ID
     assert CLIENT_SECRET not in made.stdout + made.stderr + listed.stdout + listed.stderr
-    granted = subprocess.run([*base, "set", SLUG, "--grant", "client_credentials", "--json"],
-                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert granted.returncode == 0, granted.stderr
     assert json.loads(granted.stdout)["extra"]["grant"] == "client_credentials"
-    bad = subprocess.run([*base, "set", SLUG, "--grant", "password"],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "grant must be one of" in bad.stderr
-    refused = subprocess.run([*base, "set", "stripe", "--client-id", "x", "--client-secret", "y"],
-                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.startswith("error: stripe does not connect with OAuth 2.0 (validation_error)")
+
+
+def run_cli(env: dict[str, str], *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """``hubwire`` commands run one after another in one process (tests/cli_batch.py)."""
+    results = Path(env["HUBWIRE_DATA_DIR"]) / "cli-batch.json"
+    batch = subprocess.run(
+        [sys.executable, "-m", "tests.cli_batch", str(results), json.dumps(commands)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert batch.returncode == 0, batch.stderr
+    return [
+        subprocess.CompletedProcess(argv, r["code"], r["out"], r["err"])
+        for argv, r in zip(commands, json.loads(results.read_text()), strict=True)
+    ]
 
 
 def browser_flow(env: dict[str, str]) -> tuple[int, str, str]:

@@ -376,6 +376,7 @@ async def test_a_response_is_judged_by_its_own_operation(
     assert github_spec_checked.check_response(one.method, "/user", [], 200, issue.content, dict(issue.headers))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("ci", "outcome", "exit_code"), [("true", "error", 1), ("false", "skipped", 0)])
 def test_github_spec_checks_fail_under_ci_when_the_specs_are_missing(
     tmp_path: Path, ci: str, outcome: str, exit_code: int

@@ -1,7 +1,8 @@
 """``hubwire simulate <provider>`` runs a seeded simulator in the foreground until SIGTERM.
 
-Each command is started as a real subprocess; the test reads the URL and the credential it prints
-and makes real requests with them on loopback."""
+Each command runs in a real process of its own (forked from one that imported the CLI already:
+tests/preloaded.py); the test reads the URL and the credential it prints and makes
+real requests with them on loopback, then ends it with SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import importlib
 import pkgutil
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -28,6 +28,7 @@ from hubwire.simulators.github import DEFAULT_TOKEN
 from hubwire.simulators.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN
 from hubwire.simulators.salesforce import DEFAULT_SESSION
+from tests.preloaded import forked
 
 STRIPE_AUTH = {"Authorization": "Bearer sk_test_hubwire"}
 GITHUB_AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
@@ -253,20 +254,15 @@ UNDESCRIBED = {"hubspot", "pipedrive", "posthog", "segment", "ga4", "sentry"}
         "sentry",
     ],
 )
-async def test_simulate_command_serves_until_sigterm(args: list[str], answers: Answers) -> None:
-    argv = ["simulate", *args, "--port", "0"]
-    code = f"from hubwire.cli import main; raise SystemExit(main({argv!r}))"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    assert proc.stdout is not None
+async def test_simulate_command_serves_until_sigterm(args: list[str], answers: Answers, tmp_path: Path) -> None:
     lines: list[str] = []
-    try:
+    async with forked(["simulate", *args, "--port", "0"], tmp_path) as command:
         async with asyncio.timeout(60):
-            while not any("Ctrl-C" in line for line in lines):
-                raw = await proc.stdout.readline()
-                assert raw, "the command ended early: " + "".join(lines)
-                lines.append(raw.decode())
+            async for line in command.lines():
+                lines.append(line)
+                if "Ctrl-C" in line:
+                    break
+        assert any("Ctrl-C" in line for line in lines), "the command ended early: " + "".join(lines)
         text = "".join(lines)
         url = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", text)
         assert url, text
@@ -292,12 +288,7 @@ async def test_simulate_command_serves_until_sigterm(args: list[str], answers: A
             verify = ssl.create_default_context(cafile=re.sub(r"\s.*", "", text.split("self-signed certificate ")[1]))
         async with httpx.AsyncClient(base_url=url.group(1), verify=verify) as c:
             await answers(c, text)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            await proc.wait()
-    assert proc.returncode == 0
+    assert command.proc.exitcode == 0
 
 
 def test_the_specs_folder_is_found_beside_the_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
