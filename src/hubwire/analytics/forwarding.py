@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -368,29 +369,26 @@ async def _send(
     return code
 
 
-async def _log(hub: Hub, row: dict[str, Any], outbox_ids: Sequence[int], status: str, error: str | None) -> None:
-    """One transaction (one hop on SQLite): the batch in the log, and its outbox rows deleted (sent),
+async def _log(hub: Hub, outcomes: Sequence[_Outcome]) -> None:
+    """One transaction (one hop on SQLite): each batch in the log, and its outbox rows deleted (sent),
     failed or dead."""
     writes = Writes(hub.dialect)
-    ids = list(outbox_ids)
-    outbox_status = "dead" if status == "dead" else "pending"
-    if hub.dialect == "postgresql":
-        marks = ", ".join(f"%({c})s" for c in row)
-        writes.statements.append(Statement(f"INSERT INTO analytics_batches ({', '.join(row)}) VALUES ({marks})", row))
-        if status == "succeeded":
-            writes.statements.append(Statement("DELETE FROM analytics_outbox WHERE id = ANY(%(ids)s)", {"ids": ids}))
-        else:
-            params = {"ids": ids, "error": error, "status": outbox_status}
-            writes.statements.append(Statement(_FAILED_PG, params))
-    else:
-        marks = ", ".join("?" for _ in row)
+    pg = hub.dialect == "postgresql"
+    for outcome in outcomes:
+        row, ids = outcome.entry, outcome.ids
+        marks = ", ".join(f"%({c})s" for c in row) if pg else ", ".join("?" for _ in row)
         insert = f"INSERT INTO analytics_batches ({', '.join(row)}) VALUES ({marks})"
-        writes.statements.append(Statement(insert, tuple(row.values())))
-        doc = jsonfast.dumps(ids)
-        if status == "succeeded":
-            writes.statements.append(Statement(_SENT_SQLITE, (doc,)))
+        writes.statements.append(Statement(insert, row if pg else tuple(row.values())))
+        outbox_status = "dead" if outcome.status == "dead" else "pending"
+        if pg and outcome.status == "succeeded":
+            writes.statements.append(Statement("DELETE FROM analytics_outbox WHERE id = ANY(%(ids)s)", {"ids": ids}))
+        elif pg:
+            params = {"ids": ids, "error": row["error"], "status": outbox_status}
+            writes.statements.append(Statement(_FAILED_PG, params))
+        elif outcome.status == "succeeded":
+            writes.statements.append(Statement(_SENT_SQLITE, (jsonfast.dumps(ids),)))
         else:
-            writes.statements.append(Statement(_FAILED_SQLITE, (error, outbox_status, doc)))
+            writes.statements.append(Statement(_FAILED_SQLITE, (row["error"], outbox_status, jsonfast.dumps(ids))))
     await writes.commit(hub)
 
 
@@ -436,35 +434,42 @@ async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool
     fw = forwarder_of(integration_id, row.data)
     size = min(fw.batch_size, 1000)
 
-    async def attempt(rows: Sequence[tuple[int, str]]) -> _Outcome:
+    async def attempt(rows: Sequence[_Row]) -> _Outcome:
         return await _attempt(hub, integration_id, destination, conf, rows, final=final)
 
-    # Up to IN_FLIGHT batches in flight, each logged as soon as its answer is in. A batch's rows
-    # stay pending until its log transaction deletes them, so a kill at any point leaves them to
-    # the next flush (at least once). A failure stops new batches; those in flight are logged.
+    # Up to IN_FLIGHT batches in flight, read IN_FLIGHT batches at a time; the batches whose answers
+    # are in are logged together. A batch's rows stay pending until its log transaction deletes
+    # them, so a kill at any point leaves them to the next flush (at least once). A failure stops
+    # new batches; those in flight are logged.
     sent = 0
-    flying: dict[asyncio.Future[_Outcome], list[int]] = {}
+    ready: deque[list[_Row]] = deque()  # read, not sent yet
+    flying: dict[asyncio.Future[_Outcome], list[_Row]] = {}
     last = 0  # the highest outbox id read
     failed: _Outcome | None = None
     try:
         while True:
             while failed is None and len(flying) < IN_FLIGHT:
-                rows = await _pending_rows(hub, integration_id, destination, size, after=last)
-                if not rows:
-                    # From the start again: a row whose id is below the last one read may have committed since.
-                    busy = [i for ids in flying.values() for i in ids]
-                    rows = await _pending_rows(hub, integration_id, destination, size, exclude=busy)
+                if not ready:
+                    rows = await _pending_rows(hub, integration_id, destination, size * IN_FLIGHT, after=last)
                     if not rows:
-                        break
-                last = max(last, rows[-1][0])
-                flying[asyncio.ensure_future(attempt(rows))] = [i for i, _ in rows]
+                        # From the start again: a row whose id is below the last one read may have committed since.
+                        busy = [r.id for batch in flying.values() for r in batch]
+                        rows = await _pending_rows(hub, integration_id, destination, size, exclude=busy)
+                        if not rows:
+                            break
+                    last = max(last, rows[-1].id)
+                    ready.extend(_batches(rows, size))
+                batch = ready.popleft()
+                flying[asyncio.ensure_future(attempt(batch))] = batch
             if not flying:
                 break
             done, _ = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+            outcomes = []
             for future in done:
                 del flying[future]
-                outcome = future.result()
-                await _log(hub, outcome.entry, outcome.ids, outcome.status, outcome.entry["error"])
+                outcomes.append(future.result())
+            await _log(hub, outcomes)
+            for outcome in outcomes:
                 if outcome.status == "failed":
                     failed = failed or outcome
                 elif outcome.status == "dead":
@@ -483,11 +488,33 @@ async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool
         await asyncio.gather(*flying, return_exceptions=True)
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A pending outbox row as a flush reads it."""
+
+    id: int
+    events: str  # JSON array
+    count: int
+
+
+def _batches(rows: Sequence[_Row], size: int) -> list[list[_Row]]:
+    """Consecutive rows in batches of at most ``size`` events (a row of more is a batch alone)."""
+    out: list[list[_Row]] = []
+    held = 0
+    for row in rows:
+        if not out or held + row.count > size:
+            out.append([])
+            held = 0
+        out[-1].append(row)
+        held += row.count
+    return out
+
+
 async def _pending_rows(
     hub: Hub, integration_id: str, destination: str, size: int, *, after: int = 0, exclude: Sequence[int] = ()
-) -> list[tuple[int, str]]:
-    """The next pending rows (id, events) of a destination, oldest first, with an id above ``after``:
-    as many as hold at most ``size`` events together (at least one row)."""
+) -> list[_Row]:
+    """The next pending rows of a destination, oldest first, with an id above ``after``: as many as
+    hold at most ``size`` events together (at least one row)."""
     c = analytics_outbox.c
     head = (
         sa.select(c.id, c.count)
@@ -501,13 +528,13 @@ async def _pending_rows(
     before = sa.func.sum(first.c.count).over(order_by=first.c.id) - first.c.count
     run = sa.select(first.c.id, before.label("before")).subquery()
     q = (
-        sa.select(c.id, c.events)
+        sa.select(c.id, c.events, c.count)
         .join_from(analytics_outbox, run, c.id == run.c.id)
         .where(run.c.before < size)
         .order_by(c.id)
     )
     async with hub.read() as conn:
-        return [(r.id, r.events) for r in (await conn.execute(q)).all()]
+        return [_Row(*r) for r in (await conn.execute(q)).all()]
 
 
 @dataclass
@@ -526,12 +553,12 @@ async def _attempt(
     integration_id: str,
     destination: str,
     conf: Mapping[str, str],
-    rows: Sequence[tuple[int, str]],
+    rows: Sequence[_Row],
     *,
     final: bool,
 ) -> _Outcome:
     """Send one batch of outbox rows; what happened (never raises for the destination's answer)."""
-    events = [e for _, text in rows for e in events_of(text)]
+    events = [e for row in rows for e in events_of(row.events)]
     started, t0 = hub.clock(), time.perf_counter()
     code: int | None = None
     error: str | None = None
@@ -556,7 +583,7 @@ async def _attempt(
         "started_at": started,
         "latency_ms": (time.perf_counter() - t0) * 1000.0,
     }
-    return _Outcome([i for i, _ in rows], entry, status, error, retry)
+    return _Outcome([row.id for row in rows], entry, status, error, retry)
 
 
 class _Again(Exception):
