@@ -208,7 +208,7 @@ def serve(url: str, data_dir: str, port: int) -> None:
     import uvicorn
 
     from hubwire.api.app import create_app
-    from hubwire.cli.runtime import configure_logging, freeze_startup_heap
+    from hubwire.cli.runtime import configure_logging, tune_garbage_collector
 
     hub = make_hub(url, data_dir, public_url=f"http://127.0.0.1:{port}")
     configure_logging(hub.settings)
@@ -227,7 +227,7 @@ def serve(url: str, data_dir: str, port: int) -> None:
         if inner is not None and any(getattr(r, "path", None) == "/v1/collect" for r in inner.routes):
             routes.insert(i, routes.pop())
             break
-    freeze_startup_heap()  # as `hubwire serve` does once started
+    tune_garbage_collector()  # as `hubwire serve` does once started
 
     profile = os.environ.get("HUBWIRE_BENCH_PROFILE")  # a file: the server's cProfile stats, written at exit
     if profile:
@@ -241,14 +241,14 @@ def serve(url: str, data_dir: str, port: int) -> None:
 
 
 async def hubwire_worker(url: str, data_dir: str) -> None:
-    from hubwire.cli.runtime import freeze_startup_heap
+    from hubwire.cli.runtime import tune_garbage_collector
     from hubwire.jobs import Worker
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with make_hub(url, data_dir, auto_migrate=False) as hub:
         worker = Worker(hub, concurrency=32, lease=30.0, poll_interval=0.1)
-        freeze_startup_heap()  # as `hubwire worker` does once started
+        tune_garbage_collector()  # as `hubwire worker` does once started
         await worker.run(stop)
 
 

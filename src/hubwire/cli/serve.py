@@ -17,7 +17,7 @@ import typer
 
 from hubwire.api.keys import list_api_keys
 from hubwire.cli.output import say
-from hubwire.cli.runtime import freeze_startup_heap, import_modules, redacted_url
+from hubwire.cli.runtime import import_modules, redacted_url, tune_garbage_collector
 from hubwire.hub import Hub
 from hubwire.net.redact import REDACTED
 from hubwire.settings import Settings, check_bind
@@ -88,7 +88,7 @@ async def _serve(settings: Settings, host: str, port: int, workers: int, concurr
         config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), lifespan="on")
         mask_access_log()  # after Config: it (re)configures uvicorn's loggers
         server = uvicorn.Server(config)
-        freeze_startup_heap()
+        tune_garbage_collector()
         task = asyncio.create_task(server.serve())
         while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn exposes a flag, no event)
             await asyncio.sleep(0.02)

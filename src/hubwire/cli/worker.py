@@ -12,7 +12,7 @@ import signal
 import typer
 
 from hubwire.cli.output import say
-from hubwire.cli.runtime import freeze_startup_heap, import_modules, redacted_url
+from hubwire.cli.runtime import import_modules, redacted_url, tune_garbage_collector
 from hubwire.hub import Hub
 from hubwire.jobs import Worker
 from hubwire.settings import Settings
@@ -59,7 +59,7 @@ async def run_worker(settings: Settings, concurrency: int, stop: asyncio.Event) 
     """Run one Worker on a Hub from ``settings`` until ``stop`` is set; return the jobs it processed."""
     async with Hub(settings) as hub:
         w = Worker(hub, concurrency=concurrency)
-        freeze_startup_heap()
+        tune_garbage_collector()
         say(
             f"worker {w.name} on {redacted_url(settings.database_url)} (concurrency {concurrency}); Ctrl-C to stop",
             err=True,
