@@ -65,15 +65,28 @@ class Writes:
             tx.after_commit(fn)
 
     async def commit(self, hub: Hub) -> None:
-        """One transaction of their own: on SQLite in one hop to the connection's thread."""
+        """One transaction of their own: on SQLite in one hop to the connection's thread; on
+        PostgreSQL pipelined (BEGIN, the statements and COMMIT sent without waiting for each answer)."""
+        statements = self.statements
         if self.dialect == "sqlite":
-            statements = self.statements
             await hub.sqlite_write(lambda cur: run_on_cursor(cur, statements))
-            for fn in self.after_commit:
-                fn()
         else:
-            async with hub.transaction() as tx:
-                await self.run_in(tx)
+            async with hub.autocommit() as conn:
+                raw = await conn.get_raw_connection()
+                await _pg_pipeline(raw.driver_connection, statements)
+        for fn in self.after_commit:
+            fn()
+
+
+async def _pg_pipeline(pg: Any, statements: Sequence[Statement]) -> None:
+    """``statements`` in one transaction on a psycopg connection in autocommit, in pipeline mode."""
+    async with pg.pipeline(), pg.transaction(), pg.cursor() as cur:
+        for s in statements:
+            if s.many:
+                if s.params:
+                    await cur.executemany(s.sql, s.params)
+            else:
+                await cur.execute(s.sql, s.params or None)
 
 
 def run_on_cursor(cur: Any, statements: Sequence[Statement]) -> list[Any]:
