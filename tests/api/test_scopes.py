@@ -8,18 +8,15 @@ method rule does not cover) fails ``test_every_route_has_a_scope_decision``.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.engine import make_url
 
 import hubwire
 from hubwire.api.app import create_app, declared_routes, noun_base
@@ -31,7 +28,6 @@ from hubwire.dashboard.pages import router as dashboard_router
 from hubwire.nouns.noun import Noun
 from hubwire.store.engine import migrate
 from tests.api.conftest import ACME_SECRET
-from tests.conftest import PG_ADMIN_URL, require_postgres
 
 PROBLEM = "application/problem+json"
 PUBLIC = "public"
@@ -377,23 +373,6 @@ async def test_with_authentication_disabled_every_route_passes(hub: hubwire.Hub,
 
 
 # The migration --------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema yet (the shared ones are already at the newest migration)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    require_postgres()
-    name = f"hubwire_t_scopes_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = make_url(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://")).set(database=name)
-    yield url.render_as_string(hide_password=False)
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 async def test_keys_made_before_scopes_become_admin(empty_db: str, tmp_path: Path) -> None:

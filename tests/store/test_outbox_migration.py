@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
 from hubwire.store.engine import MIGRATIONS, sync_url
-from tests.conftest import PG_ADMIN_URL, require_postgres
 
 BEFORE = "0018_dashboard_live"
-EVENT = {"id": "col_1", "name": "signup", "distinct_id": "u1", "timestamp": 1.8e9, "properties": {}}
-EVENT["source"] = "collect"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database (no migration run yet)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.db'}"
-        return
-    require_postgres()
-    name = f"hubwire_m_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    yield PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+EVENT = dict(id="col_1", name="signup", distinct_id="u1", timestamp=1.8e9, properties={}, source="collect")
 
 
 def alembic(engine: sa.Engine, action: str, revision: str) -> None:
