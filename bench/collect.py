@@ -6,9 +6,11 @@ Run by hand (not a test): ``.venv/bin/python bench/collect.py [--db sqlite pg] [
 - ``collect``: the server is ``hubwire serve``'s app (``create_app``, no worker) in its own process
   under uvicorn on 127.0.0.1, with one extra route, ``POST /bench/bare``, that reads the body and
   answers ``{"ok": true}`` (what any endpoint costs in that app), placed just before the router of
-  ``/v1/collect`` so that both pay the same route matching. An ``analytics`` Integration
-  collects for three destinations (PostHog, Mixpanel, Segment), so every accepted event is three
-  outbox rows and their flush jobs, committed before the 202. The client (this process, aiohttp,
+  ``/v1/collect`` so that both pay the same route matching (the collect router is the app's
+  first, so both are at the front). The server process is set up as ``hubwire serve`` sets itself
+  up (``tune_garbage_collector``). An ``analytics`` Integration collects for three destinations
+  (PostHog, Mixpanel, Segment), so every accepted request's events are in three outbox rows (one
+  per destination) and the lakehouse outbox, committed before the 202. The client (this process, aiohttp,
   64 concurrent senders) posts batches of 20 events with a collect-only ``pk_`` key in the query
   (as ``collect.js``'s beacons do) to ``/v1/collect``, and the same bodies to the bare route; events
   per second of each, best of ``--rounds`` (a fresh database and server per round), and the ratio
