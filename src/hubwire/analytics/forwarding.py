@@ -20,9 +20,12 @@ delivery log (``analytics_batches``: :func:`list_batches`, ``GET /v1/analytics/d
 ``hubwire analytics deliveries``). Every worker's upkeep re-schedules destinations that still
 have pending events (a flush that ended as an event arrived), every ten minutes.
 
-The hook for other stores of these events: :func:`on_forward` registers a callable that gets,
-inside the same transaction, every collected and every forwarded event (once each, whatever the
-number of destinations).
+The hook for other stores of these events: :func:`on_forward` registers a callable that gets
+every collected and every forwarded event (once each, whatever the number of destinations) with
+the :class:`~hubwire.store.statements.Writes` of the transaction that commits them, to add its
+own statements to. Collected events are written as such a statement list alone: one hop to
+SQLite's thread, pipelined on PostgreSQL; forwarded Hubwire events run theirs in the
+transaction of the events.
 """
 
 from __future__ import annotations
