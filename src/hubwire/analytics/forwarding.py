@@ -180,17 +180,14 @@ class _Queued:
         self.senders: dict[str, Forwarder] = {}  # the Integrations with something queued, by id
         self.hooked: list[AnalyticsEvent] = []  # each event once, for the on_forward hooks
 
-    def add(self, fw: Forwarder, events: Sequence[AnalyticsEvent]) -> bool:
-        """Queue ``events`` for each destination of ``fw`` that accepts them; whether any was queued."""
-        added = False
+    def add(self, fw: Forwarder, events: Sequence[AnalyticsEvent]) -> None:
+        """Queue ``events`` for each destination of ``fw`` that accepts them."""
         for dest in fw.destinations:
             accepts = DESTINATIONS[dest].accepts
             taken = [e for e in events if accepts(e)]
             if taken:
                 self.events.setdefault((fw.id, dest), []).extend(taken)
                 self.senders[fw.id] = fw
-                added = True
-        return added
 
     def writes(self, hub: Hub) -> Writes:
         """A row per destination with its events, the hooks' statements, the flush jobs."""
