@@ -100,3 +100,12 @@ async def test_a_type_prefix_with_an_underscore_matches_only_what_it_says(
         assert [line.removeprefix("event: ") for line in streamed.text.splitlines() if line.startswith("event:")] == (
             wanted
         )
+
+
+async def test_any_type_filter_is_an_answer_never_a_server_error(client: httpx.AsyncClient) -> None:
+    """Type names go into the SQL as quoted literals (a plan per filter): odd text must stay text."""
+    await client.post("/v1/deals", json={"name": "a", "stage": "Open"})
+    for odd in ("Deal'.*", "x'); DROP TABLE events; --", "a\\b*", "Deal.\x00", "é" * 300, "Deal.%", "*,Deal.*"):
+        r = await client.get("/v1/events", params={"types": odd})
+        assert r.status_code in (200, 422), (odd, r.status_code, r.text)
+    assert [e["event"] for e in (await client.get("/v1/events")).json()["data"]] == ["Deal.Created"]
