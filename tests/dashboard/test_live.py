@@ -62,6 +62,18 @@ async def messages(response: httpx.Response) -> AsyncIterator[Message]:
                 ident = value
 
 
+async def follow(client: httpx.AsyncClient, path: str, opened: asyncio.Semaphore) -> list[Message]:
+    """Every message of the stream at ``path`` until the server ends it; ``opened`` released at the first."""
+    got: list[Message] = []
+    async with client.stream("GET", path) as stream:
+        assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        async for message in messages(stream):
+            got.append(message)
+            if len(got) == 1:
+                opened.release()
+    return got
+
+
 @contextlib.asynccontextmanager
 async def signed_in(base: str, hub: hubwire.Hub) -> AsyncIterator[httpx.AsyncClient]:
     """A client over real HTTP with a read key's session cookie."""
@@ -181,14 +193,11 @@ async def test_a_failing_delivery_streams_each_retry_until_it_is_dead(hub: hubwi
         listed = await client.get("/webhooks")
         assert 'data-live="/webhooks/live?status="' in listed.text
 
-        async def follow(path: str) -> list[Message]:
-            async with client.stream("GET", path) as stream:
-                assert stream.status_code == 200
-                return [m async for m in messages(stream)]
-
-        one = asyncio.create_task(follow(f"/webhooks/deliveries/{queued.id}/live"))
-        rows = asyncio.create_task(follow("/webhooks/live"))
-        await asyncio.sleep(0.2)  # both streams sent the state the page was loaded in
+        opened = asyncio.Semaphore(0)
+        one = asyncio.create_task(follow(client, f"/webhooks/deliveries/{queued.id}/live", opened))
+        rows = asyncio.create_task(follow(client, "/webhooks/live", opened))
+        for _ in range(2):  # both streams sent the state the page was loaded in
+            await asyncio.wait_for(opened.acquire(), 10)
         stop = asyncio.Event()
         worker = asyncio.create_task(Worker(hub, name="live").run(stop))
         try:
@@ -230,13 +239,11 @@ async def test_a_received_webhook_streams_until_it_is_applied(
         listed = await client.get(f"/inbound?integration={integ.id}")
         assert f'data-live="/inbound/rows/live?status=&amp;integration={integ.id}&amp;event_type="' in listed.text
 
-        async def follow(path: str) -> list[Message]:
-            async with client.stream("GET", path) as stream:
-                return [m async for m in messages(stream)]
-
-        one = asyncio.create_task(follow(f"/inbound/{hook.id}/live"))
-        rows = asyncio.create_task(follow(f"/inbound/rows/live?integration={integ.id}"))
-        await asyncio.sleep(0.2)
+        opened = asyncio.Semaphore(0)
+        one = asyncio.create_task(follow(client, f"/inbound/{hook.id}/live", opened))
+        rows = asyncio.create_task(follow(client, f"/inbound/rows/live?integration={integ.id}", opened))
+        for _ in range(2):
+            await asyncio.wait_for(opened.acquire(), 10)
         await Worker(hub, name="apply").drain()
         got, listing = await asyncio.wait_for(asyncio.gather(one, rows), 30)
         # Settled: nothing to follow any more, the pages say so.
