@@ -4,7 +4,8 @@ app under uvicorn on loopback with a worker, the Stripe simulator and a webhook 
 A person signs in, connects Stripe from the catalogue, watches the initial sync's progress until it
 finished (over Server-Sent Events, without a reload), opens a webhook delivery the sync caused and
 resends it, replays a received Stripe webhook, resolves a conflict (the same field changed here and
-at Stripe under a ``manual`` policy) and sees new events arrive on the event stream. Screenshots of
+at Stripe under a ``manual`` policy) and sees new events arrive on the event stream; another watches
+a delivery to a failing endpoint until its retry succeeds, without a reload. Screenshots of
 every page at desktop and phone width go to ``HUBWIRE_SCREENSHOTS`` when it names a folder (the
 README's and the closing note's come from there).
 
@@ -33,6 +34,7 @@ from hubwire.domains.billing import Customer
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN as PIPEDRIVE_TOKEN
 from hubwire.simulators.pipedrive import PipedriveSimulator
 from hubwire.simulators.stripe import StripeSimulator
+from hubwire.webhooks import get_delivery, list_deliveries
 from tests.api.conftest import serve
 from tests.simulators.required_specs import IN_CI
 
@@ -215,6 +217,63 @@ async def test_connect_watch_a_sync_resend_a_delivery_and_resolve_a_conflict_in_
             await browser.close()
     # Sixteen pages at two widths (the field mappings test writes its own two beside them).
     assert len([p for p in shots.glob("*.png") if not p.name.startswith("mappings-")]) == 2 * 16
+
+
+async def test_a_deliverys_retry_arrives_live_in_chromium(hub: hubwire.Hub) -> None:
+    """A delivery to an endpoint that answers 500: its page shows the failed attempt, then the retry that
+    succeeded once the endpoint recovered, as it happens (Server-Sent Events, no reload), and its stream ends."""
+    from playwright.async_api import async_playwright, expect
+
+    executable = _chromium()
+    failing = True
+
+    async def take(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=500, text="down for now") if failing else web.Response(text="ok")
+
+    consumer = web.Application()
+    consumer.router.add_post("/hooks", take)
+    runner = web.AppRunner(consumer, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
+    await Integration.connect(provider="webhook", url=hook_url, events=["Customer.*"], schedule=[1.0], max_attempts=20)
+    _, key = await create_api_key(hub, "browser", "read")
+    await Customer.create(email="retry@example.com", name="Retry")
+    (queued,) = await list_deliveries(hub)
+    try:
+        async with serve(create_app(hub, workers=1)) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+            page = await browser.new_page(viewport=DESKTOP)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            try:
+                await page.goto(f"{base}/signin?next=/webhooks/deliveries/{queued.id}")
+                await page.get_by_label("API key").fill(key)
+                await page.get_by_role("button", name="Sign in").click()
+                await expect(page.get_by_role("heading", name="Delivery")).to_be_visible()
+                await page.evaluate("window.hubwireStayed = true")
+                live = page.locator("[data-live]")
+                await expect(live).to_have_attribute("data-live", f"/webhooks/deliveries/{queued.id}/live")
+                attempts = page.locator("#delivery tbody tr")
+                await expect(attempts.first).to_contain_text("500", timeout=30_000)
+                await expect(page.locator("h1 .badge")).to_have_text("failed")
+
+                failing = False  # the endpoint recovers: the next retry succeeds, and the page shows it
+                await expect(page.locator("h1 .badge")).to_have_text("succeeded", timeout=30_000)
+                await expect(live).to_have_attribute("data-live-ended", "true")
+                delivered = await get_delivery(hub, queued.id)
+                await expect(attempts).to_have_count(delivered.attempts)
+                await expect(attempts.last).to_contain_text("200")
+                assert delivered.attempts >= 2
+                await expect(page.get_by_role("button", name="Resend")).to_be_visible()
+                assert await page.evaluate("window.hubwireStayed === true"), "the page reloaded instead of following"
+                assert errors == [], errors
+            finally:
+                await browser.close()
+    finally:
+        await runner.cleanup()
 
 
 async def shot(page: object, folder: Path, name: str) -> None:

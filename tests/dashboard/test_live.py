@@ -1,6 +1,7 @@
 """The dashboard's live parts over real HTTP (uvicorn on loopback): a sync run's progress streamed
-until the run ends, the event stream as table rows resuming from ``Last-Event-ID``, the session and
-scope they need, and a server that stops at once with a stream open."""
+until the run ends, the event stream as table rows resuming from ``Last-Event-ID``, a webhook
+delivery's retries and a received webhook being applied (the lists and the single pages) until they
+settle, the session and scope they need, and a server that stops at once with a stream open."""
 
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ import hubwire
 from hubwire.api.app import create_app
 from hubwire.api.keys import create_api_key
 from hubwire.domains.platform import Integration
+from hubwire.inbound import list_received
 from hubwire.jobs.worker import Worker
 from hubwire.simulators.stripe import StripeSimulator
 from hubwire.sync.runs import list_runs
+from hubwire.webhooks import get_delivery, list_deliveries
 from tests.api.conftest import serve
 from tests.fakes import deal_noun
+from tests.webhooks.conftest import Receiver, receiver
+
+__all__ = ["receiver"]  # the fixture, from the webhooks tests
 
 KEY = "sk_test_hubwire"
 
@@ -54,6 +60,18 @@ async def messages(response: httpx.Response) -> AsyncIterator[Message]:
                 data.append(value)
             elif name == "id":
                 ident = value
+
+
+async def follow(client: httpx.AsyncClient, path: str, opened: asyncio.Semaphore) -> list[Message]:
+    """Every message of the stream at ``path`` until the server ends it; ``opened`` released at the first."""
+    got: list[Message] = []
+    async with client.stream("GET", path) as stream:
+        assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        async for message in messages(stream):
+            got.append(message)
+            if len(got) == 1:
+                opened.release()
+    return got
 
 
 @contextlib.asynccontextmanager
@@ -161,16 +179,100 @@ async def test_the_event_stream_sends_new_events_as_rows_and_resumes(
         assert bad.status_code == 422 and "Last-Event-ID" in bad.text
 
 
+async def test_a_failing_delivery_streams_each_retry_until_it_is_dead(hub: hubwire.Hub, receiver: Receiver) -> None:
+    await Integration.connect(
+        provider="webhook", url=receiver.url("/fail"), events=["Deal.*"], schedule=[0.3, 0.3], max_attempts=3
+    )
+    await deal_noun().create(name="Refused", value=1)
+    (queued,) = await list_deliveries(hub)
+    app = create_app(hub, workers=0)
+    app.state.sse_poll_interval = 0.02
+    async with serve(app) as base, signed_in(base, hub) as client:
+        page = await client.get(f"/webhooks/deliveries/{queued.id}")
+        assert f'data-live="/webhooks/deliveries/{queued.id}/live"' in page.text and "hx-trigger" not in page.text
+        listed = await client.get("/webhooks")
+        assert 'data-live="/webhooks/live?status="' in listed.text
+
+        opened = asyncio.Semaphore(0)
+        one = asyncio.create_task(follow(client, f"/webhooks/deliveries/{queued.id}/live", opened))
+        rows = asyncio.create_task(follow(client, "/webhooks/live", opened))
+        for _ in range(2):  # both streams sent the state the page was loaded in
+            await asyncio.wait_for(opened.acquire(), 10)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(Worker(hub, name="live").run(stop))
+        try:
+            got, listing = await asyncio.wait_for(asyncio.gather(one, rows), 30)
+        finally:
+            stop.set()
+            await worker
+    delivery = await get_delivery(hub, queued.id)
+    assert (delivery.status, delivery.attempts) == ("dead", 3)
+    assert [m.event for m in got][-1] == "end" and all(m.event == "swap" for m in got[:-1])
+    assert "No attempt yet." in got[0].data and 'id="delivery"' in got[0].data
+    # Each attempt arrived as it happened: the rows of the attempts table grow one by one to three.
+    counts = [m.data.count("internal error at the receiver") for m in got[:-1]]
+    assert {1, 2, 3} <= set(counts) and counts == sorted(counts), counts
+    assert any("badge-failed" in m.data for m in got), "the delivery waiting for its retry was never shown"
+    assert "badge-dead" in got[-2].data and "Resend" in got[-2].data
+    assert listing[-1].event == "end" and f'/webhooks/deliveries/{queued.id}"' in listing[-2].data
+    assert "badge-dead" in listing[-2].data and 'id="delivery-rows"' in listing[-2].data
+    assert len(receiver.on("/fail")) == 3
+
+
+async def test_a_received_webhook_streams_until_it_is_applied(
+    hub: hubwire.Hub, served: tuple[FastAPI, str], stripe_sim: StripeSimulator
+) -> None:
+    _, base = served
+    hub.settings = hub.settings.replace(public_url=base)  # Stripe posts its webhooks to this server
+    (customer,) = stripe_sim.seed_many("customer", 1)
+    integ = await Integration.connect(provider="stripe", api_key=KEY, api_base_url=stripe_sim.url)
+    await Worker(hub, name="sync").drain()  # the initial sync
+    async with httpx.AsyncClient(base_url=stripe_sim.url, auth=(KEY, "")) as http:
+        r = await http.post(f"/v1/customers/{customer['id']}", data={"name": "Renamed at Stripe"})
+        assert r.status_code == 200, r.text
+    await stripe_sim.sender.idle()
+    (hook,) = await list_received(hub, integration_id=integ.id)
+    assert hook.status == "received"  # no worker in this server: it waits
+    async with signed_in(base, hub) as client:
+        page = await client.get(f"/inbound/{hook.id}")
+        assert f'data-live="/inbound/{hook.id}/live"' in page.text and "hx-trigger" not in page.text
+        listed = await client.get(f"/inbound?integration={integ.id}")
+        assert f'data-live="/inbound/rows/live?status=&amp;integration={integ.id}&amp;event_type="' in listed.text
+
+        opened = asyncio.Semaphore(0)
+        one = asyncio.create_task(follow(client, f"/inbound/{hook.id}/live", opened))
+        rows = asyncio.create_task(follow(client, f"/inbound/rows/live?integration={integ.id}", opened))
+        for _ in range(2):
+            await asyncio.wait_for(opened.acquire(), 10)
+        await Worker(hub, name="apply").drain()
+        got, listing = await asyncio.wait_for(asyncio.gather(one, rows), 30)
+        # Settled: nothing to follow any more, the pages say so.
+        assert "data-live" not in (await client.get(f"/inbound/{hook.id}")).text
+        assert "data-live" not in (await client.get(f"/inbound?integration={integ.id}")).text
+    for stream, element in ((got, 'id="received"'), (listing, 'id="inbound-rows"')):
+        assert [m.event for m in stream][-1] == "end" and all(m.event == "swap" for m in stream[:-1]), stream
+        assert element in stream[0].data and "badge-received" in stream[0].data
+        assert "badge-applied" in stream[-2].data and "badge-received" not in stream[-2].data
+
+
 async def test_the_streams_need_a_session(hub: hubwire.Hub, served: tuple[FastAPI, str]) -> None:
     _, base = served
     _, key = await create_api_key(hub, "bearer-only", "admin")
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-        for path in ("/events/live", "/integrations/integration_x/live"):
+        for path in (
+            "/events/live",
+            "/integrations/integration_x/live",
+            "/webhooks/live",
+            "/webhooks/deliveries/msg_x/live",
+            "/inbound/rows/live",
+            "/inbound/hook_x/live",
+        ):
             r = await client.get(path)
             assert r.status_code == 303 and r.headers["location"].startswith("/signin?next=")
     async with signed_in(base, hub) as client:
-        r = await client.get("/integrations/integration_nope/live")
-        assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+        for path in ("/integrations/integration_nope/live", "/webhooks/deliveries/msg_nope/live", "/inbound/nope/live"):
+            r = await client.get(path)
+            assert r.status_code == 404 and "text/html" in r.headers["content-type"], path
 
 
 async def test_the_server_stops_at_once_with_a_stream_open(hub: hubwire.Hub) -> None:

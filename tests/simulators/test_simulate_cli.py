@@ -17,12 +17,14 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
 
 import hubwire.simulators
 from hubwire.analytics import DESTINATIONS, AnalyticsEvent
+from hubwire.cli.simulate import KEEP_REQUESTS, run_posthog, simulate_app
 from hubwire.simulators import specs
 from hubwire.simulators.github import DEFAULT_TOKEN
 from hubwire.simulators.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
@@ -329,3 +331,50 @@ def test_every_simulator_class_is_exported_from_the_package() -> None:
     assert len(provided) == 14
     assert {name: getattr(hubwire.simulators, name, None) for name in provided} == provided
     assert set(provided) <= set(hubwire.simulators.__all__)
+
+
+def test_every_simulate_command_offers_a_bound_on_what_it_keeps() -> None:
+    from typer.testing import CliRunner
+
+    from hubwire.cli.app import app
+
+    runner = CliRunner()
+    commands = [c.name for c in simulate_app.registered_commands]
+    assert len(commands) == 14
+    for name in commands:
+        shown = runner.invoke(app, ["simulate", str(name), "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, shown.output
+        assert re.search(r"--keep .*Keep only the last N requests", shown.output), shown.output
+        assert f"[default: {KEEP_REQUESTS}]" in shown.output.split("--keep", 1)[1], shown.output
+
+
+async def test_a_long_running_simulate_keeps_only_its_last_requests_and_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hubwire.simulators import posthog
+
+    started: list[posthog.PostHogSimulator] = []
+    ready = asyncio.Event()
+
+    class Watched(posthog.PostHogSimulator):
+        async def start(self) -> Self:
+            await super().start()
+            started.append(self)
+            ready.set()
+            return self
+
+    monkeypatch.setattr(posthog, "PostHogSimulator", Watched)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(run_posthog("127.0.0.1", 0, stop, keep=3))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        (sim,) = started
+        async with httpx.AsyncClient(base_url=sim.url) as c:
+            for n in range(10):
+                batch = [{"event": f"e{n}-{i}", "properties": {"distinct_id": "ada"}} for i in range(2)]
+                r = await c.post("/batch/", json={"api_key": posthog.DEFAULT_PROJECT_KEY, "batch": batch})
+                assert r.status_code == 200, r.text
+        # Twenty events in ten requests: the last three of each are kept, the newest.
+        assert len(sim.requests) == len(sim.request_times) == 3
+        assert [e.event for e in sim.events] == ["e8-1", "e9-0", "e9-1"]
+    finally:
+        stop.set()
+        await serving

@@ -206,6 +206,24 @@ async def test_idempotency_replay_and_conflict(stripe_sim: StripeSimulator, clie
     assert len(stripe_sim.store["customer"]) == 1
 
 
+async def test_keep_requests_bounds_the_record_and_the_idempotency_keys() -> None:
+    async with checked_stripe_simulator(keep_requests=3) as sim, httpx.AsyncClient(base_url=sim.url) as c:
+
+        async def create(n: int) -> httpx.Response:
+            key = {**AUTH, "Idempotency-Key": f"key-{n}"}
+            return await c.post("/v1/customers", data={"email": f"c{n}@example.com"}, headers=key)
+
+        made = [(await create(n)).json()["id"] for n in range(5)]
+        assert len(sim.requests) == len(sim.request_times) == 3
+        assert [r.form["email"] for r in sim.requests] == ["c2@example.com", "c3@example.com", "c4@example.com"]
+        recent = await create(4)
+        assert recent.headers["Idempotent-Replayed"] == "true" and recent.json()["id"] == made[4]
+        # The oldest key is forgotten (as Stripe forgets one after 24 hours): a new customer.
+        oldest = await create(0)
+        assert "Idempotent-Replayed" not in oldest.headers and oldest.json()["id"] not in made
+        assert len(sim.requests) == 3
+
+
 async def test_faults_bursts_429_and_slow_answers(stripe_sim: StripeSimulator, client: httpx.AsyncClient) -> None:
     stripe_sim.fail_next(2, status=503)
     stripe_sim.fail_next(1, status=429, retry_after=3)

@@ -2,7 +2,8 @@
 
 Prints the simulator's URL, the credential to use and a ready-to-paste ``Integration.connect(...)``
 (or "connector: coming" for providers whose connector has not landed yet); runs until Ctrl-C or
-SIGTERM. Listens on 127.0.0.1 only unless ``--host`` says otherwise.
+SIGTERM. Listens on 127.0.0.1 only unless ``--host`` says otherwise. Keeps only the last ``--keep``
+requests and what they sent (events, messages, mails), so its memory stays bounded however long it runs.
 """
 
 from __future__ import annotations
@@ -45,12 +46,18 @@ simulate_app = typer.Typer(
 )  # fmt: skip
 
 DEFAULT_KEY = "sk_test_hubwire"
-# A long-running simulator keeps only its last requests (tests keep them all).
+# A long-running simulator keeps only its last requests and what they sent (tests keep them all).
 KEEP_REQUESTS = 10_000
 COMING = "connector: coming (point a client at the URL above with the credential above)"
 
 # The options every command shares.
 HOST = typer.Option("127.0.0.1", "--host", help="Address to listen on.")
+KEEP = typer.Option(
+    KEEP_REQUESTS,
+    "--keep",
+    min=1,
+    help="Keep only the last N requests in memory, and the last N of what they sent (events, messages, mails).",
+)
 CHECK_SPEC = typer.Option(
     True, "--check-spec/--no-check-spec", help="Check requests against ../shared/specs when present."
 )  # fmt: skip
@@ -68,9 +75,10 @@ def stripe(
     check_spec: bool = typer.Option(
         True, "--check-spec/--no-check-spec", help="Check requests against ../shared/specs when present."
     ),
+    keep: int = KEEP,
 ) -> None:
     """A Stripe API simulator: customers, products, prices, plans, subscriptions, invoices, events."""
-    asyncio.run(_until_signal(lambda stop: run_stripe(host, port, customers, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_stripe(host, port, customers, check_spec, stop, keep=keep)))
 
 
 async def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -141,11 +149,15 @@ def _report_mismatches(name: str, mismatches: list[str]) -> None:
             say(f"  {escape(line)}", err=True)
 
 
-async def run_stripe(host: str, port: int, customers: int, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_stripe(
+    host: str, port: int, customers: int, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS
+) -> None:
     """Serve a seeded Stripe simulator until ``stop`` is set."""
     from hubwire.simulators.stripe import StripeSimulator
 
-    async with StripeSimulator(api_keys=(DEFAULT_KEY,), host=host, port=port, check_spec=check_spec) as sim:
+    async with StripeSimulator(
+        api_keys=(DEFAULT_KEY,), host=host, port=port, check_spec=check_spec, keep_requests=keep
+    ) as sim:
         if customers:
             sim.seed_many("customer", customers)
         product = sim.seed("product", name="Pro")
@@ -168,16 +180,19 @@ def github(
     check_spec: bool = typer.Option(
         True, "--check-spec/--no-check-spec", help="Check requests against ../shared/specs when present."
     ),
+    keep: int = KEEP,
 ) -> None:
     """A GitHub API simulator: repositories, issues, pull requests, comments, Link pagination, ETags."""
-    asyncio.run(_until_signal(lambda stop: run_github(host, port, issues, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_github(host, port, issues, check_spec, stop, keep=keep)))
 
 
-async def run_github(host: str, port: int, issues: int, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_github(
+    host: str, port: int, issues: int, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS
+) -> None:
     """Serve a seeded GitHub simulator until ``stop`` is set."""
     from hubwire.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 
-    async with GitHubSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+    async with GitHubSimulator(host=host, port=port, check_spec=check_spec, keep_requests=keep) as sim:
         repo = sim.seed_repo(sim.login, "demo", description="A demo repository")
         for i in range(issues):
             sim.seed_issue(sim.login, "demo", title=f"Demo issue {i + 1}", body="Seeded by hubwire simulate github")
@@ -192,16 +207,16 @@ async def run_github(host: str, port: int, issues: int, check_spec: bool, stop: 
 
 
 @simulate_app.command("slack")
-def slack(port: int = _port(12113), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+def slack(port: int = _port(12113), host: str = HOST, check_spec: bool = CHECK_SPEC, keep: int = KEEP) -> None:
     """A Slack simulator: incoming webhooks and the Web API (auth.test, chat.postMessage, conversations.list)."""
-    asyncio.run(_until_signal(lambda stop: run_slack(host, port, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_slack(host, port, check_spec, stop, keep=keep)))
 
 
-async def run_slack(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_slack(host: str, port: int, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a Slack simulator (channels #general and #random, a webhook to #general) until ``stop`` is set."""
     from hubwire.simulators.slack import DEFAULT_TOKEN, SlackSimulator
 
-    async with SlackSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+    async with SlackSimulator(host=host, port=port, check_spec=check_spec, keep_requests=keep) as sim:
         webhook = sim.add_webhook("general")
         _announce(
             "Slack", sim.url, f"bot token: {DEFAULT_TOKEN}", sim.spec is not None,
@@ -215,16 +230,16 @@ async def run_slack(host: str, port: int, check_spec: bool, stop: asyncio.Event)
 
 
 @simulate_app.command("teams")
-def teams(port: int = _port(12114), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+def teams(port: int = _port(12114), host: str = HOST, check_spec: bool = CHECK_SPEC, keep: int = KEEP) -> None:
     """A Microsoft Teams simulator: incoming webhooks and Workflows webhooks taking Adaptive Cards."""
-    asyncio.run(_until_signal(lambda stop: run_teams(host, port, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_teams(host, port, check_spec, stop, keep=keep)))
 
 
-async def run_teams(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_teams(host: str, port: int, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a Teams simulator with one incoming webhook and one Workflows webhook until ``stop`` is set."""
     from hubwire.simulators.teams import TeamsSimulator
 
-    async with TeamsSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+    async with TeamsSimulator(host=host, port=port, check_spec=check_spec, keep_requests=keep) as sim:
         webhook, workflow = sim.add_webhook(), sim.add_workflow()
         _announce(
             "Teams", sim.url, f"webhook: {webhook}", sim.spec is not None,
@@ -236,16 +251,18 @@ async def run_teams(host: str, port: int, check_spec: bool, stop: asyncio.Event)
 
 
 @simulate_app.command("sendgrid")
-def sendgrid(port: int = _port(12115), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+def sendgrid(port: int = _port(12115), host: str = HOST, check_spec: bool = CHECK_SPEC, keep: int = KEEP) -> None:
     """A SendGrid simulator: POST /v3/mail/send with SendGrid's validation and errors."""
-    asyncio.run(_until_signal(lambda stop: run_sendgrid(host, port, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_sendgrid(host, port, check_spec, stop, keep=keep)))
 
 
-async def run_sendgrid(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_sendgrid(
+    host: str, port: int, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS
+) -> None:
     """Serve a SendGrid simulator until ``stop`` is set (mail is kept in memory, never delivered)."""
     from hubwire.simulators.sendgrid import DEFAULT_API_KEY, SendGridSimulator
 
-    async with SendGridSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+    async with SendGridSimulator(host=host, port=port, check_spec=check_spec, keep_requests=keep) as sim:
         _announce(
             "SendGrid", sim.url, f"api key: {DEFAULT_API_KEY}", sim.spec is not None,
             "nothing (mail sent is kept in memory, never delivered)",
@@ -256,12 +273,12 @@ async def run_sendgrid(host: str, port: int, check_spec: bool, stop: asyncio.Eve
 
 
 @simulate_app.command("twilio")
-def twilio(port: int = _port(12116), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+def twilio(port: int = _port(12116), host: str = HOST, check_spec: bool = CHECK_SPEC, keep: int = KEEP) -> None:
     """A Twilio simulator: the Messages API (send, fetch, list) with Twilio's errors and status callbacks."""
-    asyncio.run(_until_signal(lambda stop: run_twilio(host, port, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_twilio(host, port, check_spec, stop, keep=keep)))
 
 
-async def run_twilio(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_twilio(host: str, port: int, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a Twilio simulator until ``stop`` is set (messages are kept in memory, never delivered)."""
     from hubwire.simulators.twilio import (
         DEFAULT_ACCOUNT_SID,
@@ -271,7 +288,7 @@ async def run_twilio(host: str, port: int, check_spec: bool, stop: asyncio.Event
         TwilioSimulator,
     )
 
-    async with TwilioSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+    async with TwilioSimulator(host=host, port=port, check_spec=check_spec, keep_requests=keep) as sim:
         _announce(
             "Twilio", sim.url, f"account sid: {DEFAULT_ACCOUNT_SID} · auth token: {DEFAULT_AUTH_TOKEN}",
             sim.spec is not None, f"sender {DEFAULT_FROM} and messaging service {DEFAULT_SERVICE_SID}",
@@ -287,16 +304,17 @@ def hubspot(
     port: int = _port(12117),
     contacts: int = typer.Option(5, "--contacts", min=0, help="Seed this many contacts."),
     host: str = HOST,
+    keep: int = KEEP,
 ) -> None:
     """A HubSpot CRM simulator: objects, properties, associations, search and OAuth."""
-    asyncio.run(_until_signal(lambda stop: run_hubspot(host, port, contacts, stop)))
+    asyncio.run(_until_signal(lambda stop: run_hubspot(host, port, contacts, stop, keep=keep)))
 
 
-async def run_hubspot(host: str, port: int, contacts: int, stop: asyncio.Event) -> None:
+async def run_hubspot(host: str, port: int, contacts: int, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a seeded HubSpot simulator until ``stop`` is set."""
     from hubwire.simulators.hubspot import DEFAULT_TOKEN, HubSpotSimulator
 
-    async with HubSpotSimulator(host=host, port=port) as sim:
+    async with HubSpotSimulator(host=host, port=port, keep_requests=keep) as sim:
         company = sim.seed("companies", {"name": "Acme", "domain": "acme.example"})
         # Custom properties, for field mappings (hubwire mappings fields ID --noun Contact).
         sim.add_property("contacts", "tier", "enumeration", "select", options=list(TIERS))
@@ -328,12 +346,15 @@ def salesforce(
     ),
     host: str = HOST,
     check_spec: bool = CHECK_SPEC,
+    keep: int = KEEP,
 ) -> None:
     """A Salesforce REST API simulator: sObjects, SOQL queries, composite, limits and OAuth."""
-    asyncio.run(_until_signal(lambda stop: run_salesforce(host, port, contacts, tls, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_salesforce(host, port, contacts, tls, check_spec, stop, keep=keep)))
 
 
-async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_salesforce(
+    host: str, port: int, contacts: int, tls: bool, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS
+) -> None:
     """Serve a seeded Salesforce simulator (plain HTTP unless ``tls``) until ``stop`` is set."""
     from hubwire.simulators.salesforce import DEFAULT_SESSION, SalesforceSimulator
     from hubwire.simulators.tls import self_signed
@@ -341,7 +362,7 @@ async def run_salesforce(host: str, port: int, contacts: int, tls: bool, check_s
     with tempfile.TemporaryDirectory(prefix="hubwire-tls-") as folder:
         cert = self_signed(Path(folder), host) if tls else None
         ssl = None if cert is None else cert.server
-        async with SalesforceSimulator(host=host, port=port, ssl=ssl, check_spec=check_spec) as sim:
+        async with SalesforceSimulator(host=host, port=port, ssl=ssl, check_spec=check_spec, keep_requests=keep) as sim:
             account = sim.seed("Account", Name="Acme")
             sim.add_field("Contact", "Tier__c", "picklist", values=tuple(t.title() for t in TIERS))
             sim.add_field("Contact", "Renewal__c", "date")
@@ -374,16 +395,17 @@ def pipedrive(
     port: int = _port(12119),
     persons: int = typer.Option(5, "--persons", min=0, help="Seed this many persons."),
     host: str = HOST,
+    keep: int = KEEP,
 ) -> None:
     """A Pipedrive simulator: persons, organizations, deals, leads, custom fields (v1 and v2) and OAuth."""
-    asyncio.run(_until_signal(lambda stop: run_pipedrive(host, port, persons, stop)))
+    asyncio.run(_until_signal(lambda stop: run_pipedrive(host, port, persons, stop, keep=keep)))
 
 
-async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event) -> None:
+async def run_pipedrive(host: str, port: int, persons: int, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a seeded Pipedrive simulator until ``stop`` is set."""
     from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN, PipedriveSimulator
 
-    async with PipedriveSimulator(host=host, port=port) as sim:
+    async with PipedriveSimulator(host=host, port=port, keep_requests=keep) as sim:
         org = sim.seed("organizations", name="Acme")
         tier = sim.add_field("persons", "Tier", "enum", options=[t.title() for t in TIERS])
         renewal = sim.add_field("persons", "Renewal", "date")
@@ -408,16 +430,16 @@ def _analytics(destination: str, conf: str) -> str:
 
 
 @simulate_app.command("posthog")
-def posthog(port: int = _port(12120), host: str = HOST) -> None:
+def posthog(port: int = _port(12120), host: str = HOST, keep: int = KEEP) -> None:
     """A PostHog capture simulator: /batch/, /capture/ and /i/v0/e/ with PostHog's errors."""
-    asyncio.run(_until_signal(lambda stop: run_posthog(host, port, stop)))
+    asyncio.run(_until_signal(lambda stop: run_posthog(host, port, stop, keep=keep)))
 
 
-async def run_posthog(host: str, port: int, stop: asyncio.Event) -> None:
+async def run_posthog(host: str, port: int, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a PostHog simulator until ``stop`` is set (events are kept in memory)."""
     from hubwire.simulators.posthog import DEFAULT_PROJECT_KEY, PostHogSimulator
 
-    async with PostHogSimulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+    async with PostHogSimulator(host=host, port=port, keep_requests=keep) as sim:
         _announce(
             "PostHog", sim.url, f"project api key: {DEFAULT_PROJECT_KEY}", None,
             "nothing (captured events are kept in memory)",
@@ -427,16 +449,18 @@ async def run_posthog(host: str, port: int, stop: asyncio.Event) -> None:
 
 
 @simulate_app.command("mixpanel")
-def mixpanel(port: int = _port(12121), host: str = HOST, check_spec: bool = CHECK_SPEC) -> None:
+def mixpanel(port: int = _port(12121), host: str = HOST, check_spec: bool = CHECK_SPEC, keep: int = KEEP) -> None:
     """A Mixpanel ingestion simulator: /import (secret or service account) and /track."""
-    asyncio.run(_until_signal(lambda stop: run_mixpanel(host, port, check_spec, stop)))
+    asyncio.run(_until_signal(lambda stop: run_mixpanel(host, port, check_spec, stop, keep=keep)))
 
 
-async def run_mixpanel(host: str, port: int, check_spec: bool, stop: asyncio.Event) -> None:
+async def run_mixpanel(
+    host: str, port: int, check_spec: bool, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS
+) -> None:
     """Serve a Mixpanel simulator until ``stop`` is set (events are kept in memory)."""
     from hubwire.simulators.mixpanel import DEFAULT_API_SECRET, DEFAULT_PROJECT_ID, DEFAULT_TOKEN, MixpanelSimulator
 
-    async with MixpanelSimulator(host=host, port=port, check_spec=check_spec, keep_requests=KEEP_REQUESTS) as sim:
+    async with MixpanelSimulator(host=host, port=port, check_spec=check_spec, keep_requests=keep) as sim:
         _announce(
             "Mixpanel", sim.url, f"api secret: {DEFAULT_API_SECRET} · project token: {DEFAULT_TOKEN}",
             sim.spec is not None, f"project {DEFAULT_PROJECT_ID} (imported events are kept in memory)",
@@ -448,16 +472,16 @@ async def run_mixpanel(host: str, port: int, check_spec: bool, stop: asyncio.Eve
 
 
 @simulate_app.command("segment")
-def segment(port: int = _port(12122), host: str = HOST) -> None:
+def segment(port: int = _port(12122), host: str = HOST, keep: int = KEEP) -> None:
     """A Segment tracking API simulator: /v1/batch, /v1/track and /v1/identify with the write key."""
-    asyncio.run(_until_signal(lambda stop: run_segment(host, port, stop)))
+    asyncio.run(_until_signal(lambda stop: run_segment(host, port, stop, keep=keep)))
 
 
-async def run_segment(host: str, port: int, stop: asyncio.Event) -> None:
+async def run_segment(host: str, port: int, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a Segment simulator until ``stop`` is set (messages are kept in memory)."""
     from hubwire.simulators.segment import DEFAULT_WRITE_KEY, SegmentSimulator
 
-    async with SegmentSimulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+    async with SegmentSimulator(host=host, port=port, keep_requests=keep) as sim:
         _announce(
             "Segment", sim.url, f"write key: {DEFAULT_WRITE_KEY}", None, "nothing (messages are kept in memory)",
             _analytics("segment", f'"write_key": "{DEFAULT_WRITE_KEY}", "host": "{sim.url}"'), PRIVATE, base=None,
@@ -466,16 +490,16 @@ async def run_segment(host: str, port: int, stop: asyncio.Event) -> None:
 
 
 @simulate_app.command("ga4")
-def ga4(port: int = _port(12123), host: str = HOST) -> None:
+def ga4(port: int = _port(12123), host: str = HOST, keep: int = KEEP) -> None:
     """A Google Analytics 4 Measurement Protocol simulator: /mp/collect and /debug/mp/collect."""
-    asyncio.run(_until_signal(lambda stop: run_ga4(host, port, stop)))
+    asyncio.run(_until_signal(lambda stop: run_ga4(host, port, stop, keep=keep)))
 
 
-async def run_ga4(host: str, port: int, stop: asyncio.Event) -> None:
+async def run_ga4(host: str, port: int, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a GA4 simulator until ``stop`` is set (events are kept in memory)."""
     from hubwire.simulators.ga4 import DEFAULT_API_SECRET, DEFAULT_MEASUREMENT_ID, GA4Simulator
 
-    async with GA4Simulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+    async with GA4Simulator(host=host, port=port, keep_requests=keep) as sim:
         ids = f'"measurement_id": "{DEFAULT_MEASUREMENT_ID}", "api_secret": "{DEFAULT_API_SECRET}"'
         conf = f'{ids}, "host": "{sim.url}"'
         _announce(
@@ -486,16 +510,16 @@ async def run_ga4(host: str, port: int, stop: asyncio.Event) -> None:
 
 
 @simulate_app.command("sentry")
-def sentry(port: int = _port(12124), host: str = HOST) -> None:
+def sentry(port: int = _port(12124), host: str = HOST, keep: int = KEEP) -> None:
     """A Sentry ingestion simulator: envelopes and the legacy store endpoint at the printed DSN."""
-    asyncio.run(_until_signal(lambda stop: run_sentry(host, port, stop)))
+    asyncio.run(_until_signal(lambda stop: run_sentry(host, port, stop, keep=keep)))
 
 
-async def run_sentry(host: str, port: int, stop: asyncio.Event) -> None:
+async def run_sentry(host: str, port: int, stop: asyncio.Event, *, keep: int = KEEP_REQUESTS) -> None:
     """Serve a Sentry simulator until ``stop`` is set (events are kept in memory)."""
     from hubwire.simulators.sentry import DEFAULT_PROJECT, SentrySimulator
 
-    async with SentrySimulator(host=host, port=port, keep_requests=KEEP_REQUESTS) as sim:
+    async with SentrySimulator(host=host, port=port, keep_requests=keep) as sim:
         dsn = sim.dsn()
         _announce(
             "Sentry", sim.url, f"dsn: {dsn}", None, f"project {DEFAULT_PROJECT} (events are kept in memory)",

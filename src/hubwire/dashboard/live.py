@@ -1,4 +1,6 @@
-"""The dashboard's live parts over Server-Sent Events: a sync run's progress and the event stream.
+"""The dashboard's live parts over Server-Sent Events: a sync run's progress, the event stream,
+webhook deliveries being sent (the list and one delivery's attempts) and received webhooks being
+applied (the list and one hook).
 
 A page that moves names its stream (``data-live="/integrations/{id}/live"``) and ``static/live.js``
 follows it: ``event: swap`` carries server-rendered elements that replace those with the same id,
@@ -6,7 +8,8 @@ follows it: ``event: swap`` carries server-rendered elements that replace those 
 authenticated by the session cookie and ask its key for the scope of their REST twins, like the
 pages; without JavaScript a page shows the state it was loaded in.
 
-Every stream ends: a run's when no sync is running or due any more, every one after
+Every stream ends: a run's when no sync is running or due any more, a delivery's when it succeeded
+or is dead, a received hook's when it was applied (a list's when none of its rows is), every one after
 :data:`~hubwire.api.routes.events.DEFAULT_STREAM_SECONDS` (EventSource reconnects, the event stream
 resuming from ``Last-Event-ID``), when the browser goes away, and when uvicorn shuts down
 (sse-starlette's response watches for it), so that a server with a page open still stops at once.
@@ -17,20 +20,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import Header, Request
 from fastapi.responses import Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from hubwire.api.routes.events import DEFAULT_POLL_INTERVAL, DEFAULT_STREAM_SECONDS, STREAM_BATCH, resume_point
-from hubwire.dashboard.pages import SECURITY_HEADERS, _failed, _hub, _integration_context, _session, router, templates
+from hubwire.dashboard.pages import (
+    SECURITY_HEADERS,
+    _failed,
+    _hub,
+    _inbound_context,
+    _integration_context,
+    _received_context,
+    _session,
+    router,
+    templates,
+)
+from hubwire.dashboard.webhooks import _deliveries_context, _delivery_context
 from hubwire.errors import HubwireError
 from hubwire.nouns.values import INT_MAX
 from hubwire.store.events import read_after
 
 __all__ = ["END"]
 
+# A delivery still to be sent: its first attempt, or a retry after a failure.
+DUE = ("pending", "failed")
 # The last message of a stream that is done (live.js closes the EventSource: no reconnect).
 END = ServerSentEvent(data="", event="end")
 
@@ -44,42 +61,108 @@ def _response(stream: AsyncIterator[ServerSentEvent]) -> Response:
     return EventSourceResponse(stream, headers=headers)
 
 
-@router.get("/integrations/{id}/live")
-async def integration_live(request: Request, id: str) -> Response:
-    """The integration's summary and runs (records and pages so far, status), sent again as they
-    change, until no sync is running or due."""
+async def _follow(
+    request: Request,
+    rest_path: str,
+    load: Callable[[], Awaitable[dict[str, Any]]],
+    parts: tuple[str, ...],
+    pending: Callable[[dict[str, Any]], bool],
+) -> Response:
+    """A stream of ``parts`` rendered from ``load()``, sent again as they change, until nothing in them
+    is ``pending`` (or what they show is gone); the session needs the scope of ``GET rest_path``."""
     got = await _session(request)
     if isinstance(got, Response):
         return got
     try:
-        got.require("GET", "/v1/integrations/{id}/runs")
-        first = await _integration_context(request, id)
+        got.require("GET", rest_path)
+        first = await load()
     except HubwireError as exc:
         return _failed(request, got, exc)
-    summary, runs = templates.get_template("integration_summary.html"), templates.get_template("runs.html")
-    poll = _poll(request)
+    shown, poll = [templates.get_template(part) for part in parts], _poll(request)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         context, sent = first, ""
         deadline = time.monotonic() + DEFAULT_STREAM_SECONDS
         while True:
-            html = summary.render(session=got, **context) + runs.render(session=got, **context)
+            html = "".join(template.render(session=got, **context) for template in shown)
             if html != sent:
                 yield ServerSentEvent(data=html, event="swap")
                 sent = html
-            if not context["running"]:
+            if not pending(context):
                 yield END
                 return
             if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(poll)
             try:
-                context = await _integration_context(request, id)
+                context = await load()
             except HubwireError:  # deleted meanwhile: nothing more to follow
                 yield END
                 return
 
     return _response(stream())
+
+
+@router.get("/integrations/{id}/live")
+async def integration_live(request: Request, id: str) -> Response:
+    """The integration's summary and runs (records and pages so far, status), sent again as they
+    change, until no sync is running or due."""
+    return await _follow(
+        request,
+        "/v1/integrations/{id}/runs",
+        lambda: _integration_context(request, id),
+        ("integration_summary.html", "runs.html"),
+        lambda context: bool(context["running"]),
+    )
+
+
+@router.get("/webhooks/live")
+async def deliveries_live(request: Request, status: str = "") -> Response:
+    """The deliveries list (``status``: its filter), sent again as it changes, until none is due."""
+    return await _follow(
+        request,
+        "/v1/webhooks/deliveries",
+        lambda: _deliveries_context(request, status),
+        ("delivery_rows.html",),
+        lambda context: any(d.status in DUE for d in context["deliveries"]),
+    )
+
+
+@router.get("/webhooks/deliveries/{id}/live")
+async def delivery_live(request: Request, id: str) -> Response:
+    """A delivery and its attempts, sent again as they change, until it succeeded or is dead."""
+    return await _follow(
+        request,
+        "/v1/webhooks/deliveries/{id}",
+        lambda: _delivery_context(request, id),
+        ("delivery_state.html",),
+        lambda context: context["delivery"].status in DUE,
+    )
+
+
+# Before /inbound/{id}/live: "rows" is no hook's id.
+@router.get("/inbound/rows/live")
+async def inbound_live(request: Request, status: str = "", integration: str = "", event_type: str = "") -> Response:
+    """The received webhooks list (with the page's filters), sent again as it changes, until none waits."""
+    return await _follow(
+        request,
+        "/v1/hooks/received",
+        lambda: _inbound_context(request, status, integration, event_type),
+        ("inbound_rows.html",),
+        lambda context: any(h.status == "received" for h in context["hooks"]),
+    )
+
+
+@router.get("/inbound/{id}/live")
+async def received_live(request: Request, id: str) -> Response:
+    """A received webhook, sent again as it changes, until it was applied, ignored or failed."""
+    return await _follow(
+        request,
+        "/v1/hooks/received/{id}",
+        lambda: _received_context(request, id),
+        ("received_state.html",),
+        lambda context: context["hook"]["status"] == "received",
+    )
 
 
 @router.get("/events/live")

@@ -1,9 +1,8 @@
 """The dashboard's pages and the forms they post, served by ``hubwire serve`` at ``/``.
 
-Every page is rendered on the server (Jinja2, autoescaped) and works without JavaScript; htmx
-refreshes a few parts in place (a delivery being sent, received hooks being applied), and the
-parts that move fast (a running sync, the event stream) follow Server-Sent Events
-(:mod:`hubwire.dashboard.live`).
+Every page is rendered on the server (Jinja2, autoescaped) and works without JavaScript; the parts
+that move (a running sync, the event stream, a delivery being sent, received hooks being applied)
+follow Server-Sent Events (:mod:`hubwire.dashboard.live`).
 Every request needs a live session (:mod:`hubwire.dashboard.sessions`); every form carries the
 session's CSRF token, checked before anything runs; and every action asks the session's key for
 the scope its REST twin needs (``session.require("POST", "/v1/integrations/connect")``), so the
@@ -373,27 +372,29 @@ async def events_page(request: Request, type: str = "") -> Response:
     return render(request, got, "events.html", events=found, type=type, keep=PAGE_SIZE)
 
 
+async def _inbound_context(request: Request, status: str, integration: str, event_type: str) -> dict[str, Any]:
+    hooks = await list_received(
+        _hub(request),
+        integration_id=integration or None,
+        status=status or None,
+        event_type=event_type or None,
+        limit=PAGE_SIZE,
+    )
+    return {"hooks": hooks, "status_filter": status, "integration": integration, "event_type": event_type}
+
+
+async def _received_context(request: Request, id: str) -> dict[str, Any]:
+    return {"hook": (await get_received(_hub(request), id)).to_dict()}
+
+
 @router.get("/inbound", response_class=HTMLResponse)
 async def inbound_page(request: Request, status: str = "", integration: str = "", event_type: str = "") -> Response:
-    async def load() -> dict[str, Any]:
-        hooks = await list_received(
-            _hub(request),
-            integration_id=integration or None,
-            status=status or None,
-            event_type=event_type or None,
-            limit=PAGE_SIZE,
-        )
-        return {"hooks": hooks, "status_filter": status, "integration": integration, "event_type": event_type}
-
-    return await _show(request, "inbound.html", load)
+    return await _show(request, "inbound.html", lambda: _inbound_context(request, status, integration, event_type))
 
 
 @router.get("/inbound/{id}", response_class=HTMLResponse)
 async def received_page(request: Request, id: str) -> Response:
-    async def load() -> dict[str, Any]:
-        return {"hook": (await get_received(_hub(request), id)).to_dict()}
-
-    return await _show(request, "received.html", load)
+    return await _show(request, "received.html", lambda: _received_context(request, id))
 
 
 @router.post("/inbound/{id}/replay")

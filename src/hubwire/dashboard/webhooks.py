@@ -30,7 +30,7 @@ MAX_GRACE_HOURS = 30 * 24  # the REST route's limit (30 days)
 
 async def _webhooks_context(request: Request, status: str | None) -> dict[str, Any]:
     return {
-        "deliveries": await list_deliveries(_hub(request), status=status or None, limit=PAGE_SIZE),
+        **await _deliveries_context(request, status),
         "endpoints": await Integration.find({"provider": "webhook"}, limit=1000),
         "status_filter": status,
         "statuses": STATUSES,
@@ -50,13 +50,18 @@ async def webhooks_page(
     return await _show(request, "webhooks.html", load)
 
 
+async def _deliveries_context(request: Request, status: str | None) -> dict[str, Any]:
+    return {"deliveries": await list_deliveries(_hub(request), status=status or None, limit=PAGE_SIZE)}
+
+
+async def _delivery_context(request: Request, id: str) -> dict[str, Any]:
+    hub = _hub(request)
+    return {"delivery": await get_delivery(hub, id), "attempts": await list_attempts(hub, id)}
+
+
 @router.get("/webhooks/deliveries/{id}", response_class=HTMLResponse)
 async def delivery_page(request: Request, id: str) -> Response:
-    async def load() -> dict[str, Any]:
-        hub = _hub(request)
-        return {"delivery": await get_delivery(hub, id), "attempts": await list_attempts(hub, id)}
-
-    return await _show(request, "delivery.html", load)
+    return await _show(request, "delivery.html", lambda: _delivery_context(request, id))
 
 
 @router.post("/webhooks/deliveries/{id}/resend")

@@ -1,7 +1,8 @@
 """The machinery every CRM simulator shares: a loopback aiohttp server, the request record, faults.
 
 Owns the lifecycle (``start``/``stop``, ``async with``, ``serving_in_thread`` for synchronous
-clients), the record of every request (``requests``, ``request_times``, ``mismatches``), fault
+clients), the record of every request (``requests``, ``request_times``, ``mismatches``; the last
+``keep_requests`` of each, and of what a simulator keeps of them, when set: :func:`drop_oldest`), fault
 injection (``fail_next``: 5xx bursts, 429 with ``Retry-After``, slow answers) and a sliding
 one-second request window for rate limits. A provider's simulator subclasses
 :class:`LoopbackSimulator` and answers in its own wire format (``_respond``, ``_fault_response``).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import ssl
 import threading
@@ -30,6 +32,7 @@ __all__ = [
     "Fault",
     "LoopbackSimulator",
     "RecordedRequest",
+    "drop_oldest",
     "json_response",
     "most_within",
     "serving_in_thread",
@@ -123,6 +126,21 @@ def serving_in_thread(sim: _S, name: str) -> Iterator[_S]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.close()
+
+
+def drop_oldest(items: list[Any] | dict[Any, Any], keep: int | None) -> None:
+    """Keep the last ``keep`` of ``items`` (a dict: the last inserted), dropping the oldest; None keeps all.
+
+    Tests keep everything and slice it; a long-running ``hubwire simulate`` keeps the last N, so that
+    its memory stays bounded however long it runs.
+    """
+    if keep is None or len(items) <= keep:
+        return
+    if isinstance(items, list):
+        del items[: len(items) - keep]
+        return
+    for key in list(itertools.islice(items, len(items) - keep)):
+        del items[key]
 
 
 def most_within(times: list[float], window: float) -> int:
@@ -258,12 +276,16 @@ class LoopbackSimulator:
         request[_RECORDED] = recorded
         self.requests.append(recorded)
         self.request_times.append(now)
-        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
-            del self.requests[: len(self.requests) - self.keep_requests]
-            del self.request_times[: len(self.request_times) - self.keep_requests]
         response = await self._answer(request, handler, recorded)
         recorded.status = response.status
+        # After the answer: the simulator may have kept more of the request (events, mails, a mismatch).
+        for items in (self.requests, self.request_times, self.mismatches, *self._kept()):
+            drop_oldest(items, self.keep_requests)
         return response
+
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        """What the simulator keeps of the requests it received (events, mails), bounded like the record."""
+        return ()
 
     async def _answer(
         self,

@@ -129,6 +129,9 @@ class GA4Simulator(LoopbackSimulator):
         self.events: list[GA4Event] = []
         self.dropped: list[tuple[RecordedRequest, list[Message]]] = []
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return (self.events, self.dropped)
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/mp/collect", self._respond_to)
         router.add_post("/debug/mp/collect", self._respond_to)

@@ -42,6 +42,7 @@ from aiohttp import web
 from hubwire.simulators.github import objects as gh
 from hubwire.simulators.github.spec import GitHubSpec, github_spec
 from hubwire.simulators.github.state import GitHubState, Repo
+from hubwire.simulators.loopback import drop_oldest
 from hubwire.simulators.webhook_sender import WebhookSender
 
 __all__ = ["DEFAULT_TOKEN", "MISMATCH", "GitHubSimulator", "RecordedRequest"]
@@ -214,10 +215,10 @@ class GitHubSimulator(GitHubState):
             body = raw.decode(errors="replace")
         rec = RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers), body)
         self.requests.append(rec)
-        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
-            del self.requests[: len(self.requests) - self.keep_requests]
         resp = await self._answer(request, handler, raw, body)
         rec.status = resp.status
+        drop_oldest(self.requests, self.keep_requests)
+        drop_oldest(self.mismatches, self.keep_requests)
         return resp
 
     async def _answer(self, request: web.Request, handler: Handler, raw: bytes, body: Any) -> web.StreamResponse:

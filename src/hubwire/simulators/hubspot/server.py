@@ -56,8 +56,9 @@ class HubSpotSimulator(LoopbackSimulator):
         host: str = "127.0.0.1",
         port: int = 0,
         now: Callable[[], float] = time.time,
+        keep_requests: int | None = None,
     ) -> None:
-        super().__init__(host=host, port=port, rate_limit=rate_limit, now=now)
+        super().__init__(host=host, port=port, rate_limit=rate_limit, now=now, keep_requests=keep_requests)
         self.tokens = frozenset(tokens)
         self.daily_limit = daily_limit
         self.daily_used = 0

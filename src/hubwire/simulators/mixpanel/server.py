@@ -106,6 +106,9 @@ class MixpanelSimulator(LoopbackSimulator):
         self.max_bytes = self.max_body = max_bytes
         self.events: list[TrackedEvent] = []
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return (self.events,)
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/import", self._import)
         router.add_post("/track", self._track)

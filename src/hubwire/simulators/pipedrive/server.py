@@ -61,8 +61,9 @@ class PipedriveSimulator(LoopbackSimulator):
         host: str = "127.0.0.1",
         port: int = 0,
         now: Callable[[], float] = time.time,
+        keep_requests: int | None = None,
     ) -> None:
-        super().__init__(host=host, port=port, rate_limit=None, now=now)
+        super().__init__(host=host, port=port, rate_limit=None, now=now, keep_requests=keep_requests)
         self.api_tokens = frozenset(api_tokens)
         self.burst_tokens, self.daily_tokens, self.daily_used = burst_tokens, daily_tokens, 0
         self.state = PipedriveState(now)

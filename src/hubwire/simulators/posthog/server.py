@@ -59,6 +59,9 @@ class PostHogSimulator(LoopbackSimulator):
         self.project_keys = set(project_keys)
         self.events: list[CapturedEvent] = []
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return (self.events,)
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         for path in ENDPOINTS:
             router.add_post(path, self._respond_to)

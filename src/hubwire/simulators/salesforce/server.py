@@ -64,8 +64,9 @@ class SalesforceSimulator(LoopbackSimulator):
         ssl: ssl.SSLContext | None = None,
         check_spec: bool = True,
         now: Callable[[], float] = time.time,
+        keep_requests: int | None = None,
     ) -> None:
-        super().__init__(host=host, port=port, rate_limit=rate_limit, now=now, ssl=ssl)
+        super().__init__(host=host, port=port, rate_limit=rate_limit, now=now, ssl=ssl, keep_requests=keep_requests)
         self.sessions = frozenset(sessions)
         self.specs_dir = specs_dir if specs_dir is not None else locate_specs_dir()
         self.routes = SalesforceRoutes.from_specs_dir(self.specs_dir) if check_spec else None

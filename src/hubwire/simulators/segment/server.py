@@ -74,6 +74,9 @@ class SegmentSimulator(LoopbackSimulator):
         self.max_message_bytes = max_message_bytes
         self.messages: list[SegmentMessage] = []
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return (self.messages,)
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/batch", self._respond_to)
         router.add_post("/v1/track", self._respond_to)

@@ -70,6 +70,9 @@ class SendGridSimulator(LoopbackSimulator):
         self.max_bytes = self.max_body = max_bytes
         self.mails: list[SentMail] = []
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return (self.mails,)
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v3/mail/send", self._send)
 

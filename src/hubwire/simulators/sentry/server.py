@@ -92,6 +92,9 @@ class SentrySimulator(LoopbackSimulator):
     def _not_found(self, request: RecordedRequest) -> web.StreamResponse:
         return json_response(404, {"detail": "not found"})
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return (self.items,)
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/api/{project}/envelope/", self._respond_to)
         router.add_post("/api/{project}/store/", self._respond_to)

@@ -87,6 +87,9 @@ class SlackSimulator(LoopbackSimulator):
         for name in ("general", "random"):
             self.add_channel(name)
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return tuple(channel.messages for channel in self.channels.values())
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/services/{team}/{bot}/{secret}", self._webhook)
         router.add_route("*", "/api/{method}", self._web_api)

@@ -4,7 +4,8 @@ Owns the HTTP face of the simulated account (:class:`StripeSimulator`): API-key 
 form bodies in bracket notation, list objects and pagination, expansion, Stripe's error objects,
 ``Idempotency-Key`` replay, ``Request-Id``, webhook endpoints and the signed events they are sent
 in the background (:mod:`hubwire.simulators.stripe.webhooks`), fault injection (5xx bursts, 429s, slow answers),
-a per-second rate limit, and the record of every request (``requests``, ``request_times``). When
+a per-second rate limit, and the record of every request (``requests``, ``request_times``; the last
+``keep_requests`` of them when set, for a long-running ``hubwire simulate``). When
 the specs folder is present every request is checked against the spec first; a violation is
 recorded in ``mismatches`` and answered with a distinctive 400 so no test can pass with it.
 Never contacts the real Stripe and never listens beyond the host it is given (127.0.0.1 by default).
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from hubwire.simulators.loopback import most_within, serving_in_thread
+from hubwire.simulators.loopback import drop_oldest, most_within, serving_in_thread
 from hubwire.simulators.specs import RequestCheck, locate_specs_dir
 from hubwire.simulators.stripe.objects import API_VERSION, RESOURCES, StripeError, coerce
 from hubwire.simulators.stripe.spec import FORM, StripeSpecChecker, parse_brackets
@@ -129,6 +130,7 @@ class StripeSimulator:
         port: int = 0,
         check_spec: bool = True,
         now: Callable[[], float] = time.time,
+        keep_requests: int | None = None,
     ) -> None:
         self.api_keys = frozenset(api_keys)
         self.specs_dir = specs_dir if specs_dir is not None else locate_specs_dir()
@@ -143,6 +145,8 @@ class StripeSimulator:
         self.requests: list[RecordedRequest] = []
         self.request_times: list[float] = []
         self.mismatches: list[str] = []
+        # None keeps every request (tests slice it); a long-running ``hubwire simulate`` keeps the last N.
+        self.keep_requests = keep_requests
         self._faults: collections.deque[Fault] = collections.deque()
         self._window: collections.deque[float] = collections.deque()
         self._idempotency: dict[tuple[str, str], _Stored] = {}
@@ -244,6 +248,9 @@ class StripeSimulator:
                 request.method, request.path, request.query_string, query, form, dict(request.headers), raw_body, now
             )
         )
+        # The idempotency keys too (Stripe forgets them after 24 hours); mismatches of earlier requests.
+        for kept in (self.requests, self.request_times, self.mismatches, self._idempotency):
+            drop_oldest(kept, self.keep_requests)
         headers = {"Request-Id": request_id, "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)}
         idem_key = request.headers.get("Idempotency-Key")
         if idem_key:

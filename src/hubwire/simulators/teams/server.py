@@ -65,6 +65,9 @@ class TeamsSimulator(LoopbackSimulator):
         self.messages: dict[str, list[dict[str, Any]]] = {}  # webhook path -> accepted messages
         self._workflow_sigs: dict[str, str] = {}  # workflow path -> its sig
 
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return tuple(self.messages.values())
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/webhookb2/{group}/IncomingWebhook/{id}/{owner}", self._incoming)
         router.add_post("/workflows/{id}/triggers/manual/paths/invoke", self._workflow)

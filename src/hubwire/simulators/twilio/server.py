@@ -138,6 +138,9 @@ class TwilioSimulator(LoopbackSimulator):
         self._session: aiohttp.ClientSession | None = None
 
     # lifecycle ------------------------------------------------------------------------
+    def _kept(self) -> tuple[list[Any] | dict[Any, Any], ...]:
+        return (self.callbacks, self.account.messages)
+
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         base = f"{API}/Accounts/{{account}}"
         router.add_post(f"{base}/Messages.json", self._create)
