@@ -29,6 +29,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from hubwire.api.routes.events import DEFAULT_POLL_INTERVAL, DEFAULT_STREAM_SECONDS, STREAM_BATCH, resume_point
 from hubwire.dashboard.pages import (
+    DUE_STATUSES,
     SECURITY_HEADERS,
     _failed,
     _hub,
@@ -46,8 +47,6 @@ from hubwire.store.events import read_after
 
 __all__ = ["END"]
 
-# A delivery still to be sent: its first attempt, or a retry after a failure.
-DUE = ("pending", "failed")
 # The last message of a stream that is done (live.js closes the EventSource: no reconnect).
 END = ServerSentEvent(data="", event="end")
 
@@ -124,7 +123,7 @@ async def deliveries_live(request: Request, status: str = "") -> Response:
         "/v1/webhooks/deliveries",
         lambda: _deliveries_context(request, status),
         ("delivery_rows.html",),
-        lambda context: any(d.status in DUE for d in context["deliveries"]),
+        lambda context: any(d.status in DUE_STATUSES for d in context["deliveries"]),
     )
 
 
@@ -136,7 +135,7 @@ async def delivery_live(request: Request, id: str) -> Response:
         "/v1/webhooks/deliveries/{id}",
         lambda: _delivery_context(request, id),
         ("delivery_state.html",),
-        lambda context: context["delivery"].status in DUE,
+        lambda context: context["delivery"].status in DUE_STATUSES,
     )
 
 

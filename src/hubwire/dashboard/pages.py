@@ -42,6 +42,9 @@ __all__ = ["mapped_nouns", "router"]
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+# A delivery still to be sent (its first attempt, or a retry after a failure): its page follows it live.
+DUE_STATUSES = ("pending", "failed")
+templates.env.globals["due_statuses"] = DUE_STATUSES
 router = APIRouter(include_in_schema=False)
 
 # The script and style come from /static; nothing inline runs, no other origin is asked.
