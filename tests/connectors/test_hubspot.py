@@ -12,6 +12,7 @@ import pytest
 from hubwire.connectors.hubspot import HubSpot, deal_status, properties_of, push
 from hubwire.connectors.hubspot import provider as hubspot_provider
 from hubwire.connectors.registry import ProviderContext
+from hubwire.connectors.writethrough import remote_ids
 from hubwire.domains.crm import Contact, Deal, Organization
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import (
@@ -382,8 +383,9 @@ async def test_creates_go_to_the_only_hubspot_integration_that_takes_them(
 
 async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_entities(hub: Hub) -> None:
     """HubSpot's batch create/update, 100 inputs a request, as Salesforce's push uses its composite API;
-    a batch HubSpot refuses as a whole (its writes are all or nothing) is sent again one input per
-    request, so only the refused entities fail, each with HubSpot's own message."""
+    a create answered 207 (each input has its trace id) fails its refused inputs only; a batch HubSpot
+    refuses as a whole (an update: all or nothing) is sent again one input per request, so only the
+    refused entities fail, each with HubSpot's own message."""
     async with HubSpotSimulator(rate_limit=None) as sim:
         ids = seed_portal(sim)
         iid = await connect(sim, write_creates=False, rate_limit=1000)
@@ -402,7 +404,7 @@ async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_en
         done = await push(hub, iid, Contact, [c.id for c in made] + [zed.id])
         assert len(done) == 120 and list(done.errors) == [zed.id] and "Existing ID" in done.errors[zed.id]
         batches = sim.requests_to("POST", "/crm/v3/objects/contacts/batch/create")
-        assert len(batches) == 2 + 21  # 100, then 21 refused as a whole and sent again one by one
+        assert len(batches) == 2  # 100, then 21 answered 207: the refused one named by its trace id
         remote = sim.state.get("contacts", done[made[7].id])
         assert remote.properties["firstname"] == "C7" and remote.properties["email"] == "c7@example.com"
         assert [i for i, _ in sim.state.associated("contacts", remote.id, "companies")] == [ids["acme"]]
@@ -423,6 +425,48 @@ async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_en
         before = await Contact.count()
         await run_sync(hub, iid)
         assert await Contact.count() == before  # linked: the sync does not duplicate them
+        assert_no_mismatches(sim)
+
+
+async def test_push_of_a_batch_with_bad_records_writes_the_good_ones_and_gives_each_bad_one_its_error(
+    hub: Hub,
+) -> None:
+    """One batch create, answered 207 Multi-Status: the good records are created and linked, each
+    refused one keeps HubSpot's reason for it (an option HubSpot does not have, an email a contact has
+    already) and stays local, unlinked, as it was; once fixed, the next push creates it."""
+    async with HubSpotSimulator(rate_limit=None) as sim:
+        sim.add_property("contacts", "tier", "enumeration", "select", options=["gold", "silver"])
+        taken = sim.seed("contacts", {"email": "taken@example.com"})["id"]
+        iid = await connect(sim, write_creates=False, rate_limit=1000, field_mappings={"Contact.title": "tier"})
+        good = [await Contact.create(email=f"g{i}@example.com", first_name=f"G{i}", title="gold") for i in range(3)]
+        bad_option = await Contact.create(email="bad@example.com", title="platinum")
+        duplicate = await Contact.create(email="taken@example.com", first_name="Dup")
+        order = [good[0].id, bad_option.id, good[1].id, duplicate.id, good[2].id]
+
+        done = await push(hub, iid, Contact, order)
+
+        (request,) = sim.requests_to("POST", "/crm/v3/objects/contacts/batch/create")  # one request, no resend
+        assert len(request.json()["inputs"]) == 5
+        assert sorted(done) == sorted(g.id for g in good)
+        assert set(done.errors) == {bad_option.id, duplicate.id}
+        assert done.errors[bad_option.id].startswith("VALIDATION_ERROR: ")
+        assert "platinum was not one of the allowed options" in done.errors[bad_option.id]
+        assert done.errors[duplicate.id] == f"CONFLICT: Contact already exists. Existing ID: {taken}"
+        for g in good:
+            remote = sim.state.get("contacts", done[g.id])
+            assert remote.properties["email"] == g["email"] and remote.properties["tier"] == "gold"
+        assert sorted(o.properties["email"] for o in sim.state.live("contacts")) == sorted(
+            ["taken@example.com", *(g["email"] for g in good)]
+        )
+        linked = await remote_ids(hub, iid, order)
+        assert set(linked) == {g.id for g in good}  # the refused ones are not linked to anything
+        kept = await Contact.get(bad_option.id)
+        assert (kept["email"], kept["title"]) == ("bad@example.com", "platinum")
+
+        await Contact.update(bad_option.id, title="silver")
+        again = await push(hub, iid, Contact, [bad_option.id])
+        assert list(again) == [bad_option.id] and not again.errors
+        assert sim.state.get("contacts", again[bad_option.id]).properties["tier"] == "silver"
         assert_no_mismatches(sim)
 
 
