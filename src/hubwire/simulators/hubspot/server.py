@@ -401,7 +401,8 @@ class HubSpotSimulator(LoopbackSimulator):
             # HubSpot's multi-status error handling: a batch create whose every input carries an
             # objectWriteTraceId writes the valid inputs and answers 207 with an error per refused
             # one (its trace id in ``context``). Otherwise all or nothing: the first bad input
-            # refuses the whole batch, nothing written.
+            # refuses the whole batch, nothing written (as do duplicate emails within the batch,
+            # above, in either mode: they are the batch's fault, not one input's).
             multi_status = action == "create" and all(i.get("objectWriteTraceId") is not None for i in inputs)
             valid = []
             for item in inputs:
