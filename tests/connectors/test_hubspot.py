@@ -3,15 +3,21 @@ associations, archived objects, deal stages as Deal.Won/Lost, write-through, web
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from hubwire import inbound
 from hubwire.connectors.hubspot import HubSpot, deal_status, properties_of, push
 from hubwire.connectors.hubspot import provider as hubspot_provider
 from hubwire.connectors.registry import ProviderContext
+from hubwire.connectors.writethrough import remote_ids
 from hubwire.domains.crm import Contact, Deal, Organization
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import (
@@ -22,12 +28,15 @@ from hubwire.errors import (
     ValidationError,
 )
 from hubwire.hub import Hub
+from hubwire.inbound import WebhookRequest
+from hubwire.inbound import batch as inbound_batch
 from hubwire.inbound.received import ReceivedHook
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.hubspot import DEFAULT_TOKEN, HubSpotSimulator
 from hubwire.simulators.hubspot import server as hubspot_server
 from hubwire.store.events import EventRecord, read_after
+from hubwire.store.tables import jobs
 from hubwire.sync.runs import list_runs
 from hubwire.vault.credentials import load_credentials
 from tests.connectors.loopback import LOOPBACK
@@ -382,8 +391,9 @@ async def test_creates_go_to_the_only_hubspot_integration_that_takes_them(
 
 async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_entities(hub: Hub) -> None:
     """HubSpot's batch create/update, 100 inputs a request, as Salesforce's push uses its composite API;
-    a batch HubSpot refuses as a whole (its writes are all or nothing) is sent again one input per
-    request, so only the refused entities fail, each with HubSpot's own message."""
+    a create answered 207 (each input has its trace id) fails its refused inputs only; a batch HubSpot
+    refuses as a whole (an update: all or nothing) is sent again one input per request, so only the
+    refused entities fail, each with HubSpot's own message."""
     async with HubSpotSimulator(rate_limit=None) as sim:
         ids = seed_portal(sim)
         iid = await connect(sim, write_creates=False, rate_limit=1000)
@@ -402,7 +412,7 @@ async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_en
         done = await push(hub, iid, Contact, [c.id for c in made] + [zed.id])
         assert len(done) == 120 and list(done.errors) == [zed.id] and "Existing ID" in done.errors[zed.id]
         batches = sim.requests_to("POST", "/crm/v3/objects/contacts/batch/create")
-        assert len(batches) == 2 + 21  # 100, then 21 refused as a whole and sent again one by one
+        assert len(batches) == 2  # 100, then 21 answered 207: the refused one named by its trace id
         remote = sim.state.get("contacts", done[made[7].id])
         assert remote.properties["firstname"] == "C7" and remote.properties["email"] == "c7@example.com"
         assert [i for i, _ in sim.state.associated("contacts", remote.id, "companies")] == [ids["acme"]]
@@ -423,6 +433,137 @@ async def test_push_writes_many_with_the_batch_api_and_maps_refusals_to_their_en
         before = await Contact.count()
         await run_sync(hub, iid)
         assert await Contact.count() == before  # linked: the sync does not duplicate them
+        assert_no_mismatches(sim)
+
+
+async def test_push_of_a_batch_with_bad_records_writes_the_good_ones_and_gives_each_bad_one_its_error(
+    hub: Hub,
+) -> None:
+    """One batch create, answered 207 Multi-Status: the good records are created and linked, each
+    refused one keeps HubSpot's reason for it (an option HubSpot does not have, an email a contact has
+    already) and stays local, unlinked, as it was; once fixed, the next push creates it."""
+    async with HubSpotSimulator(rate_limit=None) as sim:
+        sim.add_property("contacts", "tier", "enumeration", "select", options=["gold", "silver"])
+        taken = sim.seed("contacts", {"email": "taken@example.com"})["id"]
+        iid = await connect(sim, write_creates=False, rate_limit=1000, field_mappings={"Contact.title": "tier"})
+        good = [await Contact.create(email=f"g{i}@example.com", first_name=f"G{i}", title="gold") for i in range(3)]
+        bad_option = await Contact.create(email="bad@example.com", title="platinum")
+        duplicate = await Contact.create(email="taken@example.com", first_name="Dup")
+        order = [good[0].id, bad_option.id, good[1].id, duplicate.id, good[2].id]
+
+        done = await push(hub, iid, Contact, order)
+
+        (request,) = sim.requests_to("POST", "/crm/v3/objects/contacts/batch/create")  # one request, no resend
+        assert len(request.json()["inputs"]) == 5
+        assert sorted(done) == sorted(g.id for g in good)
+        assert set(done.errors) == {bad_option.id, duplicate.id}
+        assert done.errors[bad_option.id].startswith("VALIDATION_ERROR: ")
+        assert "platinum was not one of the allowed options" in done.errors[bad_option.id]
+        assert done.errors[duplicate.id] == f"CONFLICT: Contact already exists. Existing ID: {taken}"
+        for g in good:
+            remote = sim.state.get("contacts", done[g.id])
+            assert remote.properties["email"] == g["email"] and remote.properties["tier"] == "gold"
+        assert sorted(o.properties["email"] for o in sim.state.live("contacts")) == sorted(
+            ["taken@example.com", *(g["email"] for g in good)]
+        )
+        linked = await remote_ids(hub, iid, order)
+        assert set(linked) == {g.id for g in good}  # the refused ones are not linked to anything
+        kept = await Contact.get(bad_option.id)
+        assert (kept["email"], kept["title"]) == ("bad@example.com", "platinum")
+
+        await Contact.update(bad_option.id, title="silver")
+        again = await push(hub, iid, Contact, [bad_option.id])
+        assert list(again) == [bad_option.id] and not again.errors
+        assert sim.state.get("contacts", again[bad_option.id]).properties["tier"] == "silver"
+        assert_no_mismatches(sim)
+
+
+_APP_SECRET = "hubspot-app-client-secret"
+
+
+def hubspot_signed(hub: Hub, iid: str, events: list[dict[str, Any]]) -> WebhookRequest:
+    """A request as HubSpot posts it, signed v3 with the app's client secret (HubSpot's documented
+    recipe: base64 HMAC-SHA256 of method, URL, body and the timestamp in ms)."""
+    url = f"https://hub.example.com/v1/hooks/{iid}"
+    body, stamp = json.dumps(events).encode(), str(int(hub.clock() * 1000))
+    digest = hmac.new(_APP_SECRET.encode(), f"POST{url}".encode() + body + stamp.encode(), hashlib.sha256).digest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": base64.b64encode(digest).decode(),
+        "X-HubSpot-Request-Timestamp": stamp,
+    }
+    return WebhookRequest(body, headers, method="POST", url=url)
+
+
+async def apply_jobs(hub: Hub) -> int:
+    async with hub.read() as conn:
+        q = sa.select(sa.func.count()).select_from(jobs).where(jobs.c.kind == inbound.APPLY_JOB)
+        return int((await conn.execute(q)).scalar_one())
+
+
+async def test_webhooks_of_many_objects_are_applied_in_one_job_and_a_bad_one_fails_alone(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HubSpot's webhooks go through ``webhook_records`` and the inbox's batches: the requests waiting
+    are one job, written a page per resource, with the final state a sync would give (changes,
+    a creation with its association, a deletion, a deal's move to won announced); a request whose
+    object cannot be stored fails alone."""
+    async with HubSpotSimulator(rate_limit=None) as sim:
+        ids = seed_portal(sim)
+        iid = await connect(sim, rate_limit=1000, webhook_secret=_APP_SECRET)
+        await run_sync(hub, iid)
+        won: list[str] = []
+        Deal.won(lambda deal: won.append(deal.id))
+        sim.state.update("contacts", ids["ada"], {"lastname": "King"})
+        sim.state.update("contacts", ids["bob"], {"jobtitle": "CFO"})
+        sim.state.update("companies", ids["acme"], {"name": "Acme Corp"})
+        sim.state.update("deals", ids["open"], {"dealstage": "closedwon"})
+        sim.state.archive("contacts", ids["eve"])
+        new = sim.seed("contacts", {"email": "new@example.com", "firstname": "Nia"})["id"]
+        sim.associate("contacts", new, "companies", ids["globex"])
+        broken = sim.seed("deals", {"amount": "10", "dealstage": "closedwon"})["id"]  # no name: a Deal needs one
+
+        def event(n: int, kind: str, remote: str) -> dict[str, Any]:
+            return {"eventId": n, "subscriptionType": kind, "objectId": int(remote), "occurredAt": n}
+
+        requests = [
+            [event(1, "contact.propertyChange", ids["ada"]), event(2, "contact.propertyChange", ids["bob"])],
+            [event(3, "deal.creation", broken)],  # bad: refused by the Deal's validation
+            [event(4, "company.propertyChange", ids["acme"]), event(5, "deal.propertyChange", ids["open"])],
+            [event(6, "contact.deletion", ids["eve"])],
+            [event(7, "contact.creation", new)],
+        ]
+        stored = [(await inbound.receive(hub, iid, hubspot_signed(hub, iid, r))).id for r in requests]
+        assert await apply_jobs(hub) == 1  # one live job for the Integration, however many requests wait
+        pages = 0
+        real = inbound_batch.write_page
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal pages
+            pages += 1
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(inbound_batch, "write_page", counted)
+        assert await Worker(hub).drain() == 1
+
+        rows = [await inbound.get_received(hub, i) for i in stored]
+        assert [r.status for r in rows] == ["applied", "failed", "applied", "applied", "applied"]
+        assert rows[1].error and broken in rows[1].error and all(r.attempts == 1 for r in rows)
+        # one page (one transaction) per resource: companies, contacts, deals; not one per request
+        assert pages == 3
+        ada = await entity_of(hub, iid, "contact", ids["ada"])
+        assert (ada["last_name"], ada["first_name"], ada["email"]) == ("King", "Ada", "ada@acme.example")
+        assert (await entity_of(hub, iid, "contact", ids["bob"]))["title"] == "CFO"
+        assert (await entity_of(hub, iid, "company", ids["acme"]))["name"] == "Acme Corp"
+        deal = await entity_of(hub, iid, "deal", ids["open"])
+        assert deal["status"] == "Won" and won == [deal.id]
+        assert await Contact.find({"email": "eve@example.com"}) == []
+        nia = await entity_of(hub, iid, "contact", new)
+        assert nia["first_name"] == "Nia"
+        assert nia["organization"] == (await entity_of(hub, iid, "company", ids["globex"])).id
+        assert await Deal.find({"amount": 10}) == [] and won == [deal.id]  # nor announced
+        assert {e.source for e in await events(hub, "Contact.")} == {"hubspot"}
+        assert await apply_jobs(hub) == 0
         assert_no_mismatches(sim)
 
 

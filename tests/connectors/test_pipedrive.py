@@ -11,19 +11,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from hubwire import inbound
 from hubwire.connectors.pipedrive.webhooks import event_type
 from hubwire.connectors.registry import ProviderContext
 from hubwire.domains.crm import Contact, Deal, Lead, Organization
 from hubwire.domains.platform import Integration, run_sync
 from hubwire.errors import ProviderAuthError, ProviderInvalidRequest, ValidationError
 from hubwire.hub import Hub
+from hubwire.inbound import batch as inbound_batch
 from hubwire.inbound.received import ReceivedHook
 from hubwire.inbound.registry import verifier_for
 from hubwire.inbound.verifiers import SignatureError, WebhookRequest
 from hubwire.jobs import Worker
 from hubwire.net.http import HttpClient, RetryPolicy, use_http_client
 from hubwire.simulators.pipedrive import DEFAULT_API_TOKEN, PipedriveSimulator
+from hubwire.store.tables import jobs
 from tests.connectors.loopback import LOOPBACK
 from tests.fakes import FakeClock
 from tests.simulators.crm_fixtures import Clock, assert_no_mismatches
@@ -228,6 +232,69 @@ async def test_webhooks_create_change_and_delete_records(hub: Hub, sim: Pipedriv
     assert await Deal.count() == 0
     v1 = {"meta": {"object": "person", "action": "updated", "id": 77, "v": 1}, "current": {"id": 77}}
     assert await prov.on_webhook(ctx, hook(v1, iid)) == "ignored"
+
+
+async def test_a_batch_of_webhooks_is_applied_in_one_job_and_a_bad_one_fails_alone(
+    hub: Hub, sim: PipedriveSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliveries waiting for one Integration are one job (``webhook_records`` and the inbox's pages):
+    the final state is each object's last change, in order (a person made then changed in the same
+    batch), deletes included; a delivery the Deal's validation refuses fails alone."""
+    s = seed_company(sim)
+    iid = await connect(sim, webhook_secret="pd-hook-secret")
+    await Worker(hub).drain()
+    org_id = s["org"].id
+
+    def person(n: int, action: str, pid: int, last: str, day: int) -> dict[str, Any]:
+        data = {"id": pid, "first_name": f"P{pid}", "last_name": last, "org_id": org_id,
+                "emails": [{"value": f"p{pid}@acme.example", "primary": True}],
+                "update_time": f"2026-01-{day:02d}T00:00:00Z"}  # fmt: skip
+        meta = {"id": f"e{n}", "entity": "person", "action": action, "entity_id": str(pid), "version": "2.0"}
+        return {"meta": meta, "data": data}
+
+    no_title = {
+        "meta": {"id": "e4", "entity": "deal", "action": "create", "entity_id": "90", "version": "2.0"},
+        "data": {"id": 90, "value": 10, "status": "open", "update_time": "2026-01-01T00:00:00Z"},
+    }
+    gone = {
+        "meta": {"id": "e6", "entity": "deal", "action": "delete", "entity_id": str(s["deal"].id), "version": "2.0"}
+    }
+    deliveries = [
+        person(1, "create", 77, "Turing", 1),
+        person(2, "create", 78, "Hopper", 1),
+        person(3, "change", 77, "Turing-Smith", 2),
+        no_title,
+        person(5, "change", 78, "Hopper-Jones", 3),
+        gone,
+    ]
+    url = f"https://hub.example.com/v1/hooks/{iid}"
+    stored = [
+        (await inbound.receive(hub, iid, WebhookRequest(json.dumps(d).encode(), {
+            **basic("pipedrive", "pd-hook-secret"), "Content-Type": "application/json"}, url=url))).id
+        for d in deliveries
+    ]  # fmt: skip
+    async with hub.read() as conn:
+        q = sa.select(sa.func.count()).select_from(jobs).where(jobs.c.kind == inbound.APPLY_JOB)
+        assert int((await conn.execute(q)).scalar_one()) == 1  # one job, however many deliveries wait
+    pages: list[str] = []
+    real = inbound_batch.write_page
+
+    async def counted(hub_: Hub, plan: Any, **kwargs: Any) -> Any:
+        pages.append(plan.resource)
+        return await real(hub_, plan, **kwargs)
+
+    monkeypatch.setattr(inbound_batch, "write_page", counted)
+    assert await Worker(hub).drain() == 1
+    # A transaction a page: each person's first changes, their second ones, then the deals.
+    assert pages == ["persons", "persons", "deals"]
+    rows = [await inbound.get_received(hub, i) for i in stored]
+    assert [r.status for r in rows] == ["applied", "applied", "applied", "failed", "applied", "applied"]
+    assert "90" in (rows[3].error or "")
+    (acme,) = await Organization.find({"name": "Acme"})
+    for email, last in (("p77@acme.example", "Turing-Smith"), ("p78@acme.example", "Hopper-Jones")):
+        (person_,) = await Contact.find({"email": email})  # made once, then changed: its last change
+        assert (person_["last_name"], person_["organization"]) == (last, acme.id)
+    assert await Deal.count() == 0  # the seeded deal deleted, the one without a title not made
 
 
 async def test_an_oauth_access_token_works_as_the_api_token_does(hub: Hub, sim: PipedriveSimulator) -> None:

@@ -171,6 +171,62 @@ def test_sdk_batch_create_read_update_archive(hubspot_served: HubSpotSimulator) 
     assert [c.properties["email"] for c in hubspot_served.state.live("contacts")] == ["a@x.example"]
 
 
+def test_sdk_batch_create_with_trace_ids_answers_207_for_the_refused_inputs(hubspot_served: HubSpotSimulator) -> None:
+    """HubSpot's multi-status error handling: with an ``objectWriteTraceId`` on every input, a batch
+    create writes the valid inputs and names each refused one by its trace id."""
+    contacts = _client(hubspot_served).crm.contacts.batch_api
+    taken = hubspot_served.seed("contacts", {"email": "taken@x.example"})["id"]
+    inputs = [
+        {"properties": {"email": "ok1@x.example"}, "objectWriteTraceId": "t-ok1"},
+        {"properties": {"email": "bad@x.example", "nope": "x"}, "objectWriteTraceId": "t-bad"},
+        {"properties": {"email": "taken@x.example"}, "objectWriteTraceId": "t-taken"},
+        {"properties": {"email": "ok2@x.example"}, "objectWriteTraceId": "t-ok2"},
+    ]
+    answer = contacts.create(BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs))
+    assert type(answer).__name__ == "BatchResponseSimplePublicObjectWithErrors"
+    assert answer.status == "COMPLETE" and answer.num_errors == 2
+    assert sorted(r.properties["email"] for r in answer.results) == ["ok1@x.example", "ok2@x.example"]
+    assert sorted(r.object_write_trace_id for r in answer.results) == ["t-ok1", "t-ok2"]
+    refused = {e.context["objectWriteTraceId"][0]: e for e in answer.errors}
+    assert set(refused) == {"t-bad", "t-taken"}
+    assert refused["t-bad"].category == "VALIDATION_ERROR" and "PROPERTY_DOESNT_EXIST" in refused["t-bad"].message
+    assert refused["t-taken"].category == "CONFLICT" and f"Existing ID: {taken}" in refused["t-taken"].message
+    live = sorted(c.properties["email"] for c in hubspot_served.state.live("contacts"))
+    assert live == ["ok1@x.example", "ok2@x.example", "taken@x.example"]
+    # Without a trace id on every input it stays all or nothing.
+    with pytest.raises(ApiException) as err:
+        contacts.create(
+            BatchInputSimplePublicObjectBatchInputForCreate(
+                inputs=[
+                    {"properties": {"email": "ok3@x.example"}, "objectWriteTraceId": "t-ok3"},
+                    inputs[1],
+                    {"properties": {"email": "ok4@x.example"}},
+                ]
+            )
+        )
+    assert err.value.status == 400 and len(hubspot_served.state.live("contacts")) == 3
+
+
+async def test_a_207_batch_answer_has_hubspots_shape(hubspot_sim: HubSpotSimulator) -> None:
+    """The raw 207 body: ``status: COMPLETE``, ``results``, ``numErrors`` and ``errors`` of HubSpot's
+    StandardError shape, next to ``startedAt``/``completedAt``."""
+    async with httpx.AsyncClient(base_url=hubspot_sim.url, headers=AUTH) as http:
+        inputs = [
+            {"properties": {"name": "Fine"}, "objectWriteTraceId": "a"},
+            {"properties": {"name": "Bad", "numberofemployees": "1", "nope": "x"}, "objectWriteTraceId": "b"},
+        ]
+        resp = await http.post("/crm/v3/objects/companies/batch/create", json={"inputs": inputs})
+    assert resp.status_code == 207
+    body = resp.json()
+    assert set(body) == {"status", "results", "numErrors", "errors", "startedAt", "completedAt"}
+    assert body["status"] == "COMPLETE" and body["numErrors"] == 1
+    assert [r["objectWriteTraceId"] for r in body["results"]] == ["a"]
+    (error,) = body["errors"]
+    assert set(error) == {"status", "category", "message", "context", "errors", "links"}
+    assert error["status"] == "error" and error["context"] == {"objectWriteTraceId": ["b"]}
+    assert [c.properties["name"] for c in hubspot_sim.state.live("companies")] == ["Fine"]
+
+
 def test_sdk_associations_v4_and_on_reads(hubspot_served: HubSpotSimulator) -> None:
     client = _client(hubspot_served)
     company = client.crm.companies.basic_api.create(SimplePublicObjectInputForCreate(properties={"name": "Acme"}))

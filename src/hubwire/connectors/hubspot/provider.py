@@ -19,9 +19,10 @@ Deals whose stage moved to a won or lost stage (or back) are announced as ``Deal
 came by sync or by webhook.
 
 Webhooks (v3 signature, the app's client secret as ``webhook_secret``): a request is a batch of
-``{subscriptionType, objectId, ...}`` events; :meth:`HubSpot.on_webhook` reads the objects they
-name and applies them as a sync page would (``*.deletion`` deletes, ``*.merge`` deletes the merged
-ids).
+``{subscriptionType, objectId, ...}`` events; :meth:`HubSpot.webhook_records` reads the objects they
+name and gives them as records (``*.deletion`` deletes, ``*.merge`` deletes the merged ids), which
+the inbox applies with those of the other requests waiting, a page per transaction
+(:mod:`hubwire.inbound.batch`), with the Integration's conflict policies as a sync page.
 """
 
 from __future__ import annotations
@@ -49,13 +50,13 @@ from hubwire.connectors.runtime import SpecProvider, to_incoming
 from hubwire.connectors.spec import ProviderSpec, Resource, dig
 from hubwire.domains import crm  # noqa: F401  (the Nouns this provider fills)
 from hubwire.errors import FieldError, ProviderInvalidRequest, ValidationError
-from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+from hubwire.inbound.received import ReceivedHook, WebhookRecord
 from hubwire.mappings.model import RemoteField
 from hubwire.nouns.noun import Noun
 from hubwire.oauth.spec import OAuthSpec
 from hubwire.sync import transitions
 from hubwire.sync.engine import Batch, Stream, pull
-from hubwire.sync.upsert import Incoming, apply_page, to_epoch
+from hubwire.sync.upsert import Incoming, to_epoch
 
 __all__ = ["HubSpot", "deal_verb"]
 
@@ -315,7 +316,10 @@ class HubSpot(SpecProvider):
         kinds = [str(e["subscriptionType"]) for e in events if isinstance(e, dict) and e.get("subscriptionType")]
         return ",".join(dict.fromkeys(kinds)) or None
 
-    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
+    async def webhook_records(self, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
+        """The records of a request's events: the objects they name, read from HubSpot (with their
+        associations) as a sync reads them, and deletions (``*.deletion``; ``*.merge`` deletes the
+        merged ids and reads the primary one). Deals carry their stage moves (``deal_verb``)."""
         events = hook.payload if isinstance(hook.payload, list) else [hook.payload]
         fetch: dict[str, list[str]] = {name: [] for name in _ORDER}
         gone: dict[str, list[str]] = {name: [] for name in _ORDER}
@@ -336,25 +340,16 @@ class HubSpot(SpecProvider):
             else:  # creation, propertyChange, associationChange, restore
                 fetch[name].append(ident)
         if not any(fetch.values()) and not any(gone.values()):
-            return "ignored"
+            return []
         conn = await self.reading(ctx, [name for name in _ORDER if fetch[name]])
+        out: list[WebhookRecord] = []
         for name in _ORDER:
             removed = set(gone[name])
             items = [Incoming(i, {}, deleted=True) for i in dict.fromkeys(gone[name])]
-            wanted = [i for i in fetch[name] if i not in removed]
+            wanted = [i for i in dict.fromkeys(fetch[name]) if i not in removed]
             if wanted:
                 items += await self._linked(ctx, conn, name, await conn.read(name, wanted))
-            if not items:
-                continue
-            before = await transitions.statuses_before(ctx.hub, ctx.integration.id, name, items)
-            await apply_page(
-                ctx.hub,
-                integration_id=ctx.integration.id,
-                resource=name,
-                noun=self.noun(self.spec.resource(name)),
-                items=items,
-                source=self.slug,
-            )
-            if name == "deal":
-                await transitions.announce(ctx.hub, self.deal_noun(), items, before, self.slug, deal_verb)
-        return "applied"
+            noun = self.noun(self.spec.resource(name))
+            verb_for = deal_verb if name == "deal" else None
+            out += [WebhookRecord(name, noun, item, verb_for) for item in items]
+        return out

@@ -29,9 +29,12 @@ whole mapped record.
 :func:`push` writes many entities at once, as Salesforce's does with its composite API: HubSpot's
 ``/crm/v3/objects/{type}/batch/create`` and ``/batch/update``, 100 inputs a request. HubSpot's
 batch answer maps back to the entities (``objectWriteTraceId`` for a create, the id for an
-update; a 207's ``errors[]`` by ``context.ids`` / ``objectWriteTraceId``); a batch HubSpot refuses
-as a whole (a 4xx: its writes are all or nothing) is sent again one input per request, so that
-each refused entity gets its own error and the others are written.
+update; a 207's ``errors[]`` by ``context.ids`` / ``objectWriteTraceId``). Every create input
+carries its entity id as ``objectWriteTraceId``, which turns on HubSpot's multi-status error
+handling: a create batch with refused inputs is answered 207, the others written. A batch HubSpot
+refuses as a whole (a 4xx: an update, or a create refused for the batch itself, is all or nothing)
+is sent again one input per request, so that each refused entity gets its own error and the
+others are written.
 """
 
 from __future__ import annotations

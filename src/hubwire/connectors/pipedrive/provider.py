@@ -30,7 +30,7 @@ import httpx
 from hubwire.connectors.mappings import FIELD_MAPPINGS, parse_field_mappings
 from hubwire.connectors.pipedrive import fields
 from hubwire.connectors.pipedrive.spec import PIPEDRIVE, REMOTE_FIELD
-from hubwire.connectors.pipedrive.webhooks import SCHEME, apply_webhook, event_type
+from hubwire.connectors.pipedrive.webhooks import SCHEME, event_type, records
 from hubwire.connectors.registry import ProviderContext
 from hubwire.connectors.runtime import Connection, SpecProvider
 from hubwire.connectors.spec import Auth, ProviderSpec, Resource
@@ -43,7 +43,7 @@ from hubwire.oauth.spec import OAuthSpec
 from hubwire.sync.engine import Stream
 
 if TYPE_CHECKING:
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ReceivedHook, WebhookRecord
 
 __all__ = ["DAILY_RETRY_AFTER", "Pipedrive", "PipedriveConnection", "credentials_of"]
 
@@ -136,8 +136,8 @@ class Pipedrive(SpecProvider):
     def webhook_event_type(self, headers: Mapping[str, str], payload: Any) -> str | None:
         return event_type(payload)
 
-    async def on_webhook(self, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
-        return await apply_webhook(self, ctx, hook)
+    async def webhook_records(self, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
+        return await records(self, ctx, hook)
 
     def streams(self, ctx: ProviderContext, conn: Connection) -> list[Stream]:
         return [

@@ -9,9 +9,11 @@ with version 2.0, any user name and that secret as the password.
 
 Webhooks v2 bodies are applied: ``meta.entity`` (person, organization, deal, lead),
 ``meta.action`` (``create``, ``change``, ``delete``) and ``data`` (the record in the v2 shape the
-sync reads), through the same mapping and upsert as a sync page, so a record changed by both
-hashes the same. ``meta.id`` is the event id the inbox deduplicates by. A v1 body (``current`` /
-``previous``) and other entities are ``ignored``.
+sync reads), through the same mapping as a sync page, so a record changed by both hashes the
+same: each delivery is one record (:meth:`Provider.webhook_records`), which the inbox applies with
+those of the other deliveries waiting, a page per transaction (:mod:`hubwire.inbound.batch`).
+``meta.id`` is the event id the inbox deduplicates by. A v1 body (``current`` / ``previous``) and
+other entities are ``ignored``.
 """
 
 from __future__ import annotations
@@ -27,16 +29,17 @@ from hubwire import jsonfast
 from hubwire.connectors.pipedrive.spec import DEALS, LEADS, ORGANIZATIONS, PERSONS
 from hubwire.connectors.runtime import to_incoming
 from hubwire.connectors.spec import Resource
+from hubwire.inbound.received import WebhookRecord
 from hubwire.inbound.registry import register_scheme
 from hubwire.inbound.verifiers import Clock, Verifier, WebhookRequest
-from hubwire.sync.upsert import Incoming, apply_page
+from hubwire.sync.upsert import Incoming
 
 if TYPE_CHECKING:
     from hubwire.connectors.pipedrive.provider import Pipedrive
     from hubwire.connectors.registry import ProviderContext
-    from hubwire.inbound.received import ApplyOutcome, ReceivedHook
+    from hubwire.inbound.received import ReceivedHook
 
-__all__ = ["SCHEME", "PipedriveVerifier", "apply_webhook", "event_type"]
+__all__ = ["SCHEME", "PipedriveVerifier", "event_type", "records"]
 
 SCHEME = "pipedrive"
 RESOURCE_OF_ENTITY: dict[str, Resource] = {
@@ -95,13 +98,13 @@ def event_type(payload: Any) -> str | None:
     return None
 
 
-async def apply_webhook(provider: Pipedrive, ctx: ProviderContext, hook: ReceivedHook) -> ApplyOutcome:
-    """Apply one v2 delivery (see the module docstring)."""
+async def records(provider: Pipedrive, ctx: ProviderContext, hook: ReceivedHook) -> list[WebhookRecord]:
+    """One v2 delivery's record (see the module docstring); none for what is ignored."""
     payload = hook.payload if isinstance(hook.payload, Mapping) else {}
     meta = _meta(payload)
     resource = RESOURCE_OF_ENTITY.get(meta.get("entity", ""))
     if resource is None or not meta.get("version", "").startswith("2") or not meta.get("entity_id"):
-        return "ignored"
+        return []
     resource = provider.mapped(ctx.config, resource)
     if meta.get("action") == "delete":
         inc: Incoming | None = Incoming(meta["entity_id"], {}, deleted=True)
@@ -109,16 +112,8 @@ async def apply_webhook(provider: Pipedrive, ctx: ProviderContext, hook: Receive
         data = payload.get("data")
         inc = to_incoming(resource, dict(data)) if isinstance(data, Mapping) else None
     if inc is None:
-        return "ignored"
-    await apply_page(
-        ctx.hub,
-        integration_id=str(ctx.integration.id),
-        resource=resource.name,
-        noun=provider.noun(resource),
-        items=[inc],
-        source=provider.slug,
-    )
-    return "applied"
+        return []
+    return [WebhookRecord(resource.name, provider.noun(resource), inc)]
 
 
 register_scheme(SCHEME, PipedriveVerifier())

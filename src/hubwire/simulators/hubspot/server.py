@@ -8,7 +8,9 @@ the 10-per-second limit with HubSpot's ``X-HubSpot-RateLimit-*`` headers and 429
 HubSpot's error body (``status``, ``message``, ``correlationId``, ``category``). HubSpot's own
 specs are proprietary, so the description a request is checked against is the route and body table
 below: a request outside it is recorded in ``mismatches`` and answered with a distinctive 400.
-Never contacts the real HubSpot.
+Batch writes are all or nothing, except a batch create whose inputs all carry ``objectWriteTraceId``
+(HubSpot's multi-status error handling): it writes the valid inputs and answers 207 with an error
+per refused one. Never contacts the real HubSpot.
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ _BODY_KEYS = {
     "batch": {"inputs", "properties", "propertiesWithHistory", "idProperty"},
 }
 _OAUTH_ERRORS = {"invalid_grant": "BAD_AUTH_CODE", "invalid_client": "BAD_CLIENT_ID", "invalid_request": "BAD_REQUEST"}
+
+
+def _batch_error(err: HubSpotError, **context: list[str]) -> dict[str, Any]:
+    """One refused input of a batch answer (HubSpot's StandardError: all six members present)."""
+    return {
+        "status": "error",
+        "category": err.category,
+        "message": err.message,
+        "context": context,
+        "errors": [],
+        "links": {},
+    }
 
 
 class HubSpotSimulator(LoopbackSimulator):
@@ -376,16 +390,8 @@ class HubSpotSimulator(LoopbackSimulator):
                     obj = self.state.get(kind, str(item.get("id")), id_property=body.get("idProperty"))
                     results.append(obj.view(names, None))
                 except HubSpotError as err:
-                    errors.append(
-                        {
-                            "status": "error",
-                            "category": err.category,
-                            "message": err.message,
-                            "context": {"ids": [str(item.get("id"))]},
-                        }
-                    )
+                    errors.append(_batch_error(err, ids=[str(item.get("id"))]))
         else:
-            # All or nothing, as HubSpot's batch writes are: validate every input before writing any.
             emails = [str((i.get("properties") or {}).get("email", "")).lower() for i in inputs]
             if (
                 kind == "contacts"
@@ -393,18 +399,23 @@ class HubSpotSimulator(LoopbackSimulator):
                 and len({e for e in emails if e}) < len([e for e in emails if e])
             ):
                 raise HubSpotError(400, "Duplicate emails found in the batch input", "VALIDATION_ERROR")
+            # HubSpot's multi-status error handling: a batch create whose every input carries an
+            # objectWriteTraceId writes the valid inputs and answers 207 with an error per refused
+            # one (its trace id in ``context``). Otherwise all or nothing: the first bad input
+            # refuses the whole batch, nothing written (as do duplicate emails within the batch,
+            # above, in either mode: they are the batch's fault, not one input's).
+            multi_status = action == "create" and all(i.get("objectWriteTraceId") is not None for i in inputs)
+            valid = []
             for item in inputs:
-                self.state.checked(kind, item.get("properties") or {}, creating=action == "create")
-                if action == "update":
-                    self.state.get(kind, str(item.get("id")))
-                kinds = [self._kind_of(str(link["to"]["id"])) for link in item.get("associations") or []]
-                if kind == "leads" and action == "create" and "contacts" not in kinds:
-                    raise HubSpotError(
-                        400,
-                        "A lead must be created with an association to a contact (its primary contact).",
-                        "VALIDATION_ERROR",
-                    )
-            for item in inputs:
+                try:
+                    self._check_input(kind, action, item)
+                except HubSpotError as err:
+                    if not multi_status:
+                        raise
+                    errors.append(_batch_error(err, objectWriteTraceId=[str(item["objectWriteTraceId"])]))
+                    continue
+                valid.append(item)
+            for item in valid:
                 if action == "create":
                     made = self._create(kind, item)
                 else:
@@ -423,6 +434,19 @@ class HubSpotSimulator(LoopbackSimulator):
             body_out.update(errors=errors, numErrors=len(errors))
             return 207, body_out
         return (201 if action == "create" else 200), body_out
+
+    def _check_input(self, kind: str, action: str, item: dict[str, Any]) -> None:
+        """Raise what HubSpot answers for one bad batch input (its properties, id, associations)."""
+        self.state.checked(kind, item.get("properties") or {}, creating=action == "create")
+        if action == "update":
+            self.state.get(kind, str(item.get("id")))
+        kinds = [self._kind_of(str(link["to"]["id"])) for link in item.get("associations") or []]
+        if kind == "leads" and action == "create" and "contacts" not in kinds:
+            raise HubSpotError(
+                400,
+                "A lead must be created with an association to a contact (its primary contact).",
+                "VALIDATION_ERROR",
+            )
 
     def _associations_batch(self, request: RecordedRequest, from_type: str, to_type: str) -> dict[str, Any]:
         """``POST /crm/v4/associations/{from}/{to}/batch/read``: each input's associated ids (unknown ids skipped)."""
