@@ -75,9 +75,10 @@ def serve_simulators() -> None:
     from hubwire.simulators import MixpanelSimulator, PostHogSimulator, SegmentSimulator
 
     async def main() -> None:
-        ph = await PostHogSimulator(keep_requests=10).start()
-        mp = await MixpanelSimulator(check_spec=False, keep_requests=10).start()
-        seg = await SegmentSimulator(keep_requests=10).start()
+        # Everything kept (keep_requests would also drop the oldest events the counts read).
+        ph = await PostHogSimulator().start()
+        mp = await MixpanelSimulator(check_spec=False).start()
+        seg = await SegmentSimulator().start()
 
         async def count(request: web.Request) -> web.Response:
             return web.json_response(
