@@ -627,3 +627,27 @@ async def test_a_webhook_batch_reads_each_objects_properties_once_and_the_next_b
         eve = await entity_of(hub, iid, "contact", ids["eve"])
         assert eve["remote_data"] == {"shoe_size": "41"}
         assert_no_mismatches(sim)
+
+
+async def test_a_webhook_is_merged_by_the_integrations_policies(hub: Hub, hubspot_sim: HubSpotSimulator) -> None:
+    """A remote change that arrives by webhook meets a local edit HubSpot did not get: the email,
+    ``manual`` by the Integration's policy, is parked for review and the entity keeps its value."""
+    import hubwire.conflicts
+
+    ids = seed_portal(hubspot_sim)
+    iid = await connect(hubspot_sim, conflicts={"default": "last_modified_wins", "Contact.email": "manual"})
+    await run_sync(hub, iid)
+    ada = await entity_of(hub, iid, "contact", ids["ada"])
+    await Integration.disconnect(iid)  # an edit made while disconnected: not written through
+    await Contact.update(ada.id, email="ada@home.example")
+    await Integration.connect(iid, access_token=DEFAULT_TOKEN)
+    hubspot_sim.state.update("contacts", ids["ada"], {"email": "ada@work.example"})
+    prov = hub.providers.get("hubspot")
+    integ = await Integration.get(iid)
+    ctx = ProviderContext(hub, prov, integ, await load_credentials(hub, iid), dict(integ.get("config") or {}))
+    payload = [{"eventId": 9, "subscriptionType": "contact.propertyChange", "objectId": int(ids["ada"])}]
+    hook = ReceivedHook("inbox_merge", iid, "hubspot", None, "contact.propertyChange", payload, {}, time.time())
+    assert await prov.on_webhook(ctx, hook) == "applied"
+    assert (await Contact.get(ada.id))["email"] == "ada@home.example"  # parked: the entity keeps its value
+    [conflict] = await hubwire.conflicts.list(status="open", noun="Contact", integration_id=iid)
+    assert conflict.parked == ["email"] and conflict.fields["email"]["remote"] == "ada@work.example"
