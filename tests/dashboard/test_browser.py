@@ -20,7 +20,9 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,6 +55,25 @@ def _chromium() -> str:
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
     return CHROMIUM
+
+
+@asynccontextmanager
+async def chromium_page(
+    pw: Any, executable: str, *, console_errors: bool = True
+) -> AsyncIterator[tuple[Any, list[str]]]:
+    """A page of a headless Chromium at desktop width, and the errors it reports: script errors
+    (nothing the CSP refused either), and console errors unless ``console_errors`` is False (a page
+    that shows a refused request on purpose logs one). The browser is closed after."""
+    browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+    try:
+        page = await browser.new_page(viewport=DESKTOP)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        if console_errors:
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        yield page, errors
+    finally:
+        await browser.close()
 
 
 @pytest.fixture
@@ -88,12 +109,7 @@ async def test_connect_watch_a_sync_resend_a_delivery_and_resolve_a_conflict_in_
         hub.settings = hub.settings.replace(public_url=base)  # Stripe posts its webhooks to this server
         customers = stripe.seed_many("customer", 2)
         ada = stripe.seed("customer", email="ada@example.com", name="Ada")
-        browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
-        page = await browser.new_page(viewport=DESKTOP)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        try:
+        async with chromium_page(pw, executable) as (page, errors):
             # Sign in: the key becomes a session cookie.
             await page.goto(f"{base}/")
             await expect(page).to_have_url(f"{base}/signin?next=/")
@@ -213,8 +229,6 @@ async def test_connect_watch_a_sync_resend_a_delivery_and_resolve_a_conflict_in_
             await expect(page.locator("#event-rows tr").first).to_contain_text(local.id, timeout=30_000)
             await expect(page.locator("#event-rows tr").first).to_contain_text("Customer.Updated")
             assert errors == [], errors  # no script error, nothing the CSP refused
-        finally:
-            await browser.close()
     # Sixteen pages at two widths (the field mappings test writes its own two beside them).
     assert len([p for p in shots.glob("*.png") if not p.name.startswith("mappings-")]) == 2 * 16
 
@@ -242,36 +256,32 @@ async def test_a_deliverys_retry_arrives_live_in_chromium(hub: hubwire.Hub) -> N
     await Customer.create(email="retry@example.com", name="Retry")
     (queued,) = await list_deliveries(hub)
     try:
-        async with serve(create_app(hub, workers=1)) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
-            page = await browser.new_page(viewport=DESKTOP)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-            try:
-                await page.goto(f"{base}/signin?next=/webhooks/deliveries/{queued.id}")
-                await page.get_by_label("API key").fill(key)
-                await page.get_by_role("button", name="Sign in").click()
-                await expect(page.get_by_role("heading", name="Delivery")).to_be_visible()
-                await page.evaluate("window.hubwireStayed = true")
-                live = page.locator("[data-live]")
-                await expect(live).to_have_attribute("data-live", f"/webhooks/deliveries/{queued.id}/live")
-                attempts = page.locator("#delivery tbody tr")
-                await expect(attempts.first).to_contain_text("500", timeout=30_000)
-                await expect(page.locator("h1 .badge")).to_have_text("failed")
+        async with (
+            serve(create_app(hub, workers=1)) as base,
+            async_playwright() as pw,
+            chromium_page(pw, executable) as (page, errors),
+        ):
+            await page.goto(f"{base}/signin?next=/webhooks/deliveries/{queued.id}")
+            await page.get_by_label("API key").fill(key)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("heading", name="Delivery")).to_be_visible()
+            await page.evaluate("window.hubwireStayed = true")
+            live = page.locator("[data-live]")
+            await expect(live).to_have_attribute("data-live", f"/webhooks/deliveries/{queued.id}/live")
+            attempts = page.locator("#delivery tbody tr")
+            await expect(attempts.first).to_contain_text("500", timeout=30_000)
+            await expect(page.locator("h1 .badge")).to_have_text("failed")
 
-                failing = False  # the endpoint recovers: the next retry succeeds, and the page shows it
-                await expect(page.locator("h1 .badge")).to_have_text("succeeded", timeout=30_000)
-                await expect(live).to_have_attribute("data-live-ended", "true")
-                delivered = await get_delivery(hub, queued.id)
-                await expect(attempts).to_have_count(delivered.attempts)
-                await expect(attempts.last).to_contain_text("200")
-                assert delivered.attempts >= 2
-                await expect(page.get_by_role("button", name="Resend")).to_be_visible()
-                assert await page.evaluate("window.hubwireStayed === true"), "the page reloaded instead of following"
-                assert errors == [], errors
-            finally:
-                await browser.close()
+            failing = False  # the endpoint recovers: the next retry succeeds, and the page shows it
+            await expect(page.locator("h1 .badge")).to_have_text("succeeded", timeout=30_000)
+            await expect(live).to_have_attribute("data-live-ended", "true")
+            delivered = await get_delivery(hub, queued.id)
+            await expect(attempts).to_have_count(delivered.attempts)
+            await expect(attempts.last).to_contain_text("200")
+            assert delivered.attempts >= 2
+            await expect(page.get_by_role("button", name="Resend")).to_be_visible()
+            assert await page.evaluate("window.hubwireStayed === true"), "the page reloaded instead of following"
+            assert errors == [], errors
     finally:
         await runner.cleanup()
 
@@ -300,11 +310,7 @@ async def test_edit_a_field_mapping_in_chromium_at_desktop_and_phone_width(hub: 
         tier = sim.add_field("persons", "Tier", "enum", options=["Gold", "Silver"])
         sim.add_field("persons", "Renewal", "date")
         crm = await Integration.connect(provider="pipedrive", api_token=PIPEDRIVE_TOKEN, api_base_url=sim.url)
-        browser = await pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
-        page = await browser.new_page(viewport=DESKTOP)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
+        async with chromium_page(pw, executable, console_errors=False) as (page, errors):
             await page.goto(f"{base}/signin?next=/integrations/{crm.id}")
             await page.get_by_label("API key").fill(key)
             await page.get_by_role("button", name="Sign in").click()
@@ -328,5 +334,3 @@ async def test_edit_a_field_mapping_in_chromium_at_desktop_and_phone_width(hub: 
             await page.set_viewport_size(PHONE)
             assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
             assert errors == [], errors
-        finally:
-            await browser.close()
