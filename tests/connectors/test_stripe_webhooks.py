@@ -273,3 +273,24 @@ async def test_an_object_arriving_before_those_it_relates_to_has_them_read_from_
 
 async def rec_apply_all(receiver: HookReceiver, hub: Hub, iid: str) -> list[str]:
     return [await receiver.apply(hub, iid, d) for d in receiver.to(iid)[:-1]]
+
+
+async def test_a_webhook_that_changes_nothing_still_marks_the_time_so_an_older_one_stays_out(
+    hub: Hub, sim: StripeSimulator, receiver: HookReceiver, clock: FakeClock
+) -> None:
+    """A sync stores what Stripe holds without a time (its objects carry none); the newest webhook
+    then changes nothing but says how recent that is, and an older webhook arriving after must not
+    move the entity back."""
+    iid = await connect(sim)
+    await Worker(hub).drain()
+    clock.advance(10)
+    made = sim.state.create("customer", {"email": "late@example.com"})
+    clock.advance(10)
+    sim.update("customer", made["id"], name="Newest")
+    await sim.sender.idle()
+    created, updated = receiver.to(iid)[-2:]
+    await run_sync(hub, iid, full=True)  # stores "Newest", with no time
+    assert await receiver.apply(hub, iid, updated) == "applied"  # the same fields: nothing to change
+    await receiver.apply(hub, iid, created)  # older than the update: left out
+    (found,) = await Customer.find({"stripe_id": made["id"]})
+    assert found["name"] == "Newest"

@@ -35,6 +35,7 @@ __all__ = [
     "load_cursor",
     "load_refs",
     "lookup",
+    "mark_refs",
     "ref_of",
     "refs_doc",
     "remote_id_of",
@@ -245,6 +246,23 @@ async def save_refs(tx: Tx, integration_id: str, refs: Sequence[Ref], *, doc: st
         return
     params = {"integration_id": integration_id, "now": tx.hub.clock(), "rows": doc or refs_doc(refs)}
     await tx.conn.execute(_SAVE_REFS[tx.dialect], params)
+
+
+async def mark_refs(tx: Tx, integration_id: str, resource: str, marks: Sequence[tuple[str, str, float]]) -> None:
+    """Move refs' ``remote_updated`` forward: (remote id, hash, time) each, applied only while the ref
+    still has that hash and an older time (or none), so that a concurrent writer's newer ref stays."""
+    rows = [
+        {"integration_id": integration_id, "resource": resource, "remote_id": r, "hash": h, "at": at}
+        for r, h, at in marks
+    ]
+    await tx.conn.execute(_MARK_REFS, rows)
+
+
+_MARK_REFS = sa.text(
+    "UPDATE external_refs SET remote_updated = :at WHERE integration_id = :integration_id "
+    "AND resource = :resource AND remote_id = :remote_id AND hash = :hash "
+    "AND (remote_updated IS NULL OR remote_updated < :at)"
+)
 
 
 async def delete_refs(tx: Tx, integration_id: str, resource: str, remote_ids: Sequence[str]) -> None:

@@ -12,8 +12,10 @@ data comes from the provider, and so do its statuses (no state machine check).
 
 Order: a record older than the one last applied (its ``remote_updated`` before the ref's) is left
 alone, so a webhook delivered late never moves an entity back in time; a record without one keeps
-the ref's. A deleted remote object leaves a tombstone ref (:data:`~hubwire.sync.state.TOMBSTONE`)
-with the time of its deletion, so a change older than the deletion does not bring it back. A page
+the ref's, and an unchanged record newer than the ref still moves the ref's time forward (a sync
+stores Stripe's objects with no time; the newest webhook, the same fields, then dates them). A
+deleted remote object leaves a tombstone ref (:data:`~hubwire.sync.state.TOMBSTONE`) with the time
+of its deletion, so a change older than the deletion does not bring it back. A page
 that creates checks, under the event log's lock, that no other writer (a webhook, a sync) linked
 the same remote objects since the plan read them; if one did, ``VersionConflictError``: plan again.
 
@@ -58,6 +60,7 @@ from hubwire.sync.state import (
     in_list,
     load_bases,
     load_refs,
+    mark_refs,
     refs_doc,
     save_cursor,
     save_refs,
@@ -193,6 +196,9 @@ class PagePlan:
     removals: list[tuple[Incoming, Entity]] = field(default_factory=list)
     gone: list[Ref] = field(default_factory=list)  # tombstones of the deleted remote objects
     kept: list[Ref] = field(default_factory=list)
+    # (remote id, hash, remote_updated) of the unchanged records newer than their ref says: the time
+    # is kept, so that an older record arriving after (a late webhook) is known as older.
+    marks: list[tuple[str, str, float]] = field(default_factory=list)
     # remote id -> (entity id, hash) of the ref the plan read, or None: what a create expects to find
     claimed: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     # Field merges: the ref each merged record leaves (by remote id; its entity_version is filled
@@ -356,6 +362,10 @@ async def plan_page(
                     continue
                 if ref.hash == digest:
                     result.unchanged += 1
+                    if it.remote_updated is not None and (
+                        ref.remote_updated is None or it.remote_updated > ref.remote_updated
+                    ):
+                        plan.marks.append((it.remote_id, digest, it.remote_updated))
                     continue
                 # Every mapped field, so a value cleared at the provider is cleared here too.
                 checked = noun.validate(it.fields, partial=True)
@@ -457,6 +467,8 @@ async def write_page(hub: Hub, plan: PagePlan, *, also: Callable[[Tx], Awaitable
         # One event per changed entity, appended in one statement.
         evs = await event_log.append_many(tx, plan.events)
         await save_refs(tx, integration_id, plan.refs, doc=plan.refs_doc)
+        if plan.marks:
+            await mark_refs(tx, integration_id, plan.resource, plan.marks)
         for row in plan.conflict_rows:
             await queue_rows.insert(tx, row)
         for conflict in plan.conflict_updates:
