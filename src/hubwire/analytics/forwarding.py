@@ -52,7 +52,7 @@ from hubwire.net.http import http_client
 from hubwire.net.redact import redact_text
 from hubwire.store.events import iso
 from hubwire.store.group import GroupCommit
-from hubwire.store.statements import Statement, Writes
+from hubwire.store.statements import Statement, Writes, insert
 from hubwire.store.tables import analytics_batches, analytics_outbox, entities
 from hubwire.vault.credentials import load_credentials
 
@@ -199,13 +199,18 @@ class _Queued:
             return writes
         now = hub.clock()
         rows = [
-            {"integration_id": i, "destination": d, "events": events_json(events), "count": len(events), "now": now}
+            {
+                "integration_id": i,
+                "destination": d,
+                "events": events_json(events),
+                "count": len(events),
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
             for (i, d), events in self.events.items()
         ]
-        if hub.dialect == "postgresql":
-            writes.statements.append(Statement(_INSERT_OUTBOX_PG, rows, many=True))
-        else:
-            writes.statements.append(Statement(_INSERT_OUTBOX_SQLITE, [tuple(r.values()) for r in rows], many=True))
+        writes.statements.append(insert(hub.dialect, "analytics_outbox", rows))
         windows = hub.service(Windows)
         for (iid, dest), events in self.events.items():
             fw = self.senders[iid]
@@ -221,14 +226,6 @@ class _Queued:
                 max_attempts=MAX_ATTEMPTS,
             )
         return writes
-
-
-_OUTBOX_COLUMNS = "integration_id, destination, events, count, status, attempts, created_at"
-_INSERT_OUTBOX_PG = (
-    f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) VALUES "
-    "(%(integration_id)s, %(destination)s, %(events)s, %(count)s, 'pending', 0, %(now)s)"
-)
-_INSERT_OUTBOX_SQLITE = f"INSERT INTO analytics_outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, 'pending', 0, ?)"
 
 
 class _Pending:
@@ -376,9 +373,7 @@ async def _log(hub: Hub, outcomes: Sequence[_Outcome]) -> None:
     pg = hub.dialect == "postgresql"
     for outcome in outcomes:
         row, ids = outcome.entry, outcome.ids
-        marks = ", ".join(f"%({c})s" for c in row) if pg else ", ".join("?" for _ in row)
-        insert = f"INSERT INTO analytics_batches ({', '.join(row)}) VALUES ({marks})"
-        writes.statements.append(Statement(insert, row if pg else tuple(row.values())))
+        writes.statements.append(insert(hub.dialect, "analytics_batches", row))
         outbox_status = "dead" if outcome.status == "dead" else "pending"
         if pg and outcome.status == "succeeded":
             writes.statements.append(Statement("DELETE FROM analytics_outbox WHERE id = ANY(%(ids)s)", {"ids": ids}))

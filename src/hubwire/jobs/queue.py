@@ -23,7 +23,7 @@ from hubwire import jsonfast
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Finisher, Job, forgetting_kinds, get_kind
 from hubwire.store.events import iso
-from hubwire.store.statements import Statement, Writes, run_on, run_on_cursor
+from hubwire.store.statements import Statement, Writes, insert, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
 if TYPE_CHECKING:
@@ -193,16 +193,8 @@ def enqueue_into(
     workers once they committed. With a ``key``, a live job with the same key makes it a no-op."""
     values = _row(kind, payload, hub.clock(), run_at, 0, max_attempts, key)
     values["payload"] = jsonfast.dumps(payload)
-    columns = ", ".join(values)
     conflict = f" ON CONFLICT (key) WHERE {_LIVE_KEY} DO NOTHING" if key is not None else ""
-    if writes.dialect == "postgresql":
-        marks = ", ".join(f"CAST(%({c})s AS jsonb)" if c == "payload" else f"%({c})s" for c in values)
-        writes.statements.append(Statement(f"INSERT INTO jobs ({columns}) VALUES ({marks}){conflict}", values))
-    else:
-        marks = ", ".join("?" for _ in values)
-        writes.statements.append(
-            Statement(f"INSERT INTO jobs ({columns}) VALUES ({marks}){conflict}", tuple(values.values()))
-        )
+    writes.statements.append(insert(writes.dialect, "jobs", values, jsonb=("payload",), suffix=conflict))
     if _WAKES not in writes.state:
         writes.state[_WAKES] = True
         if writes.dialect == "postgresql":

@@ -45,7 +45,7 @@ from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Job, job_kind
 from hubwire.jobs.windows import Windows
 from hubwire.lakehouse import table as iceberg
-from hubwire.store.statements import Statement, Writes
+from hubwire.store.statements import Writes, insert
 from hubwire.store.tables import lakehouse_outbox
 
 if TYPE_CHECKING:
@@ -115,11 +115,8 @@ def record(hub: Hub, writes: Writes, events: Sequence[AnalyticsEvent]) -> None:
     settings = hub.settings
     if not settings.lakehouse or not events:
         return
-    values = (events_json(events), len(events), hub.clock())
-    if writes.dialect == "postgresql":
-        writes.statements.append(Statement(_INSERT_PG, dict(zip(("events", "count", "now"), values, strict=True))))
-    else:
-        writes.statements.append(Statement(_INSERT_SQLITE, values))
+    row = {"events": events_json(events), "count": len(events), "created_at": hub.clock()}
+    writes.statements.append(insert(writes.dialect, "lakehouse_outbox", row))
     hub.service(Windows).enqueue_into(
         writes,
         hub,
@@ -130,10 +127,6 @@ def record(hub: Hub, writes: Writes, events: Sequence[AnalyticsEvent]) -> None:
         interval=settings.lakehouse_flush_interval,
         batch=settings.lakehouse_batch_size,
     )
-
-
-_INSERT_PG = "INSERT INTO lakehouse_outbox (events, count, created_at) VALUES (%(events)s, %(count)s, %(now)s)"
-_INSERT_SQLITE = "INSERT INTO lakehouse_outbox (events, count, created_at) VALUES (?, ?, ?)"
 
 
 def _row(e: AnalyticsEvent, recorded_at: float) -> iceberg.Row:

@@ -14,7 +14,7 @@ on SQLite) or inside a transaction that writes more.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.store.transaction import Tx
 
-__all__ = ["Statement", "Writes", "run_on", "run_on_cursor", "sqlite_write"]
+__all__ = ["Statement", "Writes", "insert", "run_on", "run_on_cursor", "sqlite_write"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,30 @@ class Statement:
     params: Any = ()
     many: bool = False
     returns: bool = False
+
+
+def insert(
+    dialect: str,
+    table: str,
+    rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    jsonb: Sequence[str] = (),
+    suffix: str = "",
+) -> Statement:
+    """``INSERT INTO table`` of one row (a mapping) or many (a list of mappings with the same keys),
+    in the driver's parameter style. ``jsonb``: columns given as JSON text, cast on PostgreSQL;
+    ``suffix``: what follows the values (``ON CONFLICT ...``)."""
+    many = not isinstance(rows, Mapping)
+    listed: list[Mapping[str, Any]] = [rows] if isinstance(rows, Mapping) else list(rows)
+    columns: list[str] = list(listed[0])
+    if dialect == "postgresql":
+        marks = ", ".join(f"CAST(%({c})s AS jsonb)" if c in jsonb else f"%({c})s" for c in columns)
+        params: list[Any] = [dict(r) for r in listed]
+    else:
+        marks = ", ".join("?" for _ in columns)
+        params = [tuple(r[c] for c in columns) for r in listed]
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}"
+    return Statement(sql, params if many else params[0], many=many)
 
 
 @dataclass
