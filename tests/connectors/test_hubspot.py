@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from hubwire import inbound
-from hubwire.connectors.hubspot import HubSpot, deal_status, properties_of, push
+from hubwire.connectors.hubspot import DailyQuota, HubSpot, deal_status, properties_of, push
 from hubwire.connectors.hubspot import provider as hubspot_provider
 from hubwire.connectors.registry import ProviderContext
 from hubwire.connectors.writethrough import remote_ids
@@ -339,12 +339,14 @@ async def test_the_rate_budget_keeps_under_hubspots_ten_per_second(hub: Hub, hub
 
 
 async def test_the_daily_limit_stops_the_sync_and_says_so(hub: Hub) -> None:
+    # The quota is tried again at the next half hour: a clock 100 s past one makes the wait known.
+    hub.provide(DailyQuota, DailyQuota(clock=lambda: 1_800.0 * 982_000 + 100))
     async with HubSpotSimulator(daily_limit=4) as sim:
         sim.seed_many("contacts", 300, lambda i: {"email": f"p{i}@example.com"})
         iid = await connect(sim)  # the check: 1 request
         with pytest.raises(ProviderRateLimited) as err:
             await run_sync(hub, iid)  # companies, archived companies, contacts... then the quota is gone
-        assert "daily" in err.value.message.lower() and err.value.retry_after and err.value.retry_after > 60
+        assert "daily" in err.value.message.lower() and err.value.retry_after == 1_700
         sent = len(sim.requests)
         assert sent == 4  # the answer that said 0 remaining was the last request sent
         with pytest.raises(ProviderRateLimited):
