@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 from hubwire import jsonfast
 from hubwire.errors import FieldError
 from hubwire.store.events import iso
@@ -40,56 +42,34 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class AnalyticsEvent:
-    """One event to forward, the same for every destination: a Hubwire event or a collected one."""
+class AnalyticsEvent(msgspec.Struct, frozen=True, gc=False):
+    """One event to forward, the same for every destination: a Hubwire event or a collected one.
+
+    A msgspec Struct: a collect request makes one per event and the outbox stores and reads them
+    as JSON arrays (:func:`events_json`, :func:`events_of`), each one C call for the whole array.
+    Untracked by the garbage collector (``gc=False``): it holds JSON values, which cannot refer back to it.
+    """
 
     id: str  # stable: the event log's id, or the collected event's (dedupe key at the destinations)
     name: str
     distinct_id: str
     timestamp: float  # epoch seconds
-    properties: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = {}
     source: str = "hubwire"  # hubwire (the event log) | collect (POST /v1/collect)
 
-    @property
-    def json(self) -> str:
-        """The event as JSON, made once (an event is stored for each destination and the lakehouse).
 
-        Not ``functools.cached_property``: before Python 3.12 it takes a lock shared by every instance.
-        """
-        made: str | None = self.__dict__.get("_json")
-        if made is None:
-            made = self._encode()
-            object.__setattr__(self, "_json", made)
-        return made
-
-    def _encode(self) -> str:
-        return jsonfast.dumps(
-            {
-                "id": self.id,
-                "name": self.name,
-                "distinct_id": self.distinct_id,
-                "timestamp": self.timestamp,
-                "properties": self.properties,
-                "source": self.source,
-            },
-            default=str,
-        )
-
-    @classmethod
-    def of(cls, d: Mapping[str, Any]) -> AnalyticsEvent:
-        """The event of its JSON object (as :attr:`json` wrote it)."""
-        return cls(d["id"], d["name"], d["distinct_id"], float(d["timestamp"]), d.get("properties") or {}, d["source"])
+_EVENTS = msgspec.json.Decoder(list[AnalyticsEvent])
+_ENCODER = msgspec.json.Encoder(enc_hook=str)  # what JSON has no form for is written as its text
 
 
 def events_json(events: Sequence[AnalyticsEvent]) -> str:
     """Events as one JSON array (an outbox row's ``events``)."""
-    return "[" + ",".join(e.json for e in events) + "]"
+    return _ENCODER.encode(events).decode()
 
 
-def events_of(text: str) -> list[AnalyticsEvent]:
+def events_of(text: str | bytes) -> list[AnalyticsEvent]:
     """The events of a JSON array written by :func:`events_json`."""
-    return [AnalyticsEvent.of(d) for d in jsonfast.loads(text)]
+    return _EVENTS.decode(text)
 
 
 @dataclass(frozen=True)
