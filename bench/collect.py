@@ -20,8 +20,9 @@ Run by hand (not a test): ``.venv/bin/python bench/collect.py [--db sqlite pg] [
 - ``forward``: the PostHog, Mixpanel and Segment simulators run in their own process (spec checks
   off: the simulators' CPU is not what is measured). Hubwire: one worker process
   (``Worker(concurrency=32)``) is started and idle; this process then hands over ``--events``
-  events with :func:`hubwire.analytics.record_collected` in transactions of 20 (what
-  ``/v1/collect`` commits per request), and the clock stops when every destination holds every
+  events with :func:`hubwire.analytics.record_collected` in calls of 20 events (what
+  ``/v1/collect`` commits per request) from ``SENDERS`` concurrent senders (as the requests of the
+  collect part arrive; they commit in groups), and the clock stops when every destination holds every
   event (counted by their dedupe ids: PostHog ``uuid``, Mixpanel ``$insert_id``, Segment
   ``messageId``; none may be missing). The analytics Integration batches 100 events a request and
   flushes every 0.5 s (the ``posthog`` client's defaults). Peer: the official ``posthog`` client
@@ -422,8 +423,13 @@ async def forward_hubwire(args: argparse.Namespace, db: str, sims: Simulators, t
         async with make_hub(url, data_dir, auto_migrate=False) as hub:
             await asyncio.sleep(3.0)  # let the worker start and go idle
             t0 = time.perf_counter()
-            for i in range(0, len(events), PER_REQUEST):
-                await record_collected(hub, events[i : i + PER_REQUEST])
+            requests = iter(range(0, len(events), PER_REQUEST))
+
+            async def sender() -> None:
+                for i in requests:
+                    await record_collected(hub, events[i : i + PER_REQUEST])
+
+            await asyncio.gather(*(sender() for _ in range(SENDERS)))
             handed = time.perf_counter()
             end = await sims.wait_for(DESTINATIONS, args.events)
             # The last batches' rows are deleted once their answers are in: let those commit.

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from hubwire import Integration, ValidationError, Worker
-from hubwire.analytics import AnalyticsEvent, forwarding, list_batches, on_forward, pending_counts, record_collected
+from hubwire.analytics import (
+    AnalyticsEvent,
+    Payload,
+    forwarding,
+    list_batches,
+    on_forward,
+    pending_counts,
+    record_collected,
+)
 from hubwire.analytics.destinations import events_of
 from hubwire.analytics.forwarding import ForwardHook
 from hubwire.connectors.registry import ProviderRegistry
@@ -23,7 +32,7 @@ from hubwire.simulators.segment import SegmentSimulator
 from hubwire.simulators.segment.server import DEFAULT_WRITE_KEY
 from hubwire.simulators.sentry import SentrySimulator
 from hubwire.store.statements import Writes
-from hubwire.store.tables import analytics_outbox
+from hubwire.store.tables import analytics_outbox, analytics_payloads
 from hubwire.vault.credentials import load_credentials
 from tests.conftest import make_hub
 from tests.fakes import FakeClock, deal_noun
@@ -148,7 +157,8 @@ async def test_batches_by_size_and_retries_failures_without_loss(ahub: Hub, cloc
         assert all(b.events <= 10 for b in ok) and sum(b.events for b in ok) == 25
         async with ahub.read() as conn:
             left = (await conn.execute(analytics_outbox.select())).all()
-        assert left == []
+            stored = (await conn.execute(analytics_payloads.select())).all()
+        assert left == [] and stored == []  # each payload deleted with the last row that held it
 
 
 async def test_refused_batch_is_dead_with_the_reason(ahub: Hub, clock: FakeClock) -> None:
@@ -198,10 +208,10 @@ async def test_concurrent_collects_commit_together_and_a_failure_reaches_each(
     committed: list[int] = []
 
     @on_forward
-    def count(hub: Hub, writes: Writes, events: Sequence[AnalyticsEvent]) -> None:
-        if any(e.name == "poison" for e in events):
+    def count(hub: Hub, writes: Writes, payload: Payload) -> None:
+        if any(e.name == "poison" for e in payload.events):
             raise RuntimeError("the lakehouse refused")
-        writes.after_commit.append(lambda: committed.append(len(events)))
+        writes.after_commit.append(lambda: committed.append(len(payload.events)))
 
     forward_hooks.append(count)
     async with PostHogSimulator() as ph:
@@ -241,7 +251,12 @@ async def test_a_failure_mid_flush_keeps_the_batches_after_it_pending(
         logged = sorted((b.status, b.events, b.status_code) for b in await list_batches(ahub))
         assert logged == [("failed", 10, 503), ("succeeded", 10, 200)]
         async with ahub.read() as conn:
-            rows = (await conn.execute(analytics_outbox.select().order_by(analytics_outbox.c.id))).all()
+            waiting = (
+                sa.select(analytics_outbox.c.attempts, analytics_payloads.c.events)
+                .join(analytics_payloads, analytics_payloads.c.id == analytics_outbox.c.payload_id)
+                .order_by(analytics_outbox.c.id)
+            )
+            rows = (await conn.execute(waiting)).all()
         assert [[e.id for e in events_of(r.events)] for r in rows] == [
             [f"col_p{i:02d}" for i in range(10, 20)],
             [f"col_p{i:02d}" for i in range(20, 30)],
@@ -306,3 +321,40 @@ async def test_batches_in_flight_together_each_logged_and_a_failure_keeps_only_i
         assert await forwarding.flush(ahub, made.id, "posthog") == 60 - 10 * logged.count("succeeded")
         assert sorted(e.properties["i"] for e in ph.events) == list(range(60))  # each once
         assert await pending_counts(ahub) == {}
+
+
+async def test_a_transactions_events_are_stored_once_and_deleted_with_the_last_row(ahub: Hub) -> None:
+    from hubwire.lakehouse.feed import append_pending
+
+    async with PostHogSimulator() as ph, SegmentSimulator() as seg, SentrySimulator() as sentry:
+        made = await Integration.connect(
+            provider="analytics",
+            destinations={
+                "posthog": {"api_key": DEFAULT_PROJECT_KEY, "host": ph.url},
+                "segment": {"write_key": DEFAULT_WRITE_KEY, "host": seg.url},
+                "sentry": {"dsn": sentry.dsn()},
+            },
+        )
+        await record_collected(ahub, [*collected(3), *collected(1, 3, name="error")])
+        await record_collected(ahub, collected(2, 10))  # no error: nothing for Sentry
+        async with ahub.read() as conn:
+            stored = (await conn.execute(analytics_payloads.select().order_by(analytics_payloads.c.refs))).all()
+            rows = (await conn.execute(analytics_outbox.select().order_by(analytics_outbox.c.id))).all()
+        # Once per transaction, held by each destination that takes some of it and by the lakehouse.
+        assert [(len(events_of(p.events)), p.refs) for p in stored] == [(2, 3), (4, 4)]
+        assert [(r.destination, r.count) for r in rows] == [
+            ("posthog", 4),
+            ("segment", 4),
+            ("sentry", 1),
+            ("posthog", 2),
+            ("segment", 2),
+        ]
+        # Every consumer at once (on PostgreSQL, their releases of one payload queue on its row lock).
+        sent = await asyncio.gather(
+            *(forwarding.flush(ahub, made.id, d) for d in ("posthog", "segment", "sentry")), append_pending(ahub)
+        )
+        assert sent == [6, 6, 1, 6]
+        assert len(sentry.events()) == 1 and len(ph.events) == 6 and len(seg.messages) == 6
+        async with ahub.read() as conn:
+            assert (await conn.execute(analytics_payloads.select())).all() == []
+            assert (await conn.execute(analytics_outbox.select())).all() == []

@@ -1,4 +1,5 @@
-"""Migration 0019_outbox_batches: rows waiting in the outboxes become batches of one, and back."""
+"""Outbox migrations: 0019_outbox_batches (rows waiting become batches of one, and back) and
+0021_shared_payloads (their events move to a payload each, and back)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from alembic.config import Config
 from hubwire.store.engine import MIGRATIONS, sync_url
 
 BEFORE = "0018_dashboard_live"
+AFTER = "0019_outbox_batches"
 EVENT = dict(id="col_1", name="signup", distinct_id="u1", timestamp=1.8e9, properties={}, source="collect")
 
 
@@ -39,7 +41,7 @@ def test_waiting_events_become_batches_of_one_and_back(empty_db: str) -> None:
                 sa.text("INSERT INTO lakehouse_outbox (event_id, event, created_at) VALUES ('col_1', :e, 1.0)"),
                 {"e": event},
             )
-        alembic(engine, "upgrade", "head")
+        alembic(engine, "upgrade", AFTER)
         with engine.connect() as conn:
             forwarding = conn.execute(sa.text("SELECT events, count, attempts FROM analytics_outbox")).one()
             lakehouse = conn.execute(sa.text("SELECT events, count FROM lakehouse_outbox")).one()
@@ -57,5 +59,49 @@ def test_waiting_events_become_batches_of_one_and_back(empty_db: str) -> None:
             ("col_1", "col_1", 2),
             ("col_2", "col_2", 2),
         ]
+    finally:
+        engine.dispose()
+
+
+def test_waiting_rows_get_a_payload_each_and_their_events_back(empty_db: str) -> None:
+    engine = sa.create_engine(sync_url(empty_db))
+    error = {**EVENT, "id": "col_2", "name": "error"}
+    try:
+        alembic(engine, "upgrade", "0020_event_type_collation")
+        with engine.begin() as conn:
+            for dest, events in (("posthog", [EVENT, error]), ("sentry", [error])):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO analytics_outbox (integration_id, destination, events, count, status, attempts,"
+                        " created_at) VALUES ('int_1', :d, :e, :n, 'pending', 1, 1.0)"
+                    ),
+                    {"d": dest, "e": json.dumps(events), "n": len(events)},
+                )
+            conn.execute(
+                sa.text("INSERT INTO lakehouse_outbox (events, count, created_at) VALUES (:e, 2, 1.0)"),
+                {"e": json.dumps([EVENT, error])},
+            )
+        alembic(engine, "upgrade", "head")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT destination, payload_id FROM analytics_outbox ORDER BY id")).all()
+            lake = conn.execute(sa.text("SELECT payload_id FROM lakehouse_outbox")).scalar_one()
+            stored = conn.execute(sa.text("SELECT id, events, refs FROM analytics_payloads")).all()
+        payloads = {r.id: (json.loads(r.events), r.refs) for r in stored}
+        assert [d for d, _ in rows] == ["posthog", "sentry"]
+        assert payloads[rows[0].payload_id] == ([EVENT, error], 1) and payloads[rows[1].payload_id] == ([error], 1)
+        assert payloads[lake] == ([EVENT, error], 1) and len(payloads) == 3
+
+        # As rows written now are: Sentry's row shares the payload of every event, and takes the errors.
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE analytics_outbox SET payload_id = :p"), {"p": rows[0].payload_id})
+        alembic(engine, "downgrade", "0020_event_type_collation")
+        with engine.connect() as conn:
+            back = conn.execute(sa.text("SELECT destination, events FROM analytics_outbox ORDER BY id")).all()
+            lake_back = conn.execute(sa.text("SELECT events FROM lakehouse_outbox")).scalar_one()
+        assert [(d, [e["id"] for e in json.loads(ev)]) for d, ev in back] == [
+            ("posthog", ["col_1", "col_2"]),
+            ("sentry", ["col_2"]),
+        ]
+        assert [e["id"] for e in json.loads(lake_back)] == ["col_1", "col_2"]
     finally:
         engine.dispose()

@@ -17,12 +17,14 @@ from hubwire.analytics.forwarding import (
     pending_counts,
     record_collected,
 )
+from hubwire.analytics.payloads import Payload
 
 __all__ = [
     "DESTINATIONS",
     "FLUSH_JOB",
     "AnalyticsEvent",
     "BatchRow",
+    "Payload",
     "flush",
     "is_error_event",
     "list_batches",

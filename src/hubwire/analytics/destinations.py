@@ -101,8 +101,13 @@ class Destination:
     optional: tuple[str, ...]
     default_host: str | None
     build: Callable[[Mapping[str, str], Sequence[AnalyticsEvent]], list[Request]]
-    accepts: Callable[[AnalyticsEvent], bool] = lambda _e: True
+    accepts: Callable[[AnalyticsEvent], bool] | None = None  # the events it takes (None: all)
     batch_limit: int = 100  # events per request at most (a larger batch is sent as several requests)
+
+    def taken(self, events: Sequence[AnalyticsEvent]) -> Sequence[AnalyticsEvent]:
+        """Those of ``events`` this destination takes."""
+        accepts = self.accepts
+        return events if accepts is None else [e for e in events if accepts(e)]
 
     def check(self, conf: Any, where: str) -> list[FieldError]:
         """The form of one destination's settings: required keys present, nothing unknown, strings."""

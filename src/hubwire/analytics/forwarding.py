@@ -2,11 +2,13 @@
 
 Durable by construction: the events to forward become ``analytics_outbox`` rows in the
 transaction that commits them (Hubwire events, through the event sink :func:`forward_event`) or
-accepts them (:func:`record_collected`, for ``POST /v1/collect``): one row per destination with
-the transaction's events for it (a JSON array), with a flush job for that destination. A row is
-deleted only after its destination accepted its events, so a worker killed at any point leaves
-rows that the next flush sends (at least once; each event carries a stable id the destinations
-dedupe on: PostHog ``uuid``, Mixpanel ``$insert_id``, Segment ``messageId``, Sentry ``event_id``).
+accepts them (:func:`record_collected`, for ``POST /v1/collect``): the transaction's events once
+(a payload, :mod:`hubwire.analytics.payloads`) and one row per destination that takes some of
+them, which refers to it, with a flush job for that destination. A row is deleted only after its
+destination accepted its events (and the payload with the last row that held it), so a worker
+killed at any point leaves rows that the next flush sends (at least once; each event carries a
+stable id the destinations dedupe on: PostHog ``uuid``, Mixpanel ``$insert_id``, Segment
+``messageId``, Sentry ``event_id``).
 
 Batching, by age and size (:class:`hubwire.jobs.windows.Windows`): the flush job of a destination
 runs at the end of the ``flush_interval``-second window of its first event (one job per window),
@@ -41,7 +43,8 @@ import sqlalchemy as sa
 import structlog
 
 from hubwire import jsonfast
-from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent, events_json, events_of
+from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent, events_of
+from hubwire.analytics.payloads import Payload, release, store
 from hubwire.errors import HubwireError, ProviderError, ProviderRateLimited, ProviderUnavailable
 from hubwire.events.registry import matches
 from hubwire.extensions import on_hub
@@ -53,7 +56,7 @@ from hubwire.net.redact import redact_text
 from hubwire.store.events import iso
 from hubwire.store.group import GroupCommit
 from hubwire.store.statements import Statement, Writes, insert
-from hubwire.store.tables import analytics_batches, analytics_outbox, entities
+from hubwire.store.tables import analytics_batches, analytics_outbox, analytics_payloads, entities
 from hubwire.vault.credentials import load_credentials
 
 if TYPE_CHECKING:
@@ -87,13 +90,15 @@ MAX_ATTEMPTS = 12
 IN_FLIGHT = 4  # batches of one destination in flight at once
 RESPONSE_LIMIT = 300
 
-ForwardHook = Callable[["Hub", Writes, Sequence[AnalyticsEvent]], None]
+ForwardHook = Callable[["Hub", Writes, Payload], None]
 _hooks: list[ForwardHook] = []
 
 
 def on_forward(hook: ForwardHook) -> ForwardHook:
-    """Register ``hook(hub, writes, events)``: every collected and forwarded event, once, to add
-    statements to the ``writes`` of the transaction that commits them (a lakehouse copy)."""
+    """Register ``hook(hub, writes, payload)``: every collected and forwarded event, once
+    (``payload.events``), to add statements to the ``writes`` of the transaction that commits them
+    (a lakehouse copy). A row it writes that refers to the stored events keeps ``payload.hold()``,
+    and gives it back with :func:`~hubwire.analytics.payloads.release` when it deletes the row."""
     if hook not in _hooks:
         _hooks.append(hook)
     return hook
@@ -173,58 +178,71 @@ class _Forwarders:
 
 
 class _Queued:
-    """Events to forward, per (Integration, destination), and the statements that queue them."""
+    """Events to forward, per Integration, and the statements that queue them."""
 
     def __init__(self) -> None:
-        self.events: dict[tuple[str, str], list[AnalyticsEvent]] = {}
-        self.senders: dict[str, Forwarder] = {}  # the Integrations with something queued, by id
+        self.events: dict[str, list[AnalyticsEvent]] = {}  # per Integration with a destination: its events
+        self.senders: dict[str, Forwarder] = {}
         self.hooked: list[AnalyticsEvent] = []  # each event once, for the on_forward hooks
 
     def add(self, fw: Forwarder, events: Sequence[AnalyticsEvent]) -> None:
-        """Queue ``events`` for each destination of ``fw`` that accepts them."""
-        for dest in fw.destinations:
-            accepts = DESTINATIONS[dest].accepts
-            taken = [e for e in events if accepts(e)]
-            if taken:
-                self.events.setdefault((fw.id, dest), []).extend(taken)
-                self.senders[fw.id] = fw
+        """Queue ``events`` for the destinations of ``fw``."""
+        if fw.destinations:
+            self.events.setdefault(fw.id, []).extend(events)
+            self.senders[fw.id] = fw
 
     def writes(self, hub: Hub) -> Writes:
-        """A row per destination with its events, the hooks' statements, the flush jobs."""
+        """The events once (a payload per distinct list: usually one), the hooks' statements, a row
+        per destination that takes some of them, the flush jobs."""
         writes = Writes(hub.dialect)
+        payloads: dict[tuple[str, ...], Payload] = {}
+
+        def payload_of(events: Sequence[AnalyticsEvent]) -> Payload:
+            key = tuple(e.id for e in events)
+            found = payloads.get(key)
+            if found is None:
+                found = payloads[key] = Payload(events)
+            return found
+
         if self.hooked:
+            hooked = payload_of(self.hooked)
             for hook in list(_hooks):
-                hook(hub, writes, self.hooked)
-        if not self.events:
-            return writes
+                hook(hub, writes, hooked)
         now = hub.clock()
-        rows = [
-            {
-                "integration_id": i,
-                "destination": d,
-                "events": events_json(events),
-                "count": len(events),
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-            }
-            for (i, d), events in self.events.items()
-        ]
-        writes.statements.append(insert(hub.dialect, "analytics_outbox", rows))
+        rows: list[dict[str, Any]] = []
         windows = hub.service(Windows)
-        for (iid, dest), events in self.events.items():
+        for iid, events in self.events.items():
             fw = self.senders[iid]
-            windows.enqueue_into(
-                writes,
-                hub,
-                FLUSH_JOB,
-                {"integration": iid, "destination": dest},
-                name=f"{iid}:{dest}",
-                items=len(events),
-                interval=fw.flush_interval,
-                batch=fw.batch_size,
-                max_attempts=MAX_ATTEMPTS,
-            )
+            payload = payload_of(events)
+            for dest in fw.destinations:
+                count = len(DESTINATIONS[dest].taken(events))
+                if not count:
+                    continue
+                rows.append(
+                    {
+                        "integration_id": iid,
+                        "destination": dest,
+                        "payload_id": payload.hold(),
+                        "count": count,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": now,
+                    }
+                )
+                windows.enqueue_into(
+                    writes,
+                    hub,
+                    FLUSH_JOB,
+                    {"integration": iid, "destination": dest},
+                    name=f"{iid}:{dest}",
+                    items=count,
+                    interval=fw.flush_interval,
+                    batch=fw.batch_size,
+                    max_attempts=MAX_ATTEMPTS,
+                )
+        if rows:
+            writes.statements.append(insert(hub.dialect, "analytics_outbox", rows))
+        store(writes, payloads.values(), now)
         return writes
 
 
@@ -371,10 +389,13 @@ async def _log(hub: Hub, outcomes: Sequence[_Outcome]) -> None:
     failed or dead."""
     writes = Writes(hub.dialect)
     pg = hub.dialect == "postgresql"
+    released: list[str] = []  # the payloads of the rows sent
     for outcome in outcomes:
         row, ids = outcome.entry, outcome.ids
         writes.statements.append(insert(hub.dialect, "analytics_batches", row))
         outbox_status = "dead" if outcome.status == "dead" else "pending"
+        if outcome.status == "succeeded":
+            released.extend(outcome.payload_ids)
         if pg and outcome.status == "succeeded":
             writes.statements.append(Statement("DELETE FROM analytics_outbox WHERE id = ANY(%(ids)s)", {"ids": ids}))
         elif pg:
@@ -384,6 +405,7 @@ async def _log(hub: Hub, outcomes: Sequence[_Outcome]) -> None:
             writes.statements.append(Statement(_SENT_SQLITE, (jsonfast.dumps(ids),)))
         else:
             writes.statements.append(Statement(_FAILED_SQLITE, (row["error"], outbox_status, jsonfast.dumps(ids))))
+    writes.statements.extend(release(hub.dialect, released))
     await writes.commit(hub)
 
 
@@ -488,7 +510,8 @@ class _Row:
     """A pending outbox row as a flush reads it."""
 
     id: int
-    events: str  # JSON array
+    payload_id: str
+    events: str  # the payload's, a JSON array (the destination takes ``count`` of them)
     count: int
 
 
@@ -523,8 +546,9 @@ async def _pending_rows(
     before = sa.func.sum(first.c.count).over(order_by=first.c.id) - first.c.count
     run = sa.select(first.c.id, before.label("before")).subquery()
     q = (
-        sa.select(c.id, c.events, c.count)
+        sa.select(c.id, c.payload_id, analytics_payloads.c.events, c.count)
         .join_from(analytics_outbox, run, c.id == run.c.id)
+        .join(analytics_payloads, analytics_payloads.c.id == c.payload_id)
         .where(run.c.before < size)
         .order_by(c.id)
     )
@@ -537,6 +561,7 @@ class _Outcome:
     """One batch sent (or not): its delivery log entry, its outbox rows, and what to do next."""
 
     ids: list[int]
+    payload_ids: list[str]
     entry: dict[str, Any]
     status: str
     error: str | None
@@ -553,7 +578,8 @@ async def _attempt(
     final: bool,
 ) -> _Outcome:
     """Send one batch of outbox rows; what happened (never raises for the destination's answer)."""
-    events = [e for row in rows for e in events_of(row.events)]
+    takes = DESTINATIONS[destination].taken
+    events = [e for row in rows for e in takes(events_of(row.events))]
     started, t0 = hub.clock(), time.perf_counter()
     code: int | None = None
     error: str | None = None
@@ -578,7 +604,7 @@ async def _attempt(
         "started_at": started,
         "latency_ms": (time.perf_counter() - t0) * 1000.0,
     }
-    return _Outcome([row.id for row in rows], entry, status, error, retry)
+    return _Outcome([row.id for row in rows], [row.payload_id for row in rows], entry, status, error, retry)
 
 
 class _Again(Exception):

@@ -1,7 +1,8 @@
 """The feed: collected and forwarded events into the Iceberg table, in batches, each exactly once.
 
 Durable: :func:`record` is an :func:`hubwire.analytics.on_forward` hook, so the collected and
-forwarded events of a transaction become a ``lakehouse_outbox`` row (a JSON array of them) in the
+forwarded events of a transaction become a ``lakehouse_outbox`` row (that holds their payload,
+:mod:`hubwire.analytics.payloads`, stored once for the destinations and the lakehouse) in the
 transaction that commits them, with an append job due at the end of the
 ``HUBWIRE_LAKEHOUSE_FLUSH_INTERVAL``-second window, or at once when ``HUBWIRE_LAKEHOUSE_BATCH_SIZE``
 events gathered (:class:`hubwire.jobs.windows.Windows`). Every worker's periodic tick enqueues that
@@ -39,14 +40,15 @@ from pyiceberg.table import Table
 
 from hubwire import jsonfast
 from hubwire.analytics import AnalyticsEvent, on_forward
-from hubwire.analytics.destinations import events_json, events_of
+from hubwire.analytics.destinations import events_of
+from hubwire.analytics.payloads import Payload, release
 from hubwire.extensions import on_hub
 from hubwire.jobs import queue
 from hubwire.jobs.kinds import Backoff, Job, job_kind
 from hubwire.jobs.windows import Windows
 from hubwire.lakehouse import table as iceberg
-from hubwire.store.statements import Writes, insert
-from hubwire.store.tables import lakehouse_outbox
+from hubwire.store.statements import Writes, insert, run_on
+from hubwire.store.tables import analytics_payloads, lakehouse_outbox
 
 if TYPE_CHECKING:
     from hubwire.hub import Hub
@@ -110,12 +112,14 @@ async def in_thread(hub: Hub, fn: Any, *args: Any) -> Any:
 # The feed -----------------------------------------------------------------------------------
 
 
-def record(hub: Hub, writes: Writes, events: Sequence[AnalyticsEvent]) -> None:
-    """The on_forward hook: ``events`` into the outbox (one row), and the append job, in ``writes``."""
+def record(hub: Hub, writes: Writes, payload: Payload) -> None:
+    """The on_forward hook: the payload's events into the outbox (one row that holds it), and the
+    append job, in ``writes``."""
     settings = hub.settings
+    events = payload.events
     if not settings.lakehouse or not events:
         return
-    row = {"events": events_json(events), "count": len(events), "created_at": hub.clock()}
+    row = {"payload_id": payload.hold(), "count": len(events), "created_at": hub.clock()}
     writes.statements.append(insert(writes.dialect, "lakehouse_outbox", row))
     hub.service(Windows).enqueue_into(
         writes,
@@ -203,7 +207,8 @@ async def _append_batch(hub: Hub, name: str) -> int:
     async with hub.read() as conn:
         found = (
             await conn.execute(
-                sa.select(lakehouse_outbox.c.events, lakehouse_outbox.c.created_at)
+                sa.select(lakehouse_outbox.c.payload_id, analytics_payloads.c.events, lakehouse_outbox.c.created_at)
+                .join(analytics_payloads, analytics_payloads.c.id == lakehouse_outbox.c.payload_id)
                 .where(lakehouse_outbox.c.batch == name)
                 .order_by(lakehouse_outbox.c.id)
             )
@@ -217,6 +222,7 @@ async def _append_batch(hub: Hub, name: str) -> int:
     # Crash here: the rows stay claimed, and the next appender finds the batch's name and deletes them.
     async with hub.transaction() as tx:
         await tx.conn.execute(lakehouse_outbox.delete().where(lakehouse_outbox.c.batch == name))
+        await run_on(tx.conn, release(hub.dialect, [r.payload_id for r in found]))
     log.info("lakehouse.appended", batch=name, events=len(rows), already_in_table=not appended)
     return len(rows) if appended else 0
 

@@ -14,6 +14,7 @@ __all__ = [
     "JSONDoc",
     "analytics_batches",
     "analytics_outbox",
+    "analytics_payloads",
     "api_keys",
     "conflicts",
     "credentials",
@@ -400,9 +401,23 @@ inbound_counts = sa.Table(
 
 # Analytics forwarding (migration 0013_analytics) ----------------------------------------------
 
+# The events of a transaction, stored once for every outbox row that forwards or keeps them
+# (0021_shared_payloads): a JSON array of AnalyticsEvents. ``refs``: the outbox rows (of every
+# destination and the lakehouse) that still hold it; the transaction that takes the last one away
+# deletes it.
+analytics_payloads = sa.Table(
+    "analytics_payloads",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("events", sa.Text, nullable=False),
+    sa.Column("refs", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
 # The outbox: one row per (transaction, analytics destination) with the events still to forward
-# (0019_outbox_batches), inserted in the transaction that committed the events (or accepted the
-# collected ones), deleted once sent.
+# (0019_outbox_batches; the events themselves in the shared payload, 0021), inserted in the
+# transaction that committed the events (or accepted the collected ones), deleted once sent. A
+# destination sends those of the payload's events it accepts (Sentry: errors only); ``count``: how many.
 # ``status``: pending (to send; ``attempts`` failed so far) or dead (refused by the destination,
 # or its attempts spent), kept with ``last_error`` for the operator.
 analytics_outbox = sa.Table(
@@ -411,7 +426,7 @@ analytics_outbox = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("integration_id", sa.String(64), nullable=False),
     sa.Column("destination", sa.String(16), nullable=False),
-    sa.Column("events", sa.Text, nullable=False),  # the normalised events one transaction queued, a JSON array
+    sa.Column("payload_id", sa.String(32), nullable=False),  # analytics_payloads: the events
     sa.Column("count", sa.Integer, nullable=False, server_default="1"),  # how many events
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -443,7 +458,7 @@ lakehouse_outbox = sa.Table(
     "lakehouse_outbox",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("events", sa.Text, nullable=False),  # the AnalyticsEvents one transaction brought, a JSON array
+    sa.Column("payload_id", sa.String(32), nullable=False),  # analytics_payloads: the events
     sa.Column("count", sa.Integer, nullable=False, server_default="1"),  # how many events
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("batch", sa.String(32), nullable=True),
