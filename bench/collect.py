@@ -24,8 +24,10 @@ Run by hand (not a test): ``.venv/bin/python bench/collect.py [--db sqlite pg] [
   ``/v1/collect`` commits per request) from ``SENDERS`` concurrent senders (as the requests of the
   collect part arrive; they commit in groups), and the clock stops when every destination holds every
   event (counted by their dedupe ids: PostHog ``uuid``, Mixpanel ``$insert_id``, Segment
-  ``messageId``; none may be missing). The analytics Integration batches 100 events a request and
-  flushes every 0.5 s (the ``posthog`` client's defaults). Peer: the official ``posthog`` client
+  ``messageId``; none may be missing). The analytics Integration flushes once 100 events gathered, or
+  every 0.5 s (the ``posthog`` client's defaults); as documented, a request carries what is pending
+  up to the destination's own limit (PostHog 1,000 events, Mixpanel 2,000, Segment 100), where the
+  client sends 100. Peer: the official ``posthog`` client
   (``flush_at=100``, ``flush_interval=0.5``, its consumer thread) captures the same events to the
   PostHog simulator, clock from the first ``capture`` to the simulator holding them all. Printed:
   events/s to all three destinations, deliveries/s (event x destination), the peer's events/s and

@@ -313,6 +313,9 @@ def _mixpanel(conf: Mapping[str, str], events: Sequence[AnalyticsEvent]) -> list
 # Segment ----------------------------------------------------------------------------------
 
 
+_SEGMENT_CONTEXT = {"library": {"name": "hubwire", "version": "1"}}  # the same for every message (only read)
+
+
 def _segment(conf: Mapping[str, str], events: Sequence[AnalyticsEvent]) -> list[Request]:
     batch = [
         {
@@ -322,7 +325,7 @@ def _segment(conf: Mapping[str, str], events: Sequence[AnalyticsEvent]) -> list[
             "properties": e.properties,
             "timestamp": iso(e.timestamp),
             "messageId": _uuid(e.id),
-            "context": {"library": {"name": "hubwire", "version": "1"}},
+            "context": _SEGMENT_CONTEXT,
         }
         for e in events
     ]
