@@ -31,7 +31,7 @@ Run by hand (not a test): ``.venv/bin/python bench/collect.py [--db sqlite pg] [
   (``flush_at=100``, ``flush_interval=0.5``, its consumer thread) captures the same events to the
   PostHog simulator, clock from the first ``capture`` to the simulator holding them all. Printed:
   events/s to all three destinations, deliveries/s (event x destination), the peer's events/s and
-  the ratio (aim >= 1x).
+  the ratio of the best of ``--rounds`` of each, taken in turns (aim >= 1x).
 - ``query``: ``bench/lakehouse.py`` (events per day per name over ``--query-events`` events, DuckDB
   on the Iceberg table vs the same query on the event log in PostgreSQL; its docstring says how).
 """
@@ -423,10 +423,10 @@ def analytics_events(n: int) -> list[Any]:
     ]
 
 
-async def forward_hubwire(args: argparse.Namespace, db: str, sims: Simulators, tmp: Path) -> float:
+async def forward_hubwire(args: argparse.Namespace, db: str, sims: Simulators, tmp: Path, n: int) -> float:
     from hubwire.analytics import pending_counts, record_collected
 
-    url, data_dir = fresh_database(db, tmp, 100), str(tmp)
+    url, data_dir = fresh_database(db, tmp, 100 + n), str(tmp)
     await connect(url, data_dir, sims.urls)
     await sims.reset()
     events = analytics_events(args.events)
@@ -520,12 +520,20 @@ async def main(args: argparse.Namespace) -> None:
                 for db in args.db:
                     await collect(args, db, sims, tmp)
             if "forward" in args.only:
-                peer = await forward_posthog(args, sims)
-                for db in args.db:
-                    rate = await forward_hubwire(args, db, sims, tmp)
+                # Rounds taken in turns (the peer, then each database), best of each, as the collect part.
+                peers: list[float] = []
+                rates: dict[str, list[float]] = {db: [] for db in args.db}
+                for n in range(args.rounds):
+                    peers.append(await forward_posthog(args, sims))
+                    for db in args.db:
+                        rates[db].append(await forward_hubwire(args, db, sims, tmp, n))
+                peer = max(peers)
+                for db, got in rates.items():
+                    rate = max(got)
                     print(
-                        f"forward ratio hubwire-{db} (3 destinations) / posthog client (1): {rate / peer:.2f}x "
-                        f"events, {rate * len(DESTINATIONS) / peer:.2f}x deliveries",
+                        f"forward ratio hubwire-{db} (3 destinations) / posthog client (1), best of {args.rounds}: "
+                        f"{rate / peer:.2f}x events, {rate * len(DESTINATIONS) / peer:.2f}x deliveries "
+                        f"(rounds: posthog {[round(r) for r in peers]}, hubwire {[round(r) for r in got]} events/s)",
                         flush=True,
                     )
             if "query" in args.only:  # bench/lakehouse.py: DuckDB on the Iceberg table vs PostgreSQL's event log
@@ -552,7 +560,7 @@ if __name__ == "__main__":
         parts = ("collect", "forward", "query")
         p.add_argument("--only", nargs="*", choices=parts, default=list(parts))
         p.add_argument("--requests", type=int, default=1000, help="collect requests per route per round")
-        p.add_argument("--rounds", type=int, default=2)
+        p.add_argument("--rounds", type=int, default=2, help="rounds of the collect and forward parts (best of)")
         p.add_argument("--events", type=int, default=20000, help="events forwarded per system")
         p.add_argument("--query-events", type=int, default=1_000_000, help="events in the lakehouse query part")
         p.add_argument("--query-runs", type=int, default=5)
