@@ -474,8 +474,16 @@ async def _flush(hub: Hub, integration_id: str, destination: str, *, final: bool
                         rows = await _pending_rows(hub, integration_id, destination, size, exclude=busy)
                         if not rows:
                             break
-                    last = max(last, rows[-1].id)
-                    ready.extend(_batches(rows, size))
+                    batches = _batches(rows, size)
+                    if flying and sum(r.count for r in batches[-1]) < size:
+                        # A short last batch waits for an answer: events arriving meanwhile fill it
+                        # (sent at once, a stream of events went out in many small requests).
+                        last = max(last, batches.pop()[0].id - 1)
+                    else:
+                        last = max(last, rows[-1].id)
+                    ready.extend(batches)
+                    if not ready:
+                        break
                 batch = ready.popleft()
                 flying[asyncio.ensure_future(attempt(batch))] = batch
             if not flying:
