@@ -391,11 +391,11 @@ async def _log(hub: Hub, outcomes: Sequence[_Outcome]) -> None:
     pg = hub.dialect == "postgresql"
     released: list[str] = []  # the payloads of the rows sent
     for outcome in outcomes:
-        row, ids = outcome.entry, outcome.ids
+        row, ids = outcome.entry, [r.id for r in outcome.rows]
         writes.statements.append(insert(hub.dialect, "analytics_batches", row))
         outbox_status = "dead" if outcome.status == "dead" else "pending"
         if outcome.status == "succeeded":
-            released.extend(outcome.payload_ids)
+            released.extend(r.payload_id for r in outcome.rows)
         if pg and outcome.status == "succeeded":
             writes.statements.append(Statement("DELETE FROM analytics_outbox WHERE id = ANY(%(ids)s)", {"ids": ids}))
         elif pg:
@@ -586,8 +586,7 @@ async def _pending_rows(
 class _Outcome:
     """One batch sent (or not): its delivery log entry, its outbox rows, and what to do next."""
 
-    ids: list[int]
-    payload_ids: list[str]
+    rows: Sequence[_Row]
     entry: dict[str, Any]
     status: str
     error: str | None
@@ -630,7 +629,7 @@ async def _attempt(
         "started_at": started,
         "latency_ms": (time.perf_counter() - t0) * 1000.0,
     }
-    return _Outcome([row.id for row in rows], [row.payload_id for row in rows], entry, status, error, retry)
+    return _Outcome(rows, entry, status, error, retry)
 
 
 class _Again(Exception):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hubwire import jsonfast
 from hubwire.analytics.destinations import AnalyticsEvent, events_json
@@ -31,11 +31,8 @@ class Payload:
     """Events to store once, and how many outbox rows will refer to them."""
 
     events: Sequence[AnalyticsEvent]
-    id: str = ""
+    id: str = field(default_factory=lambda: new_id("pl", 16))
     refs: int = 0
-
-    def __post_init__(self) -> None:
-        self.id = self.id or new_id("pl", 16)
 
     def hold(self) -> str:
         """One more outbox row refers to the events: the id it keeps."""

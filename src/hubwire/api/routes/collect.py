@@ -207,19 +207,16 @@ def _fast_events(
     if not items or len(items) > max_events:
         return None
     out: list[AnalyticsEvent] = []
+    errors: list[FieldError] = []
     for item in items:
-        name, distinct, eid, ts = item.event, item.distinct_id or default_id, item.id, item.timestamp
+        name, distinct, eid = item.event, item.distinct_id or default_id, item.id
         if name is None or len(name) > MAX_NAME or not (name := name.strip()):
             return None
         if not distinct or len(distinct) > 200 or (eid is not None and not _ID.match(eid)):
             return None
-        if ts is None:
-            when = now
-        else:
-            dt = parse_datetime("timestamp", ts)
-            if isinstance(dt, FieldError):
-                return None
-            when = dt.timestamp()
+        when = _timestamp(item.timestamp, "timestamp", now, errors)
+        if errors:
+            return None
         out.append(
             AnalyticsEvent(
                 "col_" + eid if eid is not None else new_id("col"),
