@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from hubwire import Integration, Worker
 from hubwire.analytics import list_batches
 from hubwire.api.app import create_app
-from hubwire.api.keys import create_api_key, revoke_api_key
+from hubwire.api.keys import create_api_key, revoke_api_key, verify_api_key
 from hubwire.api.routes.collect import CollectLimiter
 from hubwire.api.scopes import Scope
 from hubwire.connectors.registry import ProviderRegistry
+from hubwire.errors import AuthenticationError
 from hubwire.hub import Hub
 from hubwire.simulators.posthog import PostHogSimulator
 from hubwire.simulators.posthog.server import DEFAULT_PROJECT_KEY
@@ -187,6 +190,41 @@ async def test_a_revoked_collect_key_is_refused_within_the_cache_ttl(
         assert (await c.post(f"/v1/collect?key={key}", json=one)).status_code == 202
         await revoke_api_key(chub, record.id)  # this process: refused at once
         assert (await c.post(f"/v1/collect?key={key}", json=one)).status_code == 401
+
+
+async def test_concurrent_requests_with_a_key_not_verified_lately_read_it_once(chub: Hub) -> None:
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "api_keys" in statement:
+            statements.append(statement.split()[0].upper())
+
+    ttl = chub.settings.collect_key_cache_seconds
+    record, key = await create_api_key(chub, "site", Scope.COLLECT)
+    sa.event.listen(chub.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        got = await asyncio.gather(*(verify_api_key(chub, key, max_age=ttl) for _ in range(64)))
+        assert {k.id for k in got} == {record.id}
+        assert statements == ["SELECT", "UPDATE"]  # one read, and last_used_at written once
+
+        statements.clear()
+        wrong = await asyncio.gather(
+            *(verify_api_key(chub, key + "x", max_age=ttl) for _ in range(16)), return_exceptions=True
+        )
+        assert all(isinstance(e, AuthenticationError) for e in wrong)
+        assert statements == ["SELECT"]
+
+        # A key revoked in this process while its read is under way is not kept from that read.
+        statements.clear()
+        record, key = await create_api_key(chub, "site2", Scope.COLLECT)
+        reading = asyncio.ensure_future(verify_api_key(chub, key, max_age=ttl))
+        await asyncio.sleep(0)
+        await revoke_api_key(chub, record.id)
+        await asyncio.gather(reading, return_exceptions=True)
+        with pytest.raises(AuthenticationError):
+            await verify_api_key(chub, key, max_age=ttl)
+    finally:
+        sa.event.remove(chub.engine.sync_engine, "before_cursor_execute", seen)
 
 
 async def test_collect_js_is_served(client_of: Callable[..., httpx.AsyncClient]) -> None:
