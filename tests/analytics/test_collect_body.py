@@ -29,6 +29,13 @@ FIELDS: dict[str, list[Any]] = {
         "2026-12-06T15:00:00+02:00",
         "2026-12-06",
         "2026-12-06T15:00:00",
+        "2026-12-06t15:00:00z",  # RFC 3339 allows lower case; ISO 8601 as Python reads it does not
+        "2026-12-06 15:00:00Z",
+        "2026-12-06T15:00:00.1234567Z",  # finer than a microsecond: rounded
+        "9999-12-31T23:59:59.9999999Z",  # rounds past year 9999
+        "9999-12-31T23:59:59-01:00",  # past year 9999 in UTC
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "2026-W49-7",
         "not a date",
         1_765_000_000,
         1.7e9,
@@ -113,3 +120,28 @@ def test_valid_bodies_take_the_fast_path_and_others_get_the_checks(monkeypatch: 
     with pytest.raises(ValidationError) as err:
         read_events(msgspec.json.encode([ok, big]), now=NOW, max_events=10)
     assert [(e.field, e.code) for e in err.value.errors] == [("batch[1]", "too_large")]
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ("2026-12-06T15:00:00Z", datetime(2026, 12, 6, 15, tzinfo=UTC)),
+        ("2026-12-06t15:00:00z", datetime(2026, 12, 6, 15, tzinfo=UTC)),  # RFC 3339 allows lower case
+        ("2026-12-06T17:00:00+02:00", datetime(2026, 12, 6, 15, tzinfo=UTC)),
+        ("2026-12-06T15:00:00", datetime(2026, 12, 6, 15, tzinfo=UTC)),  # no offset: UTC
+        ("2026-12-06", datetime(2026, 12, 6, tzinfo=UTC)),  # ISO 8601, not RFC 3339: read all the same
+        ("2026-12-06T15:00:00.0000015Z", datetime(2026, 12, 6, 15, 0, 0, 2, tzinfo=UTC)),  # rounded
+        (1_796_569_200, datetime(2026, 12, 6, 15, tzinfo=UTC)),  # epoch seconds
+    ],
+)
+def test_timestamps_are_read_as_rfc_3339_or_iso_8601(sent: Any, expected: datetime) -> None:
+    body = msgspec.json.encode({"event": "e", "distinct_id": "u", "timestamp": sent})
+    assert read_events(body, now=NOW, max_events=1)[0].timestamp == expected.timestamp()
+
+
+@pytest.mark.parametrize("sent", ["not a date", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", True, 1e300])
+def test_a_timestamp_outside_years_1_to_9999_or_not_one_is_refused(sent: Any) -> None:
+    body = msgspec.json.encode({"event": "e", "distinct_id": "u", "timestamp": sent})
+    with pytest.raises(ValidationError) as err:
+        read_events(body, now=NOW, max_events=1)
+    assert [(e.field, e.code) for e in err.value.errors] == [("timestamp", "type")]
