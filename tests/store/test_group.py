@@ -42,3 +42,26 @@ async def test_a_failed_write_reaches_every_call_of_its_group_only() -> None:
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert results[2] == "fine"
     assert all(isinstance(r, RuntimeError) for r in results[:2])
+
+
+async def test_a_caller_that_goes_away_stops_no_write() -> None:
+    groups: list[list[str]] = []
+    gate = asyncio.Event()
+
+    async def write(items: list[str]) -> list[str]:
+        groups.append(items)
+        await gate.wait()
+        return items
+
+    group: GroupCommit[str, str] = GroupCommit(write, limit=10)
+    first = asyncio.create_task(group.submit("a"))
+    await asyncio.sleep(0)
+    second, third = asyncio.create_task(group.submit("b")), asyncio.create_task(group.submit("c"))
+    await asyncio.sleep(0)
+    first.cancel()  # its write is under way
+    second.cancel()  # its write has not begun
+    gate.set()
+    assert await third == "c"
+    await group.close()
+    assert groups == [["a"], ["b", "c"]]  # written all the same: a caller gone is not a write undone
+    assert first.cancelled() and second.cancelled()

@@ -54,8 +54,8 @@ class GroupCommit(Generic[T, R]):
         self._calls.append(call)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=self._name)
-        # Shielded: a caller that goes away does not cancel the commit the others wait for.
-        return await asyncio.shield(call.done)
+        # A caller that goes away cancels its own future only, not the commit the others wait for.
+        return await call.done
 
     async def close(self) -> None:
         """Wait for what was handed in to be written."""

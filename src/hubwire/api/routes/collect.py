@@ -350,8 +350,8 @@ class CollectCors:
         if scope["type"] != "http" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        origin = headers.get("origin")
+        # ASGI header names are lower case; the first Origin counts (a browser sends one)
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
         if origin is None:  # not from a page: a server sending events
             await self.app(scope, receive, send)
             return
