@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent
+from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent, events_json, events_of, joined_events_json
 
 IDS = ["col_1", "evt_01JABCDEF", "col_ünïcödé-🙂", "x" * 64, ""]
 
@@ -23,3 +23,10 @@ def test_each_event_has_the_dedupe_id_of_uuid5_on_every_destination() -> None:
     assert [r.content.split(b"\n")[0] for r in sentry if r.content] == [
         f'{{"event_id":"{u.hex}","sent_at":"2025-12-06T05:46:40.250Z"}}'.encode() for u in expected
     ]
+
+
+def test_json_arrays_of_events_join_into_one_of_all_their_events_in_order() -> None:
+    events = [AnalyticsEvent(i or "e", "signup", "u_1", 1.5, {"n": n, "s": "a,]b"}) for n, i in enumerate(IDS)]
+    arrays = [events_json(events[:2]), events_json([]), events_json(events[2:3]), events_json(events[3:])]
+    assert events_of(joined_events_json(arrays)) == events
+    assert events_of(joined_events_json([events_json([])])) == []

@@ -40,6 +40,7 @@ __all__ = [
     "events_json",
     "events_of",
     "is_error_event",
+    "joined_events_json",
 ]
 
 
@@ -66,6 +67,11 @@ _ENCODER = msgspec.json.Encoder(enc_hook=str)  # what JSON has no form for is wr
 def events_json(events: Sequence[AnalyticsEvent]) -> str:
     """Events as one JSON array (an outbox row's ``events``)."""
     return _ENCODER.encode(events).decode()
+
+
+def joined_events_json(arrays: Sequence[str]) -> str:
+    """The JSON arrays of :func:`events_json` as one: the events of each, in order."""
+    return "[" + ",".join(a[1:-1] for a in arrays if a != "[]") + "]"
 
 
 def events_of(text: str | bytes) -> list[AnalyticsEvent]:

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 import structlog
 
 from hubwire import jsonfast
-from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent, events_of
+from hubwire.analytics.destinations import DESTINATIONS, AnalyticsEvent, events_json, events_of, joined_events_json
 from hubwire.analytics.payloads import Payload, release, store
 from hubwire.errors import HubwireError, ProviderError, ProviderRateLimited, ProviderUnavailable
 from hubwire.events.registry import matches
@@ -178,12 +178,17 @@ class _Forwarders:
 
 
 class _Queued:
-    """Events to forward, per Integration, and the statements that queue them."""
+    """Events to forward, per Integration, and the statements that queue them.
 
-    def __init__(self) -> None:
+    ``payload``: the caller's own payload of the events it queues (made with their JSON), used for
+    every list of the same events.
+    """
+
+    def __init__(self, payload: Payload | None = None) -> None:
         self.events: dict[str, list[AnalyticsEvent]] = {}  # per Integration with a destination: its events
         self.senders: dict[str, Forwarder] = {}
         self.hooked: list[AnalyticsEvent] = []  # each event once, for the on_forward hooks
+        self.payload = payload
 
     def add(self, fw: Forwarder, events: Sequence[AnalyticsEvent]) -> None:
         """Queue ``events`` for the destinations of ``fw``."""
@@ -196,6 +201,8 @@ class _Queued:
         per destination that takes some of them, the flush jobs."""
         writes = Writes(hub.dialect)
         payloads: dict[tuple[str, ...], Payload] = {}
+        if self.payload is not None:
+            payloads[tuple(e.id for e in self.payload.events)] = self.payload
 
         def payload_of(events: Sequence[AnalyticsEvent]) -> Payload:
             key = tuple(e.id for e in events)
@@ -323,32 +330,31 @@ _GROUP_EVENTS = 2000  # collected events per transaction at most
 class _CollectWriter:
     """Group commit of collected events, one per hub (:class:`~hubwire.store.group.GroupCommit`, as
     the inbox of provider webhooks): :meth:`record` returns once its events and their flush jobs
-    committed; under load a transaction carries many requests' events."""
+    committed; under load a transaction carries many requests' events. Each call's events are
+    encoded as it comes (see :class:`~hubwire.analytics.payloads.Payload`)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._group: GroupCommit[Sequence[AnalyticsEvent], int] = GroupCommit(
-            self._write_calls, limit=_GROUP_EVENTS, weigh=len, name="hubwire-collect-writer"
+        self._group: GroupCommit[tuple[Sequence[AnalyticsEvent], str], int] = GroupCommit(
+            self._write_calls, limit=_GROUP_EVENTS, weigh=lambda call: len(call[0]), name="hubwire-collect-writer"
         )
 
     async def record(self, events: Sequence[AnalyticsEvent]) -> int:
-        return await self._group.submit(events)
+        return await self._group.submit((events, events_json(events)))
 
     async def close(self) -> None:
         await self._group.close()
 
-    async def _write_calls(self, calls: list[Sequence[AnalyticsEvent]]) -> list[int]:
-        await self._write([e for events in calls for e in events])
-        return [len(events) for events in calls]
-
-    async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
+    async def _write_calls(self, calls: list[tuple[Sequence[AnalyticsEvent], str]]) -> list[int]:
+        events = [e for call, _ in calls for e in call]
+        queued = _Queued(Payload(events, json=joined_events_json([json for _, json in calls])))
         # Its own transaction of known statements: one hop on SQLite.
-        queued = _Queued()
         for fw in await self.hub.service(_Forwarders).get(self.hub):
             if fw.collect:
                 queued.add(fw, events)
         queued.hooked.extend(events)
         await queued.writes(self.hub).commit(self.hub)
+        return [len(call) for call, _ in calls]
 
 
 # The flush job ----------------------------------------------------------------------------
