@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hubwire
-from hubwire.api.auth import require_api_key, require_collect_key
+from hubwire.api.auth import require_api_key
 from hubwire.api.limits import RequestLimits
 from hubwire.api.openapi import document_problems, document_security
 from hubwire.api.problems import install_problem_handlers
@@ -133,9 +133,11 @@ def create_app(
     # Outermost: a request too large is refused before anything else runs. Providers' webhooks have their own limit.
     app.add_middleware(RequestLimits, body_limits={HOOKS_PREFIX: hub.settings.inbound_max_body_bytes})
     # Routes are tried in order: the busiest first (a site's beacons to /v1/collect), so that it
-    # does not pay for trying every other router on each request.
+    # does not pay for trying every other router on each request. Its routes are the app's own
+    # (each checks its collect key: their router's dependency): FastAPI dispatches to an included
+    # router's routes through a layer of its own, which cost ~18 us of each request.
     for router in COLLECT_ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_collect_key)])
+        app.router.routes.extend(router.routes)
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     authenticated = [Depends(require_api_key)]

@@ -31,12 +31,12 @@ from typing import Any
 
 import msgspec
 import pydantic
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubwire import jsonfast
 from hubwire.analytics import AnalyticsEvent, record_collected
-from hubwire.api.auth import hub_of
+from hubwire.api.auth import hub_of, require_collect_key
 from hubwire.api.problems import problem
 from hubwire.errors import FieldError, RateLimitedError, ValidationError
 from hubwire.nouns.schema import parse_datetime
@@ -51,7 +51,9 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_NAME = 200
 _ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
 
-router = APIRouter(tags=["Analytics"])
+# Each route here checks its collect key itself (the router's dependency): create_app serves them
+# as the app's own routes, not through an included router (see hubwire.api.app).
+router = APIRouter(tags=["Analytics"], dependencies=[Depends(require_collect_key)])
 public_router = APIRouter(tags=["Analytics"])
 
 
