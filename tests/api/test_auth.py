@@ -5,13 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from starlette.datastructures import QueryParams
 
 import hubwire
 from hubwire.api.app import create_app
-from hubwire.api.auth import query_key
 from hubwire.api.keys import LAST_USED_RESOLUTION, create_api_key, list_api_keys, revoke_api_key
 
 PROBLEM = "application/problem+json"
@@ -93,18 +89,3 @@ def test_auth_cannot_be_disabled_off_loopback(hub: hubwire.Hub) -> None:
         create_app(exposed)
     # With authentication on, any host is fine.
     create_app(hubwire.Hub(hub.settings, host="0.0.0.0"))
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["key", "k", "KEY", "key ", "v", "", "key%3D", "k%65y", "key+", "%6b%65%79"]),
-            st.sampled_from(["", "=", "=pk_a_b", "=pk%5F1", "=a+b", "=x=y", "=%zz", "=ü"]),
-        ),
-        max_size=4,
-    )
-)
-def test_the_query_key_is_read_as_starlette_reads_the_query(parts: list[tuple[str, str]]) -> None:
-    query = "&".join(name + value for name, value in parts).encode()
-    assert query_key(query) == QueryParams(query.decode("latin-1")).get("key")
