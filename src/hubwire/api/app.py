@@ -134,8 +134,8 @@ def create_app(
     app.add_middleware(RequestLimits, body_limits={HOOKS_PREFIX: hub.settings.inbound_max_body_bytes})
     # Routes are tried in order: the busiest first (a site's beacons to /v1/collect), so that it
     # does not pay for trying every other router on each request. Its routes are the app's own
-    # (each checks its collect key: their router's dependency): FastAPI dispatches to an included
-    # router's routes through a layer of its own, which cost ~18 us of each request.
+    # (each checks its collect key itself): FastAPI dispatches to an included router's routes
+    # through a layer of its own, which cost ~18 us of each request.
     for router in COLLECT_ROUTERS:
         app.router.routes.extend(router.routes)
     for router in PUBLIC_ROUTERS:

@@ -69,7 +69,7 @@ async def require_api_key(request: Request) -> ApiKey | None:
 
 
 async def require_collect_key(request: Request) -> ApiKey | None:
-    """Dependency of the collect routes: like :func:`require_api_key`, but the key may also come as
+    """What the collect routes call first: like :func:`require_api_key`, but the key may also come as
     ``?key=`` (``navigator.sendBeacon`` cannot set headers). Only a publishable collect key (or an
     admin one) passes the scope check, so a key in a URL can never do more than collect. A key
     verified in the last ``collect_key_cache_seconds`` is not read again.
