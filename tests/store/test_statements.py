@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from typing import Any
+
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from hubwire.errors import ConflictError
 from hubwire.hub import Hub
+from hubwire.jobs import job_kind, queue
 from hubwire.store import statements
-from hubwire.store.statements import Statement, run_on_cursor
+from hubwire.store.statements import Statement, Values, Writes, insert, run_on_cursor
 from hubwire.store.tables import jobs
 
 
@@ -116,3 +122,66 @@ async def test_a_connection_returned_inside_a_transaction_is_rolled_back(lite: H
         async with lite.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             assert raw.driver_connection is not None and not raw.driver_connection.in_transaction
+
+
+def outbox_rows(dialect: str, n: int, payload_id: str = "pl_1") -> Statement:
+    return insert(
+        dialect, "lakehouse_outbox", [{"payload_id": payload_id, "count": i, "created_at": 1.0} for i in range(n)]
+    )
+
+
+async def test_inserts_commit_together_with_their_notify_or_not_at_all(hub: Hub) -> None:
+    """On PostgreSQL inserts and NOTIFYs go as one statement (or pipelined when too many parameters
+    for one, or when anything else is among them); on SQLite in one hop: the same outcome."""
+
+    @job_kind("test.kind")
+    async def _kind(payload: dict[str, Any]) -> None:
+        """Never runs: no worker here."""
+
+    dialect = hub.dialect
+    listener = None
+    if dialect == "postgresql":
+        url = hub.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+        listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        await listener.execute(f"LISTEN {queue.JOB_CHANNEL}")
+    try:
+        writes = Writes(dialect, [outbox_rows(dialect, 3)])
+        queue.enqueue_into(writes, hub, "test.kind", {"n": 1}, key="a")  # an upsert, and its NOTIFY
+        queue.enqueue_into(writes, hub, "test.kind", {"n": 2}, key="a")  # the same key: a no-op
+        writes.statements.append(outbox_rows(dialect, 1, "pl_2"))
+        await writes.commit(hub)
+        # Inserts into one table not alike, one with ON CONFLICT: in order (the first of a key is kept).
+        mixed = Writes(dialect)
+        queue.enqueue_into(mixed, hub, "test.kind", {"n": 3}, key="b")
+        queue.enqueue_into(mixed, hub, "test.kind", {"n": 4})
+        queue.enqueue_into(mixed, hub, "test.kind", {"n": 5}, key="b")
+        await mixed.commit(hub)
+        # Too many parameters for one statement (3 columns x 11,000 rows); an UPDATE among them.
+        await Writes(dialect, [outbox_rows(dialect, 11_000, "pl_3")]).commit(hub)
+        mark = "%s" if dialect == "postgresql" else "?"
+        update = Statement(f"UPDATE lakehouse_outbox SET count = count + 100 WHERE payload_id = {mark}", ("pl_2",))
+        await Writes(dialect, [outbox_rows(dialect, 1, "pl_4"), update]).commit(hub)
+        # A failing insert takes the others with it.
+        head = "INSERT INTO lakehouse_outbox (payload_id)"
+        failing = Statement(f"{head} VALUES (NULL)", values=Values("lakehouse_outbox", head, "(NULL)", ""))
+        with pytest.raises((psycopg.errors.NotNullViolation, sqlite3.IntegrityError)):
+            await Writes(dialect, [outbox_rows(dialect, 2, "pl_5"), failing]).commit(hub)
+        async with hub.read() as conn:
+            by_payload = sa.text(
+                "SELECT payload_id, count(*), max(count) FROM lakehouse_outbox GROUP BY payload_id ORDER BY payload_id"
+            )
+            got = (await conn.execute(by_payload)).all()
+            queued = (await conn.execute(sa.select(jobs.c.key, jobs.c.payload).order_by(jobs.c.id))).all()
+        assert [tuple(r) for r in got] == [("pl_1", 3, 2), ("pl_2", 1, 100), ("pl_3", 11_000, 10_999), ("pl_4", 1, 0)]
+        assert [(k, p if isinstance(p, dict) else json.loads(p)) for k, p in queued] == [
+            ("a", {"n": 1}),
+            ("b", {"n": 3}),
+            (None, {"n": 4}),
+        ]
+        if listener is not None:
+            # One NOTIFY per transaction that enqueued (collapsed within one), delivered as it committed.
+            heard = [n.channel async for n in listener.notifies(timeout=5.0, stop_after=2)]
+            assert heard == [queue.JOB_CHANNEL, queue.JOB_CHANNEL]
+    finally:
+        if listener is not None:
+            await listener.close()

@@ -23,7 +23,7 @@ from hubwire import jsonfast
 from hubwire.errors import ConflictError, NotFoundError, ValidationError
 from hubwire.jobs.kinds import Finisher, Job, forgetting_kinds, get_kind
 from hubwire.store.events import iso
-from hubwire.store.statements import Statement, Writes, insert, run_on, run_on_cursor
+from hubwire.store.statements import Statement, Writes, insert, notify, run_on, run_on_cursor
 from hubwire.store.tables import JSONDoc, jobs
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def enqueue_into(
     if _WAKES not in writes.state:
         writes.state[_WAKES] = True
         if writes.dialect == "postgresql":
-            writes.statements.append(Statement(f"NOTIFY {JOB_CHANNEL}"))
+            writes.statements.append(notify(writes.dialect, JOB_CHANNEL))
         writes.after_commit.append(job_signal(hub).set)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from hubwire.store.engine import SQLITE_BUSY_TIMEOUT_MS
 
@@ -26,22 +26,35 @@ if TYPE_CHECKING:
     from hubwire.hub import Hub
     from hubwire.store.transaction import Tx
 
-__all__ = ["Statement", "Writes", "insert", "run_on", "run_on_cursor", "sqlite_write"]
+__all__ = ["Statement", "Values", "Writes", "insert", "notify", "run_on", "run_on_cursor", "sqlite_write"]
 
 T = TypeVar("T")
 
 
+class Values(NamedTuple):
+    """An INSERT made by :func:`insert`, in parts (so that PostgreSQL can take it with others in one
+    statement: :meth:`Writes.commit`)."""
+
+    table: str
+    head: str  # INSERT INTO table (columns)
+    row: str  # one row's placeholders
+    suffix: str  # what follows the rows (ON CONFLICT ...), or ""
+
+
 @dataclass(frozen=True)
 class Statement:
-    """SQL in the driver's own parameter style (SQLite ``?``, psycopg ``%(name)s``) with its parameters.
+    """SQL in the driver's own parameter style (SQLite ``?``, psycopg ``%s``) with its parameters.
 
     ``many``: ``params`` is a list of rows (executemany). ``returns``: its rows are wanted.
+    ``values``: the parts of an INSERT made by :func:`insert`. ``notify``: a NOTIFY of that channel.
     """
 
     sql: str
     params: Any = ()
     many: bool = False
     returns: bool = False
+    values: Values | None = None
+    notify: str | None = None
 
 
 def insert(
@@ -59,13 +72,66 @@ def insert(
     listed: list[Mapping[str, Any]] = [rows] if isinstance(rows, Mapping) else list(rows)
     columns: list[str] = list(listed[0])
     if dialect == "postgresql":
-        marks = ", ".join(f"CAST(%({c})s AS jsonb)" if c in jsonb else f"%({c})s" for c in columns)
-        params: list[Any] = [dict(r) for r in listed]
+        marks = ", ".join("CAST(%s AS jsonb)" if c in jsonb else "%s" for c in columns)
     else:
         marks = ", ".join("?" for _ in columns)
-        params = [tuple(r[c] for c in columns) for r in listed]
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}"
-    return Statement(sql, params if many else params[0], many=many)
+    params = [tuple(r[c] for c in columns) for r in listed]
+    parts = Values(table, f"INSERT INTO {table} ({', '.join(columns)})", f"({marks})", suffix)
+    return Statement(f"{parts.head} VALUES {parts.row}{suffix}", params if many else params[0], many=many, values=parts)
+
+
+def notify(dialect: str, channel: str) -> Statement:
+    """PostgreSQL: ``NOTIFY channel`` (delivered when, and if, the transaction commits)."""
+    assert dialect == "postgresql", "NOTIFY is PostgreSQL's"
+    return Statement(f"NOTIFY {channel}", notify=channel)
+
+
+# Bind parameters of one PostgreSQL statement at most (the protocol's limit is 65,535).
+_MAX_PARAMS = 32_000
+
+
+def _as_one(statements: Sequence[Statement]) -> Statement | None:
+    """PostgreSQL: inserts and NOTIFYs as one statement; None when one of them is something else,
+    when their parameters are too many for one statement, or when their order could matter.
+
+    The rows of the inserts alike (:class:`Values`) go, in order, in one data-modifying ``WITH``
+    query; each NOTIFY becomes a ``pg_notify`` call. One statement is one round trip, and atomic on
+    a connection in autocommit; pipelined, each statement waited on the event loop for the socket
+    once more: a collect transaction of six took ~0.5 ms more of this process's CPU, and ~0.2 ms
+    more of the server's. The ``WITH`` queries of one statement run in no set order, so inserts
+    into one table that are not alike go one at a time when one has an ``ON CONFLICT`` clause
+    (which of two rows with one key is kept would be left to chance).
+    """
+    inserts: dict[Values, list[Any]] = {}
+    channels: list[str] = []
+    count = 0
+    for s in statements:
+        if s.notify is not None:
+            if s.notify not in channels:
+                channels.append(s.notify)
+            continue
+        if s.values is None or s.returns:
+            return None
+        rows = s.params if s.many else [s.params]
+        inserts.setdefault(s.values, []).extend(rows)
+        count += sum(len(r) for r in rows)
+        if count > _MAX_PARAMS:
+            return None
+    tables = [v.table for v, rows in inserts.items() if rows]
+    if any(v.suffix and tables.count(v.table) > 1 for v, rows in inserts.items() if rows):
+        return None
+    queries: list[str] = []
+    params: list[Any] = []
+    for v, rows in inserts.items():
+        if rows:
+            queries.append(f"w{len(queries)} AS ({v.head} VALUES {', '.join([v.row] * len(rows))}{v.suffix})")
+            for r in rows:
+                params.extend(r)
+    if not queries and not channels:
+        return None
+    params.extend(channels)
+    select = "SELECT " + (", ".join("pg_notify(%s, '')" for _ in channels) or "1")
+    return Statement(("WITH " + ", ".join(queries) + " " if queries else "") + select, tuple(params))
 
 
 @dataclass
@@ -90,14 +156,19 @@ class Writes:
 
     async def commit(self, hub: Hub) -> None:
         """One transaction of their own: on SQLite in one hop to the connection's thread; on
-        PostgreSQL pipelined (BEGIN, the statements and COMMIT sent without waiting for each answer)."""
+        PostgreSQL one statement when they are inserts and NOTIFYs (:func:`_as_one`), else pipelined
+        (BEGIN, the statements and COMMIT sent without waiting for each answer)."""
         statements = self.statements
         if self.dialect == "sqlite":
             await hub.sqlite_write(lambda cur: run_on_cursor(cur, statements))
         else:
+            one = _as_one(statements)
             async with hub.autocommit() as conn:
-                raw = await conn.get_raw_connection()
-                await _pg_pipeline(raw.driver_connection, statements)
+                pg: Any = (await conn.get_raw_connection()).driver_connection
+                if one is not None:
+                    await pg.execute(one.sql, one.params)
+                elif statements:
+                    await _pg_pipeline(pg, statements)
         for fn in self.after_commit:
             fn()
 
