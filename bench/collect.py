@@ -225,6 +225,16 @@ async def connect(url: str, data_dir: str, sims: dict[str, str]) -> str:
         return key
 
 
+def collect_position(routes: list[Any]) -> int:
+    """Where ``/v1/collect`` is among the app's routes: its own route, or (code before stop 20, for
+    before/after runs) the included router that holds it."""
+    for i, route in enumerate(routes):
+        inner = getattr(getattr(route, "original_router", None), "routes", [])
+        if any(getattr(r, "path", None) == "/v1/collect" for r in [route, *inner]):
+            return i
+    raise LookupError("the app serves no /v1/collect")
+
+
 def serve(url: str, data_dir: str, port: int) -> None:
     """The server process: the REST app (no worker) with the bare route, under uvicorn."""
     import uvicorn
@@ -245,8 +255,7 @@ def serve(url: str, data_dir: str, port: int) -> None:
     # the app's own routes), so that both pay the same routing (appended last, it would pay for
     # trying every route of the app).
     routes = app.router.routes
-    at = next(i for i, route in enumerate(routes) if getattr(route, "path", None) == "/v1/collect")
-    routes.insert(at, routes.pop())
+    routes.insert(collect_position(routes), routes.pop())
     tune_garbage_collector()  # as `hubwire serve` does once started
 
     profile = os.environ.get("HUBWIRE_BENCH_PROFILE")  # a file: the server's cProfile stats, written at exit
