@@ -66,7 +66,7 @@ class _VerifiedKeys:
         return await asyncio.shield(task)
 
     def _read_done(self, digest: str, task: asyncio.Task[ApiKey]) -> None:
-        if self._reading.get(digest) is task:  # not a read begun after a revocation
+        if self._reading.get(digest) is task:  # a revocation may have let a newer read take its place
             del self._reading[digest]
 
     async def _keep(self, digest: str, now: float, read: Callable[[], Awaitable[ApiKey]]) -> ApiKey:
